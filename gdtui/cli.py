@@ -1,0 +1,170 @@
+"""The command line: `gdtui` opens the TUI, `gdtui run` trains headless, `gdtui presets` lists the presets.
+
+Why: one set of options for both faces, checked by the engine's own checks, and exit codes a script can
+trust: 0 completed, 2 bad usage or input (one line naming the option, file or line; never a traceback),
+3 diverged. Torch and Textual load only inside the command that needs them.
+"""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from gdtui.engine.config import CHECKS, LOSSES, MODELS, OPTIMIZERS, ConfigError, RunConfig, resolve
+from gdtui.engine.csvfile import DataError
+from gdtui.engine.presets import PRESETS
+
+EXIT_OK, EXIT_USAGE, EXIT_DIVERGED = 0, 2, 3
+
+
+class Checked(click.ParamType):
+    """A click type that runs one of the engine's field checks, so CLI and TUI refuse the same values."""
+
+    def __init__(self, field: str, name: str):
+        self.field = field
+        self.name = name
+
+    def convert(self, value, param, ctx):
+        if not isinstance(value, str):
+            return value
+        try:
+            return CHECKS[self.field](value)
+        except ConfigError as error:
+            self.fail(error.message, param, ctx)
+
+
+def run_options(command):
+    """The options shared by `gdtui` and `gdtui run`; any of them overrides the preset's value."""
+    options = [
+        click.option("--preset", type=click.Choice(list(PRESETS)), default="fastai-quadratic", show_default=True,
+                     help="Seed recipe to start from."),
+        click.option("--model", type=click.Choice(MODELS), help="quadratic, linear, nn-linear or poly."),
+        click.option("--degree", type=Checked("degree", "degree"), help="Degree of the poly model."),
+        click.option("--optimizer", type=click.Choice(OPTIMIZERS), help="gd is the seeds' hand-written step."),
+        click.option("--momentum", type=Checked("momentum", "momentum"), help="For sgd, nesterov, rmsprop."),
+        click.option("--loss", type=click.Choice(LOSSES), help="mse, l1 or huber."),
+        click.option("--lr", type=Checked("lr", "lr"), help="Learning rate, > 0."),
+        click.option("--epochs", type=Checked("epochs", "epochs"), help="Epochs to run."),
+        click.option("--seed", type=Checked("seed", "seed"), help="torch.manual_seed for data and parameters."),
+        click.option("--device", type=Checked("device", "device"), help="auto, cpu, cuda, cuda:N or mps."),
+        click.option("--data", type=Checked("data", "data"),
+                     help="article (the preset's own), linear, quadratic, cubic, sine, or a CSV file of x,y."),
+        click.option("--points", type=Checked("points", "points"), help="Number of generated points."),
+        click.option("--noise", type=Checked("noise", "noise"), help="Noise amplitude of generated data."),
+        click.option("--test-fraction", type=Checked("test_fraction", "test-fraction"),
+                     help="Last fraction of the points held out as a test set."),
+        click.option("--accumulate-grad/--zero-grad", default=None,
+                     help="Let gradients accumulate across epochs (as seed 003's loop does)."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def config_from(options: dict) -> RunConfig:
+    try:
+        return resolve(**options)
+    except ConfigError as error:
+        raise click.BadParameter(error.message, param_hint=f"'--{error.field.replace('_', '-')}'") from None
+
+
+def build_trainer(config: RunConfig):
+    """A Trainer for `config`, with data and device errors turned into one-line usage errors."""
+    from gdtui.engine.device import DeviceError
+    from gdtui.engine.trainer import Trainer
+
+    try:
+        return Trainer(config)
+    except DeviceError as error:
+        raise click.BadParameter(str(error), param_hint="'--device'") from None
+    except DataError as error:
+        raise click.BadParameter(str(error), param_hint="'--data'") from None
+
+
+@click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
+@run_options
+@click.option("--run", "start", is_flag=True, help="Start training at once.")
+@click.pass_context
+def cli(ctx: click.Context, start: bool, **options):
+    """Watch and steer gradient descent in the terminal. Without a command, opens the TUI."""
+    if ctx.invoked_subcommand is not None:
+        return
+    config = config_from(options)
+    from gdtui.app import GdtuiApp
+
+    app = GdtuiApp(config, start=start)
+    app.run()
+    ctx.exit(app.return_code or 0)
+
+
+def _fmt(value) -> str:
+    return "-" if value is None else repr(value)
+
+
+def epoch_line(result) -> str:
+    parts = [f"epoch {result.epoch}", f"RMSE: {_fmt(result.rmse)}", f"loss: {_fmt(result.loss)}"]
+    if result.test_loss is not None:
+        parts.append(f"test loss: {_fmt(result.test_loss)}")
+    return "  ".join(parts)
+
+
+@cli.command()
+@run_options
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per epoch, then a summary object.")
+@click.option("--quiet", "-q", is_flag=True, help="Print only the final summary.")
+@click.option("--out", type=click.Path(dir_okay=False, writable=True),
+              help="Write the run's history to this file (.json, otherwise CSV), also after divergence.")
+def run(as_json: bool, quiet: bool, out: str | None, **options):
+    """Train headless and print a line per epoch, in the seeds' style, at full precision."""
+    config = config_from(options)
+    trainer = build_trainer(config)
+    echo = click.echo
+    while not trainer.done and trainer.status == "ok":
+        for result in trainer.run(min(config.epochs - trainer.epoch, 1000)):
+            if quiet:
+                continue
+            echo(json.dumps({"event": "epoch", **result.record()}) if as_json else epoch_line(result))
+    last = trainer.history.result(trainer.epoch - 1)
+    diverged = trainer.status == "diverged"
+    if out:
+        trainer.history.write(out)
+    if as_json:
+        echo(json.dumps({"event": "summary", "epochs": trainer.epoch, "status": trainer.status,
+                         "rmse": last.record()["rmse"], "params": last.record()["params"],
+                         "device": str(trainer.device), "preset": config.preset}))
+    else:
+        params = "  ".join(f"{name}={value!r}" for name, value in last.params)
+        echo(f"{trainer.status}: {trainer.epoch} epochs on {trainer.device}  RMSE: {last.rmse!r}  params: {params}")
+    if diverged:
+        click.echo(f"gdtui: diverged at epoch {last.epoch} (lr {config.lr:g}): try a smaller lr", err=True)
+        click.get_current_context().exit(EXIT_DIVERGED)
+
+
+@cli.command()
+def presets():
+    """List the presets, their articles and settings."""
+    for preset in PRESETS.values():
+        c = preset.config
+        click.echo(f"{preset.name}  ({preset.source})")
+        click.echo(f"  article: {preset.article}")
+        click.echo(f"  {preset.summary}")
+        settings = (f"model={c.model} loss={c.loss} optimizer={c.optimizer} lr={c.lr:g} epochs={c.epochs} "
+                    f"seed={c.seed} points={c.points}")
+        if c.test_fraction:
+            settings += f" test-fraction={c.test_fraction:g}"
+        click.echo(f"  {settings}\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: click errors become one line on stderr and exit code 2."""
+    try:
+        code = cli.main(args=argv, prog_name="gdtui", standalone_mode=False)
+    except click.ClickException as error:
+        click.echo(f"gdtui: error: {error.format_message()}", err=True)
+        return EXIT_USAGE
+    except click.exceptions.Abort:
+        return 130
+    except KeyboardInterrupt:
+        return 130
+    return code if isinstance(code, int) else EXIT_OK

@@ -1,0 +1,154 @@
+"""Data recipes: each seed article's generator as the article writes it, synthetic data, and CSV files.
+
+Why: fidelity to the articles depends on drawing the same random numbers in the same order, so each
+recipe is written out literally (torch.rand after torch.arange, the seed set where the article sets it).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+
+from gdtui.engine.config import DATA_ARTICLE, RunConfig
+from gdtui.engine.csvfile import DataError, read_xy
+
+PLOT_SAMPLE = 2000
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """x and y as 1-D float32 tensors, split into the first `n_train` points (train) and the rest (test)."""
+
+    x: torch.Tensor
+    y: torch.Tensor
+    n_train: int
+    label: str
+
+    @property
+    def x_train(self) -> torch.Tensor:
+        return self.x[: self.n_train]
+
+    @property
+    def y_train(self) -> torch.Tensor:
+        return self.y[: self.n_train]
+
+    @property
+    def x_test(self) -> torch.Tensor:
+        return self.x[self.n_train:]
+
+    @property
+    def y_test(self) -> torch.Tensor:
+        return self.y[self.n_train:]
+
+    @property
+    def has_test(self) -> bool:
+        return self.n_train < len(self.x)
+
+    def to(self, device: torch.device) -> "Dataset":
+        return Dataset(self.x.to(device), self.y.to(device), self.n_train, self.label)
+
+
+def _fastai(n: int, noise: float) -> tuple[torch.Tensor, torch.Tensor]:
+    time = torch.arange(0, n).float()
+    speed = torch.rand(n) * noise + 0.8 * (time - 7.5) ** 2 + 1
+    return time, speed
+
+
+def _qiita(n: int, noise: float) -> tuple[torch.Tensor, torch.Tensor]:
+    X = torch.arange(0, n).float()
+    Y = torch.rand(n) * noise + 0.9 * (X - 3) ** 2 + 1
+    return X, Y
+
+
+def _linear_module(n: int, noise: float) -> tuple[torch.Tensor, torch.Tensor]:
+    w, b = 0.7, 0.3
+    X = torch.arange(0, 1, 1 / n)[:n]
+    y = w * X + b
+    if noise:
+        y = y + noise * torch.randn(len(X))
+    return X, y
+
+
+def _linear_manual(n: int, noise: float) -> tuple[torch.Tensor, torch.Tensor]:
+    x_data = torch.arange(1, n + 1).float()
+    y_data = 2 * x_data
+    if noise:
+        y_data = y_data + noise * torch.randn(n)
+    return x_data, y_data
+
+
+ARTICLE_RECIPES = {
+    "fastai-quadratic": _fastai,
+    "qiita-quadratic": _qiita,
+    "linear-module": _linear_module,
+    "linear-manual": _linear_manual,
+}
+
+TRUE_FUNCTIONS = {
+    "linear": lambda x: 2 * x + 1,
+    "quadratic": lambda x: 0.8 * x**2 - x + 1,
+    "cubic": lambda x: 0.5 * x**3 - 2 * x,
+    "sine": lambda x: 3 * torch.sin(x),
+}
+
+
+def _synthetic(kind: str, n: int, noise: float) -> tuple[torch.Tensor, torch.Tensor]:
+    x = torch.linspace(-3, 3, n)
+    y = TRUE_FUNCTIONS[kind](x)
+    if noise:
+        y = y + noise * torch.randn(n)
+    return x, y
+
+
+def split_point(n: int, test_fraction: float) -> int:
+    """How many leading points train: the first (1 - test_fraction) of them, as seed 003 splits."""
+    if test_fraction <= 0:
+        return n
+    n_train = int((1 - test_fraction) * n)
+    return min(max(n_train, 1), n - 1) if n > 1 else n
+
+
+def build_data(config: RunConfig) -> Dataset:
+    """The config's data, drawn from torch's global generator (seed it first, as the articles do)."""
+    if config.data == DATA_ARTICLE:
+        x, y = ARTICLE_RECIPES[config.preset](config.points, config.noise)
+        label = f"{config.preset} (article data)"
+    elif config.data in TRUE_FUNCTIONS:
+        x, y = _synthetic(config.data, config.points, config.noise)
+        label = f"synthetic {config.data}, {config.points} points, noise {config.noise:g}"
+    else:
+        xs, ys = read_xy(config.data)
+        x, y = torch.tensor(xs, dtype=torch.float32), torch.tensor(ys, dtype=torch.float32)
+        if not (torch.isfinite(x).all() and torch.isfinite(y).all()):
+            raise DataError(f"{config.data}: values too large for float32")
+        label = config.data
+    if config.test_fraction > 0 and len(x) < 2:
+        raise DataError(f"{label}: a train/test split needs at least 2 points")
+    return Dataset(x, y, split_point(len(x), config.test_fraction), label)
+
+
+def plot_sample(x: torch.Tensor, y: torch.Tensor, limit: int = PLOT_SAMPLE) -> torch.Tensor:
+    """Indices of a faithful sample of at most `limit` points for plotting.
+
+    Small data is shown whole. Large data is binned on a grid of cells over its x and y range and one
+    point is kept per occupied cell, so every region that holds data is drawn and none is drawn twice.
+    """
+    n = len(x)
+    if n <= limit:
+        return torch.arange(n)
+    cols = max(int(math.sqrt(limit * 2)), 1)
+    rows = max(limit // cols, 1)
+
+    def cell(v: torch.Tensor, k: int) -> torch.Tensor:
+        lo, hi = v.min(), v.max()
+        span = (hi - lo).clamp_min(1e-30)
+        return ((v - lo) / span * (k - 1)).round().long()
+
+    key = cell(x.float(), cols) * rows + cell(y.float(), rows)
+    _, first = torch.unique(key, return_inverse=True)
+    order = torch.arange(n, device=x.device)
+    picked = torch.full((int(first.max()) + 1,), n, dtype=torch.long, device=x.device)
+    picked = picked.scatter_reduce(0, first, order, reduce="amin")
+    return picked.sort().values.cpu()

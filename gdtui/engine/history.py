@@ -1,0 +1,131 @@
+"""A run's whole history, kept compactly, and written to CSV or JSON atomically.
+
+Why: a million epochs must not cost a million Python objects; one array of doubles per column does.
+Writing goes through a temporary file and a rename, so an interrupted write never leaves half a file.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+import tempfile
+from array import array
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class EpochResult:
+    """What one epoch did. `loss`/`rmse` come from the forward pass before the update; `params` are the values
+    after it; `preds` (predictions on the trainer's plot sample, before the update) is filled on the last result
+    of each `Trainer.run()` call and on every `step()`."""
+
+    epoch: int
+    loss: float
+    rmse: float
+    test_loss: float | None
+    params: tuple[tuple[str, float], ...]
+    grad_norm: float
+    lr: float
+    status: str = "ok"
+    preds: tuple[float, ...] | None = None
+
+    @property
+    def param_dict(self) -> dict[str, float]:
+        return dict(self.params)
+
+    def record(self) -> dict:
+        """A JSON-ready dict; non-finite numbers become None."""
+        return {
+            "epoch": self.epoch,
+            "loss": _finite(self.loss),
+            "rmse": _finite(self.rmse),
+            "test_loss": _finite(self.test_loss),
+            "params": {k: _finite(v) for k, v in self.params},
+            "grad_norm": _finite(self.grad_norm),
+            "lr": self.lr,
+            "status": self.status,
+        }
+
+
+def _finite(value: float | None) -> float | None:
+    return value if value is not None and math.isfinite(value) else None
+
+
+class History:
+    """Every epoch since the last reset, one `array('d')` per column."""
+
+    def __init__(self, names: tuple[str, ...]):
+        self.names = names
+        self.clear()
+
+    def clear(self) -> None:
+        self.loss = array("d")
+        self.rmse = array("d")
+        self.test_loss = array("d")
+        self.grad_norm = array("d")
+        self.lr = array("d")
+        self.params = {name: array("d") for name in self.names}
+        self.status = "ok"
+
+    def __len__(self) -> int:
+        return len(self.loss)
+
+    def append(self, result: EpochResult) -> None:
+        self.loss.append(result.loss)
+        self.rmse.append(result.rmse)
+        self.test_loss.append(math.nan if result.test_loss is None else result.test_loss)
+        self.grad_norm.append(result.grad_norm)
+        self.lr.append(result.lr)
+        for name, value in result.params:
+            self.params[name].append(value)
+        self.status = result.status
+
+    def result(self, index: int) -> EpochResult:
+        """The result of epoch `index + 1` (without predictions)."""
+        test = self.test_loss[index]
+        return EpochResult(
+            epoch=index + 1, loss=self.loss[index], rmse=self.rmse[index],
+            test_loss=None if math.isnan(test) else test,
+            params=tuple((name, self.params[name][index]) for name in self.names),
+            grad_norm=self.grad_norm[index], lr=self.lr[index],
+            status=self.status if index == len(self) - 1 else "ok",
+        )
+
+    def __iter__(self):
+        return (self.result(i) for i in range(len(self)))
+
+    def write(self, path: str) -> int:
+        """Write the history to `path` (.json: a list of records; otherwise CSV), atomically. Returns rows."""
+        if path.lower().endswith(".json"):
+            text = json.dumps([r.record() for r in self], indent=1) + "\n"
+        else:
+            buffer = io.StringIO()
+            writer = csv.writer(buffer, lineterminator="\n")
+            writer.writerow(["epoch", "loss", "rmse", "test_loss", *self.names, "grad_norm", "lr", "status"])
+            for r in self:
+                writer.writerow([r.epoch, repr(r.loss), repr(r.rmse), "" if r.test_loss is None else repr(r.test_loss),
+                                 *(repr(v) for _, v in r.params), repr(r.grad_norm), repr(r.lr), r.status])
+            text = buffer.getvalue()
+        write_atomic(path, text)
+        return len(self)
+
+
+def write_atomic(path: str, text: str) -> None:
+    """Write `text` to a temporary file beside `path`, then rename it over `path`."""
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=".gdtui-", suffix=".tmp", dir=directory)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise

@@ -1,0 +1,153 @@
+"""Models with named parameters, each computing its prediction as its article writes it.
+
+Why: bit-for-bit fidelity needs the articles' own expressions (`a*(t**2)+(b*t)+c`, `w * x + b`, an
+nn.Module around nn.Linear); named parameters let the log, the CLI and later exports speak of a, b, c.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from gdtui.engine.config import RunConfig
+
+
+class Model:
+    """A prediction function of x with a list of parameter tensors and a name for every scalar in them."""
+
+    names: tuple[str, ...]
+
+    def parameters(self) -> list[torch.Tensor]:
+        raise NotImplementedError
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def flat(self) -> torch.Tensor:
+        """All parameter values as one detached 1-D tensor, in the order of `names`."""
+        params = self.parameters()
+        if len(params) == 1:
+            return params[0].detach().reshape(-1).clone()
+        return torch.cat([p.detach().reshape(-1) for p in params])
+
+    def load_flat(self, values: torch.Tensor) -> None:
+        """Set every parameter from a 1-D tensor laid out as `flat()` returns it."""
+        start = 0
+        with torch.no_grad():
+            for p in self.parameters():
+                p.copy_(values[start: start + p.numel()].reshape(p.shape))
+                start += p.numel()
+
+    @torch.no_grad()
+    def predict(self, x: torch.Tensor, flat: torch.Tensor | None = None) -> torch.Tensor:
+        """Predictions for x, with the current parameters or with `flat` values in their place."""
+        if flat is None:
+            return self(x)
+        saved = self.flat()
+        self.load_flat(flat)
+        try:
+            return self(x)
+        finally:
+            self.load_flat(saved)
+
+
+class Quadratic(Model):
+    """a*t^2 + b*t + c with params = tensor([a, b, c]) (seeds 000-002)."""
+
+    names = ("a", "b", "c")
+
+    def __init__(self, params: torch.Tensor):
+        self.params = params.requires_grad_()
+
+    def parameters(self):
+        return [self.params]
+
+    def __call__(self, t):
+        a, b, c = self.params
+        return a * (t**2) + (b * t) + c
+
+
+class Linear(Model):
+    """w*x + b with w and b as separate one-element tensors (seed 004)."""
+
+    names = ("w", "b")
+
+    def __init__(self, w: torch.Tensor, b: torch.Tensor):
+        self.w = w.requires_grad_()
+        self.b = b.requires_grad_()
+
+    def parameters(self):
+        return [self.w, self.b]
+
+    def __call__(self, x):
+        return self.w * x + self.b
+
+
+class Polynomial(Model):
+    """c0 + c1*x + ... + ck*x^k with params = tensor([c0, ..., ck])."""
+
+    def __init__(self, params: torch.Tensor):
+        self.params = params.requires_grad_()
+        self.names = tuple(f"c{i}" for i in range(len(params)))
+
+    def parameters(self):
+        return [self.params]
+
+    def __call__(self, x):
+        powers = torch.arange(len(self.params), device=x.device, dtype=x.dtype)
+        return (x.unsqueeze(-1) ** powers) @ self.params
+
+
+class LinearRegressionModel(nn.Module):
+    """The seed 003 module: one nn.Linear(1, 1) layer."""
+
+    def __init__(self):
+        super().__init__()
+        self.linear_layer = nn.Linear(in_features=1, out_features=1)
+
+    def forward(self, x: torch.Tensor):
+        return self.linear_layer(x)
+
+
+class NNLinear(Model):
+    """An nn.Module around nn.Linear(1, 1), fed x as a column as seed 003 does."""
+
+    names = ("weight", "bias")
+
+    def __init__(self, module: LinearRegressionModel):
+        self.module = module
+
+    def parameters(self):
+        return list(self.module.parameters())
+
+    def __call__(self, x):
+        return self.module(x.unsqueeze(-1)).squeeze(-1)
+
+
+def n_params(config: RunConfig) -> int:
+    return {"quadratic": 3, "linear": 2, "nn-linear": 2}.get(config.model, config.degree + 1)
+
+
+def build_model(config: RunConfig, device: torch.device | str = "cpu") -> Model:
+    """A model with its initial parameters, drawn from torch's global generator as the preset's article does.
+
+    Call it right after the data was drawn: fastai-quadratic's notebook displayed one torch.randn(3) it threw
+    away before drawing its parameters; linear-manual starts from zeros; linear-module seeds torch again right
+    before building its nn.Linear; every other combination draws torch.randn(k).
+    """
+    if config.model == "nn-linear":
+        torch.manual_seed(config.seed)
+        return NNLinear(LinearRegressionModel().to(device))
+    k = n_params(config)
+    if config.preset == "linear-manual":
+        init = torch.zeros(k)
+    else:
+        if config.preset == "fastai-quadratic":
+            torch.randn(3)
+        init = torch.randn(k)
+    init = init.to(device)
+    if config.model == "quadratic":
+        return Quadratic(init)
+    if config.model == "linear":
+        return Linear(init[:1].clone(), init[1:].clone())
+    return Polynomial(init)

@@ -1,0 +1,61 @@
+"""The seed articles as presets: each names its article and the settings that reproduce its numbers.
+
+Why: a learner who opens gdtui beside an article must see that article's RMSE log. The settings live here,
+torch-free, so the CLI and the TUI can list them instantly; how each article draws its data and its initial
+parameters (in its own order of random draws) lives in `recipes.py`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from gdtui.engine.config import RunConfig
+
+
+@dataclass(frozen=True)
+class Preset:
+    name: str
+    article: str
+    source: str
+    summary: str
+    config: RunConfig
+
+
+PRESETS: dict[str, Preset] = {
+    p.name: p
+    for p in (
+        Preset(
+            "fastai-quadratic",
+            "Building a simple Machine Learning model using Pytorch from scratch (fast.ai style)",
+            "seeds 000, 001",
+            "a*t^2+b*t+c on 20 noisy points, hand-written gradient descent, MSE; prints RMSE 74.96... to 18.04...",
+            RunConfig(preset="fastai-quadratic", points=20, noise=5.0, model="quadratic", degree=2, loss="mse",
+                      optimizer="gd", lr=1e-5, epochs=10, seed=2021),
+        ),
+        Preset(
+            "qiita-quadratic",
+            "Qiita: gradient descent with PyTorch",
+            "seed 002",
+            "the same quadratic recipe on 15 points, seed 1989, lr 1e-4, 10 + 10 steps",
+            RunConfig(preset="qiita-quadratic", points=15, noise=3.0, model="quadratic", degree=2, loss="mse",
+                      optimizer="gd", lr=1e-4, epochs=20, seed=1989),
+        ),
+        Preset(
+            "linear-module",
+            "Started My Dive Into Machine Learning",
+            "seed 003",
+            "y=0.7x+0.3 on arange(0,1,0.02), first 80% train; nn.Linear, L1 loss, torch.optim.SGD lr 0.1; "
+            "the article's loop never calls zero_grad, so gradients accumulate, as its code does",
+            RunConfig(preset="linear-module", points=50, noise=0.0, model="nn-linear", degree=1, loss="l1",
+                      optimizer="sgd", lr=0.1, epochs=100, seed=13, test_fraction=0.2, accumulate_grad=True),
+        ),
+        Preset(
+            "linear-manual",
+            "Deep Learning Basics with Pytorch - Part 3",
+            "seed 004",
+            "w*x+b on x=[1,2,3,4], y=[2,4,6,8] from w=b=0, hand-written gradient descent, lr 0.01, MSE",
+            RunConfig(preset="linear-manual", points=4, noise=0.0, model="linear", degree=1, loss="mse",
+                      optimizer="gd", lr=0.01, epochs=100, seed=0),
+        ),
+    )
+}
