@@ -1,0 +1,263 @@
+"""The Textual app: a thin shell that lays out the panes, maps keys to session commands and redraws.
+
+Why: training lives in a session process (gdtui.engine.session), so this module only translates keys into
+commands and replies into widgets. Log rows are written as each chunk arrives; the plots are redrawn on a
+timer at most ten times a second (less when a frame is slow), so a fast run never floods the screen.
+"""
+
+from __future__ import annotations
+
+import math
+import signal
+import time
+from datetime import datetime
+
+from textual import on
+from textual.app import App, ComposeResult, SystemCommand
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.widgets import Footer, Input, Static, TabbedContent, TabPane
+
+from gdtui import messages
+from gdtui.client import SessionClient
+from gdtui.engine.config import LIVE_FIELDS, MAX_LR, RunConfig, resolve
+from gdtui.engine.presets import PRESETS
+from gdtui.widgets.help import HelpScreen
+from gdtui.widgets.hyperparams import HyperParams
+from gdtui.widgets.plots import LossCurve, PredictionPlot
+from gdtui.widgets.rmse_log import HEADER, RmseLog
+from gdtui.widgets.status import StatusLine
+
+ARTICLE_YLIM = {"fastai-quadratic": (-100.0, 100.0), "qiita-quadratic": (-75.0, 120.0)}
+MIN_SIZE = (60, 18)
+FRAME = 0.1
+
+
+class GdtuiApp(App):
+    """gdtui: watch and steer gradient descent."""
+
+    CSS_PATH = "app.tcss"
+    TITLE = "gdtui"
+    BINDINGS = [
+        Binding("s", "step", "Step"),
+        Binding("space", "toggle_run", "Run/Pause"),
+        Binding("r", "reset", "Reset"),
+        Binding("right_square_bracket", "lr(2.0)", "lr×2", key_display="]"),
+        Binding("left_square_bracket", "lr(0.5)", "lr÷2", key_display="["),
+        Binding("l", "toggle_log", "Log scale"),
+        Binding("w", "export", "Write history"),
+        Binding("question_mark", "help", "Help", key_display="?"),
+        Binding("q", "quit", "Quit"),
+        Binding("ctrl+q", "quit", "Quit", show=False),
+        Binding("escape", "leave_field", "Leave field", show=False),
+    ]
+
+    def __init__(self, config: RunConfig | None = None, start: bool = False):
+        super().__init__()
+        self.config = config or resolve()
+        self.start_running = start
+        self.session = SessionClient(self)
+        self.state = "loading"
+        self._dirty = False
+        self._last_frame = 0.0
+        self._frame_cost = 0.0
+        self._speed_mark = (time.monotonic(), 0)
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(id="main"):
+            yield HyperParams(self.config, id="params")
+            with Vertical(id="right"):
+                with TabbedContent(id="plots"):
+                    with TabPane("Predictions", id="tab-preds"):
+                        yield PredictionPlot(id="plot")
+                    with TabPane("Loss curve", id="tab-curve"):
+                        yield LossCurve(id="curve")
+                with Vertical(id="log-pane"):
+                    yield Static(HEADER, id="log-header")
+                    yield RmseLog(id="log")
+        yield Static("terminal too small for gdtui: make it at least 60×18", id="too-small")
+        yield StatusLine(id="status")
+        yield Footer()
+
+    # lifecycle ------------------------------------------------------------------------------------------
+
+    def on_mount(self) -> None:
+        self.query_one("#log-pane").border_title = "RMSE log"
+        self._show_status()
+        self.query_one(RmseLog).focus()
+        self._check_size()
+        self.set_interval(FRAME / 2, self._frame)
+        self.call_after_refresh(self._start_session)
+        loop = __import__("asyncio").get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGHUP):
+            try:
+                loop.add_signal_handler(sig, self.exit)
+            except (NotImplementedError, RuntimeError, ValueError):
+                pass
+
+    def _start_session(self) -> None:
+        self.session.start(self.config)
+        if self.start_running:
+            self.session.send("run")
+
+    def on_unmount(self) -> None:
+        self.session.stop()
+
+    def on_resize(self) -> None:
+        self._check_size()
+
+    def _check_size(self) -> None:
+        small = self.size.width < MIN_SIZE[0] or self.size.height < MIN_SIZE[1]
+        self.screen.set_class(small, "too-small")
+
+    # keys -----------------------------------------------------------------------------------------------
+
+    def action_step(self) -> None:
+        self.session.send("step")
+
+    def action_toggle_run(self) -> None:
+        if self.state == "running":
+            self.session.send("pause")
+        elif self.state == "done":
+            self.notify("The epoch budget is spent: raise epochs, or r to reset.", title="done")
+        elif self.state == "diverged":
+            self.notify("The run diverged: press r to reset, and try a smaller lr.", severity="warning")
+        else:
+            self.session.send("run")
+
+    def action_reset(self) -> None:
+        self.session.send("reset")
+
+    def action_lr(self, factor: float) -> None:
+        lr = self.config.lr * factor
+        if not 0 < lr <= MAX_LR or not math.isfinite(lr):
+            self.notify(f"lr {lr:g} is out of range", severity="warning")
+            return
+        self._apply("lr", lr)
+
+    def action_toggle_log(self) -> None:
+        curve = self.query_one(LossCurve)
+        curve.log_scale = not curve.log_scale
+        self.query_one(TabbedContent).active = "tab-curve"
+        self._dirty = True
+
+    def action_export(self) -> None:
+        stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+        self.session.send("export", f"gdtui-{self.config.preset}-{stamp}.csv")
+
+    def action_help(self) -> None:
+        self.push_screen(HelpScreen([b for b in self.BINDINGS if b.show or b.key == "ctrl+q"]))
+
+    def action_leave_field(self) -> None:
+        if isinstance(self.focused, Input):
+            self.query_one(RmseLog).focus()
+
+    def get_system_commands(self, screen):
+        yield from super().get_system_commands(screen)
+        for name, preset in PRESETS.items():
+            yield SystemCommand(f"Preset: {name}", preset.summary, lambda n=name: self._apply("preset", n))
+        yield SystemCommand("Step one epoch", "s", self.action_step)
+        yield SystemCommand("Run / pause", "space", self.action_toggle_run)
+        yield SystemCommand("Reset to the initial parameters", "r", self.action_reset)
+        yield SystemCommand("Toggle log-scale loss curve", "l", self.action_toggle_log)
+        yield SystemCommand("Write the run's history to CSV", "w", self.action_export)
+
+    # changes from the hyperparameters pane --------------------------------------------------------------
+
+    @on(messages.FieldChanged)
+    def _field_changed(self, event: messages.FieldChanged) -> None:
+        self._apply(event.field, event.value)
+
+    def _apply(self, field: str, value) -> None:
+        if field in LIVE_FIELDS:
+            self.session.send("update", {field: value})
+            return
+        try:
+            config = resolve(value, **self._overrides()) if field == "preset" else self.config.replace(**{field: value})
+        except Exception as error:  # ConfigError: a combination the engine refuses
+            self.notify(str(error), severity="error")
+            self.query_one(HyperParams).set_config(self.config)
+            return
+        self.notify(f"{field} changed: the run restarts from epoch 0", title="reset")
+        self.session.send("config", config)
+
+    def _overrides(self) -> dict:
+        return {"device": self.config.device}
+
+    # replies from the session ---------------------------------------------------------------------------
+
+    def on_session_ready(self, event: messages.SessionReady) -> None:
+        info = event.info
+        self.config = info.config
+        self.query_one(HyperParams).set_config(self.config)
+        ylim = ARTICLE_YLIM.get(self.config.preset) if self.config.data == "article" else None
+        self.query_one(PredictionPlot).set_data(info.x, info.y, info.n_train, ylim)
+        self.query_one(LossCurve).clear()
+        self.query_one(RmseLog).reset_rows()
+        status = self.query_one(StatusLine)
+        status.device = info.device
+        self._dirty = True
+        self.sub_title = f"{self.config.preset} · {info.label} · {info.n_points:,} points"
+        self._show_status()
+
+    def on_session_state(self, event: messages.SessionState) -> None:
+        if event.epoch == 0 and self.query_one(RmseLog).rows:
+            self.query_one(RmseLog).reset_rows()
+            self.query_one(LossCurve).clear()
+            self.query_one(PredictionPlot).preds = None
+            self._dirty = True
+        self._set_state(event.state, event.epoch)
+
+    def on_results(self, event: messages.Results) -> None:
+        results = event.results
+        self.query_one(RmseLog).add_results(results)
+        self.query_one(LossCurve).extend(r.rmse for r in results)
+        self.query_one(PredictionPlot).set_preds(results[-1].preds)
+        self._dirty = True
+        self._set_state(event.state, results[-1].epoch)
+
+    def on_config_applied(self, event: messages.ConfigApplied) -> None:
+        self.config = event.config
+        self.query_one(HyperParams).set_config(self.config)
+        self._show_status()
+
+    def on_session_error(self, event: messages.SessionError) -> None:
+        self.notify(f"{event.field}: {event.message}", title="not applied", severity="error", timeout=6)
+        self.query_one(HyperParams).set_config(self.config)
+
+    def on_exported(self, event: messages.Exported) -> None:
+        self.notify(f"{event.rows} epochs written to {event.path}", title="history saved")
+
+    # drawing --------------------------------------------------------------------------------------------
+
+    def _set_state(self, state: str, epoch: int) -> None:
+        if state == "running" and self.state != "running":
+            self._speed_mark = (time.monotonic(), epoch)
+        self.state = state
+        status = self.query_one(StatusLine)
+        status.epoch = epoch
+        self._show_status()
+
+    def _show_status(self) -> None:
+        status = self.query_one(StatusLine)
+        status.state = self.state
+        status.epochs = self.config.epochs
+        status.lr = self.config.lr
+        status.set_class(self.state == "diverged", "diverged")
+
+    def _frame(self) -> None:
+        now = time.monotonic()
+        if self.state == "running":
+            t0, e0 = self._speed_mark
+            status = self.query_one(StatusLine)
+            if now - t0 >= 0.5:
+                status.speed = (status.epoch - e0) / (now - t0)
+                self._speed_mark = (now, status.epoch)
+        if not self._dirty or now - self._last_frame < max(FRAME, 3 * self._frame_cost):
+            return
+        self._dirty = False
+        self._last_frame = now
+        start = time.perf_counter()
+        self.query_one(PredictionPlot).replot()
+        self.query_one(LossCurve).replot()
+        self._frame_cost = time.perf_counter() - start

@@ -1,0 +1,108 @@
+"""The UI's end of a training session: starts the session process and turns its replies into app messages.
+
+Why: the app never imports torch and never blocks on training. Commands go down a pipe; replies are read
+on the event loop when the pipe is readable (`loop.add_reader`), so no thread touches a widget.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import subprocess
+import sys
+from multiprocessing.connection import Connection
+
+from textual.message_pump import MessagePump
+
+from gdtui import messages
+from gdtui.engine.config import RunConfig
+
+
+class SessionClient:
+    """Owns one session process. `send()` never blocks on training; replies arrive as messages on `target`."""
+
+    def __init__(self, target: MessagePump):
+        self.target = target
+        self.process = None
+        self.conn = None
+        self._loop = None
+
+    @property
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def start(self, config: RunConfig) -> None:
+        """Start the session process (it imports torch, not us) and send it `config`."""
+        ours, theirs = socket.socketpair()
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "gdtui.engine.session", str(theirs.fileno())],
+            pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL, close_fds=True)
+        theirs.close()
+        self.conn = Connection(ours.detach())
+        self.conn.send(("config", config))
+        self._loop = asyncio.get_running_loop()
+        self._loop.add_reader(self.conn.fileno(), self._readable)
+
+    def send(self, *command) -> None:
+        if self.conn is None:
+            return
+        try:
+            self.conn.send(command)
+        except (OSError, ValueError):
+            self._lost()
+
+    def _readable(self) -> None:
+        try:
+            while self.conn is not None and self.conn.poll():
+                self._dispatch(self.conn.recv())
+        except (EOFError, OSError):
+            self._lost()
+
+    def _dispatch(self, reply: tuple) -> None:
+        kind = reply[0]
+        post = self.target.post_message
+        if kind == "results":
+            post(messages.Results(reply[1], reply[2]))
+        elif kind == "state":
+            post(messages.SessionState(reply[1], reply[2]))
+        elif kind == "ready":
+            post(messages.SessionReady(reply[1]))
+        elif kind == "config":
+            post(messages.ConfigApplied(reply[1]))
+        elif kind == "error":
+            post(messages.SessionError(reply[1], reply[2]))
+        elif kind == "exported":
+            post(messages.Exported(reply[1], reply[2]))
+
+    def _lost(self) -> None:
+        was_open = self.conn is not None
+        self._detach()
+        if was_open:
+            self.target.post_message(messages.SessionError("session", "the training process ended"))
+
+    def _detach(self) -> None:
+        if self.conn is not None:
+            if self._loop is not None:
+                try:
+                    self._loop.remove_reader(self.conn.fileno())
+                except (OSError, ValueError):
+                    pass
+            self.conn.close()
+        self.conn = None
+
+    def stop(self, timeout: float = 2.0) -> None:
+        """Ask the session to quit at its next epoch boundary, then make sure the process is gone."""
+        if self.conn is not None:
+            try:
+                self.conn.send(("quit",))
+            except (OSError, ValueError):
+                pass
+        self._detach()
+        if self.process is not None:
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.process = None

@@ -1,0 +1,189 @@
+"""A training session served over a pipe: the engine's command loop for a UI, run in a child process.
+
+Why: torch and the UI must not share one interpreter. In a thread, the UI's Python work competes with
+training for the GIL (measured: a silent app cost 22%, the best threaded design ran at 0.67 of headless
+speed); in its own process the trainer runs at full speed on its own core, torch loads there while the UI
+paints at once, and a dead parent (a dropped SSH link) closes the pipe, which ends the child.
+
+Protocol (tuples over a multiprocessing Connection):
+  UI -> session: ("step",) ("run",) ("pause",) ("reset",) ("update", {lr|momentum|epochs: value})
+                 ("config", RunConfig) ("export", path) ("quit",)
+  session -> UI: ("ready", SessionInfo) ("results", [EpochResult], state) ("state", state, epoch)
+                 ("config", RunConfig) ("error", field, message) ("exported", path, rows)
+Every command takes effect at the next epoch boundary: a running chunk checks the pipe between epochs.
+States: loading, ready, running, paused, done, diverged.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+from dataclasses import dataclass
+
+from gdtui.engine.config import ConfigError, RunConfig
+
+CHUNK_SECONDS = 0.1
+
+
+@dataclass(frozen=True)
+class SessionInfo:
+    """What the UI needs to draw a new run: its config, device, parameter names and a plot sample of the data."""
+
+    config: RunConfig
+    device: str
+    names: tuple[str, ...]
+    x: list[float]
+    y: list[float]
+    n_train: int
+    n_points: int
+    label: str
+
+
+def main() -> None:
+    """`python -m gdtui.engine.session FD`: serve the session on the socket FD (the UI started us with our
+    standard streams on /dev/null, so no library output can reach the terminal it draws on)."""
+    from multiprocessing.connection import Connection
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    conn = Connection(int(sys.argv[1]))
+    try:
+        kind, config = conn.recv()
+    except (EOFError, OSError):
+        return
+    serve(conn, config)
+
+
+def serve(conn, config: RunConfig) -> None:
+    """Build a Trainer for `config`, then obey commands from `conn` until quit or EOF."""
+    import warnings
+
+    warnings.filterwarnings("ignore")
+    try:
+        Session(conn).loop(config)
+    except (EOFError, BrokenPipeError, ConnectionResetError, KeyboardInterrupt):
+        pass
+    finally:
+        try:
+            conn.close()
+        except OSError:
+            pass
+
+
+class Session:
+    def __init__(self, conn):
+        self.conn = conn
+        self.trainer = None
+        self.running = False
+
+    def state(self) -> str:
+        t = self.trainer
+        if t is None:
+            return "loading"
+        if t.status == "diverged":
+            return "diverged"
+        if t.done and not self.running:
+            return "done"
+        if self.running:
+            return "running"
+        return "ready" if t.epoch == 0 else "paused"
+
+    def send_state(self) -> None:
+        self.conn.send(("state", self.state(), self.trainer.epoch if self.trainer else 0))
+
+    def build(self, config: RunConfig) -> bool:
+        from gdtui.engine.csvfile import DataError
+        from gdtui.engine.device import DeviceError
+        from gdtui.engine.trainer import Trainer
+
+        try:
+            trainer = Trainer(config)
+        except DeviceError as error:
+            self.conn.send(("error", "device", str(error)))
+            return False
+        except DataError as error:
+            self.conn.send(("error", "data", str(error)))
+            return False
+        except ConfigError as error:
+            self.conn.send(("error", error.field, error.message))
+            return False
+        self.trainer = trainer
+        self.running = False
+        x, y, n_train = trainer.plot_data
+        self.conn.send(("ready", SessionInfo(config, str(trainer.device), trainer.names, x, y, n_train,
+                                             len(trainer.data.x), trainer.data.label)))
+        self.send_state()
+        return True
+
+    def loop(self, config: RunConfig) -> None:
+        if not self.build(config) and config.device != "cpu":
+            self.build(config.replace(device="cpu"))
+        conn = self.conn
+        while True:
+            if self.running:
+                self.chunk()
+            if self.running and not conn.poll():
+                continue
+            if not self.handle(conn.recv()):
+                return
+
+    def chunk(self) -> None:
+        t = self.trainer
+        results = t.run(t.config.epochs - t.epoch, budget=CHUNK_SECONDS, should_stop=self.conn.poll)
+        if t.done or t.status == "diverged":
+            self.running = False
+        if results:
+            self.conn.send(("results", results, self.state()))
+
+    def handle(self, command: tuple) -> bool:
+        kind = command[0]
+        t = self.trainer
+        if kind == "quit":
+            return False
+        if kind == "config":
+            if self.build(command[1]):
+                return True
+            self.send_state()
+            return True
+        if t is None:
+            return True
+        if kind == "step":
+            self.running = False
+            results = t.run(1)
+            if results:
+                self.conn.send(("results", results, self.state()))
+            else:
+                self.send_state()
+        elif kind == "run":
+            self.running = t.status != "diverged" and not t.done
+            self.send_state()
+        elif kind == "pause":
+            self.running = False
+            self.send_state()
+        elif kind == "reset":
+            self.running = False
+            t.reset()
+            self.send_state()
+        elif kind == "update":
+            try:
+                config = t.update(**command[1])
+            except ConfigError as error:
+                self.conn.send(("error", error.field, error.message))
+            else:
+                self.conn.send(("config", config))
+                if self.running and t.done:
+                    self.running = False
+                self.send_state()
+        elif kind == "export":
+            try:
+                rows = t.history.write(command[1])
+            except OSError as error:
+                self.conn.send(("error", "export", f"{command[1]}: {error.strerror or error}"))
+            else:
+                self.conn.send(("exported", command[1], rows))
+        return True
+
+
+if __name__ == "__main__":
+    from gdtui.engine import session
+
+    session.main()

@@ -1,0 +1,61 @@
+"""Every message the app's widgets and its training session exchange, in one place.
+
+Why: the session's replies and the panes' requests are the app's whole vocabulary; keeping them together
+makes the flow readable. None of them may be replaced by a newer one: each carries epochs for the log.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from textual.message import Message
+
+
+@dataclass
+class Results(Message):
+    """Epochs the session trained since its last report (a chunk), and its state afterwards."""
+
+    results: list
+    state: str
+
+
+@dataclass
+class SessionState(Message):
+    state: str
+    epoch: int
+
+
+@dataclass
+class SessionReady(Message):
+    """A new run is built (at start, or after a change that needs new data or a new model)."""
+
+    info: object
+
+
+@dataclass
+class ConfigApplied(Message):
+    """A live change (lr, momentum, epochs) was taken by the running trainer."""
+
+    config: object
+
+
+@dataclass
+class SessionError(Message):
+    """The session refused a change or a request; `field` names what was at fault."""
+
+    field: str
+    message: str
+
+
+@dataclass
+class Exported(Message):
+    path: str
+    rows: int
+
+
+@dataclass
+class FieldChanged(Message):
+    """The user committed a valid value in the hyperparameters pane."""
+
+    field: str
+    value: object

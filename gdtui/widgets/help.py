@@ -1,0 +1,34 @@
+"""The help screen: every key, generated from the app's own bindings so it can never fall out of date."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Static
+
+EXTRA = [
+    ("tab / shift+tab", "move between panes and fields"),
+    ("enter", "apply the value typed in a field"),
+    ("escape", "leave a field (keys act on the run again)"),
+    ("ctrl+p", "command palette: presets and actions"),
+]
+
+
+class HelpScreen(ModalScreen):
+    """Lists every key binding; any of escape, q or ? closes it."""
+
+    BINDINGS = [Binding("escape,q,question_mark", "dismiss", "Close")]
+
+    def __init__(self, bindings: list[Binding]):
+        super().__init__()
+        self.keys = [(b.key_display or b.key, b.description) for b in bindings]
+
+    def compose(self) -> ComposeResult:
+        rows = [f"  {key:<16} {text}" for key, text in self.keys + EXTRA]
+        with Vertical(id="help-box"):
+            yield Static("gdtui keys\n\n" + "\n".join(rows) + "\n\n  escape closes this help", id="help-text")
+
+    def on_mount(self) -> None:
+        self.query_one("#help-box").border_title = "Help"

@@ -1,0 +1,118 @@
+"""The hyperparameters pane: every setting of the run, validated as it is typed.
+
+Why: a user must be able to change lr while training runs and see at once whether a value is acceptable.
+Inputs use Textual validators built on the engine's own checks (the CLI refuses the same values); a value
+is applied on Enter or when focus leaves the field, and only if valid.
+"""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.containers import Horizontal, VerticalScroll
+from textual.validation import ValidationResult, Validator
+from textual.widgets import Input, Label, Select, Static
+
+from gdtui.engine.config import CHECKS, LOSSES, MODELS, OPTIMIZERS, ConfigError, RunConfig
+from gdtui.engine.presets import PRESETS
+from gdtui.messages import FieldChanged
+
+SELECTS = {"preset": tuple(PRESETS), "model": MODELS, "optimizer": OPTIMIZERS, "loss": LOSSES}
+INPUTS = ("lr", "momentum", "epochs", "seed", "device", "data", "points", "noise", "degree", "test_fraction")
+LABELS = {"test_fraction": "test frac"}
+
+
+class EngineCheck(Validator):
+    """A Textual validator running the engine's check for one field."""
+
+    def __init__(self, field: str):
+        super().__init__()
+        self.field = field
+
+    def validate(self, value: str) -> ValidationResult:
+        try:
+            CHECKS[self.field](value)
+        except ConfigError as error:
+            return self.failure(error.message)
+        return self.success()
+
+
+def shown(field: str, config: RunConfig) -> str:
+    value = getattr(config, field)
+    if field == "momentum":
+        value = config.effective_momentum
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+class HyperParams(VerticalScroll):
+    """Posts FieldChanged(field, value) when the user commits a valid, changed value."""
+
+    def __init__(self, config: RunConfig, **kwargs):
+        super().__init__(**kwargs)
+        self.config = config
+
+    def compose(self) -> ComposeResult:
+        for field, choices in SELECTS.items():
+            with Horizontal(classes="row"):
+                yield Label(field, classes="name")
+                yield Select([(c, c) for c in choices], value=getattr(self.config, field), allow_blank=False,
+                             compact=True, id=f"f-{field}")
+        for field in INPUTS:
+            with Horizontal(classes="row", id=f"row-{field}"):
+                yield Label(LABELS.get(field, field), classes="name")
+                yield Input(shown(field, self.config), id=f"f-{field}", compact=True,
+                            validators=[EngineCheck(field)], validate_on=["changed", "submitted", "blur"])
+        yield Static("", id="field-error")
+
+    def on_mount(self) -> None:
+        self.border_title = "Hyperparameters"
+        self._sync_visibility()
+
+    def set_config(self, config: RunConfig) -> None:
+        """Show `config`'s values (after a reset-type change, or lr keys)."""
+        self.config = config
+        with self.prevent(Input.Changed, Select.Changed):
+            for field in SELECTS:
+                select = self.query_one(f"#f-{field}", Select)
+                if select.value != getattr(config, field):
+                    select.value = getattr(config, field)
+            for field in INPUTS:
+                box = self.query_one(f"#f-{field}", Input)
+                if not box.has_focus or field in ("lr",):
+                    box.value = shown(field, config)
+        self.query_one("#field-error", Static).update("")
+        self._sync_visibility()
+
+    def _sync_visibility(self) -> None:
+        self.query_one("#row-momentum").display = self.config.uses_momentum
+        self.query_one("#row-degree").display = self.config.model == "poly"
+
+    def _commit(self, field: str, text: str) -> None:
+        error = self.query_one("#field-error", Static)
+        try:
+            value = CHECKS[field](text)
+        except ConfigError as problem:
+            error.update(f"{field}: {problem.message} — not applied")
+            return
+        error.update("")
+        current = self.config.effective_momentum if field == "momentum" else getattr(self.config, field)
+        if value != current:
+            self.post_message(FieldChanged(field, value))
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        field = event.input.id.removeprefix("f-")
+        result = event.validation_result
+        self.query_one("#field-error", Static).update(
+            "" if result is None or result.is_valid else f"{field}: {'; '.join(result.failure_descriptions)}")
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self._commit(event.input.id.removeprefix("f-"), event.value)
+
+    def on_input_blurred(self, event: Input.Blurred) -> None:
+        self._commit(event.input.id.removeprefix("f-"), event.value)
+
+    def on_select_changed(self, event: Select.Changed) -> None:
+        event.stop()
+        field = event.select.id.removeprefix("f-")
+        if event.value != getattr(self.config, field):
+            self.post_message(FieldChanged(field, event.value))

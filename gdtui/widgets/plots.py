@@ -1,0 +1,130 @@
+"""The two plots: predictions against the data, and RMSE over epochs.
+
+Why: plotext raises on inf, on values near 1e308 and on empty labelled series, and a raise inside render
+kills the app; every series is filtered here before plotting, and a failed render shows a notice instead.
+Axes stay still while training (y-limits from the data, as the seeds' set_ylim), predictions beyond them are
+clipped to the edge and counted in the title.
+"""
+
+from __future__ import annotations
+
+import math
+from array import array
+
+from rich.text import Text
+from textual_plotext import PlotextPlot
+
+LIMIT = 1e15
+CURVE_POINTS = 400
+
+
+def _finite_pairs(xs, ys):
+    return [(x, y) for x, y in zip(xs, ys) if math.isfinite(x) and math.isfinite(y) and abs(y) < LIMIT]
+
+
+class SafePlot(PlotextPlot):
+    """A PlotextPlot whose render can never take the app down."""
+
+    def render(self):
+        try:
+            return super().render()
+        except Exception as error:  # plotext internals: a failed frame must not end the session
+            return Text(f"plot unavailable: {error}", style="dim")
+
+
+class PredictionPlot(SafePlot):
+    """Data (train and test told apart) and the current predictions, as two scatter series."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.x: list[float] = []
+        self.y: list[float] = []
+        self.n_train = 0
+        self.preds: list[float] | None = None
+        self.ylim = (0.0, 1.0)
+        self.caption = ""
+
+    def set_data(self, x, y, n_train, ylim=None) -> None:
+        """New data: fix the y-limits (from the preset's article, or the data padded by a quarter)."""
+        self.x, self.y, self.n_train = list(x), list(y), n_train
+        self.preds = None
+        finite = [v for v in self.y if math.isfinite(v)] or [0.0, 1.0]
+        lo, hi = min(finite), max(finite)
+        pad = (hi - lo) * 0.25 or 1.0
+        self.ylim = ylim or (lo - pad, hi + pad)
+
+    def set_preds(self, preds) -> None:
+        """Keep the newest predictions when finite; a non-finite set (divergence) keeps the last finite one."""
+        if preds is not None and all(math.isfinite(p) for p in preds):
+            self.preds = list(preds)
+
+    def replot(self) -> None:
+        plt = self.plt
+        plt.clear_data()
+        plt.clear_figure()
+        lo, hi = self.ylim
+        n = self.n_train
+        train = _finite_pairs(self.x[:n], self.y[:n])
+        test = _finite_pairs(self.x[n:], self.y[n:])
+        if train:
+            plt.scatter([p[0] for p in train], [p[1] for p in train], color="blue", label="train data")
+        if test:
+            plt.scatter([p[0] for p in test], [p[1] for p in test], color="green", label="test data")
+        clipped = 0
+        if self.preds:
+            px, py = [], []
+            for x, p in zip(self.x, self.preds):
+                if not math.isfinite(x):
+                    continue
+                if p < lo or p > hi:
+                    clipped += 1
+                    p = min(max(p, lo), hi)
+                px.append(x)
+                py.append(p)
+            if px:
+                plt.scatter(px, py, color="red", marker="x" if clipped else "dot", label="predictions")
+        plt.ylim(lo, hi)
+        title = "Predictions vs data"
+        if clipped:
+            title += f"  ({clipped} predictions off-scale, drawn at the edge)"
+        self.caption = title
+        plt.title(title)
+        self.refresh()
+
+
+class LossCurve(SafePlot):
+    """RMSE over epochs since the last reset, downsampled to a few hundred points; `log` toggles log10."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.rmse = array("d")
+        self.log_scale = False
+
+    def clear(self) -> None:
+        self.rmse = array("d")
+
+    def extend(self, values) -> None:
+        self.rmse.extend(values)
+
+    def replot(self) -> None:
+        plt = self.plt
+        plt.clear_data()
+        plt.clear_figure()
+        n = len(self.rmse)
+        stride = max(1, n // CURVE_POINTS)
+        xs, ys = [], []
+        for i in range(0, n, stride):
+            v = self.rmse[i]
+            if math.isfinite(v) and v < LIMIT and (v > 0 or not self.log_scale):
+                xs.append(i + 1)
+                ys.append(math.log10(v) if self.log_scale else v)
+        if n and (n - 1) % stride:
+            v = self.rmse[n - 1]
+            if math.isfinite(v) and v < LIMIT and (v > 0 or not self.log_scale):
+                xs.append(n)
+                ys.append(math.log10(v) if self.log_scale else v)
+        if xs:
+            plt.plot(xs, ys, color="red", marker="braille")
+        plt.title("log10 RMSE over epochs" if self.log_scale else "RMSE over epochs")
+        plt.xlabel("epoch")
+        self.refresh()

@@ -1,0 +1,32 @@
+"""The status line: state word, epoch, device, speed and lr, and the reason when a run diverged.
+
+Why: over SSH a user must see at a glance whether training runs, where it is and how fast.
+"""
+
+from __future__ import annotations
+
+from textual.reactive import reactive
+from textual.widgets import Static
+
+STATES = ("loading", "ready", "running", "paused", "done", "diverged")
+
+
+class StatusLine(Static):
+    state = reactive("loading")
+    epoch = reactive(0)
+    epochs = reactive(0)
+    device = reactive("")
+    speed = reactive(0.0)
+    lr = reactive(0.0)
+
+    def render(self) -> str:
+        if self.state == "loading":
+            head = "loading torch…"
+        elif self.state == "diverged":
+            head = f"diverged at epoch {self.epoch} — try a smaller lr (r resets)"
+        else:
+            head = self.state
+        parts = [head, f"epoch {self.epoch}/{self.epochs}", f"device {self.device or '…'}", f"lr {self.lr:g}"]
+        if self.state == "running":
+            parts.append(f"{self.speed:,.0f} epochs/s")
+        return "  │  ".join(parts)
