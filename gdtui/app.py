@@ -176,7 +176,7 @@ class GdtuiApp(App):
             config = resolve(value, **self._overrides()) if field == "preset" else self.config.replace(**{field: value})
         except Exception as error:  # ConfigError: a combination the engine refuses
             self.notify(str(error), severity="error")
-            self.query_one(HyperParams).set_config(self.config)
+            self.query_one(HyperParams).set_config(self.config, revert=field)
             return
         self.notify(f"{field} changed: the run restarts from epoch 0", title="reset")
         self.session.send("config", config)
@@ -223,7 +223,7 @@ class GdtuiApp(App):
 
     def on_session_error(self, event: messages.SessionError) -> None:
         self.notify(f"{event.field}: {event.message}", title="not applied", severity="error", timeout=6)
-        self.query_one(HyperParams).set_config(self.config)
+        self.query_one(HyperParams).set_config(self.config, revert=event.field)
 
     def on_exported(self, event: messages.Exported) -> None:
         self.notify(f"{event.rows} epochs written to {event.path}", title="history saved")

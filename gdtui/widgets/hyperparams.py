@@ -67,8 +67,8 @@ class HyperParams(VerticalScroll):
         self.border_title = "Hyperparameters"
         self._sync_visibility()
 
-    def set_config(self, config: RunConfig) -> None:
-        """Show `config`'s values (after a reset-type change, or lr keys)."""
+    def set_config(self, config: RunConfig, revert: str | None = None) -> None:
+        """Show `config`'s values; a field being typed in keeps its text unless it is the one to `revert`."""
         self.config = config
         with self.prevent(Input.Changed, Select.Changed):
             for field in SELECTS:
@@ -77,7 +77,7 @@ class HyperParams(VerticalScroll):
                     select.value = getattr(config, field)
             for field in INPUTS:
                 box = self.query_one(f"#f-{field}", Input)
-                if not box.has_focus or field in ("lr",):
+                if not box.has_focus or field in ("lr", revert):
                     box.value = shown(field, config)
         self.query_one("#field-error", Static).update("")
         self._sync_visibility()

@@ -1,0 +1,38 @@
+"""Helpers for driving the app with Pilot: wait on conditions instead of sleeping blindly."""
+
+from __future__ import annotations
+
+import asyncio
+
+from gdtui.engine import resolve
+from gdtui.widgets.rmse_log import RmseLog
+
+TIMEOUT = 60.0
+
+
+async def wait_for(pilot, predicate, timeout: float = TIMEOUT, what: str = "condition") -> None:
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    while not predicate():
+        if loop.time() > end:
+            raise AssertionError(f"timed out waiting for {what}")
+        await pilot.pause(0.02)
+
+
+async def ready(pilot, timeout: float = TIMEOUT) -> None:
+    app = pilot.app
+    await wait_for(pilot, lambda: app.state != "loading", timeout, "the session to load torch")
+
+
+async def press_and_wait(pilot, key: str, predicate, what: str) -> None:
+    await pilot.press(key)
+    await wait_for(pilot, predicate, what=what)
+
+
+def log_texts(app) -> list[str]:
+    return [strip.text for strip in app.query_one(RmseLog).lines]
+
+
+def config(**overrides):
+    preset = overrides.pop("preset", "fastai-quadratic")
+    return resolve(preset, **overrides)
