@@ -48,7 +48,8 @@ class GdtuiApp(App):
         Binding("w", "export", "Write history"),
         Binding("question_mark", "help", "Help", key_display="?"),
         Binding("q", "quit", "Quit"),
-        Binding("ctrl+q", "quit", "Quit", show=False),
+        Binding("ctrl+q", "quit", "Quit", show=False, priority=True),
+        Binding("ctrl+c", "quit", "Quit", show=False, priority=True),
         Binding("escape", "leave_field", "Leave field", show=False),
     ]
 
@@ -146,7 +147,7 @@ class GdtuiApp(App):
         self.session.send("export", f"gdtui-{self.config.preset}-{stamp}.csv")
 
     def action_help(self) -> None:
-        self.push_screen(HelpScreen([b for b in self.BINDINGS if b.show or b.key == "ctrl+q"]))
+        self.push_screen(HelpScreen([b for b in self.BINDINGS if b.show or b.key.startswith("ctrl")]))
 
     def action_leave_field(self) -> None:
         if isinstance(self.focused, Input):

@@ -91,7 +91,7 @@ class SessionClient:
             self.conn.close()
         self.conn = None
 
-    def stop(self, timeout: float = 2.0) -> None:
+    def stop(self, timeout: float = 0.5) -> None:
         """Ask the session to quit at its next epoch boundary, then make sure the process is gone."""
         if self.conn is not None:
             try:

@@ -18,12 +18,12 @@ def _g(value) -> str:
 
 
 def format_row(result) -> str:
-    params = "  ".join(f"{name}={value:.6g}" for name, value in result.params)
-    flag = "  DIVERGED" if result.status == "diverged" else ""
-    return f"{result.epoch:<7}  {result.rmse!r:<22} {_g(result.loss):<12} {_g(result.test_loss):<12} {params}{flag}"
+    params = " ".join(f"{name}={value:.6g}" for name, value in result.params)
+    flag = "diverged " if result.status == "diverged" else ""
+    return f"{result.epoch:<7} {result.rmse!r:<22} {_g(result.loss):<11} {_g(result.test_loss):<11} {flag}{params}"
 
 
-HEADER = f"{'epoch':<7}  {'RMSE':<22} {'loss':<12} {'test loss':<12} parameters"
+HEADER = f"{'epoch':<7} {'RMSE':<22} {'loss':<11} {'test loss':<11} parameters"
 
 
 class RmseLog(RichLog):

@@ -1,0 +1,52 @@
+"""Regenerate screenshots/*.svg: the app as a user sees it, driven from the keyboard with Pilot.
+
+Run: python scripts/screenshots.py   (writes screenshots/main.svg, small.svg, running.svg, diverged.svg, help.svg)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from gdtui.app import GdtuiApp  # noqa: E402
+from gdtui.engine import resolve  # noqa: E402
+from tests.tui_helpers import ready, wait_for  # noqa: E402
+
+OUT = ROOT / "screenshots"
+
+
+async def shoot(name: str, config, size, keys: str = "", until=None, tab: str | None = None) -> None:
+    app = GdtuiApp(config)
+    async with app.run_test(size=size) as pilot:
+        await ready(pilot)
+        for key in keys.split():
+            await pilot.press(key)
+            await pilot.pause(0.2)
+        if until is not None:
+            await wait_for(pilot, lambda: until(app), what=name)
+        if tab:
+            app.query_one("#plots").active = tab
+        app._dirty = True
+        await pilot.pause(0.6)
+        path = app.save_screenshot(filename=f"{name}.svg", path=str(OUT))
+        print("wrote", path)
+
+
+async def main() -> None:
+    OUT.mkdir(exist_ok=True)
+    await shoot("main", resolve("fastai-quadratic"), (120, 36), "s s s", lambda a: a.query_one("#log").rows == 3)
+    await shoot("done", resolve("qiita-quadratic"), (120, 36), "space", lambda a: a.state == "done")
+    await shoot("linear-module", resolve("linear-module"), (120, 36), "space", lambda a: a.state == "done")
+    await shoot("loss-curve", resolve("linear-manual"), (120, 36), "space l", lambda a: a.state == "done")
+    await shoot("diverged", resolve("fastai-quadratic", lr=1.0, epochs=100), (120, 36), "space",
+                lambda a: a.state == "diverged")
+    await shoot("small", resolve("fastai-quadratic"), (80, 24), "s s s", lambda a: a.query_one("#log").rows == 3)
+    await shoot("help", resolve("fastai-quadratic"), (120, 36), "question_mark")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
