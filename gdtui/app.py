@@ -7,7 +7,9 @@ timer at most ten times a second (less when a frame is slow), so a fast run neve
 
 from __future__ import annotations
 
+import functools
 import math
+import os
 import signal
 import time
 from datetime import datetime
@@ -16,6 +18,7 @@ from textual import on
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.css.query import NoMatches
 from textual.widgets import Footer, Input, Static, TabbedContent, TabPane
 
 from gdtui import messages
@@ -24,9 +27,25 @@ from gdtui.engine.config import LIVE_FIELDS, MAX_LR, RunConfig, resolve
 from gdtui.engine.presets import PRESETS
 from gdtui.widgets.help import HelpScreen
 from gdtui.widgets.hyperparams import HyperParams
+from gdtui.widgets.palette import SafeCommandPalette
 from gdtui.widgets.plots import LossCurve, PredictionPlot
 from gdtui.widgets.rmse_log import HEADER, RmseLog
 from gdtui.widgets.status import StatusLine
+
+def session_reply(handler):
+    """A handler of a session reply: replies still queued while the app shuts its screens down are dropped."""
+
+    @functools.wraps(handler)
+    def handle(self, event):
+        if self._exit:
+            return
+        try:
+            handler(self, event)
+        except NoMatches:
+            pass  # the panes are already gone: the app is closing
+
+    return handle
+
 
 ARTICLE_YLIM = {"fastai-quadratic": (-100.0, 100.0), "qiita-quadratic": (-75.0, 120.0)}
 MIN_SIZE = (60, 18)
@@ -83,9 +102,16 @@ class GdtuiApp(App):
     # lifecycle ------------------------------------------------------------------------------------------
 
     def on_mount(self) -> None:
+        # Held, not queried: replies keep arriving while a modal screen is on top or the app shuts down.
+        self.params = self.query_one(HyperParams)
+        self.plot = self.query_one(PredictionPlot)
+        self.curve = self.query_one(LossCurve)
+        self.log_view = self.query_one(RmseLog)
+        self.status = self.query_one(StatusLine)
+        self.tabs = self.query_one(TabbedContent)
         self.query_one("#log-pane").border_title = "RMSE log"
         self._show_status()
-        self.query_one(RmseLog).focus()
+        self.log_view.focus()
         self._check_size()
         self.set_interval(FRAME / 2, self._frame)
         self.call_after_refresh(self._start_session)
@@ -104,14 +130,22 @@ class GdtuiApp(App):
     def on_unmount(self) -> None:
         self.session.stop()
 
-    def on_resize(self) -> None:
-        self._check_size()
+    def on_resize(self, event) -> None:
+        self._check_size(event.size)
 
-    def _check_size(self) -> None:
-        small = self.size.width < MIN_SIZE[0] or self.size.height < MIN_SIZE[1]
-        self.screen.set_class(small, "too-small")
+    def _check_size(self, size=None) -> None:
+        size = size or self.size
+        small = size.width < MIN_SIZE[0] or size.height < MIN_SIZE[1]
+        if self.screen_stack:
+            self.screen_stack[0].set_class(small, "too-small")
 
     # keys -----------------------------------------------------------------------------------------------
+
+    def _on_key(self, event) -> None:
+        # Keys typed just before quitting are still queued while the app shuts its screens down; Textual's
+        # own handler (called after this one) would look up bindings on an empty screen stack and fail.
+        if self._exit or not self.screen_stack:
+            event.prevent_default()
 
     def action_step(self) -> None:
         self.session.send("step")
@@ -137,21 +171,25 @@ class GdtuiApp(App):
         self._apply("lr", lr)
 
     def action_toggle_log(self) -> None:
-        curve = self.query_one(LossCurve)
+        curve = self.curve
         curve.log_scale = not curve.log_scale
-        self.query_one(TabbedContent).active = "tab-curve"
+        self.tabs.active = "tab-curve"
         self._dirty = True
 
     def action_export(self) -> None:
         stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-        self.session.send("export", f"gdtui-{self.config.preset}-{stamp}.csv")
+        self.session.send("export", os.path.abspath(f"gdtui-{self.config.preset}-{stamp}.csv"))
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen([b for b in self.BINDINGS if b.show or b.key.startswith("ctrl")]))
 
     def action_leave_field(self) -> None:
         if isinstance(self.focused, Input):
-            self.query_one(RmseLog).focus()
+            self.log_view.focus()
+
+    def action_command_palette(self) -> None:
+        if self.use_command_palette and not SafeCommandPalette.is_open(self):
+            self.push_screen(SafeCommandPalette(id="--command-palette"))
 
     def get_system_commands(self, screen):
         yield from super().get_system_commands(screen)
@@ -177,7 +215,7 @@ class GdtuiApp(App):
             config = resolve(value, **self._overrides()) if field == "preset" else self.config.replace(**{field: value})
         except Exception as error:  # ConfigError: a combination the engine refuses
             self.notify(str(error), severity="error")
-            self.query_one(HyperParams).set_config(self.config, revert=field)
+            self.params.set_config(self.config, revert=field)
             return
         self.notify(f"{field} changed: the run restarts from epoch 0", title="reset")
         self.session.send("config", config)
@@ -187,45 +225,52 @@ class GdtuiApp(App):
 
     # replies from the session ---------------------------------------------------------------------------
 
+    @session_reply
     def on_session_ready(self, event: messages.SessionReady) -> None:
         info = event.info
         self.config = info.config
-        self.query_one(HyperParams).set_config(self.config)
+        self.params.set_config(self.config)
         ylim = ARTICLE_YLIM.get(self.config.preset) if self.config.data == "article" else None
-        self.query_one(PredictionPlot).set_data(info.x, info.y, info.n_train, ylim)
-        self.query_one(LossCurve).clear()
-        self.query_one(RmseLog).reset_rows()
-        status = self.query_one(StatusLine)
+        self.plot.set_data(info.x, info.y, info.n_train, ylim)
+        self.curve.clear()
+        self.log_view.reset_rows()
+        status = self.status
         status.device = info.device
+        status.epoch = 0
         self._dirty = True
         self.sub_title = f"{self.config.preset} · {info.label} · {info.n_points:,} points"
         self._show_status()
 
+    @session_reply
     def on_session_state(self, event: messages.SessionState) -> None:
-        if event.epoch == 0 and self.query_one(RmseLog).rows:
-            self.query_one(RmseLog).reset_rows()
-            self.query_one(LossCurve).clear()
-            self.query_one(PredictionPlot).preds = None
+        if event.epoch == 0 and self.log_view.rows:
+            self.log_view.reset_rows()
+            self.curve.clear()
+            self.plot.preds = None
             self._dirty = True
         self._set_state(event.state, event.epoch)
 
+    @session_reply
     def on_results(self, event: messages.Results) -> None:
         results = event.results
-        self.query_one(RmseLog).add_results(results)
-        self.query_one(LossCurve).extend(r.rmse for r in results)
-        self.query_one(PredictionPlot).set_preds(results[-1].preds)
+        self.log_view.add_results(results)
+        self.curve.extend(r.rmse for r in results)
+        self.plot.set_preds(results[-1].preds)
         self._dirty = True
         self._set_state(event.state, results[-1].epoch)
 
+    @session_reply
     def on_config_applied(self, event: messages.ConfigApplied) -> None:
         self.config = event.config
-        self.query_one(HyperParams).set_config(self.config)
+        self.params.set_config(self.config)
         self._show_status()
 
+    @session_reply
     def on_session_error(self, event: messages.SessionError) -> None:
         self.notify(f"{event.field}: {event.message}", title="not applied", severity="error", timeout=6)
-        self.query_one(HyperParams).set_config(self.config, revert=event.field)
+        self.params.set_config(self.config, revert=event.field)
 
+    @session_reply
     def on_exported(self, event: messages.Exported) -> None:
         self.notify(f"{event.rows} epochs written to {event.path}", title="history saved")
 
@@ -235,12 +280,12 @@ class GdtuiApp(App):
         if state == "running" and self.state != "running":
             self._speed_mark = (time.monotonic(), epoch)
         self.state = state
-        status = self.query_one(StatusLine)
+        status = self.status
         status.epoch = epoch
         self._show_status()
 
     def _show_status(self) -> None:
-        status = self.query_one(StatusLine)
+        status = self.status
         status.state = self.state
         status.epochs = self.config.epochs
         status.lr = self.config.lr
@@ -250,7 +295,7 @@ class GdtuiApp(App):
         now = time.monotonic()
         if self.state == "running":
             t0, e0 = self._speed_mark
-            status = self.query_one(StatusLine)
+            status = self.status
             if now - t0 >= 0.5:
                 status.speed = (status.epoch - e0) / (now - t0)
                 self._speed_mark = (now, status.epoch)
@@ -259,6 +304,6 @@ class GdtuiApp(App):
         self._dirty = False
         self._last_frame = now
         start = time.perf_counter()
-        self.query_one(PredictionPlot).replot()
-        self.query_one(LossCurve).replot()
+        self.plot.replot()
+        self.curve.replot()
         self._frame_cost = time.perf_counter() - start

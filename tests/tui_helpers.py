@@ -30,7 +30,7 @@ async def press_and_wait(pilot, key: str, predicate, what: str) -> None:
 
 
 def log_texts(app) -> list[str]:
-    return [strip.text for strip in app.query_one(RmseLog).lines]
+    return list(app.query_one(RmseLog).lines)
 
 
 def config(**overrides):

@@ -19,7 +19,7 @@ EXTRA = [
 class HelpScreen(ModalScreen):
     """Lists every key binding; any of escape, q or ? closes it."""
 
-    BINDINGS = [Binding("escape,q,question_mark", "dismiss", "Close")]
+    BINDINGS = [Binding("escape,q,question_mark", "close", "Close")]
 
     def __init__(self, bindings: list[Binding]):
         super().__init__()
@@ -32,3 +32,8 @@ class HelpScreen(ModalScreen):
 
     def on_mount(self) -> None:
         self.query_one("#help-box").border_title = "Help"
+
+    def action_close(self) -> None:
+        # Keys queued before the first close still arrive here: only the screen on top may close.
+        if self.app.screen is self:
+            self.dismiss()

@@ -1,0 +1,230 @@
+"""Robustness of the TUI: bad values in every field, a key storm, resizes while running, and quitting."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from textual import events
+
+from gdtui.app import GdtuiApp
+from gdtui.widgets.hyperparams import INPUTS
+from gdtui.widgets.rmse_log import RmseLog
+from gdtui.widgets.status import STATES, StatusLine
+from tests.tui_helpers import config, ready, wait_for
+
+SIZE = (120, 36)
+
+# Values each field must refuse as typed (its validator marks them, with the reason).
+BAD_TYPED = {
+    "lr": ["abc", "0", "-1", "nan", "inf", "1e400", "", "1e7"],
+    "momentum": ["1", "1.5", "-0.1", "x", "nan"],
+    "epochs": ["0", "-5", "2.5", "abc", "1e12", "99999999999"],
+    "seed": ["-1", "x", "1.5", "99999999999999999999"],
+    "device": ["gpu", "cuda:x", "tpu", ""],
+    "data": [""],
+    "points": ["0", "-3", "abc", "1e9", "100000000"],
+    "noise": ["-1", "nan", "inf", "x"],
+    "degree": ["0", "12", "x"],
+    "test_fraction": ["1", "-0.1", "x", "inf"],
+}
+
+
+def test_every_input_field_is_covered():
+    assert set(BAD_TYPED) == set(INPUTS)
+
+
+async def type_into(pilot, field: str, text: str) -> None:
+    box = pilot.app.query_one(f"#f-{field}")
+    box.focus()
+    box.value = text
+    await pilot.press("enter")
+    await pilot.pause()
+
+
+async def test_bad_values_in_every_field_are_refused_and_the_run_keeps_its_config():
+    app = GdtuiApp(config())
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        before = app.config
+        for field, values in BAD_TYPED.items():
+            for text in values:
+                await type_into(pilot, field, text)
+                box = app.query_one(f"#f-{field}")
+                assert box.has_class("-invalid"), (field, text)
+                error = str(app.query_one("#field-error").render())
+                assert error.startswith(f"{field}:") and len(error) > len(field) + 3, (field, text, error)
+                assert app.config == before, (field, text)
+            await pilot.press("escape")
+        await pilot.pause(0.3)
+        assert app.config == before
+        await pilot.press("s")
+        await wait_for(pilot, lambda: app.query_one(RmseLog).rows == 1, what="a step with the old config")
+
+
+async def test_unavailable_device_and_broken_csv_are_noticed_and_not_applied(tmp_path):
+    empty = tmp_path / "empty.csv"
+    empty.write_text("")
+    ragged = tmp_path / "ragged.csv"
+    ragged.write_text("x,y\n1,2\n3\n")
+    app = GdtuiApp(config())
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        before = app.config
+        cases = [("device", "cuda:7", "cuda:7"), ("device", "mps", "mps"),
+                 ("data", str(tmp_path / "missing.csv"), "missing.csv"), ("data", str(tmp_path), "directory"),
+                 ("data", str(empty), "no data rows"), ("data", str(ragged), "ragged.csv:3")]
+        for field, text, said in cases:
+            await type_into(pilot, field, text)
+            await wait_for(pilot, lambda said=said: any(said in n.message for n in app._notifications),
+                           what=f"a notice naming {said}")
+            await wait_for(pilot, lambda f=field: app.query_one(f"#f-{f}").value == str(getattr(before, f)),
+                           what=f"{field} reverted")
+            assert app.config == before
+        await pilot.press("escape")
+        await pilot.press("s")
+        await wait_for(pilot, lambda: app.query_one(RmseLog).rows == 1, what="a step with the old config")
+
+
+# Every binding of the app, the keys that move between panes, and escape (leaves a field, closes a screen).
+STORM_KEYS = ["s", "space", "r", "right_square_bracket", "left_square_bracket", "l", "w", "question_mark",
+              "escape", "tab", "shift+tab", "ctrl+p"]
+TEXT = "0123456789.-e ax"
+
+
+async def test_key_storm(tmp_path, monkeypatch):
+    """2,000 random presses while training runs; invariants checked after every press."""
+    monkeypatch.chdir(tmp_path)
+    rng = random.Random(20261122)
+    app = GdtuiApp(config(epochs=1_000_000_000))
+    resets = 0
+    sent = app.session.send
+
+    def counting_send(*command):
+        nonlocal resets
+        if command[0] in ("reset", "config"):
+            resets += 1
+        sent(*command)
+
+    app.session.send = counting_send
+    async with app.run_test(size=(80, 24)) as pilot:
+        await ready(pilot)
+        await pilot.press("space")
+        driver = app._driver
+        last_epoch, falls = 0, 0
+        started = time.monotonic()
+        for _ in range(2000):
+            if rng.random() < 0.15 and app.screen is app.screen_stack[0]:
+                field = rng.choice(INPUTS)
+                app.query_one(f"#f-{field}").focus()
+                keys = [rng.choice(TEXT) for _ in range(rng.randint(1, 4))] + ["enter", "escape"]
+            else:
+                keys = [rng.choice(STORM_KEYS)]
+            for key in keys:
+                char = key if len(key) == 1 else {"space": " ", "enter": "\r", "tab": "\t"}.get(key)
+                event = events.Key(key, char)
+                event.set_sender(app)
+                driver.send_message(event)
+            await asyncio.sleep(0)  # let the app take the keys in, without waiting for it to be idle
+            status = app.query_one(StatusLine)
+            assert status.state in STATES
+            assert app.state in STATES
+            if status.epoch < last_epoch:
+                falls += 1
+                # each reset (or new run) sent may lower the counter once, whenever the session answers
+                assert falls <= resets, "the epoch counter fell without a reset"
+            last_epoch = status.epoch
+        # settle, then the log holds exactly the epochs run since the last reset
+        await pilot.pause(1.0)
+        status = app.query_one(StatusLine)
+        assert app.query_one(RmseLog).rows == status.epoch
+        assert time.monotonic() - started < 60
+    assert app.session.process is None
+
+
+async def test_resizes_while_running():
+    app = GdtuiApp(config(epochs=1_000_000_000))
+    async with app.run_test(size=(200, 60)) as pilot:
+        await ready(pilot)
+        await pilot.press("space")
+        await wait_for(pilot, lambda: app.state == "running", what="running")
+        for size in [(80, 24), (40, 12), (120, 36)]:
+            await pilot.resize_terminal(*size)
+            await pilot.pause(0.3)
+            assert app.screen.has_class("too-small") == (size == (40, 12))
+        epoch = app.query_one(StatusLine).epoch
+        await wait_for(pilot, lambda: app.query_one(StatusLine).epoch > epoch, what="training goes on")
+        assert app.query_one("#plot").size.width > 40
+        assert app.state == "running"
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Quitting a real process in a pseudo-terminal
+# --------------------------------------------------------------------------------------------------------------
+
+
+def session_pids() -> set[int]:
+    pids = set()
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                with open(f"/proc/{name}/cmdline", "rb") as handle:
+                    if b"gdtui.engine.session" in handle.read():
+                        pids.add(int(name))
+            except OSError:
+                pass
+    return pids
+
+
+def read_until(fd: int, needle: bytes, timeout: float) -> bytes:
+    import select
+
+    out = b""
+    end = time.monotonic() + timeout
+    while needle not in out and time.monotonic() < end:
+        ready_fds, _, _ = select.select([fd], [], [], 0.1)
+        if ready_fds:
+            try:
+                out += os.read(fd, 65536)
+            except OSError:
+                break
+    return out
+
+
+@pytest.mark.parametrize("how", ["q", "ctrl+q", "ctrl+c", "SIGTERM", "SIGHUP"])
+def test_quit_mid_run_in_a_terminal(how):
+    import pty
+
+    before = session_pids()
+    master, slave = pty.openpty()
+    os.set_blocking(master, False)
+    env = dict(os.environ, TERM="xterm-256color", COLUMNS="120", LINES="36")
+    proc = subprocess.Popen([sys.executable, "-m", "gdtui", "--epochs", "1000000000", "--run"],
+                            stdin=slave, stdout=slave, stderr=slave, env=env, start_new_session=True)
+    os.close(slave)
+    try:
+        out = read_until(master, b"epochs/s", 90)
+        assert b"epochs/s" in out, out[-2000:]
+        if how.startswith("SIG"):
+            proc.send_signal(getattr(signal, how))
+        else:
+            os.write(master, {"q": b"q", "ctrl+q": b"\x11", "ctrl+c": b"\x03"}[how])
+        code = proc.wait(timeout=20)
+        out += read_until(master, b"\x00never", 0.5)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        os.close(master)
+    assert code == 0
+    assert b"Traceback" not in out
+    assert b"\x1b[?1049l" in out  # left the alternate screen: the terminal is restored
+    deadline = time.monotonic() + 5
+    while session_pids() - before and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not session_pids() - before
