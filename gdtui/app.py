@@ -23,7 +23,7 @@ from textual.widgets import Footer, Input, Static, TabbedContent, TabPane
 
 from gdtui import messages
 from gdtui.client import SessionClient
-from gdtui.engine.config import LIVE_FIELDS, MAX_LR, RunConfig, resolve
+from gdtui.engine.config import LIVE_FIELDS, MAX_LR, RunConfig, check_combination, resolve
 from gdtui.engine.presets import PRESETS
 from gdtui.widgets.help import HelpScreen
 from gdtui.widgets.hyperparams import HyperParams
@@ -212,7 +212,11 @@ class GdtuiApp(App):
             self.session.send("update", {field: value})
             return
         try:
-            config = resolve(value, **self._overrides()) if field == "preset" else self.config.replace(**{field: value})
+            if field == "preset":
+                config = resolve(value, **self._overrides())
+            else:
+                changes = {field: value, **({"accumulate_grad": False} if field == "optimizer" else {})}
+                config = check_combination(self.config.replace(**changes))
         except Exception as error:  # ConfigError: a combination the engine refuses
             self.notify(str(error), severity="error")
             self.params.set_config(self.config, revert=field)

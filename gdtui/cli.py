@@ -8,6 +8,7 @@ trust: 0 completed, 2 bad usage or input (one line naming the option, file or li
 from __future__ import annotations
 
 import json
+import os
 
 import click
 
@@ -118,6 +119,10 @@ def epoch_line(result) -> str:
 def run(as_json: bool, quiet: bool, out: str | None, **options):
     """Train headless and print a line per epoch, in the seeds' style, at full precision."""
     config = config_from(options)
+    if out:
+        folder = os.path.dirname(os.path.abspath(out))
+        if not os.path.isdir(folder) or not os.access(folder, os.W_OK):
+            raise click.BadParameter(f"{out}: cannot write in {folder}", param_hint="'--out'")
     trainer = build_trainer(config)
     echo = click.echo
     while not trainer.done and trainer.status == "ok":
@@ -128,7 +133,10 @@ def run(as_json: bool, quiet: bool, out: str | None, **options):
     last = trainer.history.result(trainer.epoch - 1)
     diverged = trainer.status == "diverged"
     if out:
-        trainer.history.write(out)
+        try:
+            trainer.history.write(out)
+        except OSError as error:
+            raise click.BadParameter(f"{out}: {error.strerror or error}", param_hint="'--out'") from None
     if as_json:
         echo(json.dumps({"event": "summary", "epochs": trainer.epoch, "status": trainer.status,
                          "rmse": last.record()["rmse"], "params": last.record()["params"],

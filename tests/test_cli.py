@@ -425,9 +425,6 @@ def test_other_overrides_apply(capsys):
 # --- known bugs (see the report in the session that wrote these tests) ----------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason="BUG gdtui/cli.py run(): trainer.history.write(out) is unguarded, so an "
-                   "--out path in a missing directory raises FileNotFoundError (a traceback, exit 1) after training "
-                   "instead of one line naming --out and exit 2")
 def test_out_in_missing_directory_exits_2(capsys, tmp_path):
     path = tmp_path / "no-such-dir" / "history.csv"
     code, _, err = cli(capsys, "run", "--preset", "linear-manual", "--epochs", "2", "--out", str(path))
@@ -435,10 +432,6 @@ def test_out_in_missing_directory_exits_2(capsys, tmp_path):
     assert_one_line_error(err, "--out")
 
 
-@pytest.mark.xfail(strict=True, reason="BUG gdtui/engine/config.py check_combination(): linear-module's hidden "
-                   "accumulate_grad=True makes `--preset linear-module --optimizer adam` (or nesterov, rmsprop, ...) "
-                   "exit 2 with 'accumulated gradients are only reproduced with sgd', so an option does not "
-                   "override the preset")
 @pytest.mark.parametrize("optimizer", ["adam", "nesterov"])
 def test_optimizer_overrides_linear_module_preset(capsys, optimizer):
     code, out, err = cli(capsys, "run", "--preset", "linear-module", "--optimizer", optimizer, "--epochs", "2")

@@ -215,7 +215,11 @@ def test_quit_mid_run_in_a_terminal(how):
             proc.send_signal(getattr(signal, how))
         else:
             os.write(master, {"q": b"q", "ctrl+q": b"\x11", "ctrl+c": b"\x03"}[how])
-        code = proc.wait(timeout=20)
+        try:
+            code = proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            out += read_until(master, b"\x00never", 0.5)
+            raise AssertionError(f"gdtui did not exit after {how}; screen tail: {out[-1500:]!r}") from None
         out += read_until(master, b"\x00never", 0.5)
     finally:
         if proc.poll() is None:
