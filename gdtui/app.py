@@ -256,12 +256,12 @@ class GdtuiApp(App):
 
     @session_reply
     def on_results(self, event: messages.Results) -> None:
-        results = event.results
-        self.log_view.add_results(results)
-        self.curve.extend(r.rmse for r in results)
-        self.plot.set_preds(results[-1].preds)
+        chunk = event.chunk
+        self.log_view.add_chunk(chunk)
+        self.curve.extend(chunk.rmse)
+        self.plot.set_preds(chunk.preds)
         self._dirty = True
-        self._set_state(event.state, results[-1].epoch)
+        self._set_state(event.state, chunk.last)
 
     @session_reply
     def on_config_applied(self, event: messages.ConfigApplied) -> None:

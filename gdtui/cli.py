@@ -126,10 +126,11 @@ def run(as_json: bool, quiet: bool, out: str | None, **options):
     trainer = build_trainer(config)
     echo = click.echo
     while not trainer.done and trainer.status == "ok":
-        for result in trainer.run(min(config.epochs - trainer.epoch, 1000)):
-            if quiet:
-                continue
-            echo(json.dumps({"event": "epoch", **result.record()}) if as_json else epoch_line(result))
+        chunk = trainer.run_chunk(min(config.epochs - trainer.epoch, 1000))
+        if quiet:
+            continue
+        lines = [json.dumps({"event": "epoch", **r.record()}) if as_json else epoch_line(r) for r in chunk.results()]
+        echo("\n".join(lines))
     last = trainer.history.result(trainer.epoch - 1)
     diverged = trainer.status == "diverged"
     if out:

@@ -13,9 +13,9 @@ from textual.message import Message
 
 @dataclass
 class Results(Message):
-    """Epochs the session trained since its last report (a chunk), and its state afterwards."""
+    """Epochs the session trained since its last report (a Chunk, column by column), and its state afterwards."""
 
-    results: list
+    chunk: object
     state: str
 
 

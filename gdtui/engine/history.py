@@ -22,6 +22,7 @@ class EpochResult:
     after it; `preds` (predictions on the trainer's plot sample, before the update) is filled on the last result
     of each `Trainer.run()` call and on every `step()`."""
 
+
     epoch: int
     loss: float
     rmse: float
@@ -50,6 +51,41 @@ class EpochResult:
         }
 
 
+@dataclass(frozen=True)
+class Chunk:
+    """Consecutive epochs from one `Trainer.run_chunk()`, column by column (cheap to keep, send and append).
+    `preds` are the last epoch's predictions on the plot sample; `status` is the last epoch's."""
+
+    first: int
+    loss: list[float]
+    rmse: list[float]
+    test_loss: list[float] | None
+    params: list[list[float]]
+    grad_norm: list[float]
+    lr: float
+    names: tuple[str, ...]
+    status: str
+    preds: tuple[float, ...] | None = None
+
+    def __len__(self) -> int:
+        return len(self.loss)
+
+    @property
+    def last(self) -> int:
+        return self.first + len(self.loss) - 1
+
+    def result(self, i: int) -> EpochResult:
+        """Epoch `first + i` as an EpochResult (the last one carries the status and the predictions)."""
+        last = i == len(self.loss) - 1
+        return EpochResult(
+            self.first + i, self.loss[i], self.rmse[i], None if self.test_loss is None else self.test_loss[i],
+            tuple((name, column[i]) for name, column in zip(self.names, self.params)), self.grad_norm[i],
+            self.lr, self.status if last else "ok", self.preds if last else None)
+
+    def results(self, start: int = 0) -> list[EpochResult]:
+        return [self.result(i) for i in range(start, len(self.loss))]
+
+
 def _finite(value: float | None) -> float | None:
     return value if value is not None and math.isfinite(value) else None
 
@@ -73,15 +109,16 @@ class History:
     def __len__(self) -> int:
         return len(self.loss)
 
-    def append(self, result: EpochResult) -> None:
-        self.loss.append(result.loss)
-        self.rmse.append(result.rmse)
-        self.test_loss.append(math.nan if result.test_loss is None else result.test_loss)
-        self.grad_norm.append(result.grad_norm)
-        self.lr.append(result.lr)
-        for name, value in result.params:
-            self.params[name].append(value)
-        self.status = result.status
+    def extend(self, chunk: Chunk) -> None:
+        n = len(chunk)
+        self.loss.extend(chunk.loss)
+        self.rmse.extend(chunk.rmse)
+        self.test_loss.extend(chunk.test_loss if chunk.test_loss is not None else [math.nan] * n)
+        self.grad_norm.extend(chunk.grad_norm)
+        self.lr.extend([chunk.lr] * n)
+        for name, column in zip(self.names, chunk.params):
+            self.params[name].extend(column)
+        self.status = chunk.status
 
     def result(self, index: int) -> EpochResult:
         """The result of epoch `index + 1` (without predictions)."""

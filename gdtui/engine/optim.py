@@ -13,17 +13,19 @@ from gdtui.engine.config import RunConfig
 
 
 class PlainGD:
-    """p -= lr * p.grad for every parameter, then the gradient is cleared."""
+    """p -= lr * p.grad for every parameter, then the gradient is cleared.
+
+    The update is written as seed 002 writes it, `p.data = p.data - lr * p.grad` (the same arithmetic as
+    seed 000's in-place `-=`): out of place, so the trainer can keep each epoch's values without a copy."""
 
     def __init__(self, params: list[torch.Tensor], lr: float):
         self.params = params
         self.param_groups = [{"lr": lr}]
 
-    @torch.no_grad()
     def step(self) -> None:
         lr = self.param_groups[0]["lr"]
         for p in self.params:
-            p -= lr * p.grad
+            p.data = p.data - lr * p.grad
 
     def zero_grad(self) -> None:
         for p in self.params:

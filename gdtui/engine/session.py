@@ -8,7 +8,7 @@ paints at once, and a dead parent (a dropped SSH link) closes the pipe, which en
 Protocol (tuples over a multiprocessing Connection):
   UI -> session: ("step",) ("run",) ("pause",) ("reset",) ("update", {lr|momentum|epochs: value})
                  ("config", RunConfig) ("export", path) ("quit",)
-  session -> UI: ("ready", SessionInfo) ("results", [EpochResult], state) ("state", state, epoch)
+  session -> UI: ("ready", SessionInfo) ("results", Chunk, state) ("state", state, epoch)
                  ("config", RunConfig) ("error", field, message) ("exported", path, rows)
 Every command takes effect at the next epoch boundary: a running chunk checks the pipe between epochs.
 States: loading, ready, running, paused, done, diverged.
@@ -128,11 +128,11 @@ class Session:
 
     def chunk(self) -> None:
         t = self.trainer
-        results = t.run(t.config.epochs - t.epoch, budget=CHUNK_SECONDS, should_stop=self.conn.poll)
+        chunk = t.run_chunk(t.config.epochs - t.epoch, budget=CHUNK_SECONDS, should_stop=self.conn.poll)
         if t.done or t.status == "diverged":
             self.running = False
-        if results:
-            self.conn.send(("results", results, self.state()))
+        if chunk is not None:
+            self.conn.send(("results", chunk, self.state()))
 
     def handle(self, command: tuple) -> bool:
         kind = command[0]
@@ -148,9 +148,9 @@ class Session:
             return True
         if kind == "step":
             self.running = False
-            results = t.run(1)
-            if results:
-                self.conn.send(("results", results, self.state()))
+            chunk = t.run_chunk(1)
+            if chunk is not None:
+                self.conn.send(("results", chunk, self.state()))
             else:
                 self.send_state()
         elif kind == "run":

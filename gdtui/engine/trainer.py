@@ -8,7 +8,6 @@ Each Trainer owns its data, parameters, optimizer and history, so several can li
 
 from __future__ import annotations
 
-import math
 import threading
 import time
 from typing import Callable
@@ -18,10 +17,10 @@ import torch
 from gdtui.engine.config import LIVE_FIELDS, RunConfig, check_epochs, check_lr, check_momentum
 from gdtui.engine.data import Dataset, build_data, plot_sample
 from gdtui.engine.device import resolve_device
-from gdtui.engine.history import EpochResult, History
+from gdtui.engine.history import Chunk, EpochResult, History
 from gdtui.engine.losses import LOSSES, mse
 from gdtui.engine.models import build_model
-from gdtui.engine.optim import build_optimizer, set_hyperparameters
+from gdtui.engine.optim import PlainGD, build_optimizer, set_hyperparameters
 
 _BUILD_LOCK = threading.Lock()
 
@@ -101,17 +100,32 @@ class Trainer:
 
     def run(self, max_epochs: int, budget: float | None = None,
             should_stop: Callable[[], bool] | None = None) -> list[EpochResult]:
+        """Train up to `max_epochs` epochs (see `run_chunk`) and return one result per epoch."""
+        chunk = self.run_chunk(max_epochs, budget, should_stop)
+        return chunk.results() if chunk is not None else []
+
+    def run_chunk(self, max_epochs: int, budget: float | None = None,
+                  should_stop: Callable[[], bool] | None = None) -> Chunk | None:
         """Train up to `max_epochs` epochs, stopping early after `budget` seconds or when `should_stop()` is
-        true (checked between epochs), or at the first non-finite loss or parameter (status "diverged")."""
+        true (checked between epochs), or at the first non-finite loss or parameter (status "diverged").
+        Returns the epochs as columns (None if nothing ran); they are also appended to `history`."""
         if self.status == "diverged" or max_epochs < 1:
-            return []
+            return None
         model, optimizer, data = self.model, self.optimizer, self.data
         x, y = data.x_train, data.y_train
         params = model.parameters()
         loss_fn, metric_is_loss = self._loss_fn, self._metric_is_loss
         zero = not self.config.accumulate_grad
         test = data.has_test
-        losses, metrics, tests, flats, grads, lrs = [], [], [], [], [], []
+        single = len(params) == 1
+        p0 = params[0]
+        # Plain GD updates out of place, so each epoch's parameter tensor survives as its own snapshot;
+        # torch.optim updates in place, so its parameters are copied. A gradient is a fresh tensor each
+        # epoch unless gradients accumulate.
+        snapshot_free = single and isinstance(optimizer, PlainGD)
+        grad_fresh = single and zero
+        lr = optimizer.param_groups[0]["lr"]
+        losses, metrics, tests, flats, grads = [], [], [], [], []
         deadline = time.perf_counter() + budget if budget is not None else None
         for _ in range(max_epochs):
             preds = model(x)
@@ -120,12 +134,11 @@ class Trainer:
             losses.append(loss.detach())
             if not metric_is_loss:
                 metrics.append(mse(preds.detach(), y))
-            grads.append(torch.cat([p.grad.reshape(-1) for p in params]))
-            lrs.append(optimizer.param_groups[0]["lr"])
+            grads.append(p0.grad if grad_fresh else torch.cat([p.grad.reshape(-1) for p in params]))
             optimizer.step()
             if zero:
                 optimizer.zero_grad()
-            flats.append(model.flat())
+            flats.append(p0.data if snapshot_free else model.flat())
             if test:
                 with torch.inference_mode():
                     tests.append(loss_fn(model(data.x_test), data.y_test))
@@ -133,36 +146,34 @@ class Trainer:
                 break
             if should_stop is not None and should_stop():
                 break
-        return self._record(losses, metrics, tests, flats, grads, lrs)
+        return self._record(losses, metrics, tests, flats, grads, lr)
 
-    def _record(self, losses, metrics, tests, flats, grads, lrs) -> list[EpochResult]:
+    def _record(self, losses, metrics, tests, flats, grads, lr) -> Chunk:
+        """Read a chunk back from the device in one transfer, find divergence, extend the history."""
         n = len(losses)
-        loss_v = torch.stack(losses).tolist()
-        metric_v = torch.stack(metrics).tolist() if metrics else loss_v
-        test_v = torch.stack(tests).tolist() if tests else [None] * n
-        flat_t = torch.stack(flats)
-        grad_v = torch.linalg.vector_norm(torch.stack(grads), dim=1).tolist()
-        flat_v = flat_t.tolist()
-        finite = torch.isfinite(flat_t).all(dim=1).tolist()
-        names = self.names
-        first = self.epoch + 1
-        results = []
-        before = self._flat_before
-        for i in range(n):
-            ok = finite[i] and math.isfinite(loss_v[i])
-            status = "ok" if ok else "diverged"
-            results.append(EpochResult(first + i, loss_v[i], metric_v[i] ** 0.5, test_v[i],
-                                       tuple(zip(names, flat_v[i])), grad_v[i], lrs[i], status))
-            if not ok:
-                n = i + 1
-                break
-            before = flat_t[i]
-        last = results[-1]
-        pre = self._flat_before if n == 1 else flat_t[n - 2]
-        sample_preds = self.model.predict(self._sample_x, pre).tolist()
-        results[-1] = EpochResult(last.epoch, last.loss, last.rmse, last.test_loss, last.params, last.grad_norm,
-                                  last.lr, last.status, tuple(sample_preds))
-        self._flat_before = before
-        for r in results:
-            self.history.append(r)
-        return results
+        loss_t = torch.stack(losses).double()
+        flat_t = torch.stack(flats).reshape(n, -1).double()
+        columns = [
+            loss_t,
+            torch.stack(metrics).double() if metrics else loss_t,
+            torch.stack(tests).double() if tests else torch.zeros_like(loss_t),
+            torch.linalg.vector_norm(torch.stack(grads).reshape(n, -1), dim=1).double(),
+            (~(torch.isfinite(loss_t) & torch.isfinite(flat_t).all(dim=1))).double(),
+            *flat_t.T,
+        ]
+        table = torch.stack(columns).tolist()  # the one host synchronisation of the chunk
+        loss_v, metric_v, test_v, grad_v, bad, *param_v = table
+        status = "ok"
+        if 1.0 in bad:
+            n = bad.index(1.0) + 1
+            status = "diverged"
+            loss_v, metric_v, test_v, grad_v = loss_v[:n], metric_v[:n], test_v[:n], grad_v[:n]
+            param_v = [column[:n] for column in param_v]
+        before = self._flat_before if n == 1 else flat_t[n - 2]
+        preds = tuple(self.model.predict(self._sample_x, before.to(self._initial.dtype)).tolist())
+        chunk = Chunk(first=self.epoch + 1, loss=loss_v, rmse=[m ** 0.5 for m in metric_v],
+                      test_loss=test_v if tests else None, params=param_v, grad_norm=grad_v, lr=lr,
+                      names=self.names, status=status, preds=preds)
+        self._flat_before = flat_t[n - 1].to(self._initial.dtype)
+        self.history.extend(chunk)
+        return chunk

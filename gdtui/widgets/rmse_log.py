@@ -38,6 +38,7 @@ class RmseLog(Log):
         self.clear()
         self.rows = 0
 
-    def add_results(self, results) -> None:
-        self.rows += len(results)
-        self.write_lines([format_row(r) for r in results[-TAIL:]])
+    def add_chunk(self, chunk) -> None:
+        """Rows for a chunk of epochs; only the ones the tail keeps are formatted."""
+        self.rows += len(chunk)
+        self.write_lines([format_row(r) for r in chunk.results(max(0, len(chunk) - TAIL))])
