@@ -72,15 +72,17 @@ class GdtuiApp(App):
         Binding("escape", "leave_field", "Leave field", show=False),
     ]
 
-    def __init__(self, config: RunConfig | None = None, start: bool = False):
+    AUTO_FOCUS = "#log"
+
+    def __init__(self, config: RunConfig | None = None, start: bool = False, session: SessionClient | None = None):
+        """`session`: a SessionClient already spawned with `config` (the CLI starts it before loading Textual)."""
         super().__init__()
         self.config = config or resolve()
         self.start_running = start
-        self.session = SessionClient(self)
+        self.session = session or SessionClient()
         self.state = "loading"
         self._dirty = False
         self._last_frame = 0.0
-        self._frame_cost = 0.0
         self._speed_mark = (time.monotonic(), 0)
 
     def compose(self) -> ComposeResult:
@@ -111,21 +113,19 @@ class GdtuiApp(App):
         self.tabs = self.query_one(TabbedContent)
         self.query_one("#log-pane").border_title = "RMSE log"
         self._show_status()
-        self.log_view.focus()
         self._check_size()
         self.set_interval(FRAME / 2, self._frame)
-        self.call_after_refresh(self._start_session)
+        if self.session.conn is None:
+            self.session.spawn(self.config)
+        self.session.attach(self)
+        if self.start_running:
+            self.session.send("run")
         loop = __import__("asyncio").get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGHUP):
             try:
                 loop.add_signal_handler(sig, self.exit)
             except (NotImplementedError, RuntimeError, ValueError):
                 pass
-
-    def _start_session(self) -> None:
-        self.session.start(self.config)
-        if self.start_running:
-            self.session.send("run")
 
     def on_unmount(self) -> None:
         self.session.stop()
@@ -296,18 +296,20 @@ class GdtuiApp(App):
         status.set_class(self.state == "diverged", "diverged")
 
     def _frame(self) -> None:
+        """Redraw the plots if anything changed: at most 10 frames a second, 5 while training runs (the
+        session's core is its own, but the UI's frames must stay cheap), fewer when a frame is slow."""
         now = time.monotonic()
-        if self.state == "running":
+        running = self.state == "running"
+        if running:
             t0, e0 = self._speed_mark
-            status = self.status
             if now - t0 >= 0.5:
-                status.speed = (status.epoch - e0) / (now - t0)
-                self._speed_mark = (now, status.epoch)
-        if not self._dirty or now - self._last_frame < max(FRAME, 3 * self._frame_cost):
+                self.status.speed = (self.status.epoch - e0) / (now - t0)
+                self._speed_mark = (now, self.status.epoch)
+        cost = self.plot.render_cost + self.curve.render_cost
+        interval = max(2 * FRAME if running else FRAME, 4 * cost)
+        if not self._dirty or now - self._last_frame < interval:
             return
         self._dirty = False
         self._last_frame = now
-        start = time.perf_counter()
         self.plot.replot()
         self.curve.replot()
-        self._frame_cost = time.perf_counter() - start

@@ -92,10 +92,17 @@ def cli(ctx: click.Context, start: bool, **options):
     if ctx.invoked_subcommand is not None:
         return
     config = config_from(options)
+    from gdtui.client import SessionClient
+
+    session = SessionClient()
+    session.spawn(config)  # torch loads in the session process while Textual loads here
     from gdtui.app import GdtuiApp
 
-    app = GdtuiApp(config, start=start)
-    app.run()
+    app = GdtuiApp(config, start=start, session=session)
+    try:
+        app.run()
+    finally:
+        session.stop()
     ctx.exit(app.return_code or 0)
 
 

@@ -12,17 +12,15 @@ import subprocess
 import sys
 from multiprocessing.connection import Connection
 
-from textual.message_pump import MessagePump
-
-from gdtui import messages
 from gdtui.engine.config import RunConfig
 
 
 class SessionClient:
-    """Owns one session process. `send()` never blocks on training; replies arrive as messages on `target`."""
+    """Owns one session process. `spawn()` starts it (before the UI has even loaded, so torch loads meanwhile);
+    `attach()` routes its replies, as messages, to the app. `send()` never blocks on training."""
 
-    def __init__(self, target: MessagePump):
-        self.target = target
+    def __init__(self):
+        self.target = None
         self.process = None
         self.conn = None
         self._loop = None
@@ -31,7 +29,7 @@ class SessionClient:
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None
 
-    def start(self, config: RunConfig) -> None:
+    def spawn(self, config: RunConfig) -> None:
         """Start the session process (it imports torch, not us) and send it `config`."""
         ours, theirs = socket.socketpair()
         self.process = subprocess.Popen(
@@ -41,8 +39,13 @@ class SessionClient:
         theirs.close()
         self.conn = Connection(ours.detach())
         self.conn.send(("config", config))
-        self._loop = asyncio.get_running_loop()
-        self._loop.add_reader(self.conn.fileno(), self._readable)
+
+    def attach(self, target) -> None:
+        """Post the session's replies to `target` (the app), read on the running event loop."""
+        self.target = target
+        if self.conn is not None:
+            self._loop = asyncio.get_running_loop()
+            self._loop.add_reader(self.conn.fileno(), self._readable)
 
     def send(self, *command) -> None:
         if self.conn is None:
@@ -60,6 +63,8 @@ class SessionClient:
             self._lost()
 
     def _dispatch(self, reply: tuple) -> None:
+        from gdtui import messages
+
         kind = reply[0]
         post = self.target.post_message
         if kind == "results":
@@ -78,7 +83,9 @@ class SessionClient:
     def _lost(self) -> None:
         was_open = self.conn is not None
         self._detach()
-        if was_open:
+        if was_open and self.target is not None:
+            from gdtui import messages
+
             self.target.post_message(messages.SessionError("session", "the training process ended"))
 
     def _detach(self) -> None:

@@ -9,6 +9,7 @@ clipped to the edge and counted in the title.
 from __future__ import annotations
 
 import math
+import time
 from array import array
 
 from rich.text import Text
@@ -23,13 +24,18 @@ def _finite_pairs(xs, ys):
 
 
 class SafePlot(PlotextPlot):
-    """A PlotextPlot whose render can never take the app down."""
+    """A PlotextPlot whose render can never take the app down, and which times its own frames."""
+
+    render_cost = 0.0
 
     def render(self):
+        start = time.perf_counter()
         try:
             return super().render()
         except Exception as error:  # plotext internals: a failed frame must not end the session
             return Text(f"plot unavailable: {error}", style="dim")
+        finally:
+            self.render_cost = time.perf_counter() - start
 
 
 class PredictionPlot(SafePlot):
