@@ -760,7 +760,7 @@ def work_session(quick: bool) -> dict:
                     return
                 reply = conn.recv()
                 if reply[0] == "results":
-                    state["epoch"] = reply[1][-1].epoch
+                    state["epoch"] = reply[1].last
 
         def session_side():
             conn.send(("run",))

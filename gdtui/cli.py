@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 
 import click
 
@@ -103,7 +104,11 @@ def cli(ctx: click.Context, start: bool, **options):
         app.run()
     finally:
         session.stop()
-    ctx.exit(app.return_code or 0)
+    # The terminal is restored and the session is gone. If the terminal itself is gone (a dropped SSH link),
+    # Textual's input thread can spin on end-of-file and keep the process alive: leave without waiting on it.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(app.return_code or 0)
 
 
 def _fmt(value) -> str:

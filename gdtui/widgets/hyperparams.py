@@ -49,27 +49,51 @@ class HyperParams(VerticalScroll):
     def __init__(self, config: RunConfig, **kwargs):
         super().__init__(**kwargs)
         self.config = config
+        self.ready = False
 
     def compose(self) -> ComposeResult:
+        # The first frame shows the values as text; the form (some 60 widgets, a third of the cost of the
+        # first frame) replaces it right after, so the app paints at once.
+        yield Static(self._preview(), id="preview")
+
+    def _preview(self) -> str:
+        fields = [*SELECTS, *INPUTS]
+        return "\n".join(f"{LABELS.get(f, f):<10}{shown(f, self.config)}" for f in fields
+                         if (f != "momentum" or self.config.uses_momentum) and (f != "degree" or self.config.model == "poly"))
+
+    def _form(self) -> list:
+        rows = []
         for field, choices in SELECTS.items():
-            with Horizontal(classes="row"):
-                yield Label(field, classes="name")
-                yield Select([(c, c) for c in choices], value=getattr(self.config, field), allow_blank=False,
-                             compact=True, id=f"f-{field}")
+            rows.append(Horizontal(
+                Label(field, classes="name"),
+                Select([(c, c) for c in choices], value=getattr(self.config, field), allow_blank=False,
+                       compact=True, id=f"f-{field}"),
+                classes="row"))
         for field in INPUTS:
-            with Horizontal(classes="row", id=f"row-{field}"):
-                yield Label(LABELS.get(field, field), classes="name")
-                yield Input(shown(field, self.config), id=f"f-{field}", compact=True,
-                            validators=[EngineCheck(field)], validate_on=["changed", "submitted", "blur"])
-        yield Static("", id="field-error")
+            rows.append(Horizontal(
+                Label(LABELS.get(field, field), classes="name"),
+                Input(shown(field, self.config), id=f"f-{field}", compact=True,
+                      validators=[EngineCheck(field)], validate_on=["changed", "submitted", "blur"]),
+                classes="row", id=f"row-{field}"))
+        rows.append(Static("", id="field-error"))
+        return rows
 
     def on_mount(self) -> None:
         self.border_title = "Hyperparameters"
-        self._sync_visibility()
+        self.call_after_refresh(self._build_form)
+
+    async def _build_form(self) -> None:
+        await self.mount_all(self._form())
+        await self.query_one("#preview").remove()
+        self.ready = True
+        self.set_config(self.config)
 
     def set_config(self, config: RunConfig, revert: str | None = None) -> None:
         """Show `config`'s values; a field being typed in keeps its text unless it is the one to `revert`."""
         self.config = config
+        if not self.ready:
+            self.query_one("#preview", Static).update(self._preview())
+            return
         with self.prevent(Input.Changed, Select.Changed):
             for field in SELECTS:
                 select = self.query_one(f"#f-{field}", Select)
