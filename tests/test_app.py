@@ -232,3 +232,19 @@ async def test_run_flag_starts_training_at_once():
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, lambda: app.state == "done", what="done")
         assert rows(app) == 10
+
+
+async def test_command_palette_offers_presets_and_actions():
+    app = GdtuiApp(config())
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        await pilot.press("ctrl+p")
+        await pilot.press(*"Preset: linear-manual")
+        await pilot.pause(0.5)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.config.preset == "linear-manual", what="preset from the palette")
+        await pilot.press("ctrl+p")
+        await pilot.press(*"Step one epoch")
+        await pilot.pause(0.5)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: rows(app) == 1, what="a step from the palette")

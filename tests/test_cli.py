@@ -437,3 +437,12 @@ def test_optimizer_overrides_linear_module_preset(capsys, optimizer):
     code, out, err = cli(capsys, "run", "--preset", "linear-module", "--optimizer", optimizer, "--epochs", "2")
     assert code == 0, err
     assert len(epoch_lines(out)) == 2
+
+
+@pytest.mark.parametrize("content, line", [("1,2O\n3,4\n", 1), ("x,y\n1,2\n3e39,4\n", 3), ("x,1\n2,3\n", 1)])
+def test_csv_bad_first_row_or_float32_overflow_names_the_line(tmp_path, capsys, content, line):
+    path = tmp_path / "bad.csv"
+    path.write_text(content)
+    assert main(["run", "--data", str(path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and f"{path}:{line}" in err[0]

@@ -11,6 +11,16 @@ import math
 import os
 
 
+FLOAT32_MAX = 3.4028234663852886e38
+
+
+def _number(cell: str) -> float | None:
+    try:
+        return float(cell)
+    except ValueError:
+        return None
+
+
 class DataError(ValueError):
     """The data cannot be used; the message names the file and, where it can, the line."""
 
@@ -34,16 +44,18 @@ def read_xy(path: str) -> tuple[list[float], list[float]]:
                 where = f"{path}:{reader.line_num}"
                 if len(cells) != 2:
                     raise DataError(f"{where}: expected 2 columns (x,y), found {len(cells)}")
-                try:
-                    x, y = float(cells[0]), float(cells[1])
-                except ValueError:
-                    if first:  # a header row
-                        first = False
-                        continue
-                    raise DataError(f"{where}: not a number: {','.join(cells)!r}") from None
+                values = [_number(cell) for cell in cells]
+                if first and values == [None, None]:  # a header row: two names
+                    first = False
+                    continue
                 first = False
+                if None in values:
+                    raise DataError(f"{where}: not a number: {','.join(cells)!r}")
+                x, y = values
                 if not (math.isfinite(x) and math.isfinite(y)):
                     raise DataError(f"{where}: not a finite number: {','.join(cells)!r}")
+                if abs(x) > FLOAT32_MAX or abs(y) > FLOAT32_MAX:
+                    raise DataError(f"{where}: too large for float32: {','.join(cells)!r}")
                 xs.append(x)
                 ys.append(y)
     except UnicodeDecodeError:
