@@ -7,6 +7,7 @@ timer at most ten times a second (less when a frame is slow), so a fast run neve
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import math
 import os
@@ -31,6 +32,7 @@ from gdtui.widgets.palette import SafeCommandPalette
 from gdtui.widgets.plots import LossCurve, PredictionPlot
 from gdtui.widgets.rmse_log import HEADER, RmseLog
 from gdtui.widgets.status import StatusLine
+
 
 def session_reply(handler):
     """A handler of a session reply: replies still queued while the app shuts its screens down are dropped."""
@@ -120,7 +122,7 @@ class GdtuiApp(App):
         self.session.attach(self)
         if self.start_running:
             self.session.send("run")
-        loop = __import__("asyncio").get_running_loop()
+        loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGHUP):
             try:
                 loop.add_signal_handler(sig, self.exit)
@@ -171,8 +173,7 @@ class GdtuiApp(App):
         self._apply("lr", lr)
 
     def action_toggle_log(self) -> None:
-        curve = self.curve
-        curve.log_scale = not curve.log_scale
+        self.curve.log_scale = not self.curve.log_scale
         self.tabs.active = "tab-curve"
         self._dirty = True
 
@@ -238,20 +239,15 @@ class GdtuiApp(App):
         self.plot.set_data(info.x, info.y, info.n_train, ylim)
         self.curve.clear()
         self.log_view.reset_rows()
-        status = self.status
-        status.device = info.device
-        status.epoch = 0
+        self.plot.set_preds(info.preds)
+        self.status.device = info.device
+        self.status.epoch = 0
         self._dirty = True
         self.sub_title = f"{self.config.preset} · {info.label} · {info.n_points:,} points"
         self._show_status()
 
     @session_reply
     def on_session_state(self, event: messages.SessionState) -> None:
-        if event.epoch == 0 and self.log_view.rows:
-            self.log_view.reset_rows()
-            self.curve.clear()
-            self.plot.preds = None
-            self._dirty = True
         self._set_state(event.state, event.epoch)
 
     @session_reply
@@ -284,8 +280,7 @@ class GdtuiApp(App):
         if state == "running" and self.state != "running":
             self._speed_mark = (time.monotonic(), epoch)
         self.state = state
-        status = self.status
-        status.epoch = epoch
+        self.status.epoch = epoch
         self._show_status()
 
     def _show_status(self) -> None:

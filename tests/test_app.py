@@ -248,3 +248,18 @@ async def test_command_palette_offers_presets_and_actions():
         await pilot.pause(0.5)
         await pilot.press("enter")
         await wait_for(pilot, lambda: rows(app) == 1, what="a step from the palette")
+
+
+async def test_log_follows_the_newest_row_and_keeps_a_bounded_tail():
+    from gdtui.widgets.rmse_log import TAIL
+
+    app = GdtuiApp(config(epochs=TAIL + 500))
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        await press_and_wait(pilot, "space", lambda: app.state == "done", "done")
+        await pilot.pause(0.3)
+        log = app.query_one(RmseLog)
+        assert log.rows == TAIL + 500
+        assert len(log.lines) == TAIL
+        assert log.lines[-1].split()[0] == str(TAIL + 500)
+        assert log.scroll_y == log.max_scroll_y > 0

@@ -8,7 +8,7 @@ paints at once, and a dead parent (a dropped SSH link) closes the pipe, which en
 Protocol (tuples over a multiprocessing Connection):
   UI -> session: ("step",) ("run",) ("pause",) ("reset",) ("update", {lr|momentum|epochs: value})
                  ("config", RunConfig) ("export", path) ("quit",)
-  session -> UI: ("ready", SessionInfo) ("results", Chunk, state) ("state", state, epoch)
+  session -> UI: ("ready", SessionInfo) (after a build or a reset) ("results", Chunk, state) ("state", state, epoch)
                  ("config", RunConfig) ("error", field, message) ("exported", path, rows)
 Every command takes effect at the next epoch boundary: a running chunk checks the pipe between epochs.
 States: loading, ready, running, paused, done, diverged.
@@ -37,6 +37,7 @@ class SessionInfo:
     n_train: int
     n_points: int
     label: str
+    preds: tuple[float, ...]
 
 
 def main() -> None:
@@ -108,11 +109,16 @@ class Session:
             return False
         self.trainer = trainer
         self.running = False
-        x, y, n_train = trainer.plot_data
-        self.conn.send(("ready", SessionInfo(config, str(trainer.device), trainer.names, x, y, n_train,
-                                             len(trainer.data.x), trainer.data.label)))
+        self.send_ready()
         self.send_state()
         return True
+
+    def send_ready(self) -> None:
+        """Describe the run as it starts (after a build, or a reset): data sample and initial predictions."""
+        t = self.trainer
+        x, y, n_train = t.plot_data
+        self.conn.send(("ready", SessionInfo(t.config, str(t.device), t.names, x, y, n_train, len(t.data.x),
+                                             t.data.label, tuple(t.predict().tolist()))))
 
     def loop(self, config: RunConfig) -> None:
         if not self.build(config) and config.device != "cpu":
@@ -162,6 +168,7 @@ class Session:
         elif kind == "reset":
             self.running = False
             t.reset()
+            self.send_ready()
             self.send_state()
         elif kind == "update":
             try:
