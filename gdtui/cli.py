@@ -13,8 +13,9 @@ import sys
 
 import click
 
-from gdtui.engine.config import CHECKS, LOSSES, MODELS, OPTIMIZERS, ConfigError, RunConfig, resolve
-from gdtui.engine.csvfile import DataError
+from gdtui.engine.config import (CHECKS, DATA_ARTICLE, LOSSES, MODELS, OPTIMIZERS, SYNTHETIC, ConfigError, RunConfig,
+                                 resolve)
+from gdtui.engine.csvfile import DataError, read_xy
 from gdtui.engine.presets import PRESETS
 
 EXIT_OK, EXIT_USAGE, EXIT_DIVERGED = 0, 2, 3
@@ -71,6 +72,15 @@ def config_from(options: dict) -> RunConfig:
         raise click.BadParameter(error.message, param_hint=f"'--{error.field.replace('_', '-')}'") from None
 
 
+def check_data(config: RunConfig) -> None:
+    """A CSV given on the command line is read before anything starts, so its errors exit 2 at once."""
+    if config.data not in (DATA_ARTICLE, *SYNTHETIC):
+        try:
+            read_xy(config.data)
+        except DataError as error:
+            raise click.BadParameter(str(error), param_hint="'--data'") from None
+
+
 def build_trainer(config: RunConfig):
     """A Trainer for `config`, with data and device errors turned into one-line usage errors."""
     from gdtui.engine.device import DeviceError
@@ -93,6 +103,7 @@ def cli(ctx: click.Context, start: bool, **options):
     if ctx.invoked_subcommand is not None:
         return
     config = config_from(options)
+    check_data(config)
     from gdtui.client import SessionClient
 
     session = SessionClient()

@@ -155,6 +155,10 @@ BAD_VALUES = [
     ("--degree", "0"), ("--degree", "10"),
     ("--preset", "nope"), ("--model", "nope"), ("--optimizer", "nope"), ("--loss", "nope"),
     ("--device", "gpu"), ("--test-fraction", "1"), ("--test-fraction", "-0.5"),
+    # huge, NaN and infinite values
+    ("--lr", "1e7"), ("--epochs", "99999999999999"), ("--points", "100000000"), ("--points", "1e9"),
+    ("--noise", "inf"), ("--noise", "1e300"), ("--momentum", "nan"), ("--seed", "99999999999999999999"),
+    ("--test-fraction", "nan"), ("--degree", "99999999999"),
 ]
 
 
@@ -446,3 +450,10 @@ def test_csv_bad_first_row_or_float32_overflow_names_the_line(tmp_path, capsys, 
     assert main(["run", "--data", str(path)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and f"{path}:{line}" in err[0]
+
+
+def test_tui_command_checks_a_csv_before_starting(tmp_path, capsys):
+    missing = tmp_path / "missing.csv"
+    assert main(["--data", str(missing)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--data" in err[0] and "missing.csv" in err[0]

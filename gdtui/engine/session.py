@@ -121,8 +121,10 @@ class Session:
                                              t.data.label, tuple(t.predict().tolist()))))
 
     def loop(self, config: RunConfig) -> None:
-        if not self.build(config) and config.device != "cpu":
-            self.build(config.replace(device="cpu"))
+        if not self.build(config):  # the notice is sent; start from the preset itself, on the cpu
+            from gdtui.engine.presets import PRESETS
+
+            self.build(PRESETS[config.preset].config)
         conn = self.conn
         while True:
             if self.running:
