@@ -22,7 +22,6 @@ class EpochResult:
     after it; `preds` (predictions on the trainer's plot sample, before the update) is filled on the last result
     of each `Trainer.run()` call and on every `step()`."""
 
-
     epoch: int
     loss: float
     rmse: float
