@@ -73,26 +73,32 @@ async def test_lr_typed_mid_run_applies_from_the_next_epoch():
         await pilot.press("enter")
         await wait_for(pilot, lambda: app.config.lr == 1e-4, what="lr applied")
         await pilot.press("escape")
-        await press_and_wait(pilot, "s", lambda: rows(app) == 3, "epoch 3")
-        third = float(log_texts(app)[2].split()[1])
+        for n in (3, 4):
+            await press_and_wait(pilot, "s", lambda n=n: rows(app) == n, f"epoch {n}")
+        logged = [float(text.split()[1]) for text in log_texts(app)]
 
-    # Reference: the article's loop with lr raised to 1e-4 after the second step.
-    torch.manual_seed(2021)
-    time = torch.arange(0, 20).float()
-    speed = torch.rand(20) * 5 + 0.8 * (time - 7.5) ** 2 + 1
-    torch.randn(3)
-    params = torch.randn(3).requires_grad_()
-    rmse = []
-    for lr in (1e-5, 1e-5, 1e-4):
-        a, b, c = params
-        loss = ((a * (time**2) + (b * time) + c - speed) ** 2).mean()
-        loss.backward()
-        params.data -= lr * params.grad.data
-        params.grad = None
-        rmse.append(loss.item() ** 0.5)
-    # The third epoch's loss comes before its update, so lr shows from the fourth RMSE; check the params.
-    assert third == rmse[2]
-    assert app.config.lr == 1e-4
+    def article(lrs):
+        """The article's loop, with the given lr at each epoch's update."""
+        torch.manual_seed(2021)
+        time = torch.arange(0, 20).float()
+        speed = torch.rand(20) * 5 + 0.8 * (time - 7.5) ** 2 + 1
+        torch.randn(3)
+        params = torch.randn(3).requires_grad_()
+        rmse = []
+        for lr in lrs:
+            a, b, c = params
+            loss = ((a * (time**2) + (b * time) + c - speed) ** 2).mean()
+            loss.backward()
+            params.data -= lr * params.grad.data
+            params.grad = None
+            rmse.append(loss.item() ** 0.5)
+        return rmse
+
+    # lr 1e-4 from the third epoch's update on: the fourth epoch's RMSE is the first to show it.
+    changed = article([1e-5, 1e-5, 1e-4, 1e-4])
+    unchanged = article([1e-5] * 4)
+    assert logged == changed
+    assert logged[3] != unchanged[3]
 
 
 async def test_lr_keys_double_and_halve():

@@ -14,7 +14,7 @@ from typing import Callable
 
 import torch
 
-from gdtui.engine.config import LIVE_FIELDS, RunConfig, check_epochs, check_lr, check_momentum
+from gdtui.engine.config import CHECKS, LIVE_FIELDS, RunConfig
 from gdtui.engine.data import Dataset, build_data, plot_sample
 from gdtui.engine.device import resolve_device
 from gdtui.engine.history import Chunk, EpochResult, History
@@ -81,8 +81,7 @@ class Trainer:
         unknown = set(changes) - LIVE_FIELDS
         if unknown:
             raise ValueError(f"cannot change {', '.join(sorted(unknown))} without a new run")
-        checks = {"lr": check_lr, "momentum": check_momentum, "epochs": check_epochs}
-        checked = {k: checks[k](v) for k, v in changes.items() if v is not None}
+        checked = {k: CHECKS[k](v) for k, v in changes.items() if v is not None}
         self.config = self.config.replace(**checked)
         set_hyperparameters(self.optimizer, lr=checked.get("lr"),
                             momentum=checked.get("momentum") if self.config.uses_momentum else None)
