@@ -677,3 +677,44 @@ def test_run_stops_when_asked_or_out_of_time():
     assert trainer.run(0) == []
     rest = trainer.run(6)
     assert [r.rmse for r in rest] == [ref[0] for ref in article_loop(10, lambda i: 1e-5)][4:]
+
+
+# --- reading values back: each epoch (CPU) or once per chunk (accelerators) ----------------------------------
+
+
+def history_columns(trainer):
+    h = trainer.history
+    return [list(h.loss), list(h.rmse), list(h.test_loss), list(h.grad_norm), list(h.lr),
+            *(list(h.params[n]) for n in h.names), h.status]
+
+
+def same_floats(a, b):
+    """Equal lists of floats and statuses, NaN equal to NaN."""
+    return len(a) == len(b) and all(x == y or (x != x and y != y) for x, y in zip(a, b))
+
+
+@pytest.mark.parametrize("preset, overrides", [
+    ("fastai-quadratic", {}),
+    ("fastai-quadratic", {"lr": 1}),                                        # diverges within a chunk
+    ("qiita-quadratic", {"optimizer": "adam", "lr": 0.1}),
+    ("linear-module", {}),                                                  # gradients accumulate
+    ("linear-manual", {"loss": "l1", "test_fraction": 0.25}),               # rmse apart from the loss; a test set
+    ("linear-manual", {"model": "poly", "degree": 3, "data": "cubic", "optimizer": "sgd", "momentum": 0.9,
+                       "lr": 1e-3}),
+])
+def test_reading_each_epoch_or_once_per_chunk_gives_the_same_run(preset, overrides):
+    """The CPU reads each value as it is made; accelerators read a chunk at once. Forced here on the CPU, the
+    two must give the same history, the same predictions and the same divergence, bit for bit."""
+    each = Trainer(resolve(preset, **overrides), readback="epoch")
+    once = Trainer(resolve(preset, **overrides), readback="chunk")
+    assert Trainer(resolve(preset, **overrides)).readback == "epoch"  # the CPU's default
+    for size in (1, 7, 1, 40, 3):
+        a, b = each.run_chunk(size), once.run_chunk(size)
+        assert (a is None) == (b is None)
+        if a is not None:
+            assert (a.first, a.last, a.status, a.preds) == (b.first, b.last, b.status, b.preds)
+    assert each.epoch == once.epoch > 0
+    for x, y in zip(history_columns(each), history_columns(once)):
+        assert x == y if isinstance(x, str) else same_floats(x, y)
+    if overrides.get("lr") == 1:
+        assert each.status == "diverged" and each.epoch < 52

@@ -13,6 +13,7 @@ import math
 import os
 import tempfile
 from array import array
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 
@@ -56,11 +57,11 @@ class Chunk:
     `preds` are the last epoch's predictions on the plot sample; `status` is the last epoch's."""
 
     first: int
-    loss: list[float]
-    rmse: list[float]
-    test_loss: list[float] | None
-    params: list[list[float]]
-    grad_norm: list[float]
+    loss: Sequence[float]
+    rmse: Sequence[float]
+    test_loss: Sequence[float] | None
+    params: Sequence[Sequence[float]]
+    grad_norm: Sequence[float]
     lr: float
     names: tuple[str, ...]
     status: str
@@ -83,6 +84,11 @@ class Chunk:
 
     def results(self, start: int = 0) -> list[EpochResult]:
         return [self.result(i) for i in range(start, len(self.loss))]
+
+
+def _doubles(values: Sequence[float]) -> array:
+    """`values` as an array('d'); an array('d') is taken as it is (appending one is a copy of its bytes)."""
+    return values if isinstance(values, array) and values.typecode == "d" else array("d", values)
 
 
 def _finite(value: float | None) -> float | None:
@@ -110,13 +116,13 @@ class History:
 
     def extend(self, chunk: Chunk) -> None:
         n = len(chunk)
-        self.loss.extend(chunk.loss)
-        self.rmse.extend(chunk.rmse)
-        self.test_loss.extend(chunk.test_loss if chunk.test_loss is not None else [math.nan] * n)
-        self.grad_norm.extend(chunk.grad_norm)
-        self.lr.extend([chunk.lr] * n)
+        self.loss += _doubles(chunk.loss)
+        self.rmse += _doubles(chunk.rmse)
+        self.test_loss += _doubles(chunk.test_loss) if chunk.test_loss is not None else array("d", [math.nan]) * n
+        self.grad_norm += _doubles(chunk.grad_norm)
+        self.lr += array("d", [chunk.lr]) * n
         for name, column in zip(self.names, chunk.params):
-            self.params[name].extend(column)
+            self.params[name] += _doubles(column)
         self.status = chunk.status
 
     def result(self, index: int) -> EpochResult:

@@ -1,15 +1,20 @@
 """The trainer: one run of gradient descent that steps epoch by epoch and reports immutable results.
 
 Why: the headless command and the TUI drive this same object, so a config and a seed give the same
-numbers in both. Epochs run in chunks: per-epoch values stay on the device and are read back once per
-chunk (one host synchronisation per chunk, not per epoch), which keeps a GPU busy and the CPU loop lean.
-Each Trainer owns its data, parameters, optimizer and history, so several can live side by side.
+numbers in both. Epochs run in chunks. On an accelerator every per-epoch value stays on the device and the
+chunk is read back in one transfer (one host synchronisation per chunk, not per epoch), which keeps a GPU
+busy; on the CPU, where a read costs no synchronisation, each value is read as it is made, which is the
+cheaper way there. Both ways give the same numbers (tested). Each Trainer owns its data, parameters,
+optimizer and history, so several can live side by side.
 """
 
 from __future__ import annotations
 
+import struct
 import threading
 import time
+from array import array
+from math import isfinite
 from typing import Callable
 
 import torch
@@ -27,10 +32,14 @@ _BUILD_LOCK = threading.Lock()
 
 class Trainer:
     """A run: `step()` trains one epoch, `run(n)` up to n; `update(lr=...)` applies from the next epoch;
-    `reset()` returns to the initial parameters. Raises DataError, DeviceError or ConfigError on bad input."""
+    `reset()` returns to the initial parameters. Raises DataError, DeviceError or ConfigError on bad input.
+    `readback` ("epoch" or "chunk") overrides how values come back from the device (default: by device)."""
 
-    def __init__(self, config: RunConfig):
+    def __init__(self, config: RunConfig, readback: str | None = None):
         self.device = resolve_device(config.device)
+        self.readback = readback or ("epoch" if self.device.type == "cpu" else "chunk")
+        if self.readback not in ("epoch", "chunk"):
+            raise ValueError(f"readback must be 'epoch' or 'chunk', not {readback!r}")
         # The articles draw from torch's global generator; fork it so several trainers never disturb each
         # other (or the caller), and build under a lock so two threads never interleave their draws.
         with _BUILD_LOCK, torch.random.fork_rng(devices=[]):
@@ -110,6 +119,52 @@ class Trainer:
         Returns the epochs as columns (None if nothing ran); they are also appended to `history`."""
         if self.status == "diverged" or max_epochs < 1:
             return None
+        lr = self.optimizer.param_groups[0]["lr"]
+        deadline = time.perf_counter() + budget if budget is not None else None
+        epochs = self._epochs_read_each if self.readback == "epoch" else self._epochs_read_once
+        return self._record(*epochs(max_epochs, deadline, should_stop), lr)
+
+    def _epochs_read_each(self, max_epochs, deadline, should_stop):
+        """The CPU loop: each value is read as soon as it exists (on the CPU a read costs no synchronisation,
+        and a Python float is cheaper to keep than a tensor). Stops after the first non-finite loss."""
+        model, optimizer, data = self.model, self.optimizer, self.data
+        x, y = data.x_train, data.y_train
+        params = model.parameters()
+        loss_fn, metric_is_loss = self._loss_fn, self._metric_is_loss
+        zero = not self.config.accumulate_grad
+        test = data.has_test
+        p0 = params[0]
+        single = len(params) == 1 and p0.dim() == 1
+        losses, metrics, tests, flats, grads = [], [], [], [], []
+        for _ in range(max_epochs):
+            preds = model(x)
+            loss = loss_fn(preds, y)
+            loss.backward()
+            value = loss.item()
+            losses.append(value)
+            if not metric_is_loss:
+                metrics.append(mse(preds.detach(), y).item())
+            grads += p0.grad.tolist() if single else torch.cat([p.grad.reshape(-1) for p in params]).tolist()
+            optimizer.step()
+            if zero:
+                optimizer.zero_grad()
+            flats += p0.tolist() if single else model.flat().tolist()
+            if test:
+                with torch.inference_mode():
+                    tests.append(loss_fn(model(data.x_test), data.y_test).item())
+            if not isfinite(value):
+                break
+            if deadline is not None and time.perf_counter() >= deadline:
+                break
+            if should_stop is not None and should_stop():
+                break
+        n = len(losses)
+        scalars = torch.stack([_tensor(losses), _tensor(metrics or losses), _tensor(tests or losses)], dim=1)
+        return scalars, _tensor(flats).view(n, -1), _tensor(grads).view(n, -1)
+
+    def _epochs_read_once(self, max_epochs, deadline, should_stop):
+        """The accelerator loop: every value stays on the device until the chunk ends and is read back in one
+        transfer, so the device never waits for the host within a chunk."""
         model, optimizer, data = self.model, self.optimizer, self.data
         x, y = data.x_train, data.y_train
         params = model.parameters()
@@ -123,9 +178,7 @@ class Trainer:
         # epoch unless gradients accumulate.
         snapshot_free = single and isinstance(optimizer, PlainGD)
         grad_fresh = single and zero
-        lr = optimizer.param_groups[0]["lr"]
         losses, metrics, tests, flats, grads = [], [], [], [], []
-        deadline = time.perf_counter() + budget if budget is not None else None
         for _ in range(max_epochs):
             preds = model(x)
             loss = loss_fn(preds, y)
@@ -145,34 +198,43 @@ class Trainer:
                 break
             if should_stop is not None and should_stop():
                 break
-        return self._record(losses, metrics, tests, flats, grads, lr)
-
-    def _record(self, losses, metrics, tests, flats, grads, lr) -> Chunk:
-        """Read a chunk back from the device in one transfer, find divergence, extend the history."""
         n = len(losses)
-        loss_t = torch.stack(losses).double()
-        flat_t = torch.stack(flats).reshape(n, -1).double()
-        columns = [
-            loss_t,
-            torch.stack(metrics).double() if metrics else loss_t,
-            torch.stack(tests).double() if tests else torch.zeros_like(loss_t),
-            torch.linalg.vector_norm(torch.stack(grads).reshape(n, -1), dim=1).double(),
-            (~(torch.isfinite(loss_t) & torch.isfinite(flat_t).all(dim=1))).double(),
-            *flat_t.T,
-        ]
-        table = torch.stack(columns).tolist()  # the one host synchronisation of the chunk
-        loss_v, metric_v, test_v, grad_v, bad, *param_v = table
-        status = "ok"
-        if 1.0 in bad:
-            n = bad.index(1.0) + 1
-            status = "diverged"
-            loss_v, metric_v, test_v, grad_v = loss_v[:n], metric_v[:n], test_v[:n], grad_v[:n]
-            param_v = [column[:n] for column in param_v]
-        before = self._flat_before if n == 1 else flat_t[n - 2]
-        preds = tuple(self.model.predict(self._sample_x, before.to(self._initial.dtype)).tolist())
-        chunk = Chunk(first=self.epoch + 1, loss=loss_v, rmse=[m ** 0.5 for m in metric_v],
-                      test_loss=test_v if tests else None, params=param_v, grad_norm=grad_v, lr=lr,
-                      names=self.names, status=status, preds=preds)
-        self._flat_before = flat_t[n - 1].to(self._initial.dtype)
+        loss_t = torch.stack(losses)
+        scalars = torch.stack([loss_t, torch.stack(metrics) if metrics else loss_t,
+                               torch.stack(tests) if tests else loss_t], dim=1)
+        flat, grad = torch.stack(flats).reshape(n, -1), torch.stack(grads).reshape(n, -1)
+        # the chunk's one transfer; widened to float64 on the host (mps has no float64)
+        table = torch.cat([scalars, flat, grad], dim=1).cpu().double()
+        k = flat.shape[1]
+        return table[:, :3], table[:, 3:3 + k], table[:, 3 + k:]
+
+    def _record(self, scalars, flat, grad, lr) -> Chunk:
+        """Turn a chunk's values (float64 CPU tensors: loss, metric and test loss by epoch; parameters after
+        each epoch; gradients) into a Chunk, cut at the first divergent epoch, and extend the history."""
+        finite = torch.isfinite(scalars[:, 0]) & torch.isfinite(flat).all(dim=1)
+        n, status = len(finite), "ok"
+        if not bool(finite.all()):
+            n, status = int((~finite).nonzero()[0]) + 1, "diverged"
+        norms = torch.linalg.vector_norm(grad[:n], dim=1)
+        columns = torch.cat([scalars[:n], norms[:, None], flat[:n]], dim=1).T.contiguous().numpy()
+        loss, metric, test, grad_norm, *params = (array("d", row.tobytes()) for row in columns)
+        rmse = [m ** 0.5 for m in metric]  # as the articles print it: (loss.item()) ** 0.5
+        dtype = self._initial.dtype  # rows go back to the device narrowed on the host first, as mps needs
+        before = self._flat_before if n == 1 else flat[n - 2].to(dtype).to(self.device)
+        preds = tuple(self.model.predict(self._sample_x, before).tolist())
+        chunk = Chunk(first=self.epoch + 1, loss=loss, rmse=_doubles(rmse),
+                      test_loss=test if self.data.has_test else None, params=params, grad_norm=grad_norm,
+                      lr=lr, names=self.names, status=status, preds=preds)
+        self._flat_before = flat[n - 1].to(dtype).to(self.device)
         self.history.extend(chunk)
         return chunk
+
+
+def _doubles(values: list[float]) -> array:
+    """Python floats as an array('d'), through struct (array('d', list) parses every element on its own)."""
+    return array("d", struct.pack(f"{len(values)}d", *values))
+
+
+def _tensor(values: list[float]) -> torch.Tensor:
+    """Python floats as a float64 CPU tensor sharing their array (torch.tensor(list) inspects every element)."""
+    return torch.frombuffer(_doubles(values), dtype=torch.float64)

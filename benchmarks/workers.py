@@ -1,0 +1,359 @@
+"""The in-process figures' workers: each runs in a fresh interpreter (`run.py --worker NAME`) and prints one
+line, RESULT {json}, so its imports and memory are its own.
+"""
+
+from __future__ import annotations
+
+import ast
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from common import PRESET, PYTHON, ROOT, alternate, median, proc_status
+
+
+def _import_gdtui():
+    sys.path.insert(0, str(ROOT))
+
+
+def bare_epochs(x, y, params, lr):
+    """The seed's epoch (benchmarks/seed_loop.py's apply_step, without printing) on x, y from params, as a
+    function that runs n more epochs."""
+    def epochs(n):
+        for _ in range(n):
+            a, b, c = params
+            preds = a * (x**2) + (b * x) + c
+            loss = ((preds - y) ** 2).mean()
+            loss.backward()
+            params.data -= lr * params.grad.data
+            params.grad = None
+            loss.item()
+    return epochs
+
+
+def seed_epochs():
+    """The seed loop of benchmarks/seed_loop.py, set up as the article does, as a function of n epochs."""
+    import torch
+
+    torch.manual_seed(2021)
+    time_ = torch.arange(0, 20).float()
+    speed = torch.rand(20) * 5 + 0.8 * (time_ - 7.5) ** 2 + 1
+    torch.randn(3)
+    return bare_epochs(time_, speed, torch.randn(3).requires_grad_(), 1e-5)
+
+
+def trainer_epochs(epochs=10**7):
+    """A Trainer of the preset, as a function that runs n more epochs the way `gdtui run` does."""
+    _import_gdtui()
+    from gdtui.engine.config import resolve
+    from gdtui.engine.trainer import Trainer
+
+    trainer = Trainer(resolve(PRESET, epochs=epochs))
+
+    def run(n):
+        while n > 0 and trainer.status == "ok":
+            chunk = trainer.run_chunk(min(n, 1000))
+            n -= len(chunk)
+    return run
+
+
+def work_epoch20(quick: bool) -> dict:
+    t0 = time.perf_counter()
+    import torch  # noqa: F401
+    t1 = time.perf_counter()
+    _import_gdtui()
+    import gdtui.cli  # noqa: F401  (what `gdtui run` imports)
+    import gdtui.engine.trainer  # noqa: F401
+    t2 = time.perf_counter()
+    rounds, epochs = (2, 2000) if quick else (5, 5000)
+
+    def timed(make):
+        run = make()
+        start = time.perf_counter()
+        run(epochs)
+        return (time.perf_counter() - start) / epochs
+
+    timed(trainer_epochs), timed(seed_epochs)  # warm up
+    tr, se = alternate(rounds, lambda: timed(trainer_epochs), lambda: timed(seed_epochs))
+    return dict(trainer_us=median(tr) * 1e6, seed_us=median(se) * 1e6, epochs=epochs, rounds=rounds,
+                import_s=t2 - t1, torch_import_s=t1 - t0)
+
+
+def _counted(make) -> dict:
+    """Run under callgrind by instructions.py: warm up, then count GDTUI_COUNT_EPOCHS epochs."""
+    import ctypes
+
+    helper = ctypes.CDLL(os.environ["GDTUI_COUNT_LIBRARY"])
+    run = make()
+    run(200)
+    helper.count_start()
+    run(int(os.environ["GDTUI_COUNT_EPOCHS"]))
+    helper.count_stop()
+    return {}
+
+
+def work_count_gdtui(quick: bool) -> dict:
+    return _counted(trainer_epochs)
+
+
+def work_count_seed(quick: bool) -> dict:
+    return _counted(seed_epochs)
+
+
+def work_session(quick: bool) -> dict:
+    """Epochs/s of the session process the TUI starts (fed by a client that only reads), against the headless
+    loop (Trainer.run in chunks of 1000) in this process: how much the session protocol itself costs."""
+    import socket
+    from multiprocessing.connection import Connection
+
+    _import_gdtui()
+    from gdtui.engine.config import resolve
+    from gdtui.engine.trainer import Trainer
+
+    window, rounds = (2.0, 2) if quick else (4.0, 4)
+    config = resolve(PRESET, epochs=100_000_000)
+    ours, theirs = socket.socketpair()
+    proc = subprocess.Popen([PYTHON, "-m", "gdtui.engine.session", str(theirs.fileno())], pass_fds=[theirs.fileno()],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            cwd=ROOT)
+    theirs.close()
+    conn = Connection(ours.detach())
+    trainer = Trainer(config)
+    try:
+        conn.send(("config", config))
+        deadline = time.monotonic() + 120
+        while True:
+            if not conn.poll(max(deadline - time.monotonic(), 0)):
+                raise TimeoutError("session not ready in 120 s")
+            if conn.recv()[0] == "ready":
+                break
+        state = {"epoch": 0, "running": False}
+
+        def drain(until: float) -> None:
+            while True:
+                left = until - time.perf_counter()
+                if left <= 0 or not conn.poll(left):
+                    return
+                reply = conn.recv()
+                if reply[0] == "results":
+                    state["epoch"] = reply[1].last
+
+        def session_side():
+            conn.send(("run",))
+            drain(time.perf_counter() + 0.5)  # reach full speed
+            e0, t0 = state["epoch"], time.perf_counter()
+            drain(t0 + window)
+            rate = (state["epoch"] - e0) / (time.perf_counter() - t0)
+            conn.send(("pause",))
+            drain(time.perf_counter() + 0.3)
+            return rate
+
+        def headless_side():
+            start, n = time.perf_counter(), 0
+            while time.perf_counter() - start < window:
+                n += len(trainer.run(1000))
+            return n / (time.perf_counter() - start)
+
+        headless_side()
+        s_rates, h_rates = alternate(rounds, session_side, headless_side)
+    finally:
+        try:
+            conn.send(("quit",))
+        except OSError:
+            pass
+        try:
+            proc.wait(5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    return dict(session_eps=median(s_rates), headless_eps=median(h_rates), rounds=rounds, window=window)
+
+
+def work_plot(quick: bool) -> dict:
+    import asyncio
+
+    _import_gdtui()
+    from textual.app import App
+
+    from gdtui.engine.config import resolve
+    from gdtui.engine.trainer import Trainer
+    from gdtui.widgets.plots import PredictionPlot
+
+    points = 1_000_000
+    start = time.perf_counter()
+    big = Trainer(resolve(data="quadratic", points=points))
+    build_s = time.perf_counter() - start
+    small = Trainer(resolve(PRESET))
+    cases = {}
+    for key, trainer, ylim in (("big", big, None), ("small", small, (-100.0, 100.0))):
+        x, y, n_train = trainer.plot_data
+        cases[key] = (x, y, n_train, ylim, trainer.step().preds)
+    reps = 8 if quick else 30
+
+    class PlotApp(App):
+        CSS = "PredictionPlot { width: 100%; height: 100%; }"
+
+        def compose(self):
+            yield PredictionPlot(id="plot")
+
+    out = {"big": [], "small": [], "big_replot": [], "small_replot": []}
+
+    async def main():
+        app = PlotApp()
+        async with app.run_test(size=(120, 40)) as pilot:
+            plot = app.query_one(PredictionPlot)
+            await pilot.pause()
+            size = (plot.size.width, plot.size.height)
+            for i in range(reps + 2):
+                order = ("big", "small") if i % 2 == 0 else ("small", "big")
+                for key in order:
+                    x, y, n_train, ylim, preds = cases[key]
+                    plot.set_data(x, y, n_train, ylim)
+                    plot.set_preds(preds)
+                    t = time.perf_counter()
+                    plot.replot()
+                    t_replot = time.perf_counter() - t
+                    t = time.perf_counter()
+                    rendered = plot.render()
+                    t_render = time.perf_counter() - t
+                    if "plot unavailable" in str(rendered):
+                        raise RuntimeError(str(rendered))
+                    if i >= 2:  # the first two are warm-up
+                        out[key].append(t_render)
+                        out[key + "_replot"].append(t_replot)
+            return size
+
+    size = asyncio.run(main())
+    return dict(big_ms=median(out["big"]) * 1e3, small_ms=median(out["small"]) * 1e3,
+                big_replot_ms=median(out["big_replot"]) * 1e3, small_replot_ms=median(out["small_replot"]) * 1e3,
+                reps=reps, points=points, sample=len(cases["big"][0]), build_s=build_s, size=size)
+
+
+def work_epochs(quick: bool) -> dict:
+    _import_gdtui()
+    import torch
+
+    from gdtui.engine.config import resolve
+    from gdtui.engine.trainer import Trainer
+
+    points = 1_000_000
+    trainer = Trainer(resolve(data="quadratic", points=points, epochs=1_000_000_000))
+    x, y = trainer.data.x_train, trainer.data.y_train
+    lr = trainer.config.lr
+    run_bare = bare_epochs(x, y, trainer.model.flat().clone().requires_grad_(), lr)
+    rounds, epochs = (2, 5) if quick else (5, 20)
+
+    def bare():
+        start = time.perf_counter()
+        run_bare(epochs)
+        return time.perf_counter() - start
+
+    def ours():
+        start = time.perf_counter()
+        trainer.run_chunk(epochs)
+        return time.perf_counter() - start
+
+    ours(), bare()
+    tr, ba = alternate(rounds, ours, bare)
+    del torch
+    return dict(trainer_eps=epochs / median(tr), bare_eps=epochs / median(ba), epochs=epochs, rounds=rounds,
+                points=points)
+
+
+def work_memory(quick: bool) -> dict:
+    _import_gdtui()
+    import gc
+
+    from gdtui.engine.config import resolve
+    from gdtui.engine.trainer import Trainer
+
+    total = 1_000_000
+    chunk = 10_000
+    epochs = (100_000 if quick else total) + chunk
+    trainer = Trainer(resolve(PRESET, epochs=epochs))
+    trainer.run(chunk)  # warm-up chunk: allocator pools, autograd graph caches
+    gc.collect()
+    rss0 = proc_status("self", "VmRSS")
+    start = time.perf_counter()
+    done = chunk
+    while not trainer.done and trainer.status == "ok":
+        trainer.run(min(chunk, epochs - trainer.epoch))
+    seconds = time.perf_counter() - start
+    gc.collect()
+    rss1 = proc_status("self", "VmRSS")
+    measured = trainer.epoch - done
+    growth = rss1 - rss0
+    return dict(growth=growth, rss0=rss0, rss1=rss1, hwm=proc_status("self", "VmHWM"), epochs=measured,
+                chunk=chunk, scale=total / measured if quick else 1, bytes_per_epoch=growth / max(measured, 1),
+                seconds=seconds)
+
+
+HOST_READS = {"item", "tolist", "cpu", "numpy"}
+HOST_CASTS = {"float", "int", "bool"}
+
+
+def _host_calls(node) -> list[str]:
+    calls = []
+    for sub in ast.walk(node):
+        if isinstance(sub, ast.Call):
+            f = sub.func
+            if isinstance(f, ast.Attribute) and f.attr in HOST_READS:
+                calls.append(f".{f.attr}() line {sub.lineno}")
+            elif isinstance(f, ast.Name) and f.id in HOST_CASTS:
+                calls.append(f"{f.id}() line {sub.lineno}")
+    return calls
+
+
+def work_syncs(quick: bool) -> dict:
+    _import_gdtui()
+    import torch
+
+    from gdtui.engine import trainer as trainer_module
+    from gdtui.engine.config import resolve
+
+    tree = ast.parse(Path(trainer_module.__file__).read_text())
+    cls = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "Trainer")
+    methods = {n.name: n for n in cls.body if isinstance(n, ast.FunctionDef)}
+    loops = [n for n in ast.walk(methods["_epochs_read_once"]) if isinstance(n, (ast.For, ast.While))]
+    loop_calls = [c for loop in loops for c in _host_calls(loop)]
+    record_calls = _host_calls(methods["_epochs_read_once"]) + _host_calls(methods["_record"])
+    record_calls = [c for c in record_calls if c not in loop_calls]
+
+    counter = {"n": 0}
+    names = ["item", "tolist", "cpu", "numpy", "__bool__", "__float__", "__int__"]
+    originals = {name: getattr(torch.Tensor, name) for name in names}
+
+    def wrap(fn):
+        def counted(self, *args, **kwargs):
+            counter["n"] += 1
+            return fn(self, *args, **kwargs)
+        return counted
+
+    # the accelerator path (readback "chunk"), forced here on the CPU; the CPU's own path reads each epoch
+    trainer = trainer_module.Trainer(resolve(PRESET, epochs=1_000_000), readback="chunk")
+    trainer.run(10)
+    n = 1000
+    for name in names:
+        setattr(torch.Tensor, name, wrap(originals[name]))
+    try:
+        counter["n"] = 0
+        trainer.run(1)
+        one = counter["n"]
+        counter["n"] = 0
+        trainer.run(n)
+        many = counter["n"]
+    finally:
+        for name, fn in originals.items():
+            setattr(torch.Tensor, name, fn)
+    per_epoch = (many - one) / (n - 1)
+    return dict(per_epoch=per_epoch, per_chunk=one - per_epoch, n=n, static_loop=len(loop_calls),
+                static_loop_calls=", ".join(loop_calls), static_record=len(record_calls),
+                static_record_calls=record_calls)
+
+
+WORKERS = {"epoch20": work_epoch20, "count_gdtui": work_count_gdtui, "count_seed": work_count_seed,
+           "session": work_session, "plot": work_plot, "epochs": work_epochs, "memory": work_memory,
+           "syncs": work_syncs}
+
