@@ -1,21 +1,21 @@
 #!/usr/bin/env python
 """gdtui's performance figures, each measured as a ratio against its baseline in one run.
 
-Usage:  python benchmarks/run.py            full run (5 alternating rounds per whole-process figure, about 14 min)
-        python benchmarks/run.py --quick    smoke run (fewer rounds and epochs; memory is extrapolated; about 4 min)
+Usage:  python benchmarks/run.py            full run (about 25 min: 9 rounds for figure 1, 5 for the others,
+                                            and figure 1 counted in instructions by callgrind)
+        python benchmarks/run.py --quick    smoke run (fewer rounds and epochs; memory is extrapolated; no
+                                            instruction count; about 4 min)
         python benchmarks/run.py --only 1,4 only some figures (numbers as in the table)
 
 Why: issue 4 sets targets for engine overhead, live UI throughput, key latency, first paint, a million points,
 a million epochs and the cuda path, each as a ratio measured on this machine. Every figure alternates its
 two sides round by round and takes medians, so a neighbour's load drifting during the run hits both sides.
+Where wall-clock noise is larger than the effect (figure 1), instructions are also counted (1c).
 
-The terminal figures (2, 3, 4) run gdtui in a private tmux server (its own socket, killed at the end). The
-screen is read through one tmux control-mode client (`tmux -C`), capturing only the rows that matter (tmux's
-capture cost grows with the rows: a few status rows cost ~1-2 ms here, the whole 120x36 pane ~10 ms, and a
-spawned `tmux capture-pane` as much again); key latency is also timed from the pane's output stream, with no
-polling at all, and every cost of looking is printed. The in-process
-figures (5, 6, 7) run in fresh child interpreters (`run.py --worker NAME`), so their memory and imports are
-their own. Not part of CI: it measures, it does not judge the build.
+Modules: common.py (paths, timing whole processes, /proc), terminal.py (gdtui in a private tmux server, read
+through control-mode clients), workers.py (the in-process figures, each in a fresh interpreter started as
+`run.py --worker NAME`, so its memory and imports are its own), instructions.py (callgrind). Not part of CI:
+it measures, it does not judge the build.
 """
 
 from __future__ import annotations
@@ -74,7 +74,7 @@ class Bench:
 
     # 1 -------------------------------------------------------------------------------------------------
     def engine_overhead(self):
-        rounds, epochs = (2, 20000) if self.quick else (5, 20000)
+        rounds, epochs = (2, 20000) if self.quick else (9, 20000)
         g_argv = GDTUI + ["run", "--quiet", "--preset", PRESET, "--epochs", str(epochs)]
         s_argv = [PYTHON, str(SEED_LOOP), str(epochs)]
         cpu = {"g": [], "s": []}
