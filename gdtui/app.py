@@ -132,6 +132,14 @@ class GdtuiApp(App):
     def on_unmount(self) -> None:
         self.session.stop()
 
+    def _handle_exception(self, error: Exception) -> None:
+        # Quitting while the hyperparameters form is still being mounted (the first tenth of a second)
+        # removes a Select's parts before its own mount handler looks them up: nothing is lost, so no
+        # traceback for a user who quit.
+        if (self._exit or not self.is_running) and isinstance(error, NoMatches):
+            return
+        super()._handle_exception(error)
+
     def on_resize(self, event) -> None:
         self._check_size(event.size)
 
@@ -150,9 +158,12 @@ class GdtuiApp(App):
             event.prevent_default()
 
     def action_step(self) -> None:
-        self.session.send("step")
+        if not self._session_gone():
+            self.session.send("step")
 
     def action_toggle_run(self) -> None:
+        if self._session_gone():
+            return
         if self.state == "running":
             self.session.send("pause")
         elif self.state == "done":
@@ -163,7 +174,24 @@ class GdtuiApp(App):
             self.session.send("run")
 
     def action_reset(self) -> None:
-        self.session.send("reset")
+        if self.state == "ended":
+            self._restart(self.config)
+        else:
+            self.session.send("reset")
+
+    def _restart(self, config: RunConfig) -> None:
+        """A new session process for `config`, after the last one ended."""
+        self.session.stop()
+        self.config = config
+        self._set_state("loading", 0)
+        self.session.spawn(config)
+        self.session.attach(self)
+        self.notify("A new training process starts from epoch 0.", title="restart")
+
+    def _session_gone(self) -> bool:
+        if self.state == "ended":
+            self.notify("The training process ended: press r to start a new one.", severity="warning")
+        return self.state == "ended"
 
     def action_lr(self, factor: float) -> None:
         lr = self.config.lr * factor
@@ -178,6 +206,8 @@ class GdtuiApp(App):
         self._dirty = True
 
     def action_export(self) -> None:
+        if self._session_gone():
+            return
         stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
         self.session.send("export", os.path.abspath(f"gdtui-{self.config.preset}-{stamp}.csv"))
 
@@ -209,7 +239,8 @@ class GdtuiApp(App):
         self._apply(event.field, event.value)
 
     def _apply(self, field: str, value) -> None:
-        if field in LIVE_FIELDS:
+        ended = self.state == "ended"
+        if field in LIVE_FIELDS and not ended:
             self.session.send("update", {field: value})
             return
         try:
@@ -221,6 +252,9 @@ class GdtuiApp(App):
         except Exception as error:  # ConfigError: a combination the engine refuses
             self.notify(str(error), severity="error")
             self.params.set_config(self.config, revert=field)
+            return
+        if ended:  # the change is what a new process starts from (say, device cpu after CUDA ran out of memory)
+            self._restart(config)
             return
         self.notify(f"{field} changed: the run restarts from epoch 0", title="reset")
         self.session.send("config", config)
@@ -269,6 +303,12 @@ class GdtuiApp(App):
     def on_session_error(self, event: messages.SessionError) -> None:
         self.notify(f"{event.field}: {event.message}", title="not applied", severity="error", timeout=6)
         self.params.set_config(self.config, revert=event.field)
+
+    @session_reply
+    def on_session_lost(self, event: messages.SessionLost) -> None:
+        self._set_state("ended", self.status.epoch)
+        self.notify(f"The training process ended ({event.reason}). Press r to start a new one.",
+                    title="training stopped", severity="error", timeout=30)
 
     @session_reply
     def on_exported(self, event: messages.Exported) -> None:

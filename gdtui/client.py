@@ -1,15 +1,21 @@
 """The UI's end of a training session: starts the session process and turns its replies into app messages.
 
 Why: the app never imports torch and never blocks on training. Commands go down a pipe; replies are read
-on the event loop when the pipe is readable (`loop.add_reader`), so no thread touches a widget.
+on the event loop when the pipe is readable (`loop.add_reader`), so no thread touches a widget. The child's
+standard error goes to a temporary file, never to the terminal the app draws on; if the child dies (CUDA out
+of memory, the OOM killer), its last line tells the user why.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
+import site
 import socket
 import subprocess
 import sys
+import tempfile
 from multiprocessing.connection import Connection
 
 from gdtui.engine.config import RunConfig
@@ -24,6 +30,7 @@ class SessionClient:
         self.process = None
         self.conn = None
         self._loop = None
+        self._stderr = None
 
     @property
     def alive(self) -> bool:
@@ -31,11 +38,13 @@ class SessionClient:
 
     def spawn(self, config: RunConfig) -> None:
         """Start the session process (it imports torch, not us) and send it `config`."""
+        self._close_stderr()
+        self._stderr = tempfile.TemporaryFile()
         ours, theirs = socket.socketpair()
         self.process = subprocess.Popen(
             [sys.executable, "-m", "gdtui.engine.session", str(theirs.fileno())],
             pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL, close_fds=True)
+            stderr=self._stderr, close_fds=True, env=_child_env())
         theirs.close()
         self.conn = Connection(ours.detach())
         self.conn.send(("config", config))
@@ -86,7 +95,43 @@ class SessionClient:
         if was_open and self.target is not None:
             from gdtui import messages
 
-            self.target.post_message(messages.SessionError("session", "the training process ended"))
+            self.target.post_message(messages.SessionLost(self.why_ended()))
+
+    def why_ended(self, wait: float = 0.2) -> str:
+        """Why the session process is gone: how it exited, and the last line it wrote to standard error."""
+        code = None
+        if self.process is not None:
+            try:
+                code = self.process.wait(wait)
+            except subprocess.TimeoutExpired:
+                pass
+        if code is None:
+            how = "its pipe closed"
+        elif code < 0:
+            try:
+                how = f"killed by {signal.Signals(-code).name}"
+            except ValueError:
+                how = f"killed by signal {-code}"
+        else:
+            how = f"exit status {code}"
+        last = self._last_error_line()
+        return f"{how}: {last}" if last else how
+
+    def _last_error_line(self) -> str:
+        if self._stderr is None:
+            return ""
+        try:
+            size = self._stderr.seek(0, os.SEEK_END)
+            self._stderr.seek(max(0, size - 4096))
+            lines = [line.strip() for line in self._stderr.read().decode(errors="replace").splitlines()]
+        except (OSError, ValueError):
+            return ""
+        return next((line for line in reversed(lines) if line), "")[:200]
+
+    def _close_stderr(self) -> None:
+        if self._stderr is not None:
+            self._stderr.close()
+        self._stderr = None
 
     def _detach(self) -> None:
         if self.conn is not None:
@@ -113,3 +158,15 @@ class SessionClient:
                 self.process.kill()
                 self.process.wait()
         self.process = None
+        self._close_stderr()
+
+
+def _child_env() -> dict[str, str]:
+    """The environment for the session process, such that it imports this very gdtui: when gdtui runs from a
+    source tree that is on our path but not the child's (another working directory), the tree goes first."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = dict(os.environ)
+    installed = {os.path.abspath(p) for p in [*site.getsitepackages(), site.getusersitepackages()]}
+    if root not in installed:
+        env["PYTHONPATH"] = os.pathsep.join([root, *filter(None, [env.get("PYTHONPATH")])])
+    return env

@@ -48,6 +48,13 @@ class SessionError(Message):
 
 
 @dataclass
+class SessionLost(Message):
+    """The session process is gone (it crashed or was killed); `reason` says how, with its last error line."""
+
+    reason: str
+
+
+@dataclass
 class Exported(Message):
     path: str
     rows: int

@@ -165,6 +165,74 @@ async def test_resizes_while_running():
 
 
 # --------------------------------------------------------------------------------------------------------------
+# The training process dies (CUDA out of memory, the OOM killer): the app says why and r starts a new one
+# --------------------------------------------------------------------------------------------------------------
+
+
+async def test_a_killed_session_is_reported_and_a_new_one_starts_on_r_or_a_change():
+    app = GdtuiApp(config(epochs=1_000_000_000))
+    async with app.run_test(size=SIZE) as pilot:
+
+        async def kill_while_running():
+            await ready(pilot)
+            await pilot.press("space")
+            await wait_for(pilot, lambda: app.query_one(RmseLog).rows > 0, what="training")
+            process = app.session.process
+            process.send_signal(signal.SIGKILL)
+            await wait_for(pilot, lambda: app.state == "ended", what="the loss noticed")
+            return process
+
+        first = await kill_while_running()
+        assert any("killed by SIGKILL" in n.message for n in app._notifications)
+        assert "r restarts it" in str(app.query_one(StatusLine).render())
+        await pilot.press("s")
+        await pilot.pause(0.2)
+        assert app.state == "ended"
+        assert any("press r to start a new one" in n.message for n in app._notifications)
+        lr = app.config.lr
+        await pilot.press("right_square_bracket")  # a change starts a new process with it
+        await ready(pilot)
+        assert app.session.alive and app.session.process is not first
+        assert app.config.lr == 2 * lr and app.state == "ready" and app.query_one(RmseLog).rows == 0
+
+        second = await kill_while_running()
+        await pilot.press("r")
+        await ready(pilot)
+        assert app.session.alive and app.session.process is not second and app.config.lr == 2 * lr
+        await pilot.press("s")
+        await wait_for(pilot, lambda: app.query_one(RmseLog).rows == 1, what="a step in the new session")
+    assert first.poll() is not None and second.poll() is not None and app.session.process is None
+
+
+async def test_a_session_that_fails_shows_its_last_error_line(tmp_path, monkeypatch):
+    (tmp_path / "torch.py").write_text("raise RuntimeError('CUDA error: out of memory')\n")
+    monkeypatch.setenv("PYTHONPATH", str(tmp_path))  # the session process finds this torch first
+    app = GdtuiApp(config())
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.state == "ended", what="the failure noticed")
+        assert any("exit status 1: RuntimeError: CUDA error: out of memory" in n.message
+                   for n in app._notifications)
+
+
+async def test_closing_while_the_form_is_built_raises_nothing():
+    """The hyperparameters form mounts just after the first frame; closing the app meanwhile is quiet."""
+    for delay in (0, 0.02, 0.05, 0.08, 0.11, 0.15):
+        app = GdtuiApp(config())
+        async with app.run_test(size=SIZE):
+            await asyncio.sleep(delay)
+        assert app._exception is None and app.return_code in (0, None)
+
+
+def test_the_session_imports_this_gdtui_from_any_directory(tmp_path):
+    import gdtui
+    from gdtui.client import _child_env
+
+    found = subprocess.run([sys.executable, "-c", "import gdtui; print(gdtui.__file__)"], env=_child_env(),
+                           cwd=tmp_path, capture_output=True, text=True, check=True).stdout.strip()
+    assert os.path.samefile(found, gdtui.__file__)
+
+
+# --------------------------------------------------------------------------------------------------------------
 # Quitting a real process in a pseudo-terminal
 # --------------------------------------------------------------------------------------------------------------
 

@@ -83,6 +83,8 @@ class HyperParams(VerticalScroll):
         self.call_after_refresh(self._build_form)
 
     async def _build_form(self) -> None:
+        if self.app._exit or not self.app.is_running:  # quit before the form was built
+            return
         await self.mount_all(self._form())
         await self.query_one("#preview").remove()
         self.ready = True

@@ -1,4 +1,4 @@
-"""The status line: state word, epoch, device, speed and lr, and the reason when a run diverged.
+"""The status line: state word, epoch, device, speed and lr, and what to do when a run diverged or its process ended.
 
 Why: over SSH a user must see at a glance whether training runs, where it is and how fast.
 """
@@ -8,7 +8,7 @@ from __future__ import annotations
 from textual.reactive import reactive
 from textual.widgets import Static
 
-STATES = ("loading", "ready", "running", "paused", "done", "diverged")
+STATES = ("loading", "ready", "running", "paused", "done", "diverged", "ended")
 
 
 class StatusLine(Static):
@@ -24,6 +24,8 @@ class StatusLine(Static):
             head = "loading torch…"
         elif self.state == "diverged":
             head = f"diverged at epoch {self.epoch} — try a smaller lr (r resets)"
+        elif self.state == "ended":
+            head = "training process ended — r restarts it"
         else:
             head = self.state
         parts = [head, f"epoch {self.epoch}/{self.epochs}", f"device {self.device or '…'}", f"lr {self.lr:g}"]
