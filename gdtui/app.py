@@ -317,8 +317,13 @@ class GdtuiApp(App):
     # drawing --------------------------------------------------------------------------------------------
 
     def _set_state(self, state: str, epoch: int) -> None:
-        if state == "running" and self.state != "running":
-            self._speed_mark = (time.monotonic(), epoch)
+        if state != self.state:
+            now = time.monotonic()
+            if state == "running":
+                self._speed_mark = (now, epoch)
+            # The user is waiting for this word (space -> "paused"): it goes out in a frame of its own, cheap
+            # and at once, and the plots follow a frame later instead of holding it up.
+            self._last_frame = now
         self.state = state
         self.status.epoch = epoch
         self._show_status()
