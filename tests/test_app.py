@@ -269,3 +269,19 @@ async def test_log_follows_the_newest_row_and_keeps_a_bounded_tail():
         assert len(log.lines) == TAIL
         assert log.lines[-1].split()[0] == str(TAIL + 500)
         assert log.scroll_y == log.max_scroll_y > 0
+
+
+@pytest.mark.parametrize("overrides", [{}, {"preset": "linear-module"}, {"lr": 1.0},
+                                       {"data": "sine", "test_fraction": 0.25, "model": "poly", "degree": 5}])
+def test_log_rows_are_formatted_when_drawn_and_its_width_holds_every_row(overrides):
+    from gdtui.engine.trainer import Trainer
+    from gdtui.widgets.rmse_log import format_row, width_bound
+
+    trainer = Trainer(config(**{"epochs": 1000, **overrides}))
+    chunk = trainer.run_chunk(300)
+    texts = [format_row(r) for r in chunk.results()]
+    log = RmseLog()
+    log.add_chunk(chunk)
+    assert log.lines == texts and log.rows == len(chunk)
+    widest = max(map(len, texts))
+    assert widest <= width_bound(chunk) <= widest + 12

@@ -1,10 +1,11 @@
 """The RMSE log: one row per epoch, newest in view, a bounded tail.
 
 Why: a million epochs must not become a million rows in the widget; the engine keeps the whole history
-(exportable at any time), the widget keeps the last TAIL rows. It renders only the rows in view (the Line
-API), formats only the rows the tail keeps, and a chunk of epochs is written in one call. Textual's RichLog
-renders every row it is given (40 ms a chunk, measured in a key storm) and its Log measures widths in a
-thread worker that can outlive the app; rows here are ASCII, so their width is their length.
+(exportable at any time), the widget keeps the last TAIL rows. A chunk of epochs is kept as it came (the
+session's columns) and a row is formatted only when it is drawn (the Line API): while training, thousands of
+epochs a second arrive and a dozen rows are in view, and the event loop stays free for keys. Textual's
+RichLog renders every row it is given (40 ms a chunk, measured in a key storm) and its Log measures widths in
+a thread worker that can outlive the app; rows here are ASCII, so their width is their length.
 """
 
 from __future__ import annotations
@@ -31,6 +32,20 @@ def format_row(result) -> str:
 
 HEADER = f"{'epoch':<7} {'RMSE':<22} {'loss':<11} {'test loss':<11} parameters"
 
+def _widest(values, spec: str) -> int:
+    return max(map(len, map(spec.format, values)), default=1)
+
+
+def width_bound(chunk) -> int:
+    """The width of the widest row of `chunk`, or a little more, measured column by column without
+    formatting the rows (the log's horizontal extent)."""
+    g = "{:.6g}"
+    test = _widest(chunk.test_loss, g) if chunk.test_loss is not None else 1
+    params = sum(len(name) + 1 + _widest(column, g) for name, column in zip(chunk.names, chunk.params))
+    return (max(7, len(str(chunk.last))) + 1 + max(22, _widest(chunk.rmse, "{!r}")) + 1
+            + max(11, _widest(chunk.loss, g)) + 1 + max(11, test) + 1
+            + (len("diverged ") if chunk.status == "diverged" else 0) + params + max(0, len(chunk.names) - 1))
+
 
 class RmseLog(ScrollView, can_focus=True):
     """Epoch rows: epoch, RMSE at full precision, loss, test loss, parameters. `rows` counts every epoch
@@ -39,17 +54,22 @@ class RmseLog(ScrollView, can_focus=True):
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
-        self._lines: deque[str] = deque(maxlen=TAIL)
+        self._rows: deque[tuple[object, int]] = deque(maxlen=TAIL)  # (chunk, index in it)
         self._width = 0
         self._pending_follow = False
         self.rows = 0
 
     @property
     def lines(self) -> list[str]:
-        return list(self._lines)
+        """The rows the widget keeps, as text."""
+        return [self._line(i) for i in range(len(self._rows))]
+
+    def _line(self, index: int) -> str:
+        chunk, i = self._rows[index]
+        return format_row(chunk.result(i))
 
     def reset_rows(self) -> None:
-        self._lines.clear()
+        self._rows.clear()
         self._width = 0
         self.rows = 0
         self.virtual_size = Size(0, 0)
@@ -57,13 +77,13 @@ class RmseLog(ScrollView, can_focus=True):
         self.refresh()
 
     def add_chunk(self, chunk) -> None:
-        """Rows for a chunk of epochs; only the ones the tail keeps are formatted."""
-        self.rows += len(chunk)
-        lines = [format_row(r) for r in chunk.results(max(0, len(chunk) - TAIL))]
+        """Rows for a chunk of epochs, formatted when drawn."""
+        n = len(chunk)
+        self.rows += n
         follow = self._pending_follow or self.scroll_y >= self.max_scroll_y
-        self._lines.extend(lines)
-        self._width = max(self._width, max(map(len, lines)))
-        self.virtual_size = Size(self._width, len(self._lines))
+        self._rows.extend((chunk, i) for i in range(max(0, n - TAIL), n))
+        self._width = max(self._width, width_bound(chunk))
+        self.virtual_size = Size(self._width, len(self._rows))
         if follow and not self._pending_follow:  # once the new size is laid out
             self._pending_follow = True
             self.call_after_refresh(self._follow)
@@ -78,7 +98,7 @@ class RmseLog(ScrollView, can_focus=True):
         index = scroll_y + y
         width = self.scrollable_content_region.width
         style = self.rich_style
-        if index >= len(self._lines):
+        if index >= len(self._rows):
             return Strip.blank(width, style)
-        text = self._lines[index][scroll_x: scroll_x + width]
+        text = self._line(index)[scroll_x: scroll_x + width]
         return Strip([Segment(text.ljust(width), style)], width)
