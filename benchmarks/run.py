@@ -281,7 +281,7 @@ class Bench:
     def large_data(self):
         r = worker("plot", self.quick, timeout=900)
         ratio = r["big_ms"] / r["small_ms"]
-        self.row("5a", f"plot render() 120x40, {r['points']:,} vs 20 points", f"{r['big_ms']:.1f} ms",
+        self.row("5a", f"plot frame 120x40, {r['points']:,} vs 20 points", f"{r['big_ms']:.1f} ms",
                  f"{r['small_ms']:.1f} ms", ratio, "<= 1.5", ratio <= 1.5,
                  f"PredictionPlot in App.run_test(size=(120, 40)), {r['reps']} alternating reps; plot sample "
                  f"{r['sample']} of {r['points']:,} points; replot() (Python side, before render) "

@@ -6,6 +6,7 @@ import os
 
 import pytest
 import torch
+from textual.widgets import TabbedContent
 
 from gdtui.app import GdtuiApp
 from gdtui.widgets.hyperparams import HyperParams
@@ -285,3 +286,27 @@ def test_log_rows_are_formatted_when_drawn_and_its_width_holds_every_row(overrid
     assert log.lines == texts and log.rows == len(chunk)
     widest = max(map(len, texts))
     assert widest <= width_bound(chunk) <= widest + 12
+
+
+def _cells(strips):
+    return [list(strip) for strip in strips]
+
+
+@pytest.mark.parametrize("size", [(120, 36), (80, 24), (200, 60)])
+async def test_plot_frames_are_the_strips_textual_makes_of_the_plotext_text(size):
+    from textual.visual import Visual, visualize
+
+    app = GdtuiApp(config(lr=1.0, epochs=3))
+    async with app.run_test(size=size) as pilot:
+        await ready(pilot)
+        for n in (1, 2):  # the second epoch's predictions are off-scale: markers change, title grows
+            await press_and_wait(pilot, "s", lambda n=n: rows(app) == n, f"epoch {n}")
+            for tab, widget in (("tab-preds", app.query_one(PredictionPlot)), ("tab-curve", app.query_one(LossCurve))):
+                app.query_one(TabbedContent).active = tab
+                await pilot.pause()
+                widget.replot()
+                width, height = widget.size
+                assert width > 20 and height > 5
+                textual_strips = Visual.to_strips(widget, visualize(widget, widget.render()), width, height,
+                                                  widget.visual_style)
+                assert _cells(widget.frame()) == _cells(textual_strips)
