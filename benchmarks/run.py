@@ -291,7 +291,8 @@ class Bench:
         self.row("5b", f"epoch cost, {r['points']:,} points (time ratio)", f"{r['trainer_eps']:.1f} ep/s",
                  f"{r['bare_eps']:.1f} ep/s", ratio, "report (~1)", None,
                  f"Trainer.run({r['epochs']}) vs a bare loop of the same quadratic and MSE on the same tensors, "
-                 f"{r['rounds']} alternating rounds, loss.item() every epoch in the bare loop")
+                 f"{r['rounds']} alternating rounds, loss.item() every epoch in the bare loop; ms an epoch: "
+                 f"Trainer {_list(r['trainer_ms'])}, bare {_list(r['bare_ms'])}")
 
     # 6 -------------------------------------------------------------------------------------------------
     def long_run(self):
