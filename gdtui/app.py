@@ -30,7 +30,7 @@ from gdtui.widgets.help import HelpScreen
 from gdtui.widgets.hyperparams import HyperParams
 from gdtui.widgets.palette import SafeCommandPalette
 from gdtui.widgets.plots import LossCurve, PredictionPlot
-from gdtui.widgets.rmse_log import HEADER, RmseLog
+from gdtui.widgets.rmse_log import RmseLog
 from gdtui.widgets.status import StatusLine
 
 
@@ -96,9 +96,7 @@ class GdtuiApp(App):
                         yield PredictionPlot(id="plot")
                     with TabPane("Loss curve", id="tab-curve"):
                         yield LossCurve(id="curve")
-                with Vertical(id="log-pane"):
-                    yield Static(HEADER, id="log-header")
-                    yield RmseLog(id="log")
+                yield RmseLog(id="log")
         yield Static("terminal too small for gdtui: make it at least 60×18", id="too-small")
         yield StatusLine(id="status")
         yield Footer()
@@ -113,7 +111,7 @@ class GdtuiApp(App):
         self.log_view = self.query_one(RmseLog)
         self.status = self.query_one(StatusLine)
         self.tabs = self.query_one(TabbedContent)
-        self.query_one("#log-pane").border_title = "RMSE log"
+        self.log_view.border_title = "RMSE log"
         self._show_status()
         self._check_size()
         self.set_interval(FRAME / 2, self._frame)
@@ -272,7 +270,7 @@ class GdtuiApp(App):
         ylim = ARTICLE_YLIM.get(self.config.preset) if self.config.data == "article" else None
         self.plot.set_data(info.x, info.y, info.n_train, ylim)
         self.curve.clear()
-        self.log_view.reset_rows()
+        self.log_view.reset_rows(info.has_test)
         self.plot.set_preds(info.preds)
         self.status.device = info.device
         self.status.epoch = 0

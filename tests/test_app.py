@@ -172,13 +172,33 @@ async def test_l_toggles_the_log_scale_loss_curve():
     app = GdtuiApp(config())
     async with app.run_test(size=SIZE) as pilot:
         await ready(pilot)
+        for n in (1, 2, 3):
+            await press_and_wait(pilot, "s", lambda n=n: rows(app) == n, f"epoch {n}")
         await pilot.press("l")
         await pilot.pause()
         curve = app.query_one(LossCurve)
         assert curve.log_scale
         assert app.query_one("#plots").active == "tab-curve"
+        await pilot.pause(0.4)  # a frame
+        drawn = ["".join(segment.text for segment in curve.render_line(y)) for y in range(curve.size.height)]
+        assert any("RMSE over epochs (log scale)" in line for line in drawn)
+        # the axis is labelled in RMSE (its ends are the first and the last epoch's), not in log10 of it
+        axis = [line.split("┤")[0].strip() for line in drawn if "┤" in line]
+        assert axis[0] == f"{float(PUBLISHED[0]):.3g}" and axis[-1] == f"{float(PUBLISHED[2]):.3g}"
         await pilot.press("l")
         assert not curve.log_scale
+
+
+def test_log_ticks_label_the_values_not_their_logarithms():
+    from math import log10
+
+    from gdtui.widgets.plots import log_ticks
+
+    ticks, labels = log_ticks(log10(18.0), log10(75.0))
+    assert labels[0] == "18" and labels[-1] == "75" and len(labels) == 5
+    assert all(a < b for a, b in zip(ticks, ticks[1:]))
+    assert log_ticks(-10.0, 14.0) == ([-10.0, -4.0, 2.0, 8.0, 14.0], ["1e-10", "0.0001", "100", "1e+08", "1e+14"])
+    assert log_ticks(1.0, 1.0) == ([1.0], ["10"])
 
 
 async def test_preset_change_resets_with_a_notice():
@@ -286,6 +306,44 @@ def test_log_rows_are_formatted_when_drawn_and_its_width_holds_every_row(overrid
     assert log.lines == texts and log.rows == len(chunk)
     widest = max(map(len, texts))
     assert widest <= width_bound(chunk) <= widest + 12
+
+
+def _shown(log) -> list[str]:
+    """The log's lines as drawn, top to bottom, trailing blanks dropped."""
+    return ["".join(segment.text for segment in log.render_line(y)).rstrip()
+            for y in range(log.scrollable_content_region.height)]
+
+
+async def test_log_rows_fit_at_120_columns_without_a_test_column():
+    app = GdtuiApp(config())
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        await press_and_wait(pilot, "space", lambda: app.state == "done", "done")
+        await pilot.pause(0.3)
+        log = app.query_one(RmseLog)
+        shown = _shown(log)
+        assert shown[0].split() == ["epoch", "RMSE", "loss", "parameters"]
+        assert shown[1:11] == log.lines  # every row whole, the last parameter included
+        assert log.lines[-1].split()[-1].startswith("c=") and log.max_scroll_x == 0
+
+
+async def test_log_header_names_the_test_loss_and_scrolls_sideways_with_the_rows():
+    app = GdtuiApp(config(preset="linear-module", epochs=5))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await ready(pilot)
+        await press_and_wait(pilot, "space", lambda: app.state == "done", "done")
+        await pilot.pause(0.3)
+        log = app.query_one(RmseLog)
+        assert log.header.split() == ["epoch", "RMSE", "loss", "test", "loss", "parameters"]
+        assert _shown(log)[0] == log.header[: log.scrollable_content_region.width].rstrip()
+        assert log.max_scroll_x > 0  # 80 columns cannot hold the parameters
+        log.scroll_to(x=log.max_scroll_x, animate=False)
+        await pilot.pause(0.1)
+        width, x = log.scrollable_content_region.width, log.scroll_x
+        shown = _shown(log)
+        assert shown[0] == log.header[x: x + width].rstrip()
+        assert shown[1: 6] == [row[x: x + width].rstrip() for row in log.lines]
+        assert "bias=" in shown[5]
 
 
 def _cells(strips):

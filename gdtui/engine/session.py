@@ -27,7 +27,8 @@ CHUNK_SECONDS = 0.1
 
 @dataclass(frozen=True)
 class SessionInfo:
-    """What the UI needs to draw a new run: its config, device, parameter names and a plot sample of the data."""
+    """What the UI needs to draw a new run: its config, device, parameter names, a plot sample of the data
+    (x, y, of which the first n_train are training points), the data's size and whether it has a test split."""
 
     config: RunConfig
     device: str
@@ -38,6 +39,7 @@ class SessionInfo:
     n_points: int
     label: str
     preds: tuple[float, ...]
+    has_test: bool
 
 
 def main() -> None:
@@ -118,7 +120,7 @@ class Session:
         t = self.trainer
         x, y, n_train = t.plot_data
         self.conn.send(("ready", SessionInfo(t.config, str(t.device), t.names, x, y, n_train, len(t.data.x),
-                                             t.data.label, tuple(t.predict().tolist()))))
+                                             t.data.label, tuple(t.predict().tolist()), t.data.has_test)))
 
     def loop(self, config: RunConfig) -> None:
         if not self.build(config):  # the notice is sent; start from the preset itself, on the cpu

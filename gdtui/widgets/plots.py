@@ -155,8 +155,22 @@ class PredictionPlot(SafePlot):
         self.refresh()
 
 
+def log_ticks(lo: float, hi: float, n: int = 5) -> tuple[list[float], list[str]]:
+    """Tick positions between log10 values lo and hi, labelled with the values themselves: whole decades when
+    the range spans several, else n evenly spaced (plotext's own log axis prints 1e14 as 100000000000000.0000000)."""
+    if hi - lo < 1e-9:
+        ticks = [lo]
+    elif hi - lo >= n - 1:
+        step = math.ceil((hi - lo) / (n - 1))
+        ticks = [float(t) for t in range(math.ceil(lo), math.floor(hi) + 1, step)]
+    else:
+        ticks = [lo + (hi - lo) * i / (n - 1) for i in range(n)]
+    return ticks, [f"{10 ** t:.3g}" for t in ticks]
+
+
 class LossCurve(SafePlot):
-    """RMSE over epochs since the last reset, downsampled to a few hundred points; `log` toggles log10."""
+    """RMSE over epochs since the last reset, downsampled to a few hundred points; `log_scale` draws log10 of
+    it, with the axis labelled in RMSE."""
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
@@ -175,19 +189,17 @@ class LossCurve(SafePlot):
         plt.clear_figure()
         n = len(self.rmse)
         stride = max(1, n // CURVE_POINTS)
+        log = self.log_scale
         xs, ys = [], []
-        for i in range(0, n, stride):
+        for i in [*range(0, n, stride), *([n - 1] if n and (n - 1) % stride else [])]:
             v = self.rmse[i]
-            if math.isfinite(v) and v < LIMIT and (v > 0 or not self.log_scale):
+            if math.isfinite(v) and v < LIMIT and (v > 0 or not log):
                 xs.append(i + 1)
-                ys.append(math.log10(v) if self.log_scale else v)
-        if n and (n - 1) % stride:
-            v = self.rmse[n - 1]
-            if math.isfinite(v) and v < LIMIT and (v > 0 or not self.log_scale):
-                xs.append(n)
-                ys.append(math.log10(v) if self.log_scale else v)
+                ys.append(math.log10(v) if log else v)
         if xs:
             plt.plot(xs, ys, color="red", marker="braille")
-        plt.title("log10 RMSE over epochs" if self.log_scale else "RMSE over epochs")
+            if log:
+                plt.yticks(*log_ticks(min(ys), max(ys)))
+        plt.title("RMSE over epochs (log scale)" if log else "RMSE over epochs")
         plt.xlabel("epoch")
         self.refresh()

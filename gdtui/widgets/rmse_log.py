@@ -25,12 +25,18 @@ def _g(value) -> str:
 
 
 def format_row(result) -> str:
+    """An epoch as a log row; the test-loss column is there only for a run with a test split."""
     params = " ".join(f"{name}={value:.6g}" for name, value in result.params)
     flag = "diverged " if result.status == "diverged" else ""
-    return f"{result.epoch:<7} {result.rmse!r:<22} {_g(result.loss):<11} {_g(result.test_loss):<11} {flag}{params}"
+    test = "" if result.test_loss is None else f"{_g(result.test_loss):<11} "
+    return f"{result.epoch:<7} {result.rmse!r:<22} {_g(result.loss):<11} {test}{flag}{params}"
 
 
-HEADER = f"{'epoch':<7} {'RMSE':<22} {'loss':<11} {'test loss':<11} parameters"
+def header(has_test: bool) -> str:
+    """The column names, aligned with `format_row`."""
+    test = f"{'test loss':<11} " if has_test else ""
+    return f"{'epoch':<7} {'RMSE':<22} {'loss':<11} {test}parameters"
+
 
 def _widest(values, spec: str) -> int:
     return max(map(len, map(spec.format, values)), default=1)
@@ -40,22 +46,26 @@ def width_bound(chunk) -> int:
     """The width of the widest row of `chunk`, or a little more, measured column by column without
     formatting the rows (the log's horizontal extent)."""
     g = "{:.6g}"
-    test = _widest(chunk.test_loss, g) if chunk.test_loss is not None else 1
+    test = max(11, _widest(chunk.test_loss, g)) + 1 if chunk.test_loss is not None else 0
     params = sum(len(name) + 1 + _widest(column, g) for name, column in zip(chunk.names, chunk.params))
     return (max(7, len(str(chunk.last))) + 1 + max(22, _widest(chunk.rmse, "{!r}")) + 1
-            + max(11, _widest(chunk.loss, g)) + 1 + max(11, test) + 1
+            + max(11, _widest(chunk.loss, g)) + 1 + test
             + (len("diverged ") if chunk.status == "diverged" else 0) + params + max(0, len(chunk.names) - 1))
 
 
 class RmseLog(ScrollView, can_focus=True):
-    """Epoch rows: epoch, RMSE at full precision, loss, test loss, parameters. `rows` counts every epoch
-    written since the last reset; the widget keeps the last TAIL of them and follows the newest unless the
-    user has scrolled up."""
+    """Epoch rows under a header line: epoch, RMSE at full precision, loss, test loss (with a test split),
+    parameters. `rows` counts every epoch written since the last reset; the widget keeps the last TAIL of
+    them and follows the newest unless the user has scrolled up. The header stays on top and scrolls
+    sideways with the rows."""
+
+    COMPONENT_CLASSES = {"rmse-log--header"}
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
         self._rows: deque[tuple[object, int]] = deque(maxlen=TAIL)  # (chunk, index in it)
-        self._width = 0
+        self.header = header(False)
+        self._width = len(self.header)
         self._pending_follow = False
         self.rows = 0
 
@@ -68,11 +78,13 @@ class RmseLog(ScrollView, can_focus=True):
         chunk, i = self._rows[index]
         return format_row(chunk.result(i))
 
-    def reset_rows(self) -> None:
+    def reset_rows(self, has_test: bool = False) -> None:
+        """No rows; the columns of a run with (or without) a test split."""
         self._rows.clear()
-        self._width = 0
+        self.header = header(has_test)
+        self._width = len(self.header)
         self.rows = 0
-        self.virtual_size = Size(0, 0)
+        self.virtual_size = Size(self._width, 1)
         self.scroll_to(0, 0, animate=False)
         self.refresh()
 
@@ -83,7 +95,7 @@ class RmseLog(ScrollView, can_focus=True):
         follow = self._pending_follow or self.scroll_y >= self.max_scroll_y
         self._rows.extend((chunk, i) for i in range(max(0, n - TAIL), n))
         self._width = max(self._width, width_bound(chunk))
-        self.virtual_size = Size(self._width, len(self._rows))
+        self.virtual_size = Size(self._width, len(self._rows) + 1)
         if follow and not self._pending_follow:  # once the new size is laid out
             self._pending_follow = True
             self.call_after_refresh(self._follow)
@@ -94,11 +106,15 @@ class RmseLog(ScrollView, can_focus=True):
         self.scroll_end(animate=False, x_axis=False)
 
     def render_line(self, y: int) -> Strip:
+        # Line 0 of the view is always the header; below it, the rows from the vertical offset on (the
+        # virtual height counts the header, so the last row is in view at the end of the scroll).
         scroll_x, scroll_y = self.scroll_offset
-        index = scroll_y + y
         width = self.scrollable_content_region.width
         style = self.rich_style
-        if index >= len(self._rows):
+        if y == 0:
+            text, style = self.header, style + self.get_component_rich_style("rmse-log--header")
+        elif (index := scroll_y + y - 1) < len(self._rows):
+            text = self._line(index)
+        else:
             return Strip.blank(width, style)
-        text = self._line(index)[scroll_x: scroll_x + width]
-        return Strip([Segment(text.ljust(width), style)], width)
+        return Strip([Segment(text[scroll_x: scroll_x + width].ljust(width), style)], width)
