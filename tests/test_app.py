@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import os
 
 import pytest
@@ -24,6 +25,24 @@ def rows(app) -> int:
     return app.query_one(RmseLog).rows
 
 
+def article(lrs):
+    """The fastai article's loop (seed 000), with the given lr at each epoch's update; its RMSE log."""
+    torch.manual_seed(2021)
+    time = torch.arange(0, 20).float()
+    speed = torch.rand(20) * 5 + 0.8 * (time - 7.5) ** 2 + 1
+    torch.randn(3)
+    params = torch.randn(3).requires_grad_()
+    rmse = []
+    for lr in lrs:
+        a, b, c = params
+        loss = ((a * (time**2) + (b * time) + c - speed) ** 2).mean()
+        loss.backward()
+        params.data -= lr * params.grad.data
+        params.grad = None
+        rmse.append(loss.item() ** 0.5)
+    return rmse
+
+
 async def test_three_steps_print_the_article_log():
     app = GdtuiApp(config())
     async with app.run_test(size=SIZE) as pilot:
@@ -31,9 +50,7 @@ async def test_three_steps_print_the_article_log():
         assert app.state == "ready"
         for n in (1, 2, 3):
             await press_and_wait(pilot, "s", lambda n=n: rows(app) == n, f"epoch {n}")
-        texts = log_texts(app)
-        for text, rmse in zip(texts, PUBLISHED):
-            assert rmse in text
+        assert [text.split()[1] for text in log_texts(app)] == PUBLISHED
         assert app.state == "paused"
         assert app.query_one(PredictionPlot).preds is not None
         assert "paused" in str(app.query_one(StatusLine).render())
@@ -45,7 +62,7 @@ async def test_space_runs_to_done_with_every_epoch_logged():
         await ready(pilot)
         await press_and_wait(pilot, "space", lambda: app.state == "done", "done")
         assert rows(app) == 10
-        assert "18.037850320630035" in log_texts(app)[-1]
+        assert log_texts(app)[-1].split()[1] == repr(article([1e-5] * 10)[-1])
         assert len(app.query_one(LossCurve).rmse) == 10
 
 
@@ -78,23 +95,6 @@ async def test_lr_typed_mid_run_applies_from_the_next_epoch():
             await press_and_wait(pilot, "s", lambda n=n: rows(app) == n, f"epoch {n}")
         logged = [float(text.split()[1]) for text in log_texts(app)]
 
-    def article(lrs):
-        """The article's loop, with the given lr at each epoch's update."""
-        torch.manual_seed(2021)
-        time = torch.arange(0, 20).float()
-        speed = torch.rand(20) * 5 + 0.8 * (time - 7.5) ** 2 + 1
-        torch.randn(3)
-        params = torch.randn(3).requires_grad_()
-        rmse = []
-        for lr in lrs:
-            a, b, c = params
-            loss = ((a * (time**2) + (b * time) + c - speed) ** 2).mean()
-            loss.backward()
-            params.data -= lr * params.grad.data
-            params.grad = None
-            rmse.append(loss.item() ** 0.5)
-        return rmse
-
     # lr 1e-4 from the third epoch's update on: the fourth epoch's RMSE is the first to show it.
     changed = article([1e-5, 1e-5, 1e-4, 1e-4])
     unchanged = article([1e-5] * 4)
@@ -109,6 +109,22 @@ async def test_lr_keys_double_and_halve():
         await press_and_wait(pilot, "right_square_bracket", lambda: app.config.lr == 2e-5, "lr doubled")
         await press_and_wait(pilot, "left_square_bracket", lambda: app.config.lr == 1e-5, "lr halved")
         assert app.query_one("#f-lr").value == "1e-05"
+
+
+async def test_lr_keys_change_the_updates_from_the_next_epoch():
+    app = GdtuiApp(config())
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        for n, key, lr in ((1, None, 1e-5), (2, "right_square_bracket", 2e-5), (3, "left_square_bracket", 1e-5),
+                           (4, None, 1e-5)):
+            if key:
+                await press_and_wait(pilot, key, lambda lr=lr: app.config.lr == lr, f"lr {lr}")
+            await press_and_wait(pilot, "s", lambda n=n: rows(app) == n, f"epoch {n}")
+        await press_and_wait(pilot, "s", lambda: rows(app) == 5, "epoch 5")
+        logged = [float(text.split()[1]) for text in log_texts(app)]
+    # updates: epoch 1 with 1e-5, epoch 2 with 2e-5 (after ]), then 1e-5 again (after [)
+    assert logged == article([1e-5, 2e-5, 1e-5, 1e-5, 1e-5])
+    assert logged != article([1e-5] * 5)
 
 
 @pytest.mark.parametrize("bad", ["abc", "0", "-1", "nan", "inf", "1e400", ""])
@@ -150,6 +166,7 @@ async def test_quit_mid_run_leaves_no_process_behind():
         await press_and_wait(pilot, "space", lambda: app.state == "running", "running")
         process = app.session.process
         await pilot.press("q")
+        assert app.return_code == 0  # q itself quit (leaving run_test would close the app anyway)
     assert process.poll() is not None
     assert app.session.process is None
 
@@ -161,8 +178,9 @@ async def test_help_lists_every_key_and_closes():
         await pilot.press("question_mark")
         await pilot.pause()
         text = str(app.screen.query_one("#help-text").render())
-        for key in ("s", "space", "r", "]", "[", "l", "w", "?", "q", "ctrl+q", "tab", "ctrl+p"):
-            assert key in text
+        listed = {line[2:18].strip() for line in text.splitlines() if line.startswith("  ") and line[2] != " "}
+        assert {"s", "space", "r", "]", "[", "l", "w", "?", "q", "ctrl+q", "ctrl+c", "tab / shift+tab", "enter",
+                "escape", "ctrl+p"} <= listed
         await pilot.press("escape")
         await pilot.pause()
         assert not app.screen.query("#help-text")
@@ -237,9 +255,11 @@ async def test_write_history_key(tmp_path, monkeypatch):
         await ready(pilot)
         await press_and_wait(pilot, "space", lambda: app.state == "done", "done")
         await pilot.press("w")
-        await wait_for(pilot, lambda: list(tmp_path.glob("gdtui-*.csv")), what="export")
-    lines = next(tmp_path.glob("gdtui-*.csv")).read_text().splitlines()
-    assert len(lines) == 11 and lines[0].startswith("epoch,loss,rmse")
+        await wait_for(pilot, lambda: list(tmp_path.glob("gdtui-fastai-quadratic-*.csv")), what="export")
+    with open(next(tmp_path.glob("gdtui-fastai-quadratic-*.csv")), newline="") as handle:
+        rows_ = list(csv.DictReader(handle))
+    assert [int(r["epoch"]) for r in rows_] == list(range(1, 11))
+    assert [float(r["rmse"]) for r in rows_] == article([1e-5] * 10)
     assert not [p for p in os.listdir(tmp_path) if p.endswith(".tmp")]
 
 

@@ -19,7 +19,7 @@ import pytest
 import torch
 
 from gdtui.cli import main
-from gdtui.engine import PRESETS
+from gdtui.engine import PRESETS, resolve
 
 PUBLISHED_FASTAI_RMSE = [
     74.96194346966999, 36.43029986215973, 22.692756149058336, 19.006926227796704, 18.225665028268686,
@@ -175,6 +175,14 @@ def test_missing_cuda_device_exits_2(capsys):
     code, out, err = cli(capsys, "run", "--device", "cuda:7")
     assert code == 2
     assert_one_line_error(err, "--device", "cuda:7")
+    assert out == ""
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has cuda")
+def test_missing_cuda_exits_2(capsys):
+    code, out, err = cli(capsys, "run", "--device", "cuda")
+    assert code == 2
+    assert_one_line_error(err, "--device", "cuda")
     assert out == ""
 
 
@@ -415,11 +423,16 @@ def test_option_overrides_preset(capsys):
 
 
 def test_other_overrides_apply(capsys):
-    code, out, _ = cli(capsys, "run", "--preset", "linear-module", "--test-fraction", "0.5", "--epochs", "2",
+    from gdtui.engine.trainer import Trainer
+
+    # fastai-quadratic has no test split of its own: --test-fraction 0.25 holds out its last 5 points
+    code, out, _ = cli(capsys, "run", "--preset", "fastai-quadratic", "--test-fraction", "0.25", "--epochs", "3",
                        "--json")
     assert code == 0
     records = [json.loads(line) for line in out.strip().splitlines()]
-    assert records[0]["test_loss"] is not None
+    engine = Trainer(resolve("fastai-quadratic", test_fraction=0.25)).run(3)
+    assert [r["test_loss"] for r in records[:3]] == [r.test_loss for r in engine]
+    assert all(r.test_loss is not None for r in engine)
     code, out, _ = cli(capsys, "run", "--preset", "qiita-quadratic", "--seed", "1", "--epochs", "1")
     code2, out2, _ = cli(capsys, "run", "--preset", "qiita-quadratic", "--epochs", "1")
     assert code == code2 == 0
@@ -457,3 +470,40 @@ def test_tui_command_checks_a_csv_before_starting(tmp_path, capsys):
     assert main(["--data", str(missing)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "--data" in err[0] and "missing.csv" in err[0]
+
+
+# --- the TUI command ------------------------------------------------------------------------------------------
+
+
+def test_tui_command_gives_the_app_the_preset_with_its_overrides(monkeypatch):
+    """`gdtui --preset P --lr X --run` starts the session and the app with P's settings and lr X, running."""
+    seen = {}
+
+    class Session:
+        def spawn(self, config):
+            seen["spawned"] = config
+
+        def stop(self):
+            seen["stopped"] = True
+
+    class App:
+        return_code = 0
+
+        def __init__(self, config, start, session):
+            seen.update(config=config, start=start)
+
+        def run(self):
+            seen["ran"] = True
+
+    monkeypatch.setattr("gdtui.client.SessionClient", Session)
+    monkeypatch.setattr("gdtui.app.GdtuiApp", App)
+    monkeypatch.setattr(os, "_exit", lambda code: seen.setdefault("exit", code))
+    main(["--preset", "qiita-quadratic", "--lr", "0.001", "--run"])
+    assert seen["config"] == resolve("qiita-quadratic", lr=0.001) == seen["spawned"]
+    assert seen["config"].epochs == PRESETS["qiita-quadratic"].config.epochs
+    assert seen["start"] and seen["ran"] and seen["stopped"] and seen["exit"] == 0
+
+
+def test_tui_command_refuses_a_bad_value_before_starting(capsys):
+    assert main(["--lr", "abc"]) == 2
+    assert_one_line_error(capsys.readouterr().err, "--lr")

@@ -207,7 +207,8 @@ def test_qiita_preset_settings():
 # --------------------------------------------------------------------------------------------------------------
 
 
-def linear_module_article():
+def linear_module_article(zero_grad=False):
+    """The article's code; `zero_grad=True` adds the textbook loop's optimizer.zero_grad() before backward."""
     device = "cpu"  # the article: "cuda" if torch.cuda.is_available() else "cpu"; the preset's device is cpu
 
     w = 0.7  # The weight
@@ -242,6 +243,8 @@ def linear_module_article():
         model.train()
         y_prediction = model(xTrain)
         loss = lossfunction(y_prediction, yTrain)
+        if zero_grad:
+            optimizer.zero_grad()
         loss.backward()
         optimizer.step()
         # (no optimizer.zero_grad() anywhere in the article's loop: gradients accumulate)
@@ -280,6 +283,15 @@ def test_linear_module_accumulation_is_what_the_article_does():
     zeroed = Trainer(resolve("linear-module", accumulate_grad=False)).run(100)
     assert [r.loss for r in zeroed][:1] == [log[0][0]]  # same start
     assert [_params(r) for r in zeroed] != [entry[3] for entry in log]
+
+
+def test_zero_grad_gives_the_textbook_loop():
+    """--zero-grad: the article's code with optimizer.zero_grad() each epoch, number for number."""
+    log, _, _ = linear_module_article(zero_grad=True)
+    results = Trainer(resolve("linear-module", accumulate_grad=False)).run(100)
+    assert [r.loss for r in results] == [entry[0] for entry in log]
+    assert [r.test_loss for r in results] == [entry[1] for entry in log]
+    assert [_params(r) for r in results] == [entry[3] for entry in log]
 
 
 def test_linear_module_data_is_the_article_data():
