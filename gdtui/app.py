@@ -20,7 +20,7 @@ from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.css.query import NoMatches
-from textual.widgets import Footer, Input, Static, TabbedContent, TabPane
+from textual.widgets import Footer, Static, TabbedContent, TabPane
 
 from gdtui import messages
 from gdtui.client import SessionClient
@@ -86,6 +86,7 @@ class GdtuiApp(App):
         self._dirty = False
         self._last_frame = 0.0
         self._speed_mark = (time.monotonic(), 0)
+        self._exports: set[str] = set()
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="main"):
@@ -156,7 +157,11 @@ class GdtuiApp(App):
             event.prevent_default()
 
     def action_step(self) -> None:
-        if not self._session_gone():
+        if self._session_gone():
+            return
+        if self.state == "done":
+            self.notify("The epoch budget is spent: raise epochs, or r to reset.", title="done")
+        else:
             self.session.send("step")
 
     def action_toggle_run(self) -> None:
@@ -206,14 +211,23 @@ class GdtuiApp(App):
     def action_export(self) -> None:
         if self._session_gone():
             return
+        if self.status.epoch == 0:
+            self.notify("No epoch has run yet: nothing to write.", title="history")
+            return
         stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-        self.session.send("export", os.path.abspath(f"gdtui-{self.config.preset}-{stamp}.csv"))
+        base = os.path.abspath(f"gdtui-{self.config.preset}-{stamp}")
+        path, n = f"{base}.csv", 1
+        while path in self._exports or os.path.exists(path):  # two presses in one second: two files
+            n += 1
+            path = f"{base}-{n}.csv"
+        self._exports.add(path)
+        self.session.send("export", path)
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen([b for b in self.BINDINGS if b.show or b.key.startswith("ctrl")]))
 
     def action_leave_field(self) -> None:
-        if isinstance(self.focused, Input):
+        if self.focused is not None and self.params in self.focused.ancestors_with_self:
             self.log_view.focus()
 
     def action_command_palette(self) -> None:
@@ -227,6 +241,9 @@ class GdtuiApp(App):
         yield SystemCommand("Step one epoch", "s", self.action_step)
         yield SystemCommand("Run / pause", "space", self.action_toggle_run)
         yield SystemCommand("Reset to the initial parameters", "r", self.action_reset)
+        yield SystemCommand("Double the learning rate", "]", lambda: self.action_lr(2.0))
+        yield SystemCommand("Halve the learning rate", "[", lambda: self.action_lr(0.5))
+        yield SystemCommand("Help: every key", "?", self.action_help)
         yield SystemCommand("Toggle log-scale loss curve", "l", self.action_toggle_log)
         yield SystemCommand("Write the run's history to CSV", "w", self.action_export)
 
@@ -299,7 +316,9 @@ class GdtuiApp(App):
 
     @session_reply
     def on_session_error(self, event: messages.SessionError) -> None:
-        self.notify(f"{event.field}: {event.message}", title="not applied", severity="error", timeout=6)
+        # a missing device is worth a long look: the run goes on (or starts) on the device it already had
+        timeout = 20 if event.field == "device" else 6
+        self.notify(f"{event.field}: {event.message}", title="not applied", severity="error", timeout=timeout)
         self.params.set_config(self.config, revert=event.field)
 
     @session_reply
@@ -310,7 +329,8 @@ class GdtuiApp(App):
 
     @session_reply
     def on_exported(self, event: messages.Exported) -> None:
-        self.notify(f"{event.rows} epochs written to {event.path}", title="history saved")
+        self.notify(f"{event.rows} epoch{'s' if event.rows != 1 else ''} written to {event.path}",
+                    title="history saved")
 
     # drawing --------------------------------------------------------------------------------------------
 

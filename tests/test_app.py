@@ -186,6 +186,22 @@ async def test_help_lists_every_key_and_closes():
         assert not app.screen.query("#help-text")
 
 
+async def test_help_scrolls_to_its_last_line_in_a_short_terminal():
+    app = GdtuiApp(config())
+    async with app.run_test(size=(80, 24)) as pilot:
+        await ready(pilot)
+        await pilot.press("question_mark")
+        await pilot.pause(0.3)
+        box = app.screen.query_one("#help-box")
+        assert box.max_scroll_y > 0 and box.scroll_y == 0  # 24 rows cannot hold every key
+        await pilot.press("end")
+        await pilot.pause(0.3)
+        assert box.scroll_y == box.max_scroll_y
+        await pilot.press("escape")
+        await pilot.pause()
+        assert not app.screen.query("#help-box")
+
+
 async def test_l_toggles_the_log_scale_loss_curve():
     app = GdtuiApp(config())
     async with app.run_test(size=SIZE) as pilot:
@@ -205,6 +221,24 @@ async def test_l_toggles_the_log_scale_loss_curve():
         assert axis[0] == f"{float(PUBLISHED[0]):.3g}" and axis[-1] == f"{float(PUBLISHED[2]):.3g}"
         await pilot.press("l")
         assert not curve.log_scale
+
+
+async def test_log_keeps_the_newest_row_in_view_when_the_terminal_shrinks():
+    app = GdtuiApp(config(epochs=100, preset="linear-manual"))
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        await press_and_wait(pilot, "space", lambda: app.state == "done", "done")
+        await pilot.pause(0.3)
+        log = app.query_one(RmseLog)
+        assert log.scroll_y == log.max_scroll_y > 0
+        await pilot.resize_terminal(80, 24)
+        await pilot.pause(0.3)
+        assert _shown(log)[-1].split()[0] == "100"
+        log.scroll_to(y=0, animate=False)  # scrolled up by the user: a resize leaves it there
+        await pilot.pause(0.1)
+        await pilot.resize_terminal(100, 30)
+        await pilot.pause(0.3)
+        assert log.scroll_y == 0
 
 
 def test_log_ticks_label_the_values_not_their_logarithms():
@@ -230,6 +264,19 @@ async def test_preset_change_resets_with_a_notice():
         assert any("restarts" in n.message for n in app._notifications)
         await press_and_wait(pilot, "space", lambda: app.state == "done", "done")
         assert rows(app) == 100
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has cuda")
+async def test_unavailable_device_at_start_runs_the_same_settings_on_the_cpu():
+    app = GdtuiApp(config(device="cuda", lr=2e-5))
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        await wait_for(pilot, lambda: any("cuda" in n.message and "not available" in n.message
+                                          for n in app._notifications), what="a notice naming the device")
+        assert app.config == config(device="cpu", lr=2e-5)  # the user's lr is kept
+        await press_and_wait(pilot, "s", lambda: rows(app) == 1, "epoch 1")
+        await press_and_wait(pilot, "s", lambda: rows(app) == 2, "epoch 2")
+        assert [float(text.split()[1]) for text in log_texts(app)] == article([2e-5, 2e-5])
 
 
 async def test_unavailable_device_keeps_the_current_one():
@@ -295,6 +342,71 @@ async def test_command_palette_offers_presets_and_actions():
         await pilot.pause(0.5)
         await pilot.press("enter")
         await wait_for(pilot, lambda: rows(app) == 1, what="a step from the palette")
+
+
+async def test_command_palette_has_every_key_s_action():
+    app = GdtuiApp(config())
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        offered = {command.help for command in app.get_system_commands(app.screen)}
+        keys = {b.key_display or b.key for b in app.BINDINGS if b.show and b.action != "quit"}
+        assert keys <= offered, keys - offered
+        await pilot.press("ctrl+p")
+        await pilot.press(*"Double the learning rate")
+        await pilot.pause(0.5)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.config.lr == 2e-5, what="lr doubled from the palette")
+
+
+async def test_escape_leaves_a_dropdown_so_space_runs_again():
+    app = GdtuiApp(config())
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        await wait_for(pilot, lambda: app.params.ready, what="the form")
+        app.query_one("#f-optimizer").focus()
+        await pilot.pause()
+        await pilot.press("escape")
+        assert app.focused is app.log_view
+        await press_and_wait(pilot, "space", lambda: app.state in ("running", "done"), "space runs")
+        assert app.query_one("#f-optimizer").expanded is False
+
+
+async def test_step_at_the_epoch_budget_is_refused_with_a_notice():
+    app = GdtuiApp(config(epochs=2))
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        await press_and_wait(pilot, "space", lambda: app.state == "done", "done")
+        await pilot.press("s")
+        await wait_for(pilot, lambda: any("budget" in n.message for n in app._notifications), what="notice")
+        await pilot.pause(0.3)
+        assert rows(app) == 2 and app.query_one(StatusLine).epoch == 2
+
+
+async def test_write_twice_in_a_second_keeps_both_files(tmp_path, monkeypatch):
+    from datetime import datetime
+
+    class Frozen(datetime):
+        @classmethod
+        def now(cls, tz=None):
+            return datetime(2026, 1, 2, 3, 4, 5)
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr("gdtui.app.datetime", Frozen)
+    app = GdtuiApp(config())
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        await pilot.press("w")  # epoch 0: nothing to write
+        await wait_for(pilot, lambda: any("nothing to write" in n.message for n in app._notifications),
+                       what="notice")
+        await press_and_wait(pilot, "s", lambda: rows(app) == 1, "epoch 1")
+        await pilot.press("w")
+        await press_and_wait(pilot, "s", lambda: rows(app) == 2, "epoch 2")
+        await pilot.press("w")
+        await wait_for(pilot, lambda: len(list(tmp_path.glob("gdtui-*.csv"))) == 2, what="two files")
+        await wait_for(pilot, lambda: any("1 epoch written" in n.message for n in app._notifications),
+                       what="notice")
+    lengths = sorted(len(path.read_text().splitlines()) for path in tmp_path.glob("gdtui-*.csv"))
+    assert lengths == [2, 3]  # a header and one row, a header and two
 
 
 async def test_log_follows_the_newest_row_and_keeps_a_bounded_tail():

@@ -12,6 +12,7 @@ import dataclasses
 import json
 import math
 import os
+import stat
 
 import pytest
 import torch
@@ -555,6 +556,20 @@ def test_history_write_failure_leaves_no_temp_file(tmp_path):
         trainer.history.write(str(target))
     assert os.listdir(tmp_path) == ["taken.csv"]
     assert os.listdir(target) == []
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o077])
+def test_history_file_has_the_mode_open_would_give(tmp_path, umask):
+    trainer = Trainer(resolve("linear-manual"))
+    trainer.run(2)
+    previous = os.umask(umask)
+    try:
+        trainer.history.write(str(tmp_path / "run.csv"))
+        with open(tmp_path / "plain.csv", "w"):
+            pass
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE(os.stat(tmp_path / "run.csv").st_mode) == stat.S_IMODE(os.stat(tmp_path / "plain.csv").st_mode)
 
 
 def test_history_write_is_atomic_when_interrupted(tmp_path, monkeypatch):

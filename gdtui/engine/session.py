@@ -77,6 +77,7 @@ class Session:
         self.conn = conn
         self.trainer = None
         self.running = False
+        self.refused: str | None = None  # the field the last build refused
 
     def state(self) -> str:
         t = self.trainer
@@ -98,15 +99,19 @@ class Session:
         from gdtui.engine.device import DeviceError
         from gdtui.engine.trainer import Trainer
 
+        self.refused = None
         try:
             trainer = Trainer(config)
         except DeviceError as error:
+            self.refused = "device"
             self.conn.send(("error", "device", str(error)))
             return False
         except DataError as error:
+            self.refused = "data"
             self.conn.send(("error", "data", str(error)))
             return False
         except ConfigError as error:
+            self.refused = error.field
             self.conn.send(("error", error.field, error.message))
             return False
         self.trainer = trainer
@@ -123,10 +128,12 @@ class Session:
                                              t.data.label, tuple(t.predict().tolist()), t.data.has_test)))
 
     def loop(self, config: RunConfig) -> None:
-        if not self.build(config):  # the notice is sent; start from the preset itself, on the cpu
+        if not self.build(config):
+            # The notice is sent. A missing device: the same run on the cpu; anything else: the preset itself.
             from gdtui.engine.presets import PRESETS
 
-            self.build(PRESETS[config.preset].config)
+            if self.refused != "device" or not self.build(config.replace(device="cpu")):
+                self.build(PRESETS[config.preset].config)
         conn = self.conn
         while True:
             if self.running:

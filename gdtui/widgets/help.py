@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Vertical
+from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
 EXTRA = [
     ("tab / shift+tab", "move between panes and fields"),
     ("enter", "apply the value typed in a field"),
-    ("escape", "leave a field (keys act on the run again)"),
+    ("escape", "leave a field: keys act on the run"),
     ("ctrl+p", "command palette: presets and actions"),
 ]
 
@@ -27,11 +27,13 @@ class HelpScreen(ModalScreen):
 
     def compose(self) -> ComposeResult:
         rows = [f"  {key:<16} {text}" for key, text in self.keys + EXTRA]
-        with Vertical(id="help-box"):
+        with VerticalScroll(id="help-box"):  # scrolls (arrows, page keys) where the terminal is short
             yield Static("gdtui keys\n\n" + "\n".join(rows) + "\n\n  escape closes this help", id="help-text")
 
     def on_mount(self) -> None:
-        self.query_one("#help-box").border_title = "Help"
+        box = self.query_one("#help-box")
+        box.border_title = "Help"
+        box.focus()
 
     def action_close(self) -> None:
         # Keys queued before the first close still arrive here: only the screen on top may close.

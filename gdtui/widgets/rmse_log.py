@@ -67,6 +67,7 @@ class RmseLog(ScrollView, can_focus=True):
         self.header = header(False)
         self._width = len(self.header)
         self._pending_follow = False
+        self._at_end = True
         self.rows = 0
 
     @property
@@ -104,6 +105,16 @@ class RmseLog(ScrollView, can_focus=True):
     def _follow(self) -> None:
         self._pending_follow = False
         self.scroll_end(animate=False, x_axis=False)
+
+    def watch_scroll_y(self, old_value: float, new_value: float) -> None:
+        super().watch_scroll_y(old_value, new_value)
+        self._at_end = new_value >= self.max_scroll_y
+
+    def on_resize(self) -> None:
+        # a smaller view keeps its offset, which would hide the newest rows: the newest stay in view
+        if self._at_end and not self._pending_follow:
+            self._pending_follow = True
+            self.call_after_refresh(self._follow)
 
     def render_line(self, y: int) -> Strip:
         # Line 0 of the view is always the header; below it, the rows from the vertical offset on (the
