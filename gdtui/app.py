@@ -60,17 +60,18 @@ class GdtuiApp(App):
     CSS_PATH = "app.tcss"
     TITLE = "gdtui"
     BINDINGS = [
-        Binding("s", "step", "Step"),
-        Binding("space", "toggle_run", "Run/Pause"),
-        Binding("r", "reset", "Reset"),
-        Binding("right_square_bracket", "lr(2.0)", "lr×2", key_display="]"),
-        Binding("left_square_bracket", "lr(0.5)", "lr÷2", key_display="["),
-        Binding("l", "toggle_log", "Log scale"),
-        Binding("w", "export", "Write history"),
-        Binding("question_mark", "help", "Help", key_display="?"),
-        Binding("q", "quit", "Quit"),
-        Binding("ctrl+q", "quit", "Quit", show=False, priority=True),
-        Binding("ctrl+c", "quit", "Quit", show=False, priority=True),
+        # Short descriptions keep the whole footer within 80 columns; the help screen shows the tooltips.
+        Binding("s", "step", "Step", tooltip="train one epoch"),
+        Binding("space", "toggle_run", "Run", tooltip="run / pause"),
+        Binding("r", "reset", "Reset", tooltip="reset to the initial parameters"),
+        Binding("right_square_bracket", "lr(2.0)", "lr×2", key_display="]", tooltip="double the learning rate"),
+        Binding("left_square_bracket", "lr(0.5)", "lr÷2", key_display="[", tooltip="halve the learning rate"),
+        Binding("l", "toggle_log", "Log", tooltip="loss curve, log scale on / off"),
+        Binding("w", "export", "Write", tooltip="write the run's history to a CSV file"),
+        Binding("question_mark", "help", "Help", key_display="?", tooltip="this help"),
+        Binding("q", "quit", "Quit", tooltip="quit"),
+        Binding("ctrl+q", "quit", "Quit", show=False, priority=True, tooltip="quit"),
+        Binding("ctrl+c", "quit", "Quit", show=False, priority=True, tooltip="quit"),
         Binding("escape", "leave_field", "Leave field", show=False),
     ]
 
@@ -100,7 +101,7 @@ class GdtuiApp(App):
                 yield RmseLog(id="log")
         yield Static("terminal too small for gdtui: make it at least 60×18", id="too-small")
         yield StatusLine(id="status")
-        yield Footer()
+        yield Footer(compact=True)
 
     # lifecycle ------------------------------------------------------------------------------------------
 

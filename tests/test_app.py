@@ -186,6 +186,20 @@ async def test_help_lists_every_key_and_closes():
         assert not app.screen.query("#help-text")
 
 
+async def test_footer_shows_every_key_at_80_columns():
+    from textual.widgets._footer import FooterKey
+
+    app = GdtuiApp(config())
+    async with app.run_test(size=(80, 24)) as pilot:
+        await ready(pilot)
+        await pilot.pause(0.3)
+        footer_keys = list(app.query(FooterKey))
+        palette = next(k for k in footer_keys if k.has_class("-command-palette"))
+        keys = [k for k in footer_keys if k is not palette]
+        assert {k.action for k in keys} == {b.action for b in app.BINDINGS if b.show}
+        assert all(0 <= k.region.x and k.region.right <= palette.region.x for k in keys)
+
+
 async def test_help_scrolls_to_its_last_line_in_a_short_terminal():
     app = GdtuiApp(config())
     async with app.run_test(size=(80, 24)) as pilot:

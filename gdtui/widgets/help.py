@@ -23,7 +23,7 @@ class HelpScreen(ModalScreen):
 
     def __init__(self, bindings: list[Binding]):
         super().__init__()
-        self.keys = [(b.key_display or b.key, b.description) for b in bindings]
+        self.keys = [(b.key_display or b.key, b.tooltip or b.description) for b in bindings]
 
     def compose(self) -> ComposeResult:
         rows = [f"  {key:<16} {text}" for key, text in self.keys + EXTRA]

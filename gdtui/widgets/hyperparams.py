@@ -43,7 +43,7 @@ def shown(field: str, config: RunConfig) -> str:
     return f"{value:g}" if isinstance(value, float) else str(value)
 
 
-class HyperParams(VerticalScroll):
+class HyperParams(VerticalScroll, can_focus=False):
     """Posts FieldChanged(field, value) when the user commits a valid, changed value."""
 
     def __init__(self, config: RunConfig, **kwargs):
