@@ -492,6 +492,20 @@ async def test_log_header_names_the_test_loss_and_scrolls_sideways_with_the_rows
         assert "bias=" in shown[5]
 
 
+@pytest.mark.parametrize("size", [(120, 36), (80, 24)])
+async def test_off_scale_predictions_are_counted_in_a_title_that_fits(size):
+    app = GdtuiApp(config(lr=1.0, epochs=3))
+    async with app.run_test(size=size) as pilot:
+        await ready(pilot)
+        for n in (1, 2):  # the second epoch's predictions are far beyond the article's y-limits
+            await press_and_wait(pilot, "s", lambda n=n: rows(app) == n, f"epoch {n}")
+        await pilot.pause(0.4)  # a frame
+        plot = app.query_one(PredictionPlot)
+        drawn = ["".join(segment.text for segment in plot.render_line(y)) for y in range(plot.size.height)]
+        assert any(f"{len(plot.x)} predictions off-scale" in line or f"{len(plot.x)} off-scale" in line
+                   for line in drawn)
+
+
 def _cells(strips):
     return [list(strip) for strip in strips]
 

@@ -148,8 +148,11 @@ class PredictionPlot(SafePlot):
                 plt.scatter(px, py, color="red", marker="x" if clipped else "dot", label="predictions")
         plt.ylim(lo, hi)
         title = "Predictions vs data"
-        if clipped:
-            title += f"  ({clipped} predictions off-scale, drawn at the edge)"
+        if clipped:  # plotext drops a title wider than the plot: the longest that fits
+            room = self.size.width - 2
+            title = next((text for text in (f"{title}  ({clipped} predictions off-scale, drawn at the edge)",
+                                            f"{title}  ({clipped} off-scale)", f"{clipped} predictions off-scale")
+                          if len(text) <= room), f"{clipped} off-scale")
         self.caption = title
         plt.title(title)
         self.refresh()
