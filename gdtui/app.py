@@ -73,6 +73,8 @@ class GdtuiApp(App):
         Binding("ctrl+q", "quit", "Quit", show=False, priority=True, tooltip="quit"),
         Binding("ctrl+c", "quit", "Quit", show=False, priority=True, tooltip="quit"),
         Binding("escape", "leave_field", "Leave field", show=False),
+        Binding("p", "toggle_params", "Pane", show=False,
+                tooltip="hide / show the hyperparameters (room for the log on a small terminal)"),
     ]
 
     AUTO_FOCUS = "#log"
@@ -225,7 +227,14 @@ class GdtuiApp(App):
         self.session.send("export", path)
 
     def action_help(self) -> None:
-        self.push_screen(HelpScreen([b for b in self.BINDINGS if b.show or b.key.startswith("ctrl")]))
+        self.push_screen(HelpScreen([b for b in self.BINDINGS if b.action != "leave_field"]))  # help lists escape
+
+    def action_toggle_params(self) -> None:
+        shown = not self.params.display
+        if not shown and self.focused is not None and self.params in self.focused.ancestors_with_self:
+            self.log_view.focus()
+        self.params.display = shown
+        self._dirty = True
 
     def action_leave_field(self) -> None:
         if self.focused is not None and self.params in self.focused.ancestors_with_self:
@@ -245,6 +254,7 @@ class GdtuiApp(App):
         yield SystemCommand("Double the learning rate", "]", lambda: self.action_lr(2.0))
         yield SystemCommand("Halve the learning rate", "[", lambda: self.action_lr(0.5))
         yield SystemCommand("Help: every key", "?", self.action_help)
+        yield SystemCommand("Hide / show the hyperparameters pane", "p", self.action_toggle_params)
         yield SystemCommand("Toggle log-scale loss curve", "l", self.action_toggle_log)
         yield SystemCommand("Write the run's history to CSV", "w", self.action_export)
 

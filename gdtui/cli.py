@@ -72,6 +72,17 @@ def config_from(options: dict) -> RunConfig:
         raise click.BadParameter(error.message, param_hint=f"'--{error.field.replace('_', '-')}'") from None
 
 
+def unused(options: dict, config: RunConfig) -> list[str]:
+    """Options given on the command line that the run's settings make of no effect."""
+    notes = []
+    if options.get("momentum") is not None and not config.uses_momentum:
+        notes.append(f"--momentum has no effect with --optimizer {config.optimizer} (it does with sgd, nesterov, "
+                     f"rmsprop)")
+    if options.get("degree") is not None and config.model != "poly":
+        notes.append(f"--degree has no effect with --model {config.model} (it does with poly)")
+    return notes
+
+
 def check_data(config: RunConfig) -> None:
     """A CSV given on the command line is read before anything starts, so its errors exit 2 at once."""
     if config.data not in (DATA_ARTICLE, *SYNTHETIC):
@@ -142,6 +153,8 @@ def epoch_line(result) -> str:
 def run(as_json: bool, quiet: bool, out: str | None, **options):
     """Train headless and print a line per epoch, in the seeds' style, at full precision."""
     config = config_from(options)
+    for note in unused(options, config):
+        click.echo(f"gdtui: note: {note}", err=True)
     if out:
         folder = os.path.dirname(os.path.abspath(out))
         if not os.path.isdir(folder) or not os.access(folder, os.W_OK):

@@ -179,8 +179,8 @@ async def test_help_lists_every_key_and_closes():
         await pilot.pause()
         text = str(app.screen.query_one("#help-text").render())
         listed = {line[2:18].strip() for line in text.splitlines() if line.startswith("  ") and line[2] != " "}
-        assert {"s", "space", "r", "]", "[", "l", "w", "?", "q", "ctrl+q", "ctrl+c", "tab / shift+tab", "enter",
-                "escape", "ctrl+p"} <= listed
+        assert {"s", "space", "r", "]", "[", "l", "w", "p", "?", "q", "ctrl+q", "ctrl+c", "tab / shift+tab",
+                "enter", "escape", "ctrl+p"} <= listed
         await pilot.press("escape")
         await pilot.pause()
         assert not app.screen.query("#help-text")
@@ -198,6 +198,24 @@ async def test_footer_shows_every_key_at_80_columns():
         keys = [k for k in footer_keys if k is not palette]
         assert {k.action for k in keys} == {b.action for b in app.BINDINGS if b.show}
         assert all(0 <= k.region.x and k.region.right <= palette.region.x for k in keys)
+
+
+async def test_p_hides_the_hyperparameters_to_give_the_log_room():
+    app = GdtuiApp(config(preset="linear-module", epochs=3))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await ready(pilot)
+        await press_and_wait(pilot, "space", lambda: app.state == "done", "done")
+        await pilot.pause(0.3)
+        log = app.query_one(RmseLog)
+        narrow = log.outer_size.width
+        app.query_one("#f-lr").focus()
+        await pilot.press("escape", "p")
+        await pilot.pause(0.3)
+        assert not app.params.display and log.outer_size.width == 80 > narrow
+        assert all("bias=" in line for line in _shown(log)[1:4])  # the parameters in view, unscrolled
+        await pilot.press("p")
+        await pilot.pause(0.3)
+        assert app.params.display and log.outer_size.width == narrow
 
 
 async def test_help_scrolls_to_its_last_line_in_a_short_terminal():
@@ -363,7 +381,8 @@ async def test_command_palette_has_every_key_s_action():
     async with app.run_test(size=SIZE) as pilot:
         await ready(pilot)
         offered = {command.help for command in app.get_system_commands(app.screen)}
-        keys = {b.key_display or b.key for b in app.BINDINGS if b.show and b.action != "quit"}
+        keys = {b.key_display or b.key for b in app.BINDINGS
+                if b.action not in ("quit", "leave_field")}  # quit and escape: Textual's own
         assert keys <= offered, keys - offered
         await pilot.press("ctrl+p")
         await pilot.press(*"Double the learning rate")

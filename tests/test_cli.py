@@ -507,3 +507,19 @@ def test_tui_command_gives_the_app_the_preset_with_its_overrides(monkeypatch):
 def test_tui_command_refuses_a_bad_value_before_starting(capsys):
     assert main(["--lr", "abc"]) == 2
     assert_one_line_error(capsys.readouterr().err, "--lr")
+
+
+@pytest.mark.parametrize("args, note", [
+    (["--optimizer", "gd", "--momentum", "0.9"], "--momentum has no effect with --optimizer gd"),
+    (["--preset", "linear-manual", "--degree", "3"], "--degree has no effect with --model linear"),
+])
+def test_an_option_of_no_effect_is_noted(capsys, args, note):
+    code, out, err = cli(capsys, "run", "--epochs", "1", *args)
+    assert code == 0 and len(epoch_lines(out)) == 1
+    assert err.strip() == f"gdtui: note: {note}" or err.strip().startswith(f"gdtui: note: {note} (")
+
+
+def test_options_that_take_effect_bring_no_note(capsys):
+    code, _, err = cli(capsys, "run", "--epochs", "1", "--optimizer", "sgd", "--momentum", "0.9",
+                       "--model", "poly", "--degree", "3")
+    assert code == 0 and err == ""
