@@ -14,7 +14,7 @@ from gdtui.widgets.hyperparams import HyperParams
 from gdtui.widgets.plots import LossCurve, PredictionPlot
 from gdtui.widgets.rmse_log import RmseLog
 from gdtui.widgets.status import StatusLine
-from tests.tui_helpers import config, log_texts, press_and_wait, ready, wait_for
+from tests.tui_helpers import config, log_texts, press_and_wait, ready, run_to_done, wait_for
 
 # The fastai article's published log (seeds 000/001).
 PUBLISHED = ["74.96194346966999", "36.43029986215973", "22.692756149058336"]
@@ -203,9 +203,7 @@ async def test_footer_shows_every_key_at_80_columns():
 async def test_p_hides_the_hyperparameters_to_give_the_log_room():
     app = GdtuiApp(config(preset="linear-module", epochs=3))
     async with app.run_test(size=(80, 24)) as pilot:
-        await ready(pilot)
-        await press_and_wait(pilot, "space", lambda: app.state == "done", "done")
-        await pilot.pause(0.3)
+        await run_to_done(pilot)
         log = app.query_one(RmseLog)
         narrow = log.outer_size.width
         app.query_one("#f-lr").focus()
@@ -258,9 +256,7 @@ async def test_l_toggles_the_log_scale_loss_curve():
 async def test_log_keeps_the_newest_row_in_view_when_the_terminal_shrinks():
     app = GdtuiApp(config(epochs=100, preset="linear-manual"))
     async with app.run_test(size=SIZE) as pilot:
-        await ready(pilot)
-        await press_and_wait(pilot, "space", lambda: app.state == "done", "done")
-        await pilot.pause(0.3)
+        await run_to_done(pilot)
         log = app.query_one(RmseLog)
         assert log.scroll_y == log.max_scroll_y > 0
         await pilot.resize_terminal(80, 24)
@@ -447,9 +443,7 @@ async def test_log_follows_the_newest_row_and_keeps_a_bounded_tail():
 
     app = GdtuiApp(config(epochs=TAIL + 500))
     async with app.run_test(size=SIZE) as pilot:
-        await ready(pilot)
-        await press_and_wait(pilot, "space", lambda: app.state == "done", "done")
-        await pilot.pause(0.3)
+        await run_to_done(pilot)
         log = app.query_one(RmseLog)
         assert log.rows == TAIL + 500
         assert len(log.lines) == TAIL
@@ -482,9 +476,7 @@ def _shown(log) -> list[str]:
 async def test_log_rows_fit_at_120_columns_without_a_test_column():
     app = GdtuiApp(config())
     async with app.run_test(size=SIZE) as pilot:
-        await ready(pilot)
-        await press_and_wait(pilot, "space", lambda: app.state == "done", "done")
-        await pilot.pause(0.3)
+        await run_to_done(pilot)
         log = app.query_one(RmseLog)
         shown = _shown(log)
         assert shown[0].split() == ["epoch", "RMSE", "loss", "parameters"]
@@ -495,9 +487,7 @@ async def test_log_rows_fit_at_120_columns_without_a_test_column():
 async def test_log_header_names_the_test_loss_and_scrolls_sideways_with_the_rows():
     app = GdtuiApp(config(preset="linear-module", epochs=5))
     async with app.run_test(size=(80, 24)) as pilot:
-        await ready(pilot)
-        await press_and_wait(pilot, "space", lambda: app.state == "done", "done")
-        await pilot.pause(0.3)
+        await run_to_done(pilot)
         log = app.query_one(RmseLog)
         assert log.header.split() == ["epoch", "RMSE", "loss", "test", "loss", "parameters"]
         assert _shown(log)[0] == log.header[: log.scrollable_content_region.width].rstrip()

@@ -29,6 +29,13 @@ async def press_and_wait(pilot, key: str, predicate, what: str) -> None:
     await wait_for(pilot, predicate, what=what)
 
 
+async def run_to_done(pilot) -> None:
+    """Wait for the session, press space, wait for "done" and a frame."""
+    await ready(pilot)
+    await press_and_wait(pilot, "space", lambda: pilot.app.state == "done", "done")
+    await pilot.pause(0.3)
+
+
 def log_texts(app) -> list[str]:
     return list(app.query_one(RmseLog).lines)
 
