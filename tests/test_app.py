@@ -269,6 +269,15 @@ async def test_log_keeps_the_newest_row_in_view_when_the_terminal_shrinks():
         assert log.scroll_y == 0
 
 
+def test_epoch_ticks_are_whole_round_epochs():
+    from gdtui.widgets.plots import epoch_ticks
+
+    assert epoch_ticks(3) == ([1, 2, 3], ["1", "2", "3"])
+    assert epoch_ticks(100) == ([20, 40, 60, 80, 100], ["20", "40", "60", "80", "100"])
+    assert epoch_ticks(20000) == ([5000, 10000, 15000, 20000], ["5000", "10k", "15k", "20k"])
+    assert epoch_ticks(1_500_000) == ([500_000, 1_000_000, 1_500_000], ["500k", "1M", "1.5M"])
+
+
 def test_log_ticks_label_the_values_not_their_logarithms():
     from math import log10
 

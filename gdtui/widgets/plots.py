@@ -171,6 +171,21 @@ def log_ticks(lo: float, hi: float, n: int = 5) -> tuple[list[float], list[str]]
     return ticks, [f"{10 ** t:.3g}" for t in ticks]
 
 
+def epoch_ticks(last: int, n: int = 5) -> tuple[list[int], list[str]]:
+    """Whole-epoch ticks for an axis from epoch 1 to `last`: multiples of a round step (1, 2 or 5 times a
+    power of ten, the nearest to a fifth of the range), labelled compactly (20k, 1.5M)."""
+    raw = max(last - 1, 1) / (n - 1)
+    steps = [m * 10 ** k for k in range(len(str(last)) + 1) for m in (1, 2, 5)]
+    step = min(steps, key=lambda s: abs(math.log(s / raw)))
+    ticks = list(range(step, last + 1, step)) if step > 1 else list(range(1, last + 1))
+    ticks = ticks or [last]
+
+    def label(t: int) -> str:
+        return str(t) if t < 10_000 else f"{t / 1000:g}k" if t < 1_000_000 else f"{t / 1_000_000:g}M"
+
+    return ticks, [label(t) for t in ticks]
+
+
 class LossCurve(SafePlot):
     """RMSE over epochs since the last reset, downsampled to a few hundred points; `log_scale` draws log10 of
     it, with the axis labelled in RMSE."""
@@ -201,6 +216,7 @@ class LossCurve(SafePlot):
                 ys.append(math.log10(v) if log else v)
         if xs:
             plt.plot(xs, ys, color="red", marker="braille")
+            plt.xticks(*epoch_ticks(n))
             if log:
                 plt.yticks(*log_ticks(min(ys), max(ys)))
         plt.title("RMSE over epochs (log scale)" if log else "RMSE over epochs")
