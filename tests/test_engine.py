@@ -694,6 +694,28 @@ def test_run_stops_when_asked_or_out_of_time():
     assert [r.rmse for r in rest] == [ref[0] for ref in article_loop(10, lambda i: 1e-5)][4:]
 
 
+def test_session_looks_at_its_pipe_at_most_once_a_millisecond(monkeypatch):
+    from gdtui.engine import session
+
+    now = [100.0]
+    monkeypatch.setattr(session.time, "perf_counter", lambda: now[0])
+
+    class Pipe:
+        looks, waiting = 0, False
+
+        def poll(self):
+            Pipe.looks += 1
+            return Pipe.waiting
+
+    waiting = session.Session(Pipe())._command_waiting()
+    assert waiting() is False and Pipe.looks == 1  # the first epoch looks at once
+    now[0] += 0.0004
+    assert waiting() is False and Pipe.looks == 1  # within the millisecond: no system call
+    Pipe.waiting = True
+    now[0] += 0.0007
+    assert waiting() is True and Pipe.looks == 2  # a command waits: the chunk stops here
+
+
 # --- reading values back: each epoch (CPU) or once per chunk (accelerators) ----------------------------------
 
 
