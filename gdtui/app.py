@@ -17,10 +17,11 @@ from datetime import datetime
 
 from textual import on
 from textual.app import App, ComposeResult, SystemCommand
+from textual.actions import SkipAction
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.css.query import NoMatches
-from textual.widgets import Footer, Static, TabbedContent, TabPane
+from textual.widgets import Footer, Select, Static, TabbedContent, TabPane
 
 from gdtui import messages
 from gdtui.client import SessionClient
@@ -72,7 +73,8 @@ class GdtuiApp(App):
         Binding("q", "quit", "Quit", tooltip="quit"),
         Binding("ctrl+q", "quit", "Quit", show=False, priority=True, tooltip="quit"),
         Binding("ctrl+c", "quit", "Quit", show=False, priority=True, tooltip="quit"),
-        Binding("escape", "leave_field", "Leave field", show=False),
+        # priority: an open dropdown would take escape for itself and keep the focus (space reopens it)
+        Binding("escape", "leave_field", "Leave field", show=False, priority=True),
         Binding("p", "toggle_params", "Pane", show=False,
                 tooltip="hide / show the hyperparameters (room for the log on a small terminal)"),
     ]
@@ -214,7 +216,7 @@ class GdtuiApp(App):
     def action_export(self) -> None:
         if self._session_gone():
             return
-        if self.status.epoch == 0:
+        if self.status.epoch == 0 or self.state == "loading":
             self.notify("No epoch has run yet: nothing to write.", title="history")
             return
         stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
@@ -237,8 +239,13 @@ class GdtuiApp(App):
         self._dirty = True
 
     def action_leave_field(self) -> None:
-        if self.focused is not None and self.params in self.focused.ancestors_with_self:
-            self.log_view.focus()
+        focused = self.focused
+        if self.screen is not self.screen_stack[0] or focused is None or self.params not in focused.ancestors_with_self:
+            raise SkipAction()  # escape is the help screen's, the palette's, or nobody's
+        for select in focused.ancestors_with_self:
+            if isinstance(select, Select):
+                select.expanded = False
+        self.log_view.focus()
 
     def action_command_palette(self) -> None:
         if self.use_command_palette and not SafeCommandPalette.is_open(self):

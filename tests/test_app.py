@@ -187,13 +187,11 @@ async def test_help_lists_every_key_and_closes():
 
 
 async def test_footer_shows_every_key_at_80_columns():
-    from textual.widgets._footer import FooterKey
-
     app = GdtuiApp(config())
     async with app.run_test(size=(80, 24)) as pilot:
         await ready(pilot)
         await pilot.pause(0.3)
-        footer_keys = list(app.query(FooterKey))
+        footer_keys = list(app.query("FooterKey"))
         palette = next(k for k in footer_keys if k.has_class("-command-palette"))
         keys = [k for k in footer_keys if k is not palette]
         assert {k.action for k in keys} == {b.action for b in app.BINDINGS if b.show}
@@ -243,9 +241,9 @@ async def test_l_toggles_the_log_scale_loss_curve():
         curve = app.query_one(LossCurve)
         assert curve.log_scale
         assert app.query_one("#plots").active == "tab-curve"
-        await pilot.pause(0.4)  # a frame
-        drawn = ["".join(segment.text for segment in curve.render_line(y)) for y in range(curve.size.height)]
-        assert any("RMSE over epochs (log scale)" in line for line in drawn)
+        await wait_for(pilot, lambda: any("RMSE over epochs (log scale)" in line for line in _drawn(curve)),
+                       what="a log-scale frame")
+        drawn = _drawn(curve)
         # the axis is labelled in RMSE (its ends are the first and the last epoch's), not in log10 of it
         axis = [line.split("┤")[0].strip() for line in drawn if "┤" in line]
         assert axis[0] == f"{float(PUBLISHED[0]):.3g}" and axis[-1] == f"{float(PUBLISHED[2]):.3g}"
@@ -288,6 +286,8 @@ def test_log_ticks_label_the_values_not_their_logarithms():
     assert all(a < b for a, b in zip(ticks, ticks[1:]))
     assert log_ticks(-10.0, 14.0) == ([-10.0, -4.0, 2.0, 8.0, 14.0], ["1e-10", "0.0001", "100", "1e+08", "1e+14"])
     assert log_ticks(1.0, 1.0) == ([1.0], ["10"])
+    labels = log_ticks(log10(18.03), log10(18.04))[1]  # a curve that barely moves: labels still differ
+    assert len(set(labels)) == 5 and labels[0] == "18.03" and labels[-1] == "18.04"
 
 
 async def test_preset_change_resets_with_a_notice():
@@ -401,12 +401,58 @@ async def test_escape_leaves_a_dropdown_so_space_runs_again():
     async with app.run_test(size=SIZE) as pilot:
         await ready(pilot)
         await wait_for(pilot, lambda: app.params.ready, what="the form")
-        app.query_one("#f-optimizer").focus()
-        await pilot.pause()
-        await pilot.press("escape")
-        assert app.focused is app.log_view
+        select = app.query_one("#f-optimizer")
+        for opened in (False, True):  # a closed list, then an open one
+            select.focus()
+            await pilot.pause()
+            if opened:
+                await pilot.press("enter")
+                await wait_for(pilot, lambda: select.expanded, what="the list open")
+            await pilot.press("escape")
+            await pilot.pause()
+            assert app.focused is app.log_view and not select.expanded
         await press_and_wait(pilot, "space", lambda: app.state in ("running", "done"), "space runs")
-        assert app.query_one("#f-optimizer").expanded is False
+        assert not select.expanded and app.config.optimizer == "gd"
+
+
+async def test_escape_still_closes_help_and_the_palette():
+    app = GdtuiApp(config())
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        for key in ("question_mark", "ctrl+p"):
+            await pilot.press(key)
+            await wait_for(pilot, lambda: app.screen is not app.screen_stack[0], what=f"{key} opens")
+            await pilot.press("escape")
+            await wait_for(pilot, lambda: app.screen is app.screen_stack[0], what=f"escape closes {key}")
+
+
+async def test_queued_steps_stop_at_the_epoch_budget():
+    app = GdtuiApp(config(epochs=2))
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        for _ in range(5):  # sent before the first reply: the app cannot know yet
+            app.action_step()
+        await wait_for(pilot, lambda: app.state == "done", what="done")
+        await pilot.pause(0.5)
+        assert rows(app) == 2 and app.query_one(StatusLine).epoch == 2
+
+
+async def test_page_keys_move_the_log_by_the_rows_in_view():
+    app = GdtuiApp(config(preset="linear-manual"))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await run_to_done(pilot)
+        log = app.query_one(RmseLog)
+        log.focus()
+        await pilot.press("home")
+        await pilot.pause()
+        seen = []
+        while True:
+            seen += [int(line.split()[0]) for line in _shown(log)[1:] if line]
+            if log.scroll_y >= log.max_scroll_y:
+                break
+            await pilot.press("pagedown")
+            await pilot.pause()
+        assert sorted(set(seen)) == list(range(1, 101))  # no row skipped
 
 
 async def test_step_at_the_epoch_budget_is_refused_with_a_notice():
@@ -476,6 +522,11 @@ def test_log_rows_are_formatted_when_drawn_and_its_width_holds_every_row(overrid
     assert widest <= width_bound(chunk) <= widest + 12
 
 
+def _drawn(widget) -> list[str]:
+    """A widget's lines as they are drawn now."""
+    return ["".join(segment.text for segment in widget.render_line(y)) for y in range(widget.size.height)]
+
+
 def _shown(log) -> list[str]:
     """The log's lines as drawn, top to bottom, trailing blanks dropped."""
     return ["".join(segment.text for segment in log.render_line(y)).rstrip()
@@ -517,11 +568,10 @@ async def test_off_scale_predictions_are_counted_in_a_title_that_fits(size):
         await ready(pilot)
         for n in (1, 2):  # the second epoch's predictions are far beyond the article's y-limits
             await press_and_wait(pilot, "s", lambda n=n: rows(app) == n, f"epoch {n}")
-        await pilot.pause(0.4)  # a frame
         plot = app.query_one(PredictionPlot)
-        drawn = ["".join(segment.text for segment in plot.render_line(y)) for y in range(plot.size.height)]
-        assert any(f"{len(plot.x)} predictions off-scale" in line or f"{len(plot.x)} off-scale" in line
-                   for line in drawn)
+        await wait_for(pilot, lambda: any(f"{len(plot.x)} predictions off-scale" in line
+                                          or f"{len(plot.x)} off-scale" in line for line in _drawn(plot)),
+                       what="the off-scale count in the title")
 
 
 def _cells(strips):

@@ -572,6 +572,29 @@ def test_history_file_has_the_mode_open_would_give(tmp_path, umask):
     assert stat.S_IMODE(os.stat(tmp_path / "run.csv").st_mode) == stat.S_IMODE(os.stat(tmp_path / "plain.csv").st_mode)
 
 
+def test_history_file_keeps_the_mode_of_the_one_it_replaces(tmp_path):
+    trainer = Trainer(resolve("linear-manual"))
+    trainer.run(2)
+    path = tmp_path / "run.csv"
+    path.write_text("previous\n")
+    os.chmod(path, 0o600)
+    trainer.history.write(str(path))
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600 and path.read_text().startswith("epoch,")
+
+
+def test_history_write_on_a_file_system_without_modes(tmp_path, monkeypatch):
+    import gdtui.engine.history as history_module
+
+    def refused(fd, mode):
+        raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr(history_module.os, "fchmod", refused)
+    trainer = Trainer(resolve("linear-manual"))
+    trainer.run(2)
+    assert trainer.history.write(str(tmp_path / "run.csv")) == 2
+    assert os.listdir(tmp_path) == ["run.csv"]
+
+
 def test_history_write_is_atomic_when_interrupted(tmp_path, monkeypatch):
     """If the write is cut off before the rename, the old file is intact and no temporary file is left."""
     import gdtui.engine.history as history_module

@@ -11,6 +11,7 @@ import io
 import json
 import math
 import os
+import stat
 import tempfile
 from array import array
 from collections.abc import Sequence
@@ -156,15 +157,16 @@ class History:
 
 
 def write_atomic(path: str, text: str) -> None:
-    """Write `text` to a temporary file beside `path`, then rename it over `path`; the file gets the mode a
-    plain open() would give it (mkstemp's is 0600)."""
+    """Write `text` to a temporary file beside `path`, then rename it over `path`. The file keeps the mode of
+    the one it replaces, or gets the one a plain open() would give (mkstemp's own is 0600)."""
     directory = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(prefix=".gdtui-", suffix=".tmp", dir=directory)
     try:
-        umask = os.umask(0)
-        os.umask(umask)
-        os.fchmod(fd, 0o666 & ~umask)
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            try:
+                os.fchmod(handle.fileno(), _mode_for(path))
+            except OSError:  # a file system without modes (vfat): its own default stands
+                pass
             handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())
@@ -175,3 +177,18 @@ def write_atomic(path: str, text: str) -> None:
         except OSError:
             pass
         raise
+
+
+def _mode_for(path: str) -> int:
+    """The mode `path` has, or the mode a new file gets under this process's umask."""
+    try:
+        return stat.S_IMODE(os.stat(path).st_mode)
+    except OSError:
+        pass
+    try:  # read, not set: setting the umask to learn it would race other threads creating files
+        with open("/proc/self/status") as status:
+            umask = next(int(line.split()[1], 8) for line in status if line.startswith("Umask:"))
+    except (OSError, StopIteration, ValueError, IndexError):
+        umask = os.umask(0)
+        os.umask(umask)
+    return 0o666 & ~umask

@@ -183,7 +183,7 @@ class Session:
             return True
         if kind == "step":
             self.running = False
-            chunk = t.run_chunk(1)
+            chunk = t.run_chunk(1) if not t.done else None  # never past the budget, however many were queued
             if chunk is not None:
                 self.conn.send(("results", chunk, self.state()))
             else:

@@ -163,17 +163,21 @@ def log_ticks(lo: float, hi: float, n: int = 5) -> tuple[list[float], list[str]]
     the range spans several, else n evenly spaced (plotext's own log axis prints 1e14 as 100000000000000.0000000)."""
     if hi - lo < 1e-9:
         ticks = [lo]
-    elif hi - lo >= n - 1:
+    elif hi - lo >= n - 1:  # decades, down from the top one
         step = math.ceil((hi - lo) / (n - 1))
-        ticks = [float(t) for t in range(math.ceil(lo), math.floor(hi) + 1, step)]
+        ticks = [float(t) for t in range(math.floor(hi), math.ceil(lo) - 1, -step)][::-1]
     else:
         ticks = [lo + (hi - lo) * i / (n - 1) for i in range(n)]
-    return ticks, [f"{10 ** t:.3g}" for t in ticks]
+    for digits in range(3, 17):  # as few digits as tell the ticks apart (a curve that barely moves)
+        labels = [f"{10 ** t:.{digits}g}" for t in ticks]
+        if len(set(labels)) == len(labels):
+            break
+    return ticks, labels
 
 
 def epoch_ticks(last: int, n: int = 5) -> tuple[list[int], list[str]]:
     """Whole-epoch ticks for an axis from epoch 1 to `last`: multiples of a round step (1, 2 or 5 times a
-    power of ten, the nearest to a fifth of the range), labelled compactly (20k, 1.5M)."""
+    power of ten, the nearest to the range over n - 1), labelled compactly (20k, 1.5M)."""
     raw = max(last - 1, 1) / (n - 1)
     steps = [m * 10 ** k for k in range(len(str(last)) + 1) for m in (1, 2, 5)]
     step = min(steps, key=lambda s: abs(math.log(s / raw)))

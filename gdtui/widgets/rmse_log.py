@@ -106,6 +106,15 @@ class RmseLog(ScrollView, can_focus=True):
         self._pending_follow = False
         self.scroll_end(animate=False, x_axis=False)
 
+    def _page(self) -> int:
+        return max(1, self.scrollable_content_region.height - 1)  # the header takes a line of the view
+
+    def action_page_down(self) -> None:
+        self.scroll_to(y=self.scroll_y + self._page(), animate=False)
+
+    def action_page_up(self) -> None:
+        self.scroll_to(y=self.scroll_y - self._page(), animate=False)
+
     def watch_scroll_y(self, old_value: float, new_value: float) -> None:
         super().watch_scroll_y(old_value, new_value)
         self._at_end = new_value >= self.max_scroll_y
