@@ -75,6 +75,7 @@ class GdtuiApp(App):
         Binding("ctrl+c", "quit", "Quit", show=False, priority=True, tooltip="quit"),
         # priority: an open dropdown would take escape for itself and keep the focus (space reopens it)
         Binding("escape", "leave_field", "Leave field", show=False, priority=True),
+        Binding("t", "toggle_tab", "Plots", show=False, tooltip="predictions / loss curve"),
         Binding("p", "toggle_params", "Pane", show=False,
                 tooltip="hide / show the hyperparameters (room for the log on a small terminal)"),
     ]
@@ -92,6 +93,7 @@ class GdtuiApp(App):
         self._last_frame = 0.0
         self._speed_mark = (time.monotonic(), 0)
         self._exports: set[str] = set()
+        self._restarting: str | None = None
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="main"):
@@ -166,6 +168,8 @@ class GdtuiApp(App):
             return
         if self.state == "done":
             self.notify("The epoch budget is spent: raise epochs, or r to reset.", title="done")
+        elif self.state == "diverged":
+            self.notify("The run diverged: press r to reset, and try a smaller lr.", severity="warning")
         else:
             self.session.send("step")
 
@@ -231,6 +235,10 @@ class GdtuiApp(App):
     def action_help(self) -> None:
         self.push_screen(HelpScreen([b for b in self.BINDINGS if b.action != "leave_field"]))  # help lists escape
 
+    def action_toggle_tab(self) -> None:
+        self.tabs.active = "tab-curve" if self.tabs.active == "tab-preds" else "tab-preds"
+        self._dirty = True
+
     def action_toggle_params(self) -> None:
         shown = not self.params.display
         if not shown and self.focused is not None and self.params in self.focused.ancestors_with_self:
@@ -262,6 +270,7 @@ class GdtuiApp(App):
         yield SystemCommand("Halve the learning rate", "[", lambda: self.action_lr(0.5))
         yield SystemCommand("Help: every key", "?", self.action_help)
         yield SystemCommand("Hide / show the hyperparameters pane", "p", self.action_toggle_params)
+        yield SystemCommand("Switch between predictions and loss curve", "t", self.action_toggle_tab)
         yield SystemCommand("Toggle log-scale loss curve", "l", self.action_toggle_log)
         yield SystemCommand("Write the run's history to CSV", "w", self.action_export)
 
@@ -289,7 +298,7 @@ class GdtuiApp(App):
         if ended:  # the change is what a new process starts from (say, device cpu after CUDA ran out of memory)
             self._restart(config)
             return
-        self.notify(f"{field} changed: the run restarts from epoch 0", title="reset")
+        self._restarting = field  # the notice waits for the session to accept the change
         self.session.send("config", config)
 
     def _overrides(self) -> dict:
@@ -312,6 +321,9 @@ class GdtuiApp(App):
         self._dirty = True
         self.sub_title = f"{self.config.preset} · {info.label} · {info.n_points:,} points"
         self._show_status()
+        if self._restarting:
+            self.notify(f"{self._restarting} changed: the run restarts from epoch 0", title="reset")
+            self._restarting = None
 
     @session_reply
     def on_session_state(self, event: messages.SessionState) -> None:
@@ -336,7 +348,9 @@ class GdtuiApp(App):
     def on_session_error(self, event: messages.SessionError) -> None:
         # a missing device is worth a long look: the run goes on (or starts) on the device it already had
         timeout = 20 if event.field == "device" else 6
-        self.notify(f"{event.field}: {event.message}", title="not applied", severity="error", timeout=timeout)
+        self._restarting = None
+        text = event.message if event.message.startswith(event.field) else f"{event.field}: {event.message}"
+        self.notify(text, title="not applied", severity="error", timeout=timeout)
         self.params.set_config(self.config, revert=event.field)
 
     @session_reply

@@ -180,7 +180,7 @@ async def test_help_lists_every_key_and_closes():
         text = str(app.screen.query_one("#help-text").render())
         listed = {line[2:18].strip() for line in text.splitlines() if line.startswith("  ") and line[2] != " "}
         assert {"s", "space", "r", "]", "[", "l", "w", "p", "?", "q", "ctrl+q", "ctrl+c", "tab / shift+tab",
-                "enter", "escape", "ctrl+p"} <= listed
+                "enter", "escape", "ctrl+p", "t"} <= listed
         await pilot.press("escape")
         await pilot.pause()
         assert not app.screen.query("#help-text")
@@ -413,6 +413,59 @@ async def test_escape_leaves_a_dropdown_so_space_runs_again():
             assert app.focused is app.log_view and not select.expanded
         await press_and_wait(pilot, "space", lambda: app.state in ("running", "done"), "space runs")
         assert not select.expanded and app.config.optimizer == "gd"
+
+
+async def test_a_refused_change_says_only_that_it_was_refused():
+    app = GdtuiApp(config())
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        await wait_for(pilot, lambda: app.params.ready, what="the form")
+        await press_and_wait(pilot, "s", lambda: rows(app) == 1, "epoch 1")
+        box = app.query_one("#f-data")
+        box.focus()
+        box.value = "/nonexistent/data.csv"
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: any(n.title == "not applied" for n in app._notifications), what="refusal")
+        await pilot.pause(0.3)
+        assert not any("restarts" in n.message for n in app._notifications)
+        assert rows(app) == 1 and app.config.data == "article"
+        await pilot.press("escape")
+        await press_and_wait(pilot, "s", lambda: rows(app) == 2, "the run goes on")
+
+
+async def test_leaving_a_field_with_an_invalid_value_shows_the_value_in_effect():
+    app = GdtuiApp(config())
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        await wait_for(pilot, lambda: app.params.ready, what="the form")
+        box = app.query_one("#f-lr")
+        box.focus()
+        box.value = "0"
+        await pilot.press("escape")
+        await pilot.pause()
+        assert box.value == "1e-05" and app.config.lr == 1e-5
+        assert "not applied" in str(app.query_one("#field-error").render())
+
+
+async def test_s_after_divergence_says_what_to_do():
+    app = GdtuiApp(config(lr=1.0, epochs=100))
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        await press_and_wait(pilot, "space", lambda: app.state == "diverged", "diverged")
+        await pilot.press("s")
+        await wait_for(pilot, lambda: any("diverged" in n.message for n in app._notifications), what="notice")
+
+
+async def test_t_switches_between_the_plots():
+    app = GdtuiApp(config())
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        tabs = app.query_one(TabbedContent)
+        assert tabs.active == "tab-preds"
+        await pilot.press("t")
+        assert tabs.active == "tab-curve"
+        await pilot.press("t")
+        assert tabs.active == "tab-preds"
 
 
 async def test_escape_still_closes_help_and_the_palette():

@@ -28,7 +28,7 @@ class HelpScreen(ModalScreen):
     def compose(self) -> ComposeResult:
         rows = [f"  {key:<16} {text}" for key, text in self.keys + EXTRA]
         with VerticalScroll(id="help-box"):  # scrolls (arrows, page keys) where the terminal is short
-            yield Static("gdtui keys\n\n" + "\n".join(rows) + "\n\n  escape closes this help", id="help-text")
+            yield Static("gdtui keys\n\n" + "\n".join(rows) + "\n\n  escape, q or ? closes this help", id="help-text")
 
     def on_mount(self) -> None:
         box = self.query_one("#help-box")

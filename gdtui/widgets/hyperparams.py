@@ -112,12 +112,15 @@ class HyperParams(VerticalScroll, can_focus=False):
         self.query_one("#row-momentum").display = self.config.uses_momentum
         self.query_one("#row-degree").display = self.config.model == "poly"
 
-    def _commit(self, field: str, text: str) -> None:
+    def _commit(self, field: str, text: str, leaving: bool = False) -> None:
         error = self.query_one("#field-error", Static)
         try:
             value = CHECKS[field](text)
         except ConfigError as problem:
             error.update(f"{field}: {problem.message} — not applied")
+            if leaving:  # the field shows again the value in effect; the message says why
+                with self.prevent(Input.Changed):
+                    self.query_one(f"#f-{field}", Input).value = shown(field, self.config)
             return
         error.update("")
         current = self.config.effective_momentum if field == "momentum" else getattr(self.config, field)
@@ -135,7 +138,7 @@ class HyperParams(VerticalScroll, can_focus=False):
         self._commit(event.input.id.removeprefix("f-"), event.value)
 
     def on_input_blurred(self, event: Input.Blurred) -> None:
-        self._commit(event.input.id.removeprefix("f-"), event.value)
+        self._commit(event.input.id.removeprefix("f-"), event.value, leaving=True)
 
     def on_select_changed(self, event: Select.Changed) -> None:
         event.stop()

@@ -28,7 +28,9 @@ class StatusLine(Static):
             head = "training process ended — r restarts it"
         else:
             head = self.state
-        parts = [head, f"epoch {self.epoch}/{self.epochs}", f"device {self.device or '…'}", f"lr {self.lr:g}"]
+        # lr before device: on a narrow terminal the end of the line is what is cut
+        parts = [head, f"epoch {self.epoch}/{self.epochs}", f"lr {self.lr:g}"]
         if self.state == "running":
             parts.append(f"{self.speed:,.0f} epochs/s")
+        parts.append(f"device {self.device or '…'}")
         return "  │  ".join(parts)
