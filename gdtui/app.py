@@ -247,8 +247,9 @@ class GdtuiApp(App):
         self._dirty = True
 
     def action_leave_field(self) -> None:
-        focused = self.focused
-        if self.screen is not self.screen_stack[0] or focused is None or self.params not in focused.ancestors_with_self:
+        stack = self.screen_stack
+        focused = self.focused if stack else None
+        if focused is None or stack[-1] is not stack[0] or self.params not in focused.ancestors_with_self:
             raise SkipAction()  # escape is the help screen's, the palette's, or nobody's
         for select in focused.ancestors_with_self:
             if isinstance(select, Select):

@@ -94,7 +94,7 @@ async def test_unavailable_device_and_broken_csv_are_noticed_and_not_applied(tmp
 
 # Every binding of the app, the keys that move between panes, and escape (leaves a field, closes a screen).
 STORM_KEYS = ["s", "space", "r", "right_square_bracket", "left_square_bracket", "l", "w", "question_mark",
-              "escape", "tab", "shift+tab", "ctrl+p"]
+              "escape", "tab", "shift+tab", "ctrl+p", "t", "p"]
 TEXT = "0123456789.-e ax"
 
 
