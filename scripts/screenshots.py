@@ -1,6 +1,7 @@
 """Regenerate screenshots/*.svg: the app as a user sees it, driven from the keyboard with Pilot.
 
-Run: python scripts/screenshots.py   (writes screenshots/main.svg, small.svg, running.svg, diverged.svg, help.svg)
+Run: python scripts/screenshots.py   (writes screenshots/main, done, linear-module, loss-curve, diverged,
+small, small-no-pane and help .svg)
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ async def main() -> None:
     await shoot("diverged", resolve("fastai-quadratic", lr=1.0, epochs=100), (120, 36), "space",
                 lambda a: a.state == "diverged")
     await shoot("small", resolve("fastai-quadratic"), (80, 24), "s s s", lambda a: a.query_one("#log").rows == 3)
+    await shoot("small-no-pane", resolve("linear-module"), (80, 24), "space p", lambda a: a.state == "done")
     await shoot("help", resolve("fastai-quadratic"), (120, 36), "question_mark")
 
 
