@@ -148,6 +148,7 @@ class GdtuiApp(App):
 
     def on_resize(self, event) -> None:
         self._check_size(event.size)
+        self._dirty = True  # the plot title is fitted to the plot's width when it is drawn
 
     def _check_size(self, size=None) -> None:
         size = size or self.size
@@ -164,13 +165,7 @@ class GdtuiApp(App):
             event.prevent_default()
 
     def action_step(self) -> None:
-        if self._session_gone():
-            return
-        if self.state == "done":
-            self.notify("The epoch budget is spent: raise epochs, or r to reset.", title="done")
-        elif self.state == "diverged":
-            self.notify("The run diverged: press r to reset, and try a smaller lr.", severity="warning")
-        else:
+        if not self._session_gone() and not self._run_over():
             self.session.send("step")
 
     def action_toggle_run(self) -> None:
@@ -178,12 +173,16 @@ class GdtuiApp(App):
             return
         if self.state == "running":
             self.session.send("pause")
-        elif self.state == "done":
+        elif not self._run_over():
+            self.session.send("run")
+
+    def _run_over(self) -> bool:
+        """Whether the run can train no further (its budget spent, or diverged); if so, say what to do."""
+        if self.state == "done":
             self.notify("The epoch budget is spent: raise epochs, or r to reset.", title="done")
         elif self.state == "diverged":
             self.notify("The run diverged: press r to reset, and try a smaller lr.", severity="warning")
-        else:
-            self.session.send("run")
+        return self.state in ("done", "diverged")
 
     def action_reset(self) -> None:
         if self.state == "ended":
@@ -239,19 +238,23 @@ class GdtuiApp(App):
         self.tabs.active = "tab-curve" if self.tabs.active == "tab-preds" else "tab-preds"
         self._dirty = True
 
+    def _in_params(self) -> bool:
+        """Whether the focus is on a field of the hyperparameters pane."""
+        focused = self.focused if self.screen_stack else None
+        return focused is not None and self.params in focused.ancestors_with_self
+
     def action_toggle_params(self) -> None:
         shown = not self.params.display
-        if not shown and self.focused is not None and self.params in self.focused.ancestors_with_self:
+        if not shown and self._in_params():
             self.log_view.focus()
         self.params.display = shown
         self._dirty = True
 
     def action_leave_field(self) -> None:
         stack = self.screen_stack
-        focused = self.focused if stack else None
-        if focused is None or stack[-1] is not stack[0] or self.params not in focused.ancestors_with_self:
+        if not self._in_params() or stack[-1] is not stack[0]:
             raise SkipAction()  # escape is the help screen's, the palette's, or nobody's
-        for select in focused.ancestors_with_self:
+        for select in self.focused.ancestors_with_self:
             if isinstance(select, Select):
                 select.expanded = False
         self.log_view.focus()

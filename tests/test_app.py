@@ -14,7 +14,7 @@ from gdtui.widgets.hyperparams import HyperParams
 from gdtui.widgets.plots import LossCurve, PredictionPlot
 from gdtui.widgets.rmse_log import RmseLog
 from gdtui.widgets.status import StatusLine
-from tests.tui_helpers import config, log_texts, press_and_wait, ready, run_to_done, wait_for
+from tests.tui_helpers import config, field, log_texts, press_and_wait, ready, run_to_done, wait_for
 
 # The fastai article's published log (seeds 000/001).
 PUBLISHED = ["74.96194346966999", "36.43029986215973", "22.692756149058336"]
@@ -208,7 +208,7 @@ async def test_p_hides_the_hyperparameters_to_give_the_log_room():
         await pilot.press("escape", "p")
         await pilot.pause(0.3)
         assert not app.params.display and log.outer_size.width == 80 > narrow
-        assert all("bias=" in line for line in _shown(log)[1:4])  # the parameters in view, unscrolled
+        assert all("bias=" in line for line in _shown(log)[1:4])  # more of each row in view, unscrolled
         await pilot.press("p")
         await pilot.pause(0.3)
         assert app.params.display and log.outer_size.width == narrow
@@ -399,9 +399,7 @@ async def test_command_palette_has_every_key_s_action():
 async def test_escape_leaves_a_dropdown_so_space_runs_again():
     app = GdtuiApp(config())
     async with app.run_test(size=SIZE) as pilot:
-        await ready(pilot)
-        await wait_for(pilot, lambda: app.params.ready, what="the form")
-        select = app.query_one("#f-optimizer")
+        select = await field(pilot, "optimizer")
         for opened in (False, True):  # a closed list, then an open one
             select.focus()
             await pilot.pause()
@@ -419,10 +417,8 @@ async def test_a_refused_change_says_only_that_it_was_refused():
     app = GdtuiApp(config())
     async with app.run_test(size=SIZE) as pilot:
         await ready(pilot)
-        await wait_for(pilot, lambda: app.params.ready, what="the form")
         await press_and_wait(pilot, "s", lambda: rows(app) == 1, "epoch 1")
-        box = app.query_one("#f-data")
-        box.focus()
+        box = await field(pilot, "data")
         box.value = "/nonexistent/data.csv"
         await pilot.press("enter")
         await wait_for(pilot, lambda: any(n.title == "not applied" for n in app._notifications), what="refusal")
@@ -436,10 +432,7 @@ async def test_a_refused_change_says_only_that_it_was_refused():
 async def test_leaving_a_field_with_an_invalid_value_shows_the_value_in_effect():
     app = GdtuiApp(config())
     async with app.run_test(size=SIZE) as pilot:
-        await ready(pilot)
-        await wait_for(pilot, lambda: app.params.ready, what="the form")
-        box = app.query_one("#f-lr")
-        box.focus()
+        box = await field(pilot, "lr")
         box.value = "0"
         await pilot.press("escape")
         await pilot.pause()
@@ -452,6 +445,7 @@ async def test_s_after_divergence_says_what_to_do():
     async with app.run_test(size=SIZE) as pilot:
         await ready(pilot)
         await press_and_wait(pilot, "space", lambda: app.state == "diverged", "diverged")
+        assert not any("diverged" in n.message for n in app._notifications)
         await pilot.press("s")
         await wait_for(pilot, lambda: any("diverged" in n.message for n in app._notifications), what="notice")
 

@@ -36,6 +36,17 @@ async def run_to_done(pilot) -> None:
     await pilot.pause(0.3)
 
 
+async def field(pilot, name: str):
+    """Wait for the session and the hyperparameters form, then focus the field `name` and return it."""
+    app = pilot.app
+    await ready(pilot)
+    await wait_for(pilot, lambda: app.params.ready, what="the form")
+    widget = app.query_one(f"#f-{name}")
+    widget.focus()
+    await pilot.pause()
+    return widget
+
+
 def log_texts(app) -> list[str]:
     return list(app.query_one(RmseLog).lines)
 

@@ -97,10 +97,15 @@ class RmseLog(ScrollView, can_focus=True):
         self._rows.extend((chunk, i) for i in range(max(0, n - TAIL), n))
         self._width = max(self._width, width_bound(chunk))
         self.virtual_size = Size(self._width, len(self._rows) + 1)
-        if follow and not self._pending_follow:  # once the new size is laid out
+        if follow:
+            self._schedule_follow()
+        self.refresh()
+
+    def _schedule_follow(self) -> None:
+        """Scroll to the newest row once the new size is laid out (once, however often it is asked)."""
+        if not self._pending_follow:
             self._pending_follow = True
             self.call_after_refresh(self._follow)
-        self.refresh()
 
     def _follow(self) -> None:
         self._pending_follow = False
@@ -121,9 +126,8 @@ class RmseLog(ScrollView, can_focus=True):
 
     def on_resize(self) -> None:
         # a smaller view keeps its offset, which would hide the newest rows: the newest stay in view
-        if self._at_end and not self._pending_follow:
-            self._pending_follow = True
-            self.call_after_refresh(self._follow)
+        if self._at_end:
+            self._schedule_follow()
 
     def render_line(self, y: int) -> Strip:
         # Line 0 of the view is always the header; below it, the rows from the vertical offset on (the
