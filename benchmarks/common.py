@@ -36,6 +36,7 @@ GDTUI = gdtui_command()
 
 # ------------------------------------------------------------------------------------------------ helpers
 
+
 def median(values):
     return statistics.median(values) if values else float("nan")
 
@@ -43,8 +44,9 @@ def median(values):
 def timed_process(argv: list[str], timeout: float) -> float:
     """Wall seconds of one whole process, which must exit 0."""
     start = time.perf_counter()
-    proc = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                          timeout=timeout, cwd=ROOT)
+    proc = subprocess.run(
+        argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=timeout, cwd=ROOT
+    )
     elapsed = time.perf_counter() - start
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(argv)} exited {proc.returncode}: {proc.stderr.decode()[-400:]}")
@@ -67,8 +69,7 @@ def alternate(rounds: int, a, b) -> tuple[list, list]:
 def worker(name: str, quick: bool, timeout: float) -> dict:
     """Run `run.py --worker name` in a fresh interpreter and return the dict it prints."""
     argv = [PYTHON, str(HERE / "run.py"), "--worker", name] + (["--quick"] if quick else [])
-    proc = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout,
-                          cwd=ROOT)
+    proc = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout, cwd=ROOT)
     for line in reversed(proc.stdout.splitlines()):
         if line.startswith("RESULT "):
             return json.loads(line[7:])
@@ -134,8 +135,11 @@ def cpu_shares(pids, seconds: float) -> dict[str, float]:
     hz = os.sysconf("SC_CLK_TCK")
     watch = {role(p): p for p in pids}
     try:
-        server = int(subprocess.run(["pgrep", "-f", "-o", "tmux.*gdtui-bench-%d" % os.getpid()], capture_output=True,
-                                    text=True, timeout=5).stdout.split()[0])
+        server = int(
+            subprocess.run(
+                ["pgrep", "-f", "-o", f"tmux.*gdtui-bench-{os.getpid()}"], capture_output=True, text=True, timeout=5
+            ).stdout.split()[0]
+        )
         watch[f"tmux server (pid {server})"] = server
     except Exception:
         pass
@@ -153,7 +157,6 @@ def alive(pid: int) -> bool:
             return handle.read().rsplit(")", 1)[1].split()[0] != "Z"
     except OSError:
         return False
-
 
 
 def _list(values, digits=2) -> str:

@@ -16,7 +16,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from common import GDTUI, PYTHON, ROOT, SEED_LOOP, HERE
+from common import GDTUI, HERE, PYTHON, ROOT, SEED_LOOP
 
 TOGGLE_C = """#include <valgrind/callgrind.h>
 void count_start(void) { CALLGRIND_ZERO_STATS; CALLGRIND_START_INSTRUMENTATION; }
@@ -49,8 +49,16 @@ def count(argv: list[str], directory: str, whole: bool, env: dict | None = None)
     command = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={directory}/callgrind.%p"]
     if not whole:
         command.append("--instr-atstart=no")
-    proc = subprocess.run(command + argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                          text=True, timeout=1800, cwd=ROOT, env=env)
+    proc = subprocess.run(
+        command + argv,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        timeout=1800,
+        cwd=ROOT,
+        env=env,
+    )
     found = COLLECTED.findall(proc.stderr)
     if proc.returncode != 0 or not found:
         raise RuntimeError(f"callgrind {' '.join(argv)} exited {proc.returncode}: {proc.stderr[-400:]}")
@@ -69,5 +77,11 @@ def engine_instructions(preset: str, epochs: int, counted: int) -> dict:
         for side in ("gdtui", "seed"):
             argv = [PYTHON, str(HERE / "run.py"), "--worker", f"count_{side}"]
             per[side] = count(argv, directory, False, env) / counted
-    return dict(start_g=start_g, start_s=start_s, epoch_g=per["gdtui"], epoch_s=per["seed"],
-                total_g=start_g + (epochs - 1) * per["gdtui"], total_s=start_s + (epochs - 1) * per["seed"])
+    return dict(
+        start_g=start_g,
+        start_s=start_s,
+        epoch_g=per["gdtui"],
+        epoch_s=per["seed"],
+        total_g=start_g + (epochs - 1) * per["gdtui"],
+        total_s=start_s + (epochs - 1) * per["seed"],
+    )

@@ -31,14 +31,27 @@ import time
 from pathlib import Path
 
 import instructions
-from common import (GDTUI, PANE, PRESET, PYTHON, ROOT, SEED_LOOP, _list, alternate, cpu_shares, median, proc_status, role,
-                    timed_process, worker)
+from common import (
+    GDTUI,
+    PANE,
+    PRESET,
+    PYTHON,
+    ROOT,
+    SEED_LOOP,
+    _list,
+    alternate,
+    cpu_shares,
+    median,
+    proc_status,
+    role,
+    timed_process,
+    worker,
+)
 from terminal import STATUS_ROWS, TITLE_ROWS, PaneStream, Tmux, status_of, wait_screen
 from workers import WORKERS
 
-
-
 # ------------------------------------------------------------------------------------------------ figures
+
 
 class Bench:
     def __init__(self, quick: bool):
@@ -59,8 +72,9 @@ class Bench:
         return f"{tag}{self._n}"
 
     def row(self, figure, name, gdtui, baseline, ratio, target, ok, note=""):
-        self.rows.append(dict(figure=figure, name=name, gdtui=gdtui, baseline=baseline, ratio=ratio,
-                              target=target, ok=ok))
+        self.rows.append(
+            dict(figure=figure, name=name, gdtui=gdtui, baseline=baseline, ratio=ratio, target=target, ok=ok)
+        )
         if note:
             self.notes.append(f"[{figure}] {note}")
 
@@ -68,8 +82,10 @@ class Bench:
         if self._tmux is not None:
             self._tmux.close()
             if self._tmux.killed:
-                self.notes.append(f"[tmux] {self._tmux.killed} gdtui process(es) were still alive after q and "
-                                  f"kill-session and were ended with SIGKILL")
+                self.notes.append(
+                    f"[tmux] {self._tmux.killed} gdtui process(es) were still alive after q and "
+                    f"kill-session and were ended with SIGKILL"
+                )
             self._tmux = None
 
     # 1 -------------------------------------------------------------------------------------------------
@@ -83,23 +99,36 @@ class Bench:
             before = os.times()
             wall = timed_process(argv, timeout=600)
             after = os.times()
-            cpu[key].append(after.children_user + after.children_system
-                            - before.children_user - before.children_system)
+            cpu[key].append(after.children_user + after.children_system - before.children_user - before.children_system)
             return wall
 
         g, s = alternate(rounds, lambda: measure(g_argv, "g"), lambda: measure(s_argv, "s"))
         ratio = median(g) / median(s)
-        self.row("1", f"engine overhead: whole process, {epochs} epochs", f"{median(g):.2f} s", f"{median(s):.2f} s",
-                 ratio, "<= 1.05", ratio <= 1.05,
-                 f"gdtui run --quiet vs benchmarks/seed_loop.py, {rounds} rounds: gdtui {_list(g)} s, seed {_list(s)} s; "
-                 f"CPU time (user+sys) ratio {median(cpu['g']) / median(cpu['s']):.3f}")
+        self.row(
+            "1",
+            f"engine overhead: whole process, {epochs} epochs",
+            f"{median(g):.2f} s",
+            f"{median(s):.2f} s",
+            ratio,
+            "<= 1.05",
+            ratio <= 1.05,
+            f"gdtui run --quiet vs benchmarks/seed_loop.py, {rounds} rounds: gdtui {_list(g)} s, seed {_list(s)} s; "
+            f"CPU time (user+sys) ratio {median(cpu['g']) / median(cpu['s']):.3f}",
+        )
         # where the difference lies: per-epoch cost in one process, imports excluded
         r = worker("epoch20", self.quick, timeout=900)
-        self.row("1b", "  per epoch in-process (info)", f"{r['trainer_us']:.0f} µs", f"{r['seed_us']:.0f} µs",
-                 r["trainer_us"] / r["seed_us"], "-", None,
-                 f"Trainer.run in chunks of 1000 vs the seed loop in one interpreter, {r['epochs']} epochs x "
-                 f"{r['rounds']} rounds; import of gdtui.cli+trainer {r['import_s']:.2f} s vs import torch "
-                 f"{r['torch_import_s']:.2f} s (same process, so both with a warm page cache)")
+        self.row(
+            "1b",
+            "  per epoch in-process (info)",
+            f"{r['trainer_us']:.0f} µs",
+            f"{r['seed_us']:.0f} µs",
+            r["trainer_us"] / r["seed_us"],
+            "-",
+            None,
+            f"Trainer.run in chunks of 1000 vs the seed loop in one interpreter, {r['epochs']} epochs x "
+            f"{r['rounds']} rounds; import of gdtui.cli+trainer {r['import_s']:.2f} s vs import torch "
+            f"{r['torch_import_s']:.2f} s (same process, so both with a warm page cache)",
+        )
         # the same comparison in instructions, which the machine's noise does not move
         why_not = instructions.missing()
         if self.quick or why_not:
@@ -107,12 +136,19 @@ class Bench:
             return
         c = instructions.engine_instructions(PRESET, epochs, counted=1000)
         ratio = c["total_g"] / c["total_s"]
-        self.row("1c", f"  instructions, whole process, {epochs} epochs", f"{c['total_g'] / 1e9:.2f} G",
-                 f"{c['total_s'] / 1e9:.2f} G", ratio, "<= 1.05", ratio <= 1.05,
-                 f"callgrind: startup (one-epoch process) gdtui {c['start_g'] / 1e9:.3f} G vs seed "
-                 f"{c['start_s'] / 1e9:.3f} G; per epoch (1000 counted in one process after 200 of warm-up) gdtui "
-                 f"{c['epoch_g'] / 1e3:.1f} k vs seed {c['epoch_s'] / 1e3:.1f} k "
-                 f"(x{c['epoch_g'] / c['epoch_s']:.3f}); total = startup + {epochs - 1} x per epoch")
+        self.row(
+            "1c",
+            f"  instructions, whole process, {epochs} epochs",
+            f"{c['total_g'] / 1e9:.2f} G",
+            f"{c['total_s'] / 1e9:.2f} G",
+            ratio,
+            "<= 1.05",
+            ratio <= 1.05,
+            f"callgrind: startup (one-epoch process) gdtui {c['start_g'] / 1e9:.3f} G vs seed "
+            f"{c['start_s'] / 1e9:.3f} G; per epoch (1000 counted in one process after 200 of warm-up) gdtui "
+            f"{c['epoch_g'] / 1e3:.1f} k vs seed {c['epoch_s'] / 1e3:.1f} k "
+            f"(x{c['epoch_g'] / c['epoch_s']:.3f}); total = startup + {epochs - 1} x per epoch",
+        )
 
     # 2 -------------------------------------------------------------------------------------------------
     def live_ui(self):
@@ -149,18 +185,32 @@ class Bench:
         u, h = alternate(rounds, ui, lambda: timed_process(head_argv, timeout=600))
         ratio = median(u) / median(h)
         bad = [f for f in finals if f != epochs]
-        self.row("2", f"live UI: launch to 'done', {epochs} epochs", f"{median(u):.2f} s", f"{median(h):.2f} s",
-                 ratio, "<= 1.15", ratio <= 1.15 and not bad,
-                 f"tmux {PANE[0]}x{PANE[1]}, screen polled every 20 ms; UI {_list(u)} s, headless {_list(h)} s; "
-                 f"of the UI's time, launch to the first epoch on screen {_list(starts)} s (median "
-                 f"{median(starts):.2f} s), then {median(rates):.0f} epochs/s to 'done'"
-                 + (f"; WRONG final epoch on screen: {bad}" if bad else ""))
+        self.row(
+            "2",
+            f"live UI: launch to 'done', {epochs} epochs",
+            f"{median(u):.2f} s",
+            f"{median(h):.2f} s",
+            ratio,
+            "<= 1.15",
+            ratio <= 1.15 and not bad,
+            f"tmux {PANE[0]}x{PANE[1]}, screen polled every 20 ms; UI {_list(u)} s, headless {_list(h)} s; "
+            f"of the UI's time, launch to the first epoch on screen {_list(starts)} s (median "
+            f"{median(starts):.2f} s), then {median(rates):.0f} epochs/s to 'done'"
+            + (f"; WRONG final epoch on screen: {bad}" if bad else ""),
+        )
         r = worker("session", self.quick, timeout=600)
-        self.row("2b", "  session process alone (info, time ratio)", f"{r['session_eps']:.0f} ep/s",
-                 f"{r['headless_eps']:.0f} ep/s", r["headless_eps"] / r["session_eps"], "-", None,
-                 f"python -m gdtui.engine.session driven by a client that only reads its results, against "
-                 f"Trainer.run(1000) in a loop in one process; {r['rounds']} alternating windows of "
-                 f"{r['window']:g} s; no UI, so this isolates the session protocol's own cost")
+        self.row(
+            "2b",
+            "  session process alone (info, time ratio)",
+            f"{r['session_eps']:.0f} ep/s",
+            f"{r['headless_eps']:.0f} ep/s",
+            r["headless_eps"] / r["session_eps"],
+            "-",
+            None,
+            f"python -m gdtui.engine.session driven by a client that only reads its results, against "
+            f"Trainer.run(1000) in a loop in one process; {r['rounds']} alternating windows of "
+            f"{r['window']:g} s; no UI, so this isolates the session protocol's own cost",
+        )
 
     # 3 -------------------------------------------------------------------------------------------------
     def responsiveness(self):
@@ -174,8 +224,13 @@ class Bench:
         stream = None
         try:
             tmux.launch(name, GDTUI + ["--preset", PRESET, "--epochs", "100000000", "--run"])
-            wait_screen(tmux, name, lambda l: (s := status_of(l)) and s[0] == "running" and s[1] > 0,
-                        timeout=120, interval=0.02)
+            wait_screen(
+                tmux,
+                name,
+                lambda lines: (s := status_of(lines)) and s[0] == "running" and s[1] > 0,
+                timeout=120,
+                interval=0.02,
+            )
             stream = PaneStream(tmux, name)
             time.sleep(1.0)  # full speed: chunks flowing, plots redrawing
             tmux.note_children()
@@ -187,8 +242,13 @@ class Bench:
                     start = time.perf_counter()
                     tmux.keys(name, "Space")
                     if i % 2 == 0:
-                        _, seen, n = wait_screen(tmux, name, lambda l, w=want: (s := status_of(l)) and s[0] == w,
-                                                 timeout=30, interval=interval)
+                        _, seen, n = wait_screen(
+                            tmux,
+                            name,
+                            lambda lines, w=want: (s := status_of(lines)) and s[0] == w,
+                            timeout=30,
+                            interval=interval,
+                        )
                         lat[want].append((seen - start) * 1000)
                         polls.append(n)
                     else:
@@ -196,8 +256,13 @@ class Bench:
                         if at is None:
                             raise TimeoutError(f"'{want}' not written within 30 s of space")
                         pty[want].append((at - start) * 1000)
-                        wait_screen(tmux, name, lambda l, w=want: (s := status_of(l)) and s[0] == w, timeout=30,
-                                    interval=0.02)
+                        wait_screen(
+                            tmux,
+                            name,
+                            lambda lines, w=want: (s := status_of(lines)) and s[0] == w,
+                            timeout=30,
+                            interval=0.02,
+                        )
                     time.sleep(0.3 if want == "paused" else 1.0)
             tmux.note_children()
             for pid in sorted(tmux.pids):
@@ -213,8 +278,14 @@ class Bench:
         probe = self.name("probe")
         try:
             tmux.launch(probe, GDTUI + ["--preset", PRESET])
-            wait_screen(tmux, probe, lambda l: "Hyperparameters" in "".join(l), timeout=60, interval=0.01,
-                        rows=TITLE_ROWS)
+            wait_screen(
+                tmux,
+                probe,
+                lambda lines: "Hyperparameters" in "".join(lines),
+                timeout=60,
+                interval=0.01,
+                rows=TITLE_ROWS,
+            )
             ctl, full, spawn = [], [], []
             for _ in range(40):
                 t = time.perf_counter()
@@ -225,8 +296,9 @@ class Bench:
                 full.append((time.perf_counter() - t) * 1000)
             for _ in range(10):
                 t = time.perf_counter()
-                subprocess.run(tmux.base + ["capture-pane", "-p", "-t", probe], capture_output=True, timeout=10,
-                               env=tmux.env)
+                subprocess.run(
+                    tmux.base + ["capture-pane", "-p", "-t", probe], capture_output=True, timeout=10, env=tmux.env
+                )
                 spawn.append((time.perf_counter() - t) * 1000)
         finally:
             tmux.quit(probe)
@@ -242,12 +314,14 @@ class Bench:
             f"by the two methods. Screen polled: from "
             f"send-keys to the capture-pane that shows the word, polled every {interval * 1000:.0f} ms (median "
             f"{median(polls):.0f} polls); paused {_list(lat['paused'], 0)} ms, running {_list(lat['running'], 0)} ms. "
-            f"Pty stream (odd toggles, no polling): from send-keys to the moment the word arrived in the pane's output through a read-only "
+            f"Pty stream (odd toggles, no polling): from send-keys to the moment the word arrived in the pane's "
+            f"output through a read-only "
             f"control client (no polling); paused {_list(pty['paused'], 0)} ms, running {_list(pty['running'], 0)} ms. "
             f"Cost of looking (median): capture-pane of the {STATUS_ROWS[1] - STATUS_ROWS[0] + 1} status rows via the "
             f"control client {median(ctl):.2f} ms (what the polls use), of the whole {PANE[0]}x{PANE[1]} pane "
             f"{median(full):.2f} ms, whole pane via a spawned `tmux capture-pane` {median(spawn):.1f} ms. "
-            f"Ratio = latency / 50 ms.")
+            f"Ratio = latency / 50 ms."
+        )
         if cpu:
             parts = ", ".join(f"{label} {share:.0%}" for label, share in cpu.items())
             self.notes.append(f"[3] CPU while training at full speed (2 s window; 100% = one core): {parts}")
@@ -264,69 +338,121 @@ class Bench:
             name = self.name("paint")
             try:
                 start = tmux.launch(name, GDTUI + ["--preset", PRESET])
-                _, seen, _ = wait_screen(tmux, name, lambda l: "Hyperparameters" in "".join(l), timeout=120,
-                                         interval=0.002, rows=TITLE_ROWS)
+                _, seen, _ = wait_screen(
+                    tmux,
+                    name,
+                    lambda lines: "Hyperparameters" in "".join(lines),
+                    timeout=120,
+                    interval=0.002,
+                    rows=TITLE_ROWS,
+                )
                 return seen - start
             finally:
                 tmux.quit(name)
 
         f, t = alternate(rounds, paint, lambda: timed_process([PYTHON, "-c", "import torch"], timeout=300))
         ratio = median(f) / median(t)
-        self.row("4", "first paint vs python -c 'import torch'", f"{median(f):.2f} s", f"{median(t):.2f} s", ratio,
-                 "< 0.35", ratio < 0.35,
-                 f"launch in tmux to 'Hyperparameters' on screen (polled every 2 ms): {_list(f)} s; "
-                 f"import torch {_list(t)} s")
+        self.row(
+            "4",
+            "first paint vs python -c 'import torch'",
+            f"{median(f):.2f} s",
+            f"{median(t):.2f} s",
+            ratio,
+            "< 0.35",
+            ratio < 0.35,
+            f"launch in tmux to 'Hyperparameters' on screen (polled every 2 ms): {_list(f)} s; "
+            f"import torch {_list(t)} s",
+        )
 
     # 5 -------------------------------------------------------------------------------------------------
     def large_data(self):
         r = worker("plot", self.quick, timeout=900)
         ratio = r["big_ms"] / r["small_ms"]
-        self.row("5a", f"plot frame 120x40, {r['points']:,} vs 20 points", f"{r['big_ms']:.1f} ms",
-                 f"{r['small_ms']:.1f} ms", ratio, "<= 1.5", ratio <= 1.5,
-                 f"PredictionPlot in App.run_test(size=(120, 40)), {r['reps']} alternating reps; plot sample "
-                 f"{r['sample']} of {r['points']:,} points; replot() (Python side, before render) "
-                 f"{r['big_replot_ms']:.1f} ms vs {r['small_replot_ms']:.1f} ms; Trainer build {r['build_s']:.1f} s")
+        self.row(
+            "5a",
+            f"plot frame 120x40, {r['points']:,} vs 20 points",
+            f"{r['big_ms']:.1f} ms",
+            f"{r['small_ms']:.1f} ms",
+            ratio,
+            "<= 1.5",
+            ratio <= 1.5,
+            f"PredictionPlot in App.run_test(size=(120, 40)), {r['reps']} alternating reps; plot sample "
+            f"{r['sample']} of {r['points']:,} points; replot() (Python side, before render) "
+            f"{r['big_replot_ms']:.1f} ms vs {r['small_replot_ms']:.1f} ms; Trainer build {r['build_s']:.1f} s",
+        )
         r = worker("epochs", self.quick, timeout=1200)
         ratio = r["bare_eps"] / r["trainer_eps"]
-        self.row("5b", f"epoch cost, {r['points']:,} points (time ratio)", f"{r['trainer_eps']:.1f} ep/s",
-                 f"{r['bare_eps']:.1f} ep/s", ratio, "report (~1)", None,
-                 f"Trainer.run({r['epochs']}) vs a bare loop of the same quadratic and MSE on the same tensors, "
-                 f"{r['rounds']} alternating rounds, loss.item() every epoch in the bare loop; ms an epoch: "
-                 f"Trainer {_list(r['trainer_ms'])}, bare {_list(r['bare_ms'])}")
+        self.row(
+            "5b",
+            f"epoch cost, {r['points']:,} points (time ratio)",
+            f"{r['trainer_eps']:.1f} ep/s",
+            f"{r['bare_eps']:.1f} ep/s",
+            ratio,
+            "report (~1)",
+            None,
+            f"Trainer.run({r['epochs']}) vs a bare loop of the same quadratic and MSE on the same tensors, "
+            f"{r['rounds']} alternating rounds, loss.item() every epoch in the bare loop; ms an epoch: "
+            f"Trainer {_list(r['trainer_ms'])}, bare {_list(r['bare_ms'])}",
+        )
 
     # 6 -------------------------------------------------------------------------------------------------
     def long_run(self):
         r = worker("memory", self.quick, timeout=3600)
         growth = r["growth"] * r["scale"]
-        extra = (f" (measured over {r['epochs']:,} epochs: {r['growth'] / 2**20:.1f} MB, extrapolated x{r['scale']:g})"
-                 if r["scale"] != 1 else "")
-        self.row("6", "memory growth, 1,000,000 epochs", f"{growth / 2**20:.1f} MB", "-", None, "< 200 MB",
-                 growth < 200 * 2**20,
-                 f"Trainer fastai-quadratic, run() in chunks of {r['chunk']:,}, results discarded; VmRSS "
-                 f"{r['rss0'] / 2**20:.0f} -> {r['rss1'] / 2**20:.0f} MB, VmHWM {r['hwm'] / 2**20:.0f} MB, "
-                 f"{r['bytes_per_epoch']:.0f} bytes/epoch, {r['seconds']:.0f} s{extra}")
+        extra = (
+            f" (measured over {r['epochs']:,} epochs: {r['growth'] / 2**20:.1f} MB, extrapolated x{r['scale']:g})"
+            if r["scale"] != 1
+            else ""
+        )
+        self.row(
+            "6",
+            "memory growth, 1,000,000 epochs",
+            f"{growth / 2**20:.1f} MB",
+            "-",
+            None,
+            "< 200 MB",
+            growth < 200 * 2**20,
+            f"Trainer fastai-quadratic, run() in chunks of {r['chunk']:,}, results discarded; VmRSS "
+            f"{r['rss0'] / 2**20:.0f} -> {r['rss1'] / 2**20:.0f} MB, VmHWM {r['hwm'] / 2**20:.0f} MB, "
+            f"{r['bytes_per_epoch']:.0f} bytes/epoch, {r['seconds']:.0f} s{extra}",
+        )
 
     # 7 -------------------------------------------------------------------------------------------------
     def cuda_path(self):
         r = worker("syncs", self.quick, timeout=300)
         ok = r["per_epoch"] == 0 and r["static_loop"] == 0
-        self.row("7", "host syncs per epoch in the chunk loop", f"{r['per_epoch']:g}", "1 (seed: loss.item())",
-                 None, "0 (read once per chunk)", ok,
-                 f"no GPU here: counted, not timed, on the path accelerators take (readback 'chunk', forced on the "
-                 f"CPU, whose own path reads each value as it is made). Its epoch loop has {r['static_loop']} "
-                 f"host-reading calls in its source ({r['static_loop_calls'] or 'none'}); after the loop, once per "
-                 f"chunk, there are {r['static_record']} ({', '.join(r['static_record_calls'])}; on a GPU only the .cpu() of "
-                 f"the chunk's table and the predictions' .tolist() wait for the device, the rest read host memory). "
-                 f"Counted at run time by wrapping "
-                 f"Tensor.item/tolist/cpu/numpy/__bool__/__float__/__int__: {r['per_chunk']:g} per chunk, "
-                 f"{r['per_epoch']:g} per epoch (run(1) vs run({r['n']}))")
+        self.row(
+            "7",
+            "host syncs per epoch in the chunk loop",
+            f"{r['per_epoch']:g}",
+            "1 (seed: loss.item())",
+            None,
+            "0 (read once per chunk)",
+            ok,
+            f"no GPU here: counted, not timed, on the path accelerators take (readback 'chunk', forced on the "
+            f"CPU, whose own path reads each value as it is made). Its epoch loop has {r['static_loop']} "
+            f"host-reading calls in its source ({r['static_loop_calls'] or 'none'}); after the loop, once per "
+            f"chunk, there are {r['static_record']} ({', '.join(r['static_record_calls'])}; on a GPU only the "
+            f".cpu() of "
+            f"the chunk's table and the predictions' .tolist() wait for the device, the rest read host memory). "
+            f"Counted at run time by wrapping "
+            f"Tensor.item/tolist/cpu/numpy/__bool__/__float__/__int__: {r['per_chunk']:g} per chunk, "
+            f"{r['per_epoch']:g} per epoch (run(1) vs run({r['n']}))",
+        )
 
-    FIGURES = {"1": "engine_overhead", "2": "live_ui", "3": "responsiveness", "4": "first_paint",
-               "5": "large_data", "6": "long_run", "7": "cuda_path"}
-
+    FIGURES = {
+        "1": "engine_overhead",
+        "2": "live_ui",
+        "3": "responsiveness",
+        "4": "first_paint",
+        "5": "large_data",
+        "6": "long_run",
+        "7": "cuda_path",
+    }
 
 
 # ------------------------------------------------------------------------------------------------ report
+
 
 def machine() -> list[str]:
     model = "unknown CPU"
@@ -338,9 +464,11 @@ def machine() -> list[str]:
     except OSError:
         pass
     affinity = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    code = ("import torch, textual, importlib.metadata as m; "
-            "print(torch.__version__, m.version('textual'), m.version('plotext'), m.version('textual-plotext'), "
-            "torch.get_num_threads())")
+    code = (
+        "import torch, textual, importlib.metadata as m; "
+        "print(torch.__version__, m.version('textual'), m.version('plotext'), m.version('textual-plotext'), "
+        "torch.get_num_threads())"
+    )
     try:
         versions = subprocess.run([PYTHON, "-c", code], capture_output=True, text=True, timeout=120).stdout.split()
         torch_v, textual_v, plotext_v, tp_v, threads = versions
@@ -372,8 +500,17 @@ def table(rows: list[dict]) -> str:
     body = []
     for r in rows:
         ok = r["ok"]
-        body.append([r["figure"], r["name"], r["gdtui"], r["baseline"], fmt_ratio(r["ratio"]), r["target"],
-                     "info" if ok is None else ("PASS" if ok else "FAIL")])
+        body.append(
+            [
+                r["figure"],
+                r["name"],
+                r["gdtui"],
+                r["baseline"],
+                fmt_ratio(r["ratio"]),
+                r["target"],
+                "info" if ok is None else ("PASS" if ok else "FAIL"),
+            ]
+        )
     widths = [max(len(str(x)) for x in col) for col in zip(head, *body)]
     line = "  ".join("-" * w for w in widths)
     out = ["  ".join(str(x).ljust(w) for x, w in zip(head, widths)), line]
@@ -416,8 +553,17 @@ def main() -> int:
                 print(f" {time.perf_counter() - t:.0f} s", flush=True)
             except Exception as error:  # one failed figure must not lose the others
                 print(f" ERROR after {time.perf_counter() - t:.0f} s: {type(error).__name__}: {error}", flush=True)
-                bench.rows.append(dict(figure=key, name=Bench.FIGURES[key], gdtui="error", baseline="-", ratio=None,
-                                       target="-", ok=False))
+                bench.rows.append(
+                    dict(
+                        figure=key,
+                        name=Bench.FIGURES[key],
+                        gdtui="error",
+                        baseline="-",
+                        ratio=None,
+                        target="-",
+                        ok=False,
+                    )
+                )
                 bench.notes.append(f"[{key}] ERROR {type(error).__name__}: {error}")
     finally:
         bench.close()
@@ -427,8 +573,10 @@ def main() -> int:
     print()
     for note in bench.notes:
         print(note)
-    print(f"\ntotal {time.perf_counter() - started:.0f} s; load average at end: "
-          f"{load1[0]:.2f} {load1[1]:.2f} {load1[2]:.2f} (other work on this machine skews wall-clock ratios)")
+    print(
+        f"\ntotal {time.perf_counter() - started:.0f} s; load average at end: "
+        f"{load1[0]:.2f} {load1[1]:.2f} {load1[2]:.2f} (other work on this machine skews wall-clock ratios)"
+    )
     if args.json:
         Path(args.json).write_text(json.dumps({"rows": bench.rows, "notes": bench.notes}, indent=1) + "\n")
     return 0

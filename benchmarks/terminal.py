@@ -26,6 +26,7 @@ STATUS_RE = re.compile(r"^\s*(loading torch…|loading|ready|running|paused|done
 
 # ------------------------------------------------------------------------------------------------ tmux
 
+
 class Tmux:
     """A private tmux server (socket gdtui-bench-PID) with a keeper session and one control-mode client.
 
@@ -43,10 +44,20 @@ class Tmux:
         env = dict(os.environ, LANG=os.environ.get("LANG", "C.UTF-8"))
         env.pop("TMUX", None)
         self.env = env
-        subprocess.run(self.base + ["new-session", "-d", "-s", "keeper", "-x", str(PANE[0]), "-y", str(PANE[1]),
-                                    "sleep 86400"], check=True, timeout=10, env=env)
-        self.ctl = subprocess.Popen(self.base + ["-C", "attach-session", "-t", "keeper"], stdin=subprocess.PIPE,
-                                    stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, bufsize=0, env=env)
+        subprocess.run(
+            self.base + ["new-session", "-d", "-s", "keeper", "-x", str(PANE[0]), "-y", str(PANE[1]), "sleep 86400"],
+            check=True,
+            timeout=10,
+            env=env,
+        )
+        self.ctl = subprocess.Popen(
+            self.base + ["-C", "attach-session", "-t", "keeper"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            bufsize=0,
+            env=env,
+        )
         self.lines: queue.Queue = queue.Queue()
         threading.Thread(target=self._read, daemon=True).start()
         self._block(10)  # the attach itself answers with one block
@@ -168,8 +179,14 @@ class PaneStream:
     ESCAPE = re.compile(rb"\\([0-7]{3})")
 
     def __init__(self, tmux: Tmux, name: str):
-        self.proc = subprocess.Popen(tmux.base + ["-C", "attach-session", "-r", "-t", name], stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, bufsize=0, env=tmux.env)
+        self.proc = subprocess.Popen(
+            tmux.base + ["-C", "attach-session", "-r", "-t", name],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            bufsize=0,
+            env=tmux.env,
+        )
         self.cond = threading.Condition()
         self.chunks: list[tuple[float, str]] = []
         threading.Thread(target=self._read, daemon=True).start()
@@ -199,7 +216,7 @@ class PaneStream:
                     seen += 1
                     if word in tail + text:
                         return at
-                    tail = (tail + text)[-len(word):]
+                    tail = (tail + text)[-len(word) :]
                 left = deadline - time.perf_counter()
                 if left <= 0:
                     return None
@@ -245,4 +262,3 @@ def wait_screen(tmux: Tmux, name: str, found, timeout: float, interval: float, r
             raise TimeoutError(f"{name}: not seen in {timeout:.0f} s; screen ends with: {lines[-3:]}")
         if interval:
             time.sleep(interval)
-

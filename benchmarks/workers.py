@@ -21,6 +21,7 @@ def _import_gdtui():
 def bare_epochs(x, y, params, lr):
     """The seed's epoch (benchmarks/seed_loop.py's apply_step, without printing) on x, y from params, as a
     function that runs n more epochs."""
+
     def epochs(n):
         for _ in range(n):
             a, b, c = params
@@ -30,6 +31,7 @@ def bare_epochs(x, y, params, lr):
             params.data -= lr * params.grad.data
             params.grad = None
             loss.item()
+
     return epochs
 
 
@@ -56,16 +58,19 @@ def trainer_epochs(epochs=10**7):
         while n > 0 and trainer.status == "ok":
             chunk = trainer.run_chunk(min(n, 1000))
             n -= len(chunk)
+
     return run
 
 
 def work_epoch20(quick: bool) -> dict:
     t0 = time.perf_counter()
     import torch  # noqa: F401
+
     t1 = time.perf_counter()
     _import_gdtui()
-    import gdtui.cli  # noqa: F401  (what `gdtui run` imports)
+    import gdtui.cli
     import gdtui.engine.trainer  # noqa: F401
+
     t2 = time.perf_counter()
     rounds, epochs = (2, 2000) if quick else (5, 5000)
 
@@ -77,8 +82,14 @@ def work_epoch20(quick: bool) -> dict:
 
     timed(trainer_epochs), timed(seed_epochs)  # warm up
     tr, se = alternate(rounds, lambda: timed(trainer_epochs), lambda: timed(seed_epochs))
-    return dict(trainer_us=median(tr) * 1e6, seed_us=median(se) * 1e6, epochs=epochs, rounds=rounds,
-                import_s=t2 - t1, torch_import_s=t1 - t0)
+    return dict(
+        trainer_us=median(tr) * 1e6,
+        seed_us=median(se) * 1e6,
+        epochs=epochs,
+        rounds=rounds,
+        import_s=t2 - t1,
+        torch_import_s=t1 - t0,
+    )
 
 
 def _counted(make) -> dict:
@@ -115,9 +126,14 @@ def work_session(quick: bool) -> dict:
     window, rounds = (2.0, 2) if quick else (4.0, 4)
     config = resolve(PRESET, epochs=100_000_000)
     ours, theirs = socket.socketpair()
-    proc = subprocess.Popen([PYTHON, "-m", "gdtui.engine.session", str(theirs.fileno())], pass_fds=[theirs.fileno()],
-                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            cwd=ROOT)
+    proc = subprocess.Popen(
+        [PYTHON, "-m", "gdtui.engine.session", str(theirs.fileno())],
+        pass_fds=[theirs.fileno()],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        cwd=ROOT,
+    )
     theirs.close()
     conn = Connection(ours.detach())
     trainer = Trainer(config)
@@ -227,9 +243,17 @@ def work_plot(quick: bool) -> dict:
             return size
 
     size = asyncio.run(main())
-    return dict(big_ms=median(out["big"]) * 1e3, small_ms=median(out["small"]) * 1e3,
-                big_replot_ms=median(out["big_replot"]) * 1e3, small_replot_ms=median(out["small_replot"]) * 1e3,
-                reps=reps, points=points, sample=len(cases["big"][0]), build_s=build_s, size=size)
+    return dict(
+        big_ms=median(out["big"]) * 1e3,
+        small_ms=median(out["small"]) * 1e3,
+        big_replot_ms=median(out["big_replot"]) * 1e3,
+        small_replot_ms=median(out["small_replot"]) * 1e3,
+        reps=reps,
+        points=points,
+        sample=len(cases["big"][0]),
+        build_s=build_s,
+        size=size,
+    )
 
 
 def work_epochs(quick: bool) -> dict:
@@ -261,8 +285,15 @@ def work_epochs(quick: bool) -> dict:
     ours(), bare()
     tr, ba = alternate(rounds, ours, bare)
     del torch
-    return dict(trainer_eps=epochs / median(tr), bare_eps=epochs / median(ba), epochs=epochs, rounds=rounds,
-                points=points, trainer_ms=[t * 1000 / epochs for t in tr], bare_ms=[t * 1000 / epochs for t in ba])
+    return dict(
+        trainer_eps=epochs / median(tr),
+        bare_eps=epochs / median(ba),
+        epochs=epochs,
+        rounds=rounds,
+        points=points,
+        trainer_ms=[t * 1000 / epochs for t in tr],
+        bare_ms=[t * 1000 / epochs for t in ba],
+    )
 
 
 def work_memory(quick: bool) -> dict:
@@ -288,9 +319,17 @@ def work_memory(quick: bool) -> dict:
     rss1 = proc_status("self", "VmRSS")
     measured = trainer.epoch - done
     growth = rss1 - rss0
-    return dict(growth=growth, rss0=rss0, rss1=rss1, hwm=proc_status("self", "VmHWM"), epochs=measured,
-                chunk=chunk, scale=total / measured if quick else 1, bytes_per_epoch=growth / max(measured, 1),
-                seconds=seconds)
+    return dict(
+        growth=growth,
+        rss0=rss0,
+        rss1=rss1,
+        hwm=proc_status("self", "VmHWM"),
+        epochs=measured,
+        chunk=chunk,
+        scale=total / measured if quick else 1,
+        bytes_per_epoch=growth / max(measured, 1),
+        seconds=seconds,
+    )
 
 
 HOST_READS = {"item", "tolist", "cpu", "numpy"}
@@ -332,6 +371,7 @@ def work_syncs(quick: bool) -> dict:
         def counted(self, *args, **kwargs):
             counter["n"] += 1
             return fn(self, *args, **kwargs)
+
         return counted
 
     # the accelerator path (readback "chunk"), forced here on the CPU; the CPU's own path reads each epoch
@@ -351,12 +391,24 @@ def work_syncs(quick: bool) -> dict:
         for name, fn in originals.items():
             setattr(torch.Tensor, name, fn)
     per_epoch = (many - one) / (n - 1)
-    return dict(per_epoch=per_epoch, per_chunk=one - per_epoch, n=n, static_loop=len(loop_calls),
-                static_loop_calls=", ".join(loop_calls), static_record=len(record_calls),
-                static_record_calls=record_calls)
+    return dict(
+        per_epoch=per_epoch,
+        per_chunk=one - per_epoch,
+        n=n,
+        static_loop=len(loop_calls),
+        static_loop_calls=", ".join(loop_calls),
+        static_record=len(record_calls),
+        static_record_calls=record_calls,
+    )
 
 
-WORKERS = {"epoch20": work_epoch20, "count_gdtui": work_count_gdtui, "count_seed": work_count_seed,
-           "session": work_session, "plot": work_plot, "epochs": work_epochs, "memory": work_memory,
-           "syncs": work_syncs}
-
+WORKERS = {
+    "epoch20": work_epoch20,
+    "count_gdtui": work_count_gdtui,
+    "count_seed": work_count_seed,
+    "session": work_session,
+    "plot": work_plot,
+    "epochs": work_epochs,
+    "memory": work_memory,
+    "syncs": work_syncs,
+}

@@ -16,8 +16,8 @@ import time
 from datetime import datetime
 
 from textual import on
-from textual.app import App, ComposeResult, SystemCommand
 from textual.actions import SkipAction
+from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.css.query import NoMatches
@@ -76,8 +76,13 @@ class GdtuiApp(App):
         # priority: an open dropdown would take escape for itself and keep the focus (space reopens it)
         Binding("escape", "leave_field", "Leave field", show=False, priority=True),
         Binding("t", "toggle_tab", "Plots", show=False, tooltip="predictions / loss curve"),
-        Binding("p", "toggle_params", "Pane", show=False,
-                tooltip="hide / show the hyperparameters (room for the log on a small terminal)"),
+        Binding(
+            "p",
+            "toggle_params",
+            "Pane",
+            show=False,
+            tooltip="hide / show the hyperparameters (room for the log on a small terminal)",
+        ),
     ]
 
     AUTO_FOCUS = "#log"
@@ -293,8 +298,7 @@ class GdtuiApp(App):
             if field == "preset":
                 config = resolve(value, **self._overrides())
             else:
-                changes = {field: value, **({"accumulate_grad": False} if field == "optimizer" else {})}
-                config = check_combination(self.config.replace(**changes))
+                config = check_combination(self.config.replace(**{field: value}))
         except Exception as error:  # ConfigError: a combination the engine refuses
             self.notify(str(error), severity="error")
             self.params.set_config(self.config, revert=field)
@@ -360,13 +364,18 @@ class GdtuiApp(App):
     @session_reply
     def on_session_lost(self, event: messages.SessionLost) -> None:
         self._set_state("ended", self.status.epoch)
-        self.notify(f"The training process ended ({event.reason}). Press r to start a new one.",
-                    title="training stopped", severity="error", timeout=30)
+        self.notify(
+            f"The training process ended ({event.reason}). Press r to start a new one.",
+            title="training stopped",
+            severity="error",
+            timeout=30,
+        )
 
     @session_reply
     def on_exported(self, event: messages.Exported) -> None:
-        self.notify(f"{event.rows} epoch{'s' if event.rows != 1 else ''} written to {event.path}",
-                    title="history saved")
+        self.notify(
+            f"{event.rows} epoch{'s' if event.rows != 1 else ''} written to {event.path}", title="history saved"
+        )
 
     # drawing --------------------------------------------------------------------------------------------
 

@@ -13,8 +13,17 @@ import sys
 
 import click
 
-from gdtui.engine.config import (CHECKS, DATA_ARTICLE, LOSSES, MODELS, OPTIMIZERS, SYNTHETIC, ConfigError, RunConfig,
-                                 resolve)
+from gdtui.engine.config import (
+    CHECKS,
+    DATA_ARTICLE,
+    LOSSES,
+    MODELS,
+    OPTIMIZERS,
+    SYNTHETIC,
+    ConfigError,
+    RunConfig,
+    resolve,
+)
 from gdtui.engine.csvfile import DataError, read_xy
 from gdtui.engine.presets import PRESETS
 
@@ -40,8 +49,13 @@ class Checked(click.ParamType):
 def run_options(command):
     """The options shared by `gdtui` and `gdtui run`; any of them overrides the preset's value."""
     options = [
-        click.option("--preset", type=click.Choice(list(PRESETS)), default="fastai-quadratic", show_default=True,
-                     help="Seed recipe to start from."),
+        click.option(
+            "--preset",
+            type=click.Choice(list(PRESETS)),
+            default="fastai-quadratic",
+            show_default=True,
+            help="Seed recipe to start from.",
+        ),
         click.option("--model", type=click.Choice(MODELS), help="quadratic, linear, nn-linear or poly."),
         click.option("--degree", type=Checked("degree", "degree"), help="Degree of the poly model."),
         click.option("--optimizer", type=click.Choice(OPTIMIZERS), help="gd is the seeds' hand-written step."),
@@ -51,14 +65,23 @@ def run_options(command):
         click.option("--epochs", type=Checked("epochs", "epochs"), help="Epochs to run."),
         click.option("--seed", type=Checked("seed", "seed"), help="torch.manual_seed for data and parameters."),
         click.option("--device", type=Checked("device", "device"), help="auto, cpu, cuda, cuda:N or mps."),
-        click.option("--data", type=Checked("data", "data"),
-                     help="article (the preset's own), linear, quadratic, cubic, sine, or a CSV file of x,y."),
+        click.option(
+            "--data",
+            type=Checked("data", "data"),
+            help="article (the preset's own), linear, quadratic, cubic, sine, or a CSV file of x,y.",
+        ),
         click.option("--points", type=Checked("points", "points"), help="Number of generated points."),
         click.option("--noise", type=Checked("noise", "noise"), help="Noise amplitude of generated data."),
-        click.option("--test-fraction", type=Checked("test_fraction", "test-fraction"),
-                     help="Last fraction of the points held out as a test set."),
-        click.option("--accumulate-grad/--zero-grad", default=None,
-                     help="Let gradients accumulate across epochs (as seed 003's loop does)."),
+        click.option(
+            "--test-fraction",
+            type=Checked("test_fraction", "test-fraction"),
+            help="Last fraction of the points held out as a test set.",
+        ),
+        click.option(
+            "--accumulate-grad/--zero-grad",
+            default=None,
+            help="Let gradients accumulate across epochs (seed 003's code as printed) or zero them each epoch.",
+        ),
     ]
     for option in reversed(options):
         command = option(command)
@@ -76,8 +99,9 @@ def unused(options: dict, config: RunConfig) -> list[str]:
     """Options given on the command line that the run's settings make of no effect."""
     notes = []
     if options.get("momentum") is not None and not config.uses_momentum:
-        notes.append(f"--momentum has no effect with --optimizer {config.optimizer} (it does with sgd, nesterov, "
-                     f"rmsprop)")
+        notes.append(
+            f"--momentum has no effect with --optimizer {config.optimizer} (it does with sgd, nesterov, rmsprop)"
+        )
     if options.get("degree") is not None and config.model != "poly":
         notes.append(f"--degree has no effect with --model {config.model} (it does with poly)")
     return notes
@@ -148,8 +172,11 @@ def epoch_line(result) -> str:
 @run_options
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per epoch, then a summary object.")
 @click.option("--quiet", "-q", is_flag=True, help="Print only the final summary.")
-@click.option("--out", type=click.Path(dir_okay=False, writable=True),
-              help="Write the run's history to this file (.json, otherwise CSV), also after divergence.")
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, writable=True),
+    help="Write the run's history to this file (.json, otherwise CSV), also after divergence.",
+)
 def run(as_json: bool, quiet: bool, out: str | None, **options):
     """Train headless and print a line per epoch, in the seeds' style, at full precision."""
     config = config_from(options)
@@ -175,9 +202,19 @@ def run(as_json: bool, quiet: bool, out: str | None, **options):
         except OSError as error:
             raise click.BadParameter(f"{out}: {error.strerror or error}", param_hint="'--out'") from None
     if as_json:
-        echo(json.dumps({"event": "summary", "epochs": trainer.epoch, "status": trainer.status,
-                         "rmse": last.record()["rmse"], "params": last.record()["params"],
-                         "device": str(trainer.device), "preset": config.preset}))
+        echo(
+            json.dumps(
+                {
+                    "event": "summary",
+                    "epochs": trainer.epoch,
+                    "status": trainer.status,
+                    "rmse": last.record()["rmse"],
+                    "params": last.record()["params"],
+                    "device": str(trainer.device),
+                    "preset": config.preset,
+                }
+            )
+        )
     else:
         params = "  ".join(f"{name}={value!r}" for name, value in last.params)
         echo(f"{trainer.status}: {trainer.epoch} epochs on {trainer.device}  RMSE: {last.rmse!r}  params: {params}")
@@ -194,8 +231,10 @@ def presets():
         click.echo(f"{preset.name}  ({preset.source})")
         click.echo(f"  article: {preset.article}")
         click.echo(f"  {preset.summary}")
-        settings = (f"model={c.model} loss={c.loss} optimizer={c.optimizer} lr={c.lr:g} epochs={c.epochs} "
-                    f"seed={c.seed} points={c.points}")
+        settings = (
+            f"model={c.model} loss={c.loss} optimizer={c.optimizer} lr={c.lr:g} epochs={c.epochs} "
+            f"seed={c.seed} points={c.points}"
+        )
         if c.test_fraction:
             settings += f" test-fraction={c.test_fraction:g}"
         click.echo(f"  {settings}\n")

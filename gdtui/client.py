@@ -43,8 +43,13 @@ class SessionClient:
         ours, theirs = socket.socketpair()
         self.process = subprocess.Popen(
             [sys.executable, "-m", "gdtui.engine.session", str(theirs.fileno())],
-            pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-            stderr=self._stderr, close_fds=True, env=_child_env())
+            pass_fds=[theirs.fileno()],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=self._stderr,
+            close_fds=True,
+            env=_child_env(),
+        )
         theirs.close()
         self.conn = Connection(ours.detach())
         self.conn.send(("config", config))

@@ -43,8 +43,9 @@ async def main() -> None:
     await shoot("done", resolve("qiita-quadratic"), (120, 36), "space", lambda a: a.state == "done")
     await shoot("linear-module", resolve("linear-module"), (120, 36), "space", lambda a: a.state == "done")
     await shoot("loss-curve", resolve("linear-manual"), (120, 36), "space l", lambda a: a.state == "done")
-    await shoot("diverged", resolve("fastai-quadratic", lr=1.0, epochs=100), (120, 36), "space",
-                lambda a: a.state == "diverged")
+    await shoot(
+        "diverged", resolve("fastai-quadratic", lr=1.0, epochs=100), (120, 36), "space", lambda a: a.state == "diverged"
+    )
     await shoot("small", resolve("fastai-quadratic"), (80, 24), "s s s", lambda a: a.query_one("#log").rows == 3)
     await shoot("small-no-pane", resolve("linear-module"), (80, 24), "space p", lambda a: a.state == "done")
     await shoot("help", resolve("fastai-quadratic"), (120, 36), "question_mark")

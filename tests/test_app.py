@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import itertools
 import os
 
 import pytest
@@ -115,8 +116,12 @@ async def test_lr_keys_change_the_updates_from_the_next_epoch():
     app = GdtuiApp(config())
     async with app.run_test(size=SIZE) as pilot:
         await ready(pilot)
-        for n, key, lr in ((1, None, 1e-5), (2, "right_square_bracket", 2e-5), (3, "left_square_bracket", 1e-5),
-                           (4, None, 1e-5)):
+        for n, key, lr in (
+            (1, None, 1e-5),
+            (2, "right_square_bracket", 2e-5),
+            (3, "left_square_bracket", 1e-5),
+            (4, None, 1e-5),
+        ):
             if key:
                 await press_and_wait(pilot, key, lambda lr=lr: app.config.lr == lr, f"lr {lr}")
             await press_and_wait(pilot, "s", lambda n=n: rows(app) == n, f"epoch {n}")
@@ -179,8 +184,25 @@ async def test_help_lists_every_key_and_closes():
         await pilot.pause()
         text = str(app.screen.query_one("#help-text").render())
         listed = {line[2:18].strip() for line in text.splitlines() if line.startswith("  ") and line[2] != " "}
-        assert {"s", "space", "r", "]", "[", "l", "w", "p", "?", "q", "ctrl+q", "ctrl+c", "tab / shift+tab",
-                "enter", "escape", "ctrl+p", "t"} <= listed
+        assert {
+            "s",
+            "space",
+            "r",
+            "]",
+            "[",
+            "l",
+            "w",
+            "p",
+            "?",
+            "q",
+            "ctrl+q",
+            "ctrl+c",
+            "tab / shift+tab",
+            "enter",
+            "escape",
+            "ctrl+p",
+            "t",
+        } <= listed
         await pilot.press("escape")
         await pilot.pause()
         assert not app.screen.query("#help-text")
@@ -241,8 +263,11 @@ async def test_l_toggles_the_log_scale_loss_curve():
         curve = app.query_one(LossCurve)
         assert curve.log_scale
         assert app.query_one("#plots").active == "tab-curve"
-        await wait_for(pilot, lambda: any("RMSE over epochs (log scale)" in line for line in _drawn(curve)),
-                       what="a log-scale frame")
+        await wait_for(
+            pilot,
+            lambda: any("RMSE over epochs (log scale)" in line for line in _drawn(curve)),
+            what="a log-scale frame",
+        )
         drawn = _drawn(curve)
         # the axis is labelled in RMSE (its ends are the first and the last epoch's), not in log10 of it
         axis = [line.split("┤")[0].strip() for line in drawn if "┤" in line]
@@ -283,7 +308,7 @@ def test_log_ticks_label_the_values_not_their_logarithms():
 
     ticks, labels = log_ticks(log10(18.0), log10(75.0))
     assert labels[0] == "18" and labels[-1] == "75" and len(labels) == 5
-    assert all(a < b for a, b in zip(ticks, ticks[1:]))
+    assert all(a < b for a, b in itertools.pairwise(ticks))
     assert log_ticks(-10.0, 14.0) == ([-10.0, -4.0, 2.0, 8.0, 14.0], ["1e-10", "0.0001", "100", "1e+08", "1e+14"])
     assert log_ticks(1.0, 1.0) == ([1.0], ["10"])
     labels = log_ticks(log10(18.03), log10(18.04))[1]  # a curve that barely moves: labels still differ
@@ -308,8 +333,11 @@ async def test_unavailable_device_at_start_runs_the_same_settings_on_the_cpu():
     app = GdtuiApp(config(device="cuda", lr=2e-5))
     async with app.run_test(size=SIZE) as pilot:
         await ready(pilot)
-        await wait_for(pilot, lambda: any("cuda" in n.message and "not available" in n.message
-                                          for n in app._notifications), what="a notice naming the device")
+        await wait_for(
+            pilot,
+            lambda: any("cuda" in n.message and "not available" in n.message for n in app._notifications),
+            what="a notice naming the device",
+        )
         assert app.config == config(device="cpu", lr=2e-5)  # the user's lr is kept
         await press_and_wait(pilot, "s", lambda: rows(app) == 1, "epoch 1")
         await press_and_wait(pilot, "s", lambda: rows(app) == 2, "epoch 2")
@@ -386,8 +414,9 @@ async def test_command_palette_has_every_key_s_action():
     async with app.run_test(size=SIZE) as pilot:
         await ready(pilot)
         offered = {command.help for command in app.get_system_commands(app.screen)}
-        keys = {b.key_display or b.key for b in app.BINDINGS
-                if b.action not in ("quit", "leave_field")}  # quit and escape: Textual's own
+        keys = {
+            b.key_display or b.key for b in app.BINDINGS if b.action not in ("quit", "leave_field")
+        }  # quit and escape: Textual's own
         assert keys <= offered, keys - offered
         await pilot.press("ctrl+p")
         await pilot.press(*"Double the learning rate")
@@ -527,15 +556,13 @@ async def test_write_twice_in_a_second_keeps_both_files(tmp_path, monkeypatch):
     async with app.run_test(size=SIZE) as pilot:
         await ready(pilot)
         await pilot.press("w")  # epoch 0: nothing to write
-        await wait_for(pilot, lambda: any("nothing to write" in n.message for n in app._notifications),
-                       what="notice")
+        await wait_for(pilot, lambda: any("nothing to write" in n.message for n in app._notifications), what="notice")
         await press_and_wait(pilot, "s", lambda: rows(app) == 1, "epoch 1")
         await pilot.press("w")
         await press_and_wait(pilot, "s", lambda: rows(app) == 2, "epoch 2")
         await pilot.press("w")
         await wait_for(pilot, lambda: len(list(tmp_path.glob("gdtui-*.csv"))) == 2, what="two files")
-        await wait_for(pilot, lambda: any("1 epoch written" in n.message for n in app._notifications),
-                       what="notice")
+        await wait_for(pilot, lambda: any("1 epoch written" in n.message for n in app._notifications), what="notice")
     lengths = sorted(len(path.read_text().splitlines()) for path in tmp_path.glob("gdtui-*.csv"))
     assert lengths == [2, 3]  # a header and one row, a header and two
 
@@ -553,8 +580,15 @@ async def test_log_follows_the_newest_row_and_keeps_a_bounded_tail():
         assert log.scroll_y == log.max_scroll_y > 0
 
 
-@pytest.mark.parametrize("overrides", [{}, {"preset": "linear-module"}, {"lr": 1.0},
-                                       {"data": "sine", "test_fraction": 0.25, "model": "poly", "degree": 5}])
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {},
+        {"preset": "linear-module"},
+        {"lr": 1.0},
+        {"data": "sine", "test_fraction": 0.25, "model": "poly", "degree": 5},
+    ],
+)
 def test_log_rows_are_formatted_when_drawn_and_its_width_holds_every_row(overrides):
     from gdtui.engine.trainer import Trainer
     from gdtui.widgets.rmse_log import format_row, width_bound
@@ -576,8 +610,10 @@ def _drawn(widget) -> list[str]:
 
 def _shown(log) -> list[str]:
     """The log's lines as drawn, top to bottom, trailing blanks dropped."""
-    return ["".join(segment.text for segment in log.render_line(y)).rstrip()
-            for y in range(log.scrollable_content_region.height)]
+    return [
+        "".join(segment.text for segment in log.render_line(y)).rstrip()
+        for y in range(log.scrollable_content_region.height)
+    ]
 
 
 async def test_log_rows_fit_at_120_columns_without_a_test_column():
@@ -603,8 +639,8 @@ async def test_log_header_names_the_test_loss_and_scrolls_sideways_with_the_rows
         await pilot.pause(0.1)
         width, x = log.scrollable_content_region.width, log.scroll_x
         shown = _shown(log)
-        assert shown[0] == log.header[x: x + width].rstrip()
-        assert shown[1: 6] == [row[x: x + width].rstrip() for row in log.lines]
+        assert shown[0] == log.header[x : x + width].rstrip()
+        assert shown[1:6] == [row[x : x + width].rstrip() for row in log.lines]
         assert "bias=" in shown[5]
 
 
@@ -616,9 +652,14 @@ async def test_off_scale_predictions_are_counted_in_a_title_that_fits(size):
         for n in (1, 2):  # the second epoch's predictions are far beyond the article's y-limits
             await press_and_wait(pilot, "s", lambda n=n: rows(app) == n, f"epoch {n}")
         plot = app.query_one(PredictionPlot)
-        await wait_for(pilot, lambda: any(f"{len(plot.x)} predictions off-scale" in line
-                                          or f"{len(plot.x)} off-scale" in line for line in _drawn(plot)),
-                       what="the off-scale count in the title")
+        await wait_for(
+            pilot,
+            lambda: any(
+                f"{len(plot.x)} predictions off-scale" in line or f"{len(plot.x)} off-scale" in line
+                for line in _drawn(plot)
+            ),
+            what="the off-scale count in the title",
+        )
 
 
 def _cells(strips):
@@ -640,6 +681,7 @@ async def test_plot_frames_are_the_strips_textual_makes_of_the_plotext_text(size
                 widget.replot()
                 width, height = widget.size
                 assert width > 20 and height > 5
-                textual_strips = Visual.to_strips(widget, visualize(widget, widget.render()), width, height,
-                                                  widget.visual_style)
+                textual_strips = Visual.to_strips(
+                    widget, visualize(widget, widget.render()), width, height, widget.visual_style
+                )
                 assert _cells(widget.frame()) == _cells(textual_strips)

@@ -22,8 +22,16 @@ from gdtui.cli import main
 from gdtui.engine import PRESETS, resolve
 
 PUBLISHED_FASTAI_RMSE = [
-    74.96194346966999, 36.43029986215973, 22.692756149058336, 19.006926227796704, 18.225665028268686,
-    18.073917779669408, 18.04494798288646, 18.039351786874853, 18.03818276871748, 18.037850320630035,
+    74.96194346966999,
+    36.43029986215973,
+    22.692756149058336,
+    19.006926227796704,
+    18.225665028268686,
+    18.073917779669408,
+    18.04494798288646,
+    18.039351786874853,
+    18.03818276871748,
+    18.037850320630035,
 ]
 
 EPOCH_LINE = re.compile(r"^epoch (\d+)  RMSE: (\S+)  loss: (\S+)(?:  test loss: (\S+))?$")
@@ -147,18 +155,44 @@ def test_help_exits_0(capsys):
 
 
 BAD_VALUES = [
-    ("--lr", "nan"), ("--lr", "inf"), ("--lr", "-1"), ("--lr", "0"), ("--lr", "abc"), ("--lr", "1e400"),
+    ("--lr", "nan"),
+    ("--lr", "inf"),
+    ("--lr", "-1"),
+    ("--lr", "0"),
+    ("--lr", "abc"),
+    ("--lr", "1e400"),
     ("--lr", ""),
-    ("--epochs", "0"), ("--epochs", "-5"), ("--epochs", "2.5"), ("--epochs", "abc"),
-    ("--momentum", "1.5"), ("--momentum", "-0.1"),
-    ("--points", "0"), ("--noise", "-1"), ("--noise", "nan"), ("--seed", "-1"), ("--seed", "x"),
-    ("--degree", "0"), ("--degree", "10"),
-    ("--preset", "nope"), ("--model", "nope"), ("--optimizer", "nope"), ("--loss", "nope"),
-    ("--device", "gpu"), ("--test-fraction", "1"), ("--test-fraction", "-0.5"),
+    ("--epochs", "0"),
+    ("--epochs", "-5"),
+    ("--epochs", "2.5"),
+    ("--epochs", "abc"),
+    ("--momentum", "1.5"),
+    ("--momentum", "-0.1"),
+    ("--points", "0"),
+    ("--noise", "-1"),
+    ("--noise", "nan"),
+    ("--seed", "-1"),
+    ("--seed", "x"),
+    ("--degree", "0"),
+    ("--degree", "10"),
+    ("--preset", "nope"),
+    ("--model", "nope"),
+    ("--optimizer", "nope"),
+    ("--loss", "nope"),
+    ("--device", "gpu"),
+    ("--test-fraction", "1"),
+    ("--test-fraction", "-0.5"),
     # huge, NaN and infinite values
-    ("--lr", "1e7"), ("--epochs", "99999999999999"), ("--points", "100000000"), ("--points", "1e9"),
-    ("--noise", "inf"), ("--noise", "1e300"), ("--momentum", "nan"), ("--seed", "99999999999999999999"),
-    ("--test-fraction", "nan"), ("--degree", "99999999999"),
+    ("--lr", "1e7"),
+    ("--epochs", "99999999999999"),
+    ("--points", "100000000"),
+    ("--points", "1e9"),
+    ("--noise", "inf"),
+    ("--noise", "1e300"),
+    ("--momentum", "nan"),
+    ("--seed", "99999999999999999999"),
+    ("--test-fraction", "nan"),
+    ("--degree", "99999999999"),
 ]
 
 
@@ -186,8 +220,9 @@ def test_missing_cuda_exits_2(capsys):
     assert out == ""
 
 
-@pytest.mark.skipif(bool(getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()),
-                    reason="this machine has mps")
+@pytest.mark.skipif(
+    bool(getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()), reason="this machine has mps"
+)
 def test_missing_mps_exits_2(capsys):
     code, out, err = cli(capsys, "run", "--device", "mps")
     assert code == 2
@@ -200,8 +235,7 @@ def test_nesterov_without_momentum_exits_2(capsys):
     assert_one_line_error(err, "--momentum")
 
 
-@pytest.mark.parametrize("args", [["run", "--no-such-option"], ["run", "extra"], ["no-such-command"],
-                                  ["run", "--lr"]])
+@pytest.mark.parametrize("args", [["run", "--no-such-option"], ["run", "extra"], ["no-such-command"], ["run", "--lr"]])
 def test_bad_usage_exits_2(capsys, args):
     code, _, err = cli(capsys, *args)
     assert code == 2
@@ -281,11 +315,14 @@ def _linear_manual_on(xs, ys, epochs):
     return losses, w.item(), b.item()
 
 
-@pytest.mark.parametrize("text", [
-    "1,3\n2,5\n3,7\n4,9\n5,11\n",
-    "x,y\n1,3\n2,5\n3,7\n4,9\n5,11\n",
-    "time, speed\n\n1, 3\n2,5\n\n3,7\n4 ,9\n5,11",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "1,3\n2,5\n3,7\n4,9\n5,11\n",
+        "x,y\n1,3\n2,5\n3,7\n4,9\n5,11\n",
+        "time, speed\n\n1, 3\n2,5\n\n3,7\n4 ,9\n5,11",
+    ],
+)
 def test_good_csv_trains(capsys, tmp_path, text):
     path = tmp_path / "good.csv"
     path.write_text(text)
@@ -294,7 +331,7 @@ def test_good_csv_trains(capsys, tmp_path, text):
     losses, w, b = _linear_manual_on([1.0, 2.0, 3.0, 4.0, 5.0], [3.0, 5.0, 7.0, 9.0, 11.0], 6)
     matches = epoch_lines(out)
     assert [float(m.group(3)) for m in matches] == losses
-    assert [float(m.group(2)) for m in matches] == [v ** 0.5 for v in losses]
+    assert [float(m.group(2)) for m in matches] == [v**0.5 for v in losses]
     summary = out.strip().splitlines()[-1]
     assert f"w={w!r}" in summary and f"b={b!r}" in summary
 
@@ -426,8 +463,9 @@ def test_other_overrides_apply(capsys):
     from gdtui.engine.trainer import Trainer
 
     # fastai-quadratic has no test split of its own: --test-fraction 0.25 holds out its last 5 points
-    code, out, _ = cli(capsys, "run", "--preset", "fastai-quadratic", "--test-fraction", "0.25", "--epochs", "3",
-                       "--json")
+    code, out, _ = cli(
+        capsys, "run", "--preset", "fastai-quadratic", "--test-fraction", "0.25", "--epochs", "3", "--json"
+    )
     assert code == 0
     records = [json.loads(line) for line in out.strip().splitlines()]
     engine = Trainer(resolve("fastai-quadratic", test_fraction=0.25)).run(3)
@@ -509,10 +547,13 @@ def test_tui_command_refuses_a_bad_value_before_starting(capsys):
     assert_one_line_error(capsys.readouterr().err, "--lr")
 
 
-@pytest.mark.parametrize("args, note", [
-    (["--optimizer", "gd", "--momentum", "0.9"], "--momentum has no effect with --optimizer gd"),
-    (["--preset", "linear-manual", "--degree", "3"], "--degree has no effect with --model linear"),
-])
+@pytest.mark.parametrize(
+    "args, note",
+    [
+        (["--optimizer", "gd", "--momentum", "0.9"], "--momentum has no effect with --optimizer gd"),
+        (["--preset", "linear-manual", "--degree", "3"], "--degree has no effect with --model linear"),
+    ],
+)
 def test_an_option_of_no_effect_is_noted(capsys, args, note):
     code, out, err = cli(capsys, "run", "--epochs", "1", *args)
     assert code == 0 and len(epoch_lines(out)) == 1
@@ -520,6 +561,7 @@ def test_an_option_of_no_effect_is_noted(capsys, args, note):
 
 
 def test_options_that_take_effect_bring_no_note(capsys):
-    code, _, err = cli(capsys, "run", "--epochs", "1", "--optimizer", "sgd", "--momentum", "0.9",
-                       "--model", "poly", "--degree", "3")
+    code, _, err = cli(
+        capsys, "run", "--epochs", "1", "--optimizer", "sgd", "--momentum", "0.9", "--model", "poly", "--degree", "3"
+    )
     assert code == 0 and err == ""

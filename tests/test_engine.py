@@ -23,7 +23,6 @@ from gdtui.engine.data import PLOT_SAMPLE, plot_sample
 from gdtui.engine.device import DeviceError, resolve_device
 from gdtui.engine.trainer import Trainer
 
-
 # --- the fastai article (seed 000), as written -------------------------------------------------------------
 
 
@@ -149,7 +148,7 @@ def test_lr_changed_mid_run_takes_effect_next_epoch():
     assert [r.lr for r in results] == [1e-5] * change_at + [3e-5] * (10 - change_at)
     # and it is a real change: without it the numbers differ
     unchanged = Trainer(resolve("fastai-quadratic")).run(10)
-    assert [r.rmse for r in unchanged][change_at + 1:] != [r.rmse for r in results][change_at + 1:]
+    assert [r.rmse for r in unchanged][change_at + 1 :] != [r.rmse for r in results][change_at + 1 :]
 
 
 def test_lr_change_keeps_optimizer_state():
@@ -204,8 +203,7 @@ def test_reset_returns_to_initial_params_and_reproduces():
     assert trainer.epoch == 0 and len(trainer.history) == 0 and trainer.status == "ok"
     assert trainer.model.flat().tolist() == initial
     second = trainer.run(7)
-    assert [(r.epoch, r.loss, r.rmse, r.params) for r in second] == [
-        (r.epoch, r.loss, r.rmse, r.params) for r in first]
+    assert [(r.epoch, r.loss, r.rmse, r.params) for r in second] == [(r.epoch, r.loss, r.rmse, r.params) for r in first]
 
 
 def test_reset_clears_optimizer_state():
@@ -361,10 +359,13 @@ def test_nesterov_needs_momentum():
 # --- losses ---------------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name, loss_module, lr", [
-    ("l1", nn.L1Loss(), 1e-4),
-    ("huber", nn.HuberLoss(delta=1.0), 1e-4),
-])
+@pytest.mark.parametrize(
+    "name, loss_module, lr",
+    [
+        ("l1", nn.L1Loss(), 1e-4),
+        ("huber", nn.HuberLoss(delta=1.0), 1e-4),
+    ],
+)
 def test_non_mse_loss_with_rmse_computed_separately(name, loss_module, lr):
     time, speed, params = article_setup()
     reference = []
@@ -387,8 +388,7 @@ def test_non_mse_loss_with_rmse_computed_separately(name, loss_module, lr):
 
 
 def test_poly_model_gradient_descent():
-    config = resolve("fastai-quadratic", data="cubic", points=40, noise=0.5, model="poly", degree=3, lr=1e-3,
-                     seed=5)
+    config = resolve("fastai-quadratic", data="cubic", points=40, noise=0.5, model="poly", degree=3, lr=1e-3, seed=5)
     trainer = Trainer(config)
     assert trainer.names == ("c0", "c1", "c2", "c3")
     x, y = trainer.data.x.clone(), trainer.data.y.clone()
@@ -462,9 +462,18 @@ def test_synthetic_training_decreases_loss():
     assert results[-1].loss < results[0].loss / 2
 
 
-@pytest.mark.parametrize("points, fraction, n_train", [
-    (50, 0.2, 40), (10, 0.3, 7), (10, 0.25, 7), (20, 0.5, 10), (2, 0.9, 1), (2, 0.1, 1), (100, 0.01, 99),
-])
+@pytest.mark.parametrize(
+    "points, fraction, n_train",
+    [
+        (50, 0.2, 40),
+        (10, 0.3, 7),
+        (10, 0.25, 7),
+        (20, 0.5, 10),
+        (2, 0.9, 1),
+        (2, 0.1, 1),
+        (100, 0.01, 99),
+    ],
+)
 def test_test_fraction_split_sizes(points, fraction, n_train):
     trainer = Trainer(resolve(data="linear", points=points, noise=0, test_fraction=fraction, epochs=1))
     data = trainer.data
@@ -643,7 +652,7 @@ def test_plot_sample_small_data_is_whole_and_limit_respected():
     x = torch.linspace(0, 1, 50)
     assert plot_sample(x, x).tolist() == list(range(50))
     big = torch.linspace(0, 1, 100_000)
-    assert 0 < len(plot_sample(big, big ** 2, limit=100)) <= 100
+    assert 0 < len(plot_sample(big, big**2, limit=100)) <= 100
 
 
 def test_trainer_on_a_million_points_plots_a_sample():
@@ -673,8 +682,9 @@ def test_plain_cuda_missing():
         resolve_device("cuda")
 
 
-@pytest.mark.skipif(bool(getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()),
-                    reason="this machine has mps")
+@pytest.mark.skipif(
+    bool(getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()), reason="this machine has mps"
+)
 def test_missing_mps_is_named():
     with pytest.raises(DeviceError, match="mps"):
         resolve_device("mps")
@@ -744,8 +754,15 @@ def test_session_looks_at_its_pipe_at_most_once_a_millisecond(monkeypatch):
 
 def history_columns(trainer):
     h = trainer.history
-    return [list(h.loss), list(h.rmse), list(h.test_loss), list(h.grad_norm), list(h.lr),
-            *(list(h.params[n]) for n in h.names), h.status]
+    return [
+        list(h.loss),
+        list(h.rmse),
+        list(h.test_loss),
+        list(h.grad_norm),
+        list(h.lr),
+        *(list(h.params[n]) for n in h.names),
+        h.status,
+    ]
 
 
 def same_floats(a, b):
@@ -753,15 +770,20 @@ def same_floats(a, b):
     return len(a) == len(b) and all(x == y or (x != x and y != y) for x, y in zip(a, b))
 
 
-@pytest.mark.parametrize("preset, overrides", [
-    ("fastai-quadratic", {}),
-    ("fastai-quadratic", {"lr": 1}),                                        # diverges within a chunk
-    ("qiita-quadratic", {"optimizer": "adam", "lr": 0.1}),
-    ("linear-module", {}),                                                  # gradients accumulate
-    ("linear-manual", {"loss": "l1", "test_fraction": 0.25}),               # rmse apart from the loss; a test set
-    ("linear-manual", {"model": "poly", "degree": 3, "data": "cubic", "optimizer": "sgd", "momentum": 0.9,
-                       "lr": 1e-3}),
-])
+@pytest.mark.parametrize(
+    "preset, overrides",
+    [
+        ("fastai-quadratic", {}),
+        ("fastai-quadratic", {"lr": 1}),  # diverges within a chunk
+        ("qiita-quadratic", {"optimizer": "adam", "lr": 0.1}),
+        ("linear-module", {"accumulate_grad": True}),  # gradients accumulate
+        ("linear-manual", {"loss": "l1", "test_fraction": 0.25}),  # rmse apart from the loss; a test set
+        (
+            "linear-manual",
+            {"model": "poly", "degree": 3, "data": "cubic", "optimizer": "sgd", "momentum": 0.9, "lr": 1e-3},
+        ),
+    ],
+)
 def test_reading_each_epoch_or_once_per_chunk_gives_the_same_run(preset, overrides):
     """The CPU reads each value as it is made; accelerators read a chunk at once. Forced here on the CPU, the
     two must give the same history, the same predictions and the same divergence, bit for bit."""

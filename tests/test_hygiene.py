@@ -43,4 +43,3 @@ def test_config_side_loads_no_torch(module):
     assert "gdtui" in loaded
     assert "torch" not in loaded
     assert "textual" not in loaded and "plotext" not in loaded
-

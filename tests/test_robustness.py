@@ -77,15 +77,26 @@ async def test_unavailable_device_and_broken_csv_are_noticed_and_not_applied(tmp
     async with app.run_test(size=SIZE) as pilot:
         await ready(pilot)
         before = app.config
-        cases = [("device", "cuda:7", "cuda:7"), ("device", "mps", "mps"),
-                 ("data", str(tmp_path / "missing.csv"), "missing.csv"), ("data", str(tmp_path), "directory"),
-                 ("data", str(empty), "no data rows"), ("data", str(ragged), "ragged.csv:3")]
+        cases = [
+            ("device", "cuda:7", "cuda:7"),
+            ("device", "mps", "mps"),
+            ("data", str(tmp_path / "missing.csv"), "missing.csv"),
+            ("data", str(tmp_path), "directory"),
+            ("data", str(empty), "no data rows"),
+            ("data", str(ragged), "ragged.csv:3"),
+        ]
         for field, text, said in cases:
             await type_into(pilot, field, text)
-            await wait_for(pilot, lambda said=said: any(said in n.message for n in app._notifications),
-                           what=f"a notice naming {said}")
-            await wait_for(pilot, lambda f=field: app.query_one(f"#f-{f}").value == str(getattr(before, f)),
-                           what=f"{field} reverted")
+            await wait_for(
+                pilot,
+                lambda said=said: any(said in n.message for n in app._notifications),
+                what=f"a notice naming {said}",
+            )
+            await wait_for(
+                pilot,
+                lambda f=field: app.query_one(f"#f-{f}").value == str(getattr(before, f)),
+                what=f"{field} reverted",
+            )
             assert app.config == before
         await pilot.press("escape")
         await pilot.press("s")
@@ -93,8 +104,22 @@ async def test_unavailable_device_and_broken_csv_are_noticed_and_not_applied(tmp
 
 
 # Every binding of the app, the keys that move between panes, and escape (leaves a field, closes a screen).
-STORM_KEYS = ["s", "space", "r", "right_square_bracket", "left_square_bracket", "l", "w", "question_mark",
-              "escape", "tab", "shift+tab", "ctrl+p", "t", "p"]
+STORM_KEYS = [
+    "s",
+    "space",
+    "r",
+    "right_square_bracket",
+    "left_square_bracket",
+    "l",
+    "w",
+    "question_mark",
+    "escape",
+    "tab",
+    "shift+tab",
+    "ctrl+p",
+    "t",
+    "p",
+]
 TEXT = "0123456789.-e ax"
 
 
@@ -208,8 +233,7 @@ async def test_a_session_that_fails_shows_its_last_error_line(tmp_path, monkeypa
     app = GdtuiApp(config())
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, lambda: app.state == "ended", what="the failure noticed")
-        assert any("exit status 1: RuntimeError: CUDA error: out of memory" in n.message
-                   for n in app._notifications)
+        assert any("exit status 1: RuntimeError: CUDA error: out of memory" in n.message for n in app._notifications)
 
 
 async def test_closing_while_the_form_is_built_raises_nothing():
@@ -225,8 +249,14 @@ def test_the_session_imports_this_gdtui_from_any_directory(tmp_path):
     import gdtui
     from gdtui.client import _child_env
 
-    found = subprocess.run([sys.executable, "-c", "import gdtui; print(gdtui.__file__)"], env=_child_env(),
-                           cwd=tmp_path, capture_output=True, text=True, check=True).stdout.strip()
+    found = subprocess.run(
+        [sys.executable, "-c", "import gdtui; print(gdtui.__file__)"],
+        env=_child_env(),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
     assert os.path.samefile(found, gdtui.__file__)
 
 
@@ -271,8 +301,14 @@ def test_quit_mid_run_in_a_terminal(how):
     master, slave = pty.openpty()
     os.set_blocking(master, False)
     env = dict(os.environ, TERM="xterm-256color", COLUMNS="120", LINES="36")
-    proc = subprocess.Popen([sys.executable, "-m", "gdtui", "--epochs", "1000000000", "--run"],
-                            stdin=slave, stdout=slave, stderr=slave, env=env, start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gdtui", "--epochs", "1000000000", "--run"],
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        env=env,
+        start_new_session=True,
+    )
     os.close(slave)
     try:
         out = read_until(master, b"epochs/s", 90)

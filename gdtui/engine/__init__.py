@@ -8,4 +8,4 @@ from gdtui.engine.config import ConfigError, RunConfig, resolve
 from gdtui.engine.csvfile import DataError
 from gdtui.engine.presets import PRESETS, Preset
 
-__all__ = ["ConfigError", "DataError", "PRESETS", "Preset", "RunConfig", "resolve"]
+__all__ = ["PRESETS", "ConfigError", "DataError", "Preset", "RunConfig", "resolve"]

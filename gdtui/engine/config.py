@@ -56,7 +56,7 @@ class RunConfig:
     test_fraction: float = 0.0
     accumulate_grad: bool = False
 
-    def replace(self, **changes) -> "RunConfig":
+    def replace(self, **changes) -> RunConfig:
         return replace(self, **changes)
 
     @property
@@ -71,8 +71,22 @@ class RunConfig:
 
 
 # Fields whose change needs new data or a new model: changing them resets the run.
-RESET_FIELDS = frozenset({"preset", "data", "points", "noise", "model", "degree", "loss", "optimizer",
-                          "seed", "device", "test_fraction", "accumulate_grad"})
+RESET_FIELDS = frozenset(
+    {
+        "preset",
+        "data",
+        "points",
+        "noise",
+        "model",
+        "degree",
+        "loss",
+        "optimizer",
+        "seed",
+        "device",
+        "test_fraction",
+        "accumulate_grad",
+    }
+)
 # Fields a live run takes from its next epoch on.
 LIVE_FIELDS = frozenset({"lr", "momentum", "epochs"})
 
@@ -160,6 +174,7 @@ def _choice(field: str, choices: tuple[str, ...]):
         if value not in choices:
             raise ConfigError(field, f"{text!r} is not one of {', '.join(choices)}")
         return value
+
     return check
 
 
@@ -212,6 +227,4 @@ def resolve(preset: str | None = None, **overrides) -> RunConfig:
         if key not in known:
             raise ConfigError(key, f"unknown setting {key!r}")
         changes[key] = CHECKS[key](value) if key in CHECKS else value
-    if "optimizer" in changes and "accumulate_grad" not in changes:
-        changes["accumulate_grad"] = False  # a preset's quirk (seed 003's missing zero_grad) stays with it
     return check_combination(config.replace(**changes))

@@ -10,7 +10,6 @@ import csv
 import math
 import os
 
-
 FLOAT32_MAX = 3.4028234663852886e38
 
 

@@ -6,7 +6,6 @@ recipe is written out literally (torch.rand after torch.arange, the seed set whe
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch
@@ -36,17 +35,17 @@ class Dataset:
 
     @property
     def x_test(self) -> torch.Tensor:
-        return self.x[self.n_train:]
+        return self.x[self.n_train :]
 
     @property
     def y_test(self) -> torch.Tensor:
-        return self.y[self.n_train:]
+        return self.y[self.n_train :]
 
     @property
     def has_test(self) -> bool:
         return self.n_train < len(self.x)
 
-    def to(self, device: torch.device) -> "Dataset":
+    def to(self, device: torch.device) -> Dataset:
         return Dataset(self.x.to(device), self.y.to(device), self.n_train, self.label)
 
 

@@ -38,6 +38,7 @@ def resolve_device(spec: str) -> torch.device:
     if count == 0:
         raise DeviceError(f"device {spec} is not available: this machine has no CUDA device")
     if index >= count:
-        raise DeviceError(f"device {spec} is not available: this machine has {count} CUDA device(s), "
-                          f"cuda:0 to cuda:{count - 1}")
+        raise DeviceError(
+            f"device {spec} is not available: this machine has {count} CUDA device(s), cuda:0 to cuda:{count - 1}"
+        )
     return torch.device(spec)

@@ -79,9 +79,16 @@ class Chunk:
         """Epoch `first + i` as an EpochResult (the last one carries the status and the predictions)."""
         last = i == len(self.loss) - 1
         return EpochResult(
-            self.first + i, self.loss[i], self.rmse[i], None if self.test_loss is None else self.test_loss[i],
-            tuple((name, column[i]) for name, column in zip(self.names, self.params)), self.grad_norm[i],
-            self.lr, self.status if last else "ok", self.preds if last else None)
+            self.first + i,
+            self.loss[i],
+            self.rmse[i],
+            None if self.test_loss is None else self.test_loss[i],
+            tuple((name, column[i]) for name, column in zip(self.names, self.params)),
+            self.grad_norm[i],
+            self.lr,
+            self.status if last else "ok",
+            self.preds if last else None,
+        )
 
     def results(self, start: int = 0) -> list[EpochResult]:
         return [self.result(i) for i in range(start, len(self.loss))]
@@ -130,10 +137,13 @@ class History:
         """The result of epoch `index + 1` (without predictions)."""
         test = self.test_loss[index]
         return EpochResult(
-            epoch=index + 1, loss=self.loss[index], rmse=self.rmse[index],
+            epoch=index + 1,
+            loss=self.loss[index],
+            rmse=self.rmse[index],
             test_loss=None if math.isnan(test) else test,
             params=tuple((name, self.params[name][index]) for name in self.names),
-            grad_norm=self.grad_norm[index], lr=self.lr[index],
+            grad_norm=self.grad_norm[index],
+            lr=self.lr[index],
             status=self.status if index == len(self) - 1 else "ok",
         )
 
@@ -149,8 +159,18 @@ class History:
             writer = csv.writer(buffer, lineterminator="\n")
             writer.writerow(["epoch", "loss", "rmse", "test_loss", *self.names, "grad_norm", "lr", "status"])
             for r in self:
-                writer.writerow([r.epoch, repr(r.loss), repr(r.rmse), "" if r.test_loss is None else repr(r.test_loss),
-                                 *(repr(v) for _, v in r.params), repr(r.grad_norm), repr(r.lr), r.status])
+                writer.writerow(
+                    [
+                        r.epoch,
+                        repr(r.loss),
+                        repr(r.rmse),
+                        "" if r.test_loss is None else repr(r.test_loss),
+                        *(repr(v) for _, v in r.params),
+                        repr(r.grad_norm),
+                        repr(r.lr),
+                        r.status,
+                    ]
+                )
             text = buffer.getvalue()
         write_atomic(path, text)
         return len(self)

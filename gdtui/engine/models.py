@@ -35,7 +35,7 @@ class Model:
         start = 0
         with torch.no_grad():
             for p in self.parameters():
-                p.copy_(values[start: start + p.numel()].reshape(p.shape))
+                p.copy_(values[start : start + p.numel()].reshape(p.shape))
                 start += p.numel()
 
     @torch.no_grad()

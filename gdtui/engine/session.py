@@ -53,7 +53,7 @@ def main() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     conn = Connection(int(sys.argv[1]))
     try:
-        kind, config = conn.recv()
+        _, config = conn.recv()
     except (EOFError, OSError):
         return
     serve(conn, config)
@@ -127,8 +127,23 @@ class Session:
         """Describe the run as it starts (after a build, or a reset): data sample and initial predictions."""
         t = self.trainer
         x, y, n_train = t.plot_data
-        self.conn.send(("ready", SessionInfo(t.config, str(t.device), t.names, x, y, n_train, len(t.data.x),
-                                             t.data.label, tuple(t.predict().tolist()), t.data.has_test)))
+        self.conn.send(
+            (
+                "ready",
+                SessionInfo(
+                    t.config,
+                    str(t.device),
+                    t.names,
+                    x,
+                    y,
+                    n_train,
+                    len(t.data.x),
+                    t.data.label,
+                    tuple(t.predict().tolist()),
+                    t.data.has_test,
+                ),
+            )
+        )
 
     def loop(self, config: RunConfig) -> None:
         if not self.build(config):

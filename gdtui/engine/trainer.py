@@ -14,8 +14,8 @@ import struct
 import threading
 import time
 from array import array
+from collections.abc import Callable
 from math import isfinite
-from typing import Callable
 
 import torch
 
@@ -73,8 +73,7 @@ class Trainer:
     def plot_data(self) -> tuple[list[float], list[float], int]:
         """The plot sample of the data: x, y and how many of them (the leading ones) are training points."""
         idx = self._sample
-        return (self.data.x.cpu()[idx].tolist(), self.data.y.cpu()[idx].tolist(),
-                int((idx < self.data.n_train).sum()))
+        return (self.data.x.cpu()[idx].tolist(), self.data.y.cpu()[idx].tolist(), int((idx < self.data.n_train).sum()))
 
     def reset(self) -> None:
         """Back to the initial parameters with a fresh optimizer and an empty history."""
@@ -92,8 +91,11 @@ class Trainer:
             raise ValueError(f"cannot change {', '.join(sorted(unknown))} without a new run")
         checked = {k: CHECKS[k](v) for k, v in changes.items() if v is not None}
         self.config = self.config.replace(**checked)
-        set_hyperparameters(self.optimizer, lr=checked.get("lr"),
-                            momentum=checked.get("momentum") if self.config.uses_momentum else None)
+        set_hyperparameters(
+            self.optimizer,
+            lr=checked.get("lr"),
+            momentum=checked.get("momentum") if self.config.uses_momentum else None,
+        )
         return self.config
 
     @torch.no_grad()
@@ -106,14 +108,16 @@ class Trainer:
         results = self.run(1)
         return results[0] if results else self.history.result(self.epoch - 1)
 
-    def run(self, max_epochs: int, budget: float | None = None,
-            should_stop: Callable[[], bool] | None = None) -> list[EpochResult]:
+    def run(
+        self, max_epochs: int, budget: float | None = None, should_stop: Callable[[], bool] | None = None
+    ) -> list[EpochResult]:
         """Train up to `max_epochs` epochs (see `run_chunk`) and return one result per epoch."""
         chunk = self.run_chunk(max_epochs, budget, should_stop)
         return chunk.results() if chunk is not None else []
 
-    def run_chunk(self, max_epochs: int, budget: float | None = None,
-                  should_stop: Callable[[], bool] | None = None) -> Chunk | None:
+    def run_chunk(
+        self, max_epochs: int, budget: float | None = None, should_stop: Callable[[], bool] | None = None
+    ) -> Chunk | None:
         """Train up to `max_epochs` epochs, stopping early after `budget` seconds or when `should_stop()` is
         true (checked between epochs), or at the first non-finite loss or parameter (status "diverged").
         Returns the epochs as columns (None if nothing ran); they are also appended to `history`."""
@@ -200,13 +204,14 @@ class Trainer:
                 break
         n = len(losses)
         loss_t = torch.stack(losses)
-        scalars = torch.stack([loss_t, torch.stack(metrics) if metrics else loss_t,
-                               torch.stack(tests) if tests else loss_t], dim=1)
+        scalars = torch.stack(
+            [loss_t, torch.stack(metrics) if metrics else loss_t, torch.stack(tests) if tests else loss_t], dim=1
+        )
         flat, grad = torch.stack(flats).reshape(n, -1), torch.stack(grads).reshape(n, -1)
         # the chunk's one transfer; widened to float64 on the host (mps has no float64)
         table = torch.cat([scalars, flat, grad], dim=1).cpu().double()
         k = flat.shape[1]
-        return table[:, :3], table[:, 3:3 + k], table[:, 3 + k:]
+        return table[:, :3], table[:, 3 : 3 + k], table[:, 3 + k :]
 
     def _record(self, scalars, flat, grad, lr) -> Chunk:
         """Turn a chunk's values (float64 CPU tensors: loss, metric and test loss by epoch; parameters after
@@ -218,13 +223,22 @@ class Trainer:
         norms = torch.linalg.vector_norm(grad[:n], dim=1)
         columns = torch.cat([scalars[:n], norms[:, None], flat[:n]], dim=1).T.contiguous().numpy()
         loss, metric, test, grad_norm, *params = (array("d", row.tobytes()) for row in columns)
-        rmse = [m ** 0.5 for m in metric]  # as the articles print it: (loss.item()) ** 0.5
+        rmse = [m**0.5 for m in metric]  # as the articles print it: (loss.item()) ** 0.5
         dtype = self._initial.dtype  # rows go back to the device narrowed on the host first, as mps needs
         before = self._flat_before if n == 1 else flat[n - 2].to(dtype).to(self.device)
         preds = tuple(self.model.predict(self._sample_x, before).tolist())
-        chunk = Chunk(first=self.epoch + 1, loss=loss, rmse=_doubles(rmse),
-                      test_loss=test if self.data.has_test else None, params=params, grad_norm=grad_norm,
-                      lr=lr, names=self.names, status=status, preds=preds)
+        chunk = Chunk(
+            first=self.epoch + 1,
+            loss=loss,
+            rmse=_doubles(rmse),
+            test_loss=test if self.data.has_test else None,
+            params=params,
+            grad_norm=grad_norm,
+            lr=lr,
+            names=self.names,
+            status=status,
+            preds=preds,
+        )
         self._flat_before = flat[n - 1].to(dtype).to(self.device)
         self.history.extend(chunk)
         return chunk

@@ -58,23 +58,43 @@ class HyperParams(VerticalScroll, can_focus=False):
 
     def _preview(self) -> str:
         fields = [*SELECTS, *INPUTS]
-        return "\n".join(f"{LABELS.get(f, f):<10}{shown(f, self.config)}" for f in fields
-                         if (f != "momentum" or self.config.uses_momentum) and (f != "degree" or self.config.model == "poly"))
+        return "\n".join(
+            f"{LABELS.get(f, f):<10}{shown(f, self.config)}"
+            for f in fields
+            if (f != "momentum" or self.config.uses_momentum) and (f != "degree" or self.config.model == "poly")
+        )
 
     def _form(self) -> list:
         rows = []
         for field, choices in SELECTS.items():
-            rows.append(Horizontal(
-                Label(field, classes="name"),
-                Select([(c, c) for c in choices], value=getattr(self.config, field), allow_blank=False,
-                       compact=True, id=f"f-{field}"),
-                classes="row"))
+            rows.append(
+                Horizontal(
+                    Label(field, classes="name"),
+                    Select(
+                        [(c, c) for c in choices],
+                        value=getattr(self.config, field),
+                        allow_blank=False,
+                        compact=True,
+                        id=f"f-{field}",
+                    ),
+                    classes="row",
+                )
+            )
         for field in INPUTS:
-            rows.append(Horizontal(
-                Label(LABELS.get(field, field), classes="name"),
-                Input(shown(field, self.config), id=f"f-{field}", compact=True,
-                      validators=[EngineCheck(field)], validate_on=["changed", "submitted", "blur"]),
-                classes="row", id=f"row-{field}"))
+            rows.append(
+                Horizontal(
+                    Label(LABELS.get(field, field), classes="name"),
+                    Input(
+                        shown(field, self.config),
+                        id=f"f-{field}",
+                        compact=True,
+                        validators=[EngineCheck(field)],
+                        validate_on=["changed", "submitted", "blur"],
+                    ),
+                    classes="row",
+                    id=f"row-{field}",
+                )
+            )
         rows.append(Static("", id="field-error"))
         return rows
 
@@ -131,7 +151,8 @@ class HyperParams(VerticalScroll, can_focus=False):
         field = event.input.id.removeprefix("f-")
         result = event.validation_result
         self.query_one("#field-error", Static).update(
-            "" if result is None or result.is_valid else f"{field}: {'; '.join(result.failure_descriptions)}")
+            "" if result is None or result.is_valid else f"{field}: {'; '.join(result.failure_descriptions)}"
+        )
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()

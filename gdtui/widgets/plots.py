@@ -67,8 +67,10 @@ class SafePlot(PlotextPlot):
         except Exception as error:  # plotext internals: a failed frame must not end the session
             text = f"plot unavailable: {error}"
         # offsets as Textual's own strips carry them (text selection), so the two are identical
-        strips = [self._strip(line, base).adjust_cell_length(width, base).apply_offsets(0, y)
-                  for y, line in enumerate(text.split("\n")[:height])]
+        strips = [
+            self._strip(line, base).adjust_cell_length(width, base).apply_offsets(0, y)
+            for y, line in enumerate(text.split("\n")[:height])
+        ]
         strips += [Strip.blank(width, base)] * (height - len(strips))
         self.render_cost = time.perf_counter() - start
         return strips
@@ -87,8 +89,11 @@ class SafePlot(PlotextPlot):
         return Strip(segments)
 
     def render_line(self, y: int) -> Strip:
-        if self._strips is None or len(self._strips) != self.size.height or (
-                self._strips and self._strips[0].cell_length != self.size.width):
+        if (
+            self._strips is None
+            or len(self._strips) != self.size.height
+            or (self._strips and self._strips[0].cell_length != self.size.width)
+        ):
             self._strips = self.frame()
         if 0 <= y < len(self._strips):
             return self._strips[y]
@@ -150,9 +155,18 @@ class PredictionPlot(SafePlot):
         title = "Predictions vs data"
         if clipped:  # plotext drops a title wider than the plot: the longest that fits
             room = self.size.width - 2
-            title = next((text for text in (f"{title}  ({clipped} predictions off-scale, drawn at the edge)",
-                                            f"{title}  ({clipped} off-scale)", f"{clipped} predictions off-scale")
-                          if len(text) <= room), f"{clipped} off-scale")
+            title = next(
+                (
+                    text
+                    for text in (
+                        f"{title}  ({clipped} predictions off-scale, drawn at the edge)",
+                        f"{title}  ({clipped} off-scale)",
+                        f"{clipped} predictions off-scale",
+                    )
+                    if len(text) <= room
+                ),
+                f"{clipped} off-scale",
+            )
         self.caption = title
         plt.title(title)
         self.refresh()
@@ -169,7 +183,7 @@ def log_ticks(lo: float, hi: float, n: int = 5) -> tuple[list[float], list[str]]
     else:
         ticks = [lo + (hi - lo) * i / (n - 1) for i in range(n)]
     for digits in range(3, 17):  # as few digits as tell the ticks apart (a curve that barely moves)
-        labels = [f"{10 ** t:.{digits}g}" for t in ticks]
+        labels = [f"{10**t:.{digits}g}" for t in ticks]
         if len(set(labels)) == len(labels):
             break
     return ticks, labels
@@ -179,7 +193,7 @@ def epoch_ticks(last: int, n: int = 5) -> tuple[list[int], list[str]]:
     """Whole-epoch ticks for an axis from epoch 1 to `last`: multiples of a round step (1, 2 or 5 times a
     power of ten, the nearest to the range over n - 1), labelled compactly (20k, 1.5M)."""
     raw = max(last - 1, 1) / (n - 1)
-    steps = [m * 10 ** k for k in range(len(str(last)) + 1) for m in (1, 2, 5)]
+    steps = [m * 10**k for k in range(len(str(last)) + 1) for m in (1, 2, 5)]
     step = min(steps, key=lambda s: abs(math.log(s / raw)))
     ticks = list(range(step, last + 1, step)) if step > 1 else list(range(1, last + 1))
     ticks = ticks or [last]

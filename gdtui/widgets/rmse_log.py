@@ -48,9 +48,18 @@ def width_bound(chunk) -> int:
     g = "{:.6g}"
     test = max(11, _widest(chunk.test_loss, g)) + 1 if chunk.test_loss is not None else 0
     params = sum(len(name) + 1 + _widest(column, g) for name, column in zip(chunk.names, chunk.params))
-    return (max(7, len(str(chunk.last))) + 1 + max(22, _widest(chunk.rmse, "{!r}")) + 1
-            + max(11, _widest(chunk.loss, g)) + 1 + test
-            + (len("diverged ") if chunk.status == "diverged" else 0) + params + max(0, len(chunk.names) - 1))
+    return (
+        max(7, len(str(chunk.last)))
+        + 1
+        + max(22, _widest(chunk.rmse, "{!r}"))
+        + 1
+        + max(11, _widest(chunk.loss, g))
+        + 1
+        + test
+        + (len("diverged ") if chunk.status == "diverged" else 0)
+        + params
+        + max(0, len(chunk.names) - 1)
+    )
 
 
 class RmseLog(ScrollView, can_focus=True):
@@ -141,4 +150,4 @@ class RmseLog(ScrollView, can_focus=True):
             text = self._line(index)
         else:
             return Strip.blank(width, style)
-        return Strip([Segment(text[scroll_x: scroll_x + width].ljust(width), style)], width)
+        return Strip([Segment(text[scroll_x : scroll_x + width].ljust(width), style)], width)
