@@ -59,12 +59,13 @@ class Quadratic(Model):
     def __init__(self, params: torch.Tensor):
         self.params = params.requires_grad_()
 
-    def parameters(self):
+    def parameters(self) -> list[torch.Tensor]:
         return [self.params]
 
-    def __call__(self, t):
-        a, b, c = self.params
-        return a * (t**2) + (b * t) + c
+    def __call__(self, t: torch.Tensor) -> torch.Tensor:
+        a, b, c = self.params  # Tensor.__iter__ is untyped: a, b and c are Any
+        y: torch.Tensor = a * (t**2) + (b * t) + c
+        return y
 
 
 class Linear(Model):
@@ -76,10 +77,10 @@ class Linear(Model):
         self.w = w.requires_grad_()
         self.b = b.requires_grad_()
 
-    def parameters(self):
+    def parameters(self) -> list[torch.Tensor]:
         return [self.w, self.b]
 
-    def __call__(self, x):
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
         return self.w * x + self.b
 
 
@@ -90,10 +91,10 @@ class Polynomial(Model):
         self.params = params.requires_grad_()
         self.names = tuple(f"c{i}" for i in range(len(params)))
 
-    def parameters(self):
+    def parameters(self) -> list[torch.Tensor]:
         return [self.params]
 
-    def __call__(self, x):
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
         powers = torch.arange(len(self.params), device=x.device, dtype=x.dtype)
         return (x.unsqueeze(-1) ** powers) @ self.params
 
@@ -101,12 +102,13 @@ class Polynomial(Model):
 class LinearRegressionModel(nn.Module):
     """The seed 003 module: one nn.Linear(1, 1) layer."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         super().__init__()
         self.linear_layer = nn.Linear(in_features=1, out_features=1)
 
-    def forward(self, x: torch.Tensor):
-        return self.linear_layer(x)
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y: torch.Tensor = self.linear_layer(x)
+        return y
 
 
 class NNLinear(Model):
@@ -117,11 +119,12 @@ class NNLinear(Model):
     def __init__(self, module: LinearRegressionModel):
         self.module = module
 
-    def parameters(self):
+    def parameters(self) -> list[torch.Tensor]:
         return list(self.module.parameters())
 
-    def __call__(self, x):
-        return self.module(x.unsqueeze(-1)).squeeze(-1)
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        y: torch.Tensor = self.module(x.unsqueeze(-1))
+        return y.squeeze(-1)
 
 
 def n_params(config: RunConfig) -> int:

@@ -16,12 +16,12 @@ EXTRA = [
 ]
 
 
-class HelpScreen(ModalScreen):
+class HelpScreen(ModalScreen[None]):
     """Lists every key binding; any of escape, q or ? closes it."""
 
     BINDINGS = [Binding("escape,q,question_mark", "close", "Close")]
 
-    def __init__(self, bindings: list[Binding]):
+    def __init__(self, bindings: list[Binding]) -> None:
         super().__init__()
         self.keys = [(b.key_display or b.key, b.tooltip or b.description) for b in bindings]
 

@@ -7,9 +7,12 @@ is applied on Enter or when focus leaves the field, and only if valid.
 
 from __future__ import annotations
 
+from typing import Any
+
 from textual.app import ComposeResult
 from textual.containers import Horizontal, VerticalScroll
 from textual.validation import ValidationResult, Validator
+from textual.widget import Widget
 from textual.widgets import Input, Label, Select, Static
 
 from gdtui.engine.config import CHECKS, LOSSES, MODELS, OPTIMIZERS, ConfigError, RunConfig
@@ -24,7 +27,7 @@ LABELS = {"test_fraction": "test frac"}
 class EngineCheck(Validator):
     """A Textual validator running the engine's check for one field."""
 
-    def __init__(self, field: str):
+    def __init__(self, field: str) -> None:
         super().__init__()
         self.field = field
 
@@ -43,10 +46,15 @@ def shown(field: str, config: RunConfig) -> str:
     return f"{value:g}" if isinstance(value, float) else str(value)
 
 
+def field_of(widget: Widget) -> str:
+    """The setting a form widget edits, from its id (`f-lr` edits lr)."""
+    return (widget.id or "").removeprefix("f-")
+
+
 class HyperParams(VerticalScroll, can_focus=False):
     """Posts FieldChanged(field, value) when the user commits a valid, changed value."""
 
-    def __init__(self, config: RunConfig, **kwargs):
+    def __init__(self, config: RunConfig, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.config = config
         self.ready = False
@@ -64,8 +72,8 @@ class HyperParams(VerticalScroll, can_focus=False):
             if (f != "momentum" or self.config.uses_momentum) and (f != "degree" or self.config.model == "poly")
         )
 
-    def _form(self) -> list:
-        rows = []
+    def _form(self) -> list[Widget]:
+        rows: list[Widget] = []
         for field, choices in SELECTS.items():
             rows.append(
                 Horizontal(
@@ -148,7 +156,7 @@ class HyperParams(VerticalScroll, can_focus=False):
             self.post_message(FieldChanged(field, value))
 
     def on_input_changed(self, event: Input.Changed) -> None:
-        field = event.input.id.removeprefix("f-")
+        field = field_of(event.input)
         result = event.validation_result
         self.query_one("#field-error", Static).update(
             "" if result is None or result.is_valid else f"{field}: {'; '.join(result.failure_descriptions)}"
@@ -156,13 +164,13 @@ class HyperParams(VerticalScroll, can_focus=False):
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()
-        self._commit(event.input.id.removeprefix("f-"), event.value)
+        self._commit(field_of(event.input), event.value)
 
     def on_input_blurred(self, event: Input.Blurred) -> None:
-        self._commit(event.input.id.removeprefix("f-"), event.value, leaving=True)
+        self._commit(field_of(event.input), event.value, leaving=True)
 
     def on_select_changed(self, event: Select.Changed) -> None:
         event.stop()
-        field = event.select.id.removeprefix("f-")
+        field = field_of(event.select)
         if event.value != getattr(self.config, field):
             self.post_message(FieldChanged(field, event.value))

@@ -17,11 +17,19 @@ import math
 import re
 import time
 from array import array
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any
 
 from rich.segment import Segment
+from rich.style import Style
 from rich.text import Text
+from textual.app import RenderResult
+from textual.geometry import Region
 from textual.strip import Strip
 from textual_plotext import PlotextPlot
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
 
 LIMIT = 1e15
 CURVE_POINTS = 400
@@ -29,7 +37,7 @@ SGR = re.compile(r"(\x1b\[[0-9;]*m)")
 RESET = "\x1b[0m"
 
 
-def _finite_pairs(xs, ys):
+def _finite_pairs(xs: Iterable[float], ys: Iterable[float]) -> list[tuple[float, float]]:
     return [(x, y) for x, y in zip(xs, ys) if math.isfinite(x) and math.isfinite(y) and abs(y) < LIMIT]
 
 
@@ -38,16 +46,16 @@ class SafePlot(PlotextPlot):
 
     render_cost = 0.0
 
-    def __init__(self, **kwargs):
+    def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._strips: list[Strip] | None = None
-        self._styles: dict[str, object] = {}
+        self._styles: dict[str, Style] = {}
 
-    def refresh(self, *regions, **kwargs):
+    def refresh(self, *regions: Region, **kwargs: bool) -> Self:
         self._strips = None
         return super().refresh(*regions, **kwargs)
 
-    def render(self):
+    def render(self) -> RenderResult:
         try:
             return super().render()
         except Exception as error:  # plotext internals: a failed frame must not end the session
@@ -75,8 +83,9 @@ class SafePlot(PlotextPlot):
         self.render_cost = time.perf_counter() - start
         return strips
 
-    def _strip(self, line: str, base) -> Strip:
-        segments, codes = [], ""
+    def _strip(self, line: str, base: Style) -> Strip:
+        segments: list[Segment] = []
+        codes = ""
         for part in SGR.split(line):
             if part.startswith("\x1b["):
                 codes = "" if part == RESET else codes + part
@@ -103,16 +112,17 @@ class SafePlot(PlotextPlot):
 class PredictionPlot(SafePlot):
     """Data (train and test told apart) and the current predictions, as two scatter series."""
 
-    def __init__(self, **kwargs):
+    def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.x: list[float] = []
         self.y: list[float] = []
         self.n_train = 0
         self.preds: list[float] | None = None
         self.ylim = (0.0, 1.0)
-        self.caption = ""
 
-    def set_data(self, x, y, n_train, ylim=None) -> None:
+    def set_data(
+        self, x: Iterable[float], y: Iterable[float], n_train: int, ylim: tuple[float, float] | None = None
+    ) -> None:
         """New data: fix the y-limits (from the preset's article, or the data padded by a quarter)."""
         self.x, self.y, self.n_train = list(x), list(y), n_train
         self.preds = None
@@ -121,7 +131,7 @@ class PredictionPlot(SafePlot):
         pad = (hi - lo) * 0.25 or 1.0
         self.ylim = ylim or (lo - pad, hi + pad)
 
-    def set_preds(self, preds) -> None:
+    def set_preds(self, preds: Sequence[float] | None) -> None:
         """Keep the newest predictions when finite; a non-finite set (divergence) keeps the last finite one."""
         if preds is not None and all(math.isfinite(p) for p in preds):
             self.preds = list(preds)
@@ -167,7 +177,6 @@ class PredictionPlot(SafePlot):
                 ),
                 f"{clipped} off-scale",
             )
-        self.caption = title
         plt.title(title)
         self.refresh()
 
@@ -208,7 +217,7 @@ class LossCurve(SafePlot):
     """RMSE over epochs since the last reset, downsampled to a few hundred points; `log_scale` draws log10 of
     it, with the axis labelled in RMSE."""
 
-    def __init__(self, **kwargs):
+    def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.rmse = array("d")
         self.log_scale = False
@@ -216,7 +225,7 @@ class LossCurve(SafePlot):
     def clear(self) -> None:
         self.rmse = array("d")
 
-    def extend(self, values) -> None:
+    def extend(self, values: Iterable[float]) -> None:
         self.rmse.extend(values)
 
     def replot(self) -> None:
@@ -234,7 +243,7 @@ class LossCurve(SafePlot):
                 ys.append(math.log10(v) if log else v)
         if xs:
             plt.plot(xs, ys, color="red", marker="braille")
-            plt.xticks(*epoch_ticks(n))
+            plt.xticks(*epoch_ticks(n))  # type: ignore[arg-type]  # the stub wants list[float]; ints are fine
             if log:
                 plt.yticks(*log_ticks(min(ys), max(ys)))
         plt.title("RMSE over epochs (log scale)" if log else "RMSE over epochs")

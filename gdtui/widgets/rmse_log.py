@@ -11,20 +11,24 @@ a thread worker that can outlive the app; rows here are ASCII, so their width is
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Iterable
+from typing import Any
 
 from rich.segment import Segment
 from textual.geometry import Size
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from gdtui.engine.history import Chunk, EpochResult
+
 TAIL = 2000
 
 
-def _g(value) -> str:
+def _g(value: float | None) -> str:
     return "-" if value is None else f"{value:.6g}"
 
 
-def format_row(result) -> str:
+def format_row(result: EpochResult) -> str:
     """An epoch as a log row; the test-loss column is there only for a run with a test split."""
     params = " ".join(f"{name}={value:.6g}" for name, value in result.params)
     flag = "diverged " if result.status == "diverged" else ""
@@ -38,11 +42,11 @@ def header(has_test: bool) -> str:
     return f"{'epoch':<7} {'RMSE':<22} {'loss':<11} {test}parameters"
 
 
-def _widest(values, spec: str) -> int:
+def _widest(values: Iterable[float], spec: str) -> int:
     return max(map(len, map(spec.format, values)), default=1)
 
 
-def width_bound(chunk) -> int:
+def width_bound(chunk: Chunk) -> int:
     """The width of the widest row of `chunk`, or a little more, measured column by column without
     formatting the rows (the log's horizontal extent)."""
     g = "{:.6g}"
@@ -70,9 +74,9 @@ class RmseLog(ScrollView, can_focus=True):
 
     COMPONENT_CLASSES = {"rmse-log--header"}
 
-    def __init__(self, **kwargs):
+    def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self._rows: deque[tuple[object, int]] = deque(maxlen=TAIL)  # (chunk, index in it)
+        self._rows: deque[tuple[Chunk, int]] = deque(maxlen=TAIL)  # (chunk, index in it)
         self.header = header(False)
         self._width = len(self.header)
         self._pending_follow = False
@@ -98,7 +102,7 @@ class RmseLog(ScrollView, can_focus=True):
         self.scroll_to(0, 0, animate=False)
         self.refresh()
 
-    def add_chunk(self, chunk) -> None:
+    def add_chunk(self, chunk: Chunk) -> None:
         """Rows for a chunk of epochs, formatted when drawn."""
         n = len(chunk)
         self.rows += n
