@@ -165,6 +165,8 @@ def check_device(text) -> str:
     value = str(text).strip().lower()
     if not _DEVICE_RE.match(value):
         raise ConfigError("device", f"{text!r} is not a device: use auto, cpu, cuda, cuda:N or mps")
+    if value.startswith("cuda:"):
+        value = f"cuda:{int(value[5:])}"  # cuda:01 is cuda:1 (torch.device refuses the leading zero)
     return value
 
 

@@ -34,11 +34,11 @@ def resolve_device(spec: str) -> torch.device:
             raise DeviceError("device mps is not available on this machine (no Apple Metal backend)")
         return torch.device("mps")
     count = torch.cuda.device_count() if torch.cuda.is_available() else 0
-    index = int(spec.split(":")[1]) if ":" in spec else 0
+    index = int(spec.split(":")[1]) if ":" in spec else 0  # check_device wrote it as a plain integer
     if count == 0:
         raise DeviceError(f"device {spec} is not available: this machine has no CUDA device")
     if index >= count:
         raise DeviceError(
             f"device {spec} is not available: this machine has {count} CUDA device(s), cuda:0 to cuda:{count - 1}"
         )
-    return torch.device(spec)
+    return torch.device("cuda", index)

@@ -139,7 +139,7 @@ def build_model(config: RunConfig, device: torch.device | str = "cpu") -> Model:
     before building its nn.Linear; every other combination draws torch.randn(k).
     """
     if config.model == "nn-linear":
-        torch.manual_seed(config.seed)
+        torch.default_generator.manual_seed(config.seed)  # the article's manual_seed, CPU generator only
         return NNLinear(LinearRegressionModel().to(device))
     k = n_params(config)
     if config.preset == "linear-manual":

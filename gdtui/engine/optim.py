@@ -7,6 +7,8 @@ Every optimizer takes a new learning rate (and momentum) between steps without l
 
 from __future__ import annotations
 
+from typing import Any, Union
+
 import torch
 
 from gdtui.engine.config import RunConfig
@@ -20,7 +22,8 @@ class PlainGD:
 
     def __init__(self, params: list[torch.Tensor], lr: float):
         self.params = params
-        self.param_groups = [{"lr": lr}]
+        self.param_groups: list[dict[str, Any]] = [{"lr": lr}]
+        self.state: dict[torch.Tensor, dict[str, Any]] = {}  # none: the step is stateless
 
     def step(self) -> None:
         lr = self.param_groups[0]["lr"]
@@ -32,7 +35,10 @@ class PlainGD:
             p.grad = None
 
 
-def build_optimizer(config: RunConfig, params: list[torch.Tensor]):
+Optimizer = Union[PlainGD, torch.optim.Optimizer]
+
+
+def build_optimizer(config: RunConfig, params: list[torch.Tensor]) -> Optimizer:
     """The config's optimizer over `params`; all expose `param_groups`, `step()` and `zero_grad()`."""
     name, lr, momentum = config.optimizer, config.lr, config.effective_momentum
     if name == "gd":
@@ -50,10 +56,24 @@ def build_optimizer(config: RunConfig, params: list[torch.Tensor]):
     raise ValueError(f"unknown optimizer {name!r}")
 
 
-def set_hyperparameters(optimizer, lr: float | None = None, momentum: float | None = None) -> None:
-    """Change lr (and momentum where the optimizer has one) from the next step on, keeping its state."""
+def set_hyperparameters(optimizer: Optimizer, lr: float | None = None, momentum: float | None = None) -> None:
+    """Change lr (and momentum where the optimizer has one) from the next step on, keeping its state.
+
+    A momentum lowered to 0 drops the momentum buffer; one raised from 0 starts a new buffer as torch does at a
+    first step (SGD from the next gradient, RMSprop from zeros). torch creates RMSprop's buffer only when the
+    momentum is above 0 at its first step, and fails without it later."""
     for group in optimizer.param_groups:
         if lr is not None:
             group["lr"] = lr
-        if momentum is not None and "momentum" in group:
-            group["momentum"] = momentum
+        if momentum is None or "momentum" not in group:
+            continue
+        was, group["momentum"] = group["momentum"], momentum
+        if (was == 0) == (momentum == 0):
+            continue
+        for p in group["params"]:
+            state = optimizer.state.get(p)
+            if not state:
+                continue  # no step yet: torch builds the state it needs at the first one
+            state.pop("momentum_buffer", None)
+            if momentum > 0 and isinstance(optimizer, torch.optim.RMSprop):
+                state["momentum_buffer"] = torch.zeros_like(p, memory_format=torch.preserve_format)

@@ -20,7 +20,9 @@ from __future__ import annotations
 import signal
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from gdtui.engine.config import ConfigError, RunConfig
 
@@ -155,11 +157,30 @@ class Session:
         conn = self.conn
         while True:
             if self.running:
-                self.chunk()
+                self.obey(("run",), self.chunk)
             if self.running and not conn.poll():
                 continue
-            if not self.handle(conn.recv()):
+            command = conn.recv()
+            if command[0] == "quit":
                 return
+            self.obey(command, lambda: self.handle(command))
+
+    def obey(self, command: tuple[Any, ...], work: Callable[[], None]) -> None:
+        """Do `work` for `command`; whatever the engine raises becomes an error reply naming the command, and the
+        session goes on (paused) with the run as it stands: the epochs that completed are reported first."""
+        from gdtui.engine.trainer import TrainingError
+
+        try:
+            work()
+        except (EOFError, OSError):
+            raise  # the pipe itself: the UI is gone
+        except Exception as error:
+            self.running = False
+            if isinstance(error, TrainingError) and error.chunk is not None:
+                self.conn.send(("results", error.chunk, self.state()))
+            self.conn.send(("error", command[0], f"{command[0]} failed: {error}"))
+            if self.trainer is not None:
+                self.send_state()
 
     def chunk(self) -> None:
         t = self.trainer
@@ -184,18 +205,15 @@ class Session:
 
         return waiting
 
-    def handle(self, command: tuple) -> bool:
+    def handle(self, command: tuple[Any, ...]) -> None:
         kind = command[0]
         t = self.trainer
-        if kind == "quit":
-            return False
         if kind == "config":
-            if self.build(command[1]):
-                return True
-            self.send_state()
-            return True
+            if not self.build(command[1]):
+                self.send_state()
+            return
         if t is None:
-            return True
+            return
         if kind == "step":
             self.running = False
             chunk = t.run_chunk(1) if not t.done else None  # never past the budget, however many were queued
@@ -231,7 +249,6 @@ class Session:
                 self.conn.send(("error", "export", f"{command[1]}: {error.strerror or error}"))
             else:
                 self.conn.send(("exported", command[1], rows))
-        return True
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ from math import isfinite
 
 import torch
 
-from gdtui.engine.config import CHECKS, LIVE_FIELDS, RunConfig
+from gdtui.engine.config import CHECKS, LIVE_FIELDS, RunConfig, check_combination
 from gdtui.engine.data import Dataset, build_data, plot_sample
 from gdtui.engine.device import resolve_device
 from gdtui.engine.history import Chunk, EpochResult, History
@@ -28,6 +28,16 @@ from gdtui.engine.models import build_model
 from gdtui.engine.optim import PlainGD, build_optimizer, set_hyperparameters
 
 _BUILD_LOCK = threading.Lock()
+
+
+class TrainingError(RuntimeError):
+    """An epoch failed inside torch (say, an optimizer whose state a change left inconsistent). The epochs
+    completed before it are recorded; `chunk` holds them (None if there were none), `error` is torch's."""
+
+    def __init__(self, error: Exception, chunk: Chunk | None):
+        super().__init__(f"{type(error).__name__}: {error}")
+        self.error = error
+        self.chunk = chunk
 
 
 class Trainer:
@@ -42,8 +52,10 @@ class Trainer:
             raise ValueError(f"readback must be 'epoch' or 'chunk', not {readback!r}")
         # The articles draw from torch's global generator; fork it so several trainers never disturb each
         # other (or the caller), and build under a lock so two threads never interleave their draws.
+        # Only the CPU generator is seeded (torch.manual_seed would reseed every CUDA device for good): the data
+        # and the initial parameters are drawn on the CPU, as the articles draw them, then moved.
         with _BUILD_LOCK, torch.random.fork_rng(devices=[]):
-            torch.manual_seed(config.seed)
+            torch.default_generator.manual_seed(config.seed)
             data = build_data(config)
             self.model = build_model(config, self.device)
         self.config = config
@@ -90,7 +102,7 @@ class Trainer:
         if unknown:
             raise ValueError(f"cannot change {', '.join(sorted(unknown))} without a new run")
         checked = {k: CHECKS[k](v) for k, v in changes.items() if v is not None}
-        self.config = self.config.replace(**checked)
+        self.config = check_combination(self.config.replace(**checked))  # the checks a new run passes
         set_hyperparameters(
             self.optimizer,
             lr=checked.get("lr"),
@@ -120,13 +132,20 @@ class Trainer:
     ) -> Chunk | None:
         """Train up to `max_epochs` epochs, stopping early after `budget` seconds or when `should_stop()` is
         true (checked between epochs), or at the first non-finite loss or parameter (status "diverged").
-        Returns the epochs as columns (None if nothing ran); they are also appended to `history`."""
+        Returns the epochs as columns (None if nothing ran); they are also appended to `history`. An epoch
+        that fails inside torch raises TrainingError after the epochs before it are recorded."""
         if self.status == "diverged" or max_epochs < 1:
             return None
         lr = self.optimizer.param_groups[0]["lr"]
         deadline = time.perf_counter() + budget if budget is not None else None
         epochs = self._epochs_read_each if self.readback == "epoch" else self._epochs_read_once
-        return self._record(*epochs(max_epochs, deadline, should_stop), lr)
+        scalars, flat, grad, failure = epochs(max_epochs, deadline, should_stop)
+        chunk = self._record(scalars, flat, grad, lr) if len(scalars) else None
+        if failure is not None:
+            if not self.config.accumulate_grad:
+                self.optimizer.zero_grad()  # the failed epoch's gradient must not add into the next one
+            raise TrainingError(failure, chunk)
+        return chunk
 
     def _epochs_read_each(self, max_epochs, deadline, should_stop):
         """The CPU loop: each value is read as soon as it exists (on the CPU a read costs no synchronisation,
@@ -139,32 +158,45 @@ class Trainer:
         test = data.has_test
         p0 = params[0]
         single = len(params) == 1 and p0.dim() == 1
-        losses, metrics, tests, flats, grads = [], [], [], [], []
-        for _ in range(max_epochs):
-            preds = model(x)
-            loss = loss_fn(preds, y)
-            loss.backward()
-            value = loss.item()
-            losses.append(value)
-            if not metric_is_loss:
-                metrics.append(mse(preds.detach(), y).item())
-            grads += p0.grad.tolist() if single else torch.cat([p.grad.reshape(-1) for p in params]).tolist()
-            optimizer.step()
-            if zero:
-                optimizer.zero_grad()
-            flats += p0.tolist() if single else model.flat().tolist()
-            if test:
-                with torch.inference_mode():
-                    tests.append(loss_fn(model(data.x_test), data.y_test).item())
-            if not isfinite(value):
-                break
-            if deadline is not None and time.perf_counter() >= deadline:
-                break
-            if should_stop is not None and should_stop():
-                break
+        losses: list[float] = []
+        metrics: list[float] = []
+        tests: list[float] = []
+        flats: list[float] = []
+        grads: list[float] = []
+        failure = None
+        try:
+            for _ in range(max_epochs):
+                preds = model(x)
+                loss = loss_fn(preds, y)
+                loss.backward()
+                value = loss.item()
+                losses.append(value)
+                if not metric_is_loss:
+                    metrics.append(mse(preds.detach(), y).item())
+                grads += p0.grad.tolist() if single else torch.cat([p.grad.reshape(-1) for p in params]).tolist()
+                optimizer.step()
+                if zero:
+                    optimizer.zero_grad()
+                flats += p0.tolist() if single else model.flat().tolist()
+                if test:
+                    with torch.inference_mode():
+                        tests.append(loss_fn(model(data.x_test), data.y_test).item())
+                if not isfinite(value):
+                    break
+                if deadline is not None and time.perf_counter() >= deadline:
+                    break
+                if should_stop is not None and should_stop():
+                    break
+        except Exception as error:  # keep the epochs that completed, drop the one that failed
+            failure, k = error, len(self.names)
+            n = len(tests) if test else len(flats) // k
+            del losses[n:], metrics[n:], tests[n:], flats[n * k :], grads[n * k :]
         n = len(losses)
+        if n == 0:
+            empty = torch.zeros(0, 3, dtype=torch.float64)
+            return empty, empty, empty, failure
         scalars = torch.stack([_tensor(losses), _tensor(metrics or losses), _tensor(tests or losses)], dim=1)
-        return scalars, _tensor(flats).view(n, -1), _tensor(grads).view(n, -1)
+        return scalars, _tensor(flats).view(n, -1), _tensor(grads).view(n, -1), failure
 
     def _epochs_read_once(self, max_epochs, deadline, should_stop):
         """The accelerator loop: every value stays on the device until the chunk ends and is read back in one
@@ -182,27 +214,40 @@ class Trainer:
         # epoch unless gradients accumulate.
         snapshot_free = single and isinstance(optimizer, PlainGD)
         grad_fresh = single and zero
-        losses, metrics, tests, flats, grads = [], [], [], [], []
-        for _ in range(max_epochs):
-            preds = model(x)
-            loss = loss_fn(preds, y)
-            loss.backward()
-            losses.append(loss.detach())
-            if not metric_is_loss:
-                metrics.append(mse(preds.detach(), y))
-            grads.append(p0.grad if grad_fresh else torch.cat([p.grad.reshape(-1) for p in params]))
-            optimizer.step()
-            if zero:
-                optimizer.zero_grad()
-            flats.append(p0.data if snapshot_free else model.flat())
-            if test:
-                with torch.inference_mode():
-                    tests.append(loss_fn(model(data.x_test), data.y_test))
-            if deadline is not None and time.perf_counter() >= deadline:
-                break
-            if should_stop is not None and should_stop():
-                break
+        losses: list[torch.Tensor] = []
+        metrics: list[torch.Tensor] = []
+        tests: list[torch.Tensor] = []
+        flats: list[torch.Tensor] = []
+        grads: list[torch.Tensor] = []
+        failure = None
+        try:
+            for _ in range(max_epochs):
+                preds = model(x)
+                loss = loss_fn(preds, y)
+                loss.backward()
+                losses.append(loss.detach())
+                if not metric_is_loss:
+                    metrics.append(mse(preds.detach(), y))
+                grads.append(p0.grad if grad_fresh else torch.cat([p.grad.reshape(-1) for p in params]))
+                optimizer.step()
+                if zero:
+                    optimizer.zero_grad()
+                flats.append(p0.data if snapshot_free else model.flat())
+                if test:
+                    with torch.inference_mode():
+                        tests.append(loss_fn(model(data.x_test), data.y_test))
+                if deadline is not None and time.perf_counter() >= deadline:
+                    break
+                if should_stop is not None and should_stop():
+                    break
+        except Exception as error:  # keep the epochs that completed, drop the one that failed
+            failure = error
+            n = len(tests) if test else len(flats)
+            del losses[n:], metrics[n:], tests[n:], flats[n:], grads[n:]
         n = len(losses)
+        if n == 0:
+            empty = torch.zeros(0, 3, dtype=torch.float64)
+            return empty, empty, empty, failure
         loss_t = torch.stack(losses)
         scalars = torch.stack(
             [loss_t, torch.stack(metrics) if metrics else loss_t, torch.stack(tests) if tests else loss_t], dim=1
@@ -211,12 +256,13 @@ class Trainer:
         # the chunk's one transfer; widened to float64 on the host (mps has no float64)
         table = torch.cat([scalars, flat, grad], dim=1).cpu().double()
         k = flat.shape[1]
-        return table[:, :3], table[:, 3 : 3 + k], table[:, 3 + k :]
+        return table[:, :3], table[:, 3 : 3 + k], table[:, 3 + k :], failure
 
     def _record(self, scalars, flat, grad, lr) -> Chunk:
         """Turn a chunk's values (float64 CPU tensors: loss, metric and test loss by epoch; parameters after
         each epoch; gradients) into a Chunk, cut at the first divergent epoch, and extend the history."""
-        finite = torch.isfinite(scalars[:, 0]) & torch.isfinite(flat).all(dim=1)
+        # the loss, the RMSE's mean square, the test loss and every parameter: any of them overflowing diverges
+        finite = torch.isfinite(scalars).all(dim=1) & torch.isfinite(flat).all(dim=1)
         n, status = len(finite), "ok"
         if not bool(finite.all()):
             n, status = int((~finite).nonzero()[0]) + 1, "diverged"
