@@ -7,7 +7,7 @@ Every optimizer takes a new learning rate (and momentum) between steps without l
 
 from __future__ import annotations
 
-from typing import Any, Union
+from typing import Any
 
 import torch
 
@@ -35,7 +35,7 @@ class PlainGD:
             p.grad = None
 
 
-Optimizer = Union[PlainGD, torch.optim.Optimizer]
+Optimizer = PlainGD | torch.optim.Optimizer
 
 
 def build_optimizer(config: RunConfig, params: list[torch.Tensor]) -> Optimizer:

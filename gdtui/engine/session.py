@@ -163,7 +163,7 @@ class Session:
             command = conn.recv()
             if command[0] == "quit":
                 return
-            self.obey(command, lambda: self.handle(command))
+            self.obey(command, lambda: self.handle(command))  # noqa: B023 (called at once)
 
     def obey(self, command: tuple[Any, ...], work: Callable[[], None]) -> None:
         """Do `work` for `command`; whatever the engine raises becomes an error reply naming the command, and the
