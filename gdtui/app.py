@@ -24,6 +24,7 @@ from textual.css.query import NoMatches
 from textual.widgets import Footer, Select, Static, TabbedContent, TabPane
 
 from gdtui import messages
+from gdtui.asked import Asked
 from gdtui.client import SessionClient
 from gdtui.engine.config import LIVE_FIELDS, MAX_LR, RunConfig, check_combination, resolve
 from gdtui.engine.presets import PRESETS
@@ -94,6 +95,7 @@ class GdtuiApp(App):
         self.start_running = start
         self.session = session or SessionClient()
         self.state = "loading"
+        self.asked = Asked()
         self._dirty = False
         self._last_frame = 0.0
         self._speed_mark = (time.monotonic(), 0)
@@ -132,6 +134,7 @@ class GdtuiApp(App):
             self.session.spawn(self.config)
         self.session.attach(self)
         if self.start_running:
+            self.asked.running = True
             self.session.send("run")
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGHUP):
@@ -171,14 +174,17 @@ class GdtuiApp(App):
 
     def action_step(self) -> None:
         if not self._session_gone() and not self._run_over():
+            self.asked.running = False  # a step pauses a running run
             self.session.send("step")
 
     def action_toggle_run(self) -> None:
         if self._session_gone():
             return
-        if self.state == "running":
+        if self.asked.is_running(self.state):
+            self.asked.running = False
             self.session.send("pause")
         elif not self._run_over():
+            self.asked.running = True
             self.session.send("run")
 
     def _run_over(self) -> bool:
@@ -193,12 +199,14 @@ class GdtuiApp(App):
         if self.state == "ended":
             self._restart(self.config)
         else:
+            self.asked.running = False
             self.session.send("reset")
 
     def _restart(self, config: RunConfig) -> None:
         """A new session process for `config`, after the last one ended."""
         self.session.stop()
         self.config = config
+        self.asked.clear()
         self._set_state("loading", 0)
         self.session.spawn(config)
         self.session.attach(self)
@@ -210,7 +218,7 @@ class GdtuiApp(App):
         return self.state == "ended"
 
     def action_lr(self, factor: float) -> None:
-        lr = self.config.lr * factor
+        lr = self.asked.value("lr", self.config.lr) * factor
         if not 0 < lr <= MAX_LR or not math.isfinite(lr):
             self.notify(f"lr {lr:g} is out of range", severity="warning")
             return
@@ -292,6 +300,7 @@ class GdtuiApp(App):
     def _apply(self, field: str, value) -> None:
         ended = self.state == "ended"
         if field in LIVE_FIELDS and not ended:
+            self.asked.live[field] = value
             self.session.send("update", {field: value})
             return
         try:
@@ -307,6 +316,7 @@ class GdtuiApp(App):
             self._restart(config)
             return
         self._restarting = field  # the notice waits for the session to accept the change
+        self.asked.running = False
         self.session.send("config", config)
 
     def _overrides(self) -> dict:
@@ -357,9 +367,15 @@ class GdtuiApp(App):
         # a missing device is worth a long look: the run goes on (or starts) on the device it already had
         timeout = 20 if event.field == "device" else 6
         self._restarting = None
+        self.asked.live.pop(event.field, None)
         text = event.message if event.message.startswith(event.field) else f"{event.field}: {event.message}"
         self.notify(text, title="not applied", severity="error", timeout=timeout)
         self.params.set_config(self.config, revert=event.field)
+
+    @session_reply
+    def on_session_seen(self, event: messages.SessionSeen) -> None:
+        if event.count >= self.session.sent:  # the session has obeyed all that was asked: its state stands
+            self.asked.clear()
 
     @session_reply
     def on_session_lost(self, event: messages.SessionLost) -> None:

@@ -29,6 +29,7 @@ class SessionClient:
         self.target = None
         self.process = None
         self.conn = None
+        self.sent = 0
         self._loop = None
         self._stderr = None
 
@@ -52,7 +53,8 @@ class SessionClient:
         )
         theirs.close()
         self.conn = Connection(ours.detach())
-        self.conn.send(("config", config))
+        self.sent = 0
+        self.conn.send(("config", config))  # the session's first config: not counted, never acknowledged
 
     def attach(self, target) -> None:
         """Post the session's replies to `target` (the app), read on the running event loop."""
@@ -62,9 +64,11 @@ class SessionClient:
             self._loop.add_reader(self.conn.fileno(), self._readable)
 
     def send(self, *command) -> None:
+        """Send a command; `sent` counts them, and the session acknowledges each one ("seen")."""
         if self.conn is None:
             return
         try:
+            self.sent += 1
             self.conn.send(command)
         except (OSError, ValueError):
             self._lost()
@@ -93,6 +97,8 @@ class SessionClient:
             post(messages.SessionError(reply[1], reply[2]))
         elif kind == "exported":
             post(messages.Exported(reply[1], reply[2]))
+        elif kind == "seen":
+            post(messages.SessionSeen(reply[1]))
 
     def _lost(self) -> None:
         was_open = self.conn is not None

@@ -48,6 +48,13 @@ class SessionError(Message):
 
 
 @dataclass
+class SessionSeen(Message):
+    """The session has obeyed `count` commands (of those sent since it started)."""
+
+    count: int
+
+
+@dataclass
 class SessionLost(Message):
     """The session process is gone (it crashed or was killed); `reason` says how, with its last error line."""
 

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import csv
 import itertools
+import math
 import os
 
 import pytest
 import torch
 from textual.widgets import TabbedContent
+from torch import nn
 
 from gdtui.app import GdtuiApp
 from gdtui.widgets.hyperparams import HyperParams
@@ -26,22 +28,119 @@ def rows(app) -> int:
     return app.query_one(RmseLog).rows
 
 
-def article(lrs):
-    """The fastai article's loop (seed 000), with the given lr at each epoch's update; its RMSE log."""
+def article_epochs(lrs):
+    """The fastai article's loop (seed 000), with the given lr at each epoch's update: for each epoch, the loss
+    (the MSE whose square root the article prints) and the parameters after the update. Stops after the first
+    epoch whose loss or parameters are not finite (a diverged run)."""
     torch.manual_seed(2021)
     time = torch.arange(0, 20).float()
     speed = torch.rand(20) * 5 + 0.8 * (time - 7.5) ** 2 + 1
-    torch.randn(3)
-    params = torch.randn(3).requires_grad_()
-    rmse = []
-    for lr in lrs:
+
+    def function(t, params):
         a, b, c = params
-        loss = ((a * (time**2) + (b * time) + c - speed) ** 2).mean()
+        return a * (t**2) + (b * t) + c
+
+    def mse(preds, targets):
+        return ((preds - targets) ** 2).mean()
+
+    torch.randn(3).requires_grad_()  # the notebook displayed this one and threw it away
+    params = torch.randn(3).requires_grad_()
+    epochs = []
+    for lr in lrs:
+        preds = function(time, params)
+        loss = mse(preds, speed)
         loss.backward()
         params.data -= lr * params.grad.data
         params.grad = None
-        rmse.append(loss.item() ** 0.5)
-    return rmse
+        epochs.append((loss.item(), params.tolist()))
+        if not all(math.isfinite(v) for v in [loss.item(), *params.tolist()]):
+            break
+    return epochs
+
+
+def article(lrs):
+    """The fastai article's RMSE log, `(loss.item()) ** 0.5` each epoch."""
+    return [loss**0.5 for loss, _ in article_epochs(lrs)]
+
+
+def linear_module_epochs(epochs):
+    """Seed 003's loop (the textbook one, zero_grad each epoch): for each epoch the L1 loss, the test loss, the
+    RMSE of the training predictions and the parameters (weight, bias) after the update."""
+    X = torch.arange(0, 1, 0.02).unsqueeze(dim=1)
+    y = 0.7 * X + 0.3
+    train_split = int(0.8 * len(X))
+    xTrain, yTrain = X[:train_split], y[:train_split]
+    xTest, yTest = X[train_split:], y[train_split:]
+    torch.manual_seed(13)
+    model = nn.Linear(in_features=1, out_features=1)
+    lossfunction = nn.L1Loss()
+    optimizer = torch.optim.SGD(params=model.parameters(), lr=0.1)
+    log = []
+    for _ in range(epochs):
+        model.train()
+        y_prediction = model(xTrain)
+        loss = lossfunction(y_prediction, yTrain)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        model.eval()
+        with torch.inference_mode():
+            test_loss = lossfunction(model(xTest), yTest)
+        rmse = ((y_prediction.detach() - yTrain) ** 2).mean().item() ** 0.5
+        log.append((loss.item(), test_loss.item(), rmse, [model.weight.item(), model.bias.item()]))
+    return log
+
+
+def row(epoch, rmse, loss, names, params, test_loss=None, diverged=False) -> str:
+    """A log row as the log lays it out, written here on its own: the epoch in 7 columns, the RMSE's repr in
+    22, the loss to 6 significant digits in 11, the test loss likewise (a run with a test split), "diverged"
+    on the epoch that diverged, then name=value for every parameter to 6 significant digits."""
+    test = "" if test_loss is None else f"{test_loss:<11.6g} "
+    flag = "diverged " if diverged else ""
+    values = " ".join(f"{name}={value:.6g}" for name, value in zip(names, params))
+    return f"{epoch:<7} {rmse!r:<22} {loss:<11.6g} {test}{flag}{values}"
+
+
+def article_rows(lrs) -> list[str]:
+    """The fastai article's epochs as log rows (the last one flagged if the run diverged)."""
+    epochs = article_epochs(lrs)
+    diverged = not all(math.isfinite(v) for v in [epochs[-1][0], *epochs[-1][1]])
+    return [
+        row(n, loss**0.5, loss, "abc", params, diverged=diverged and n == len(epochs))
+        for n, (loss, params) in enumerate(epochs, start=1)
+    ]
+
+
+def linear_module_rows(epochs) -> list[str]:
+    return [
+        row(n, rmse, loss, ("weight", "bias"), params, test_loss=test)
+        for n, (loss, test, rmse, params) in enumerate(linear_module_epochs(epochs), start=1)
+    ]
+
+
+async def round_trip(pilot) -> None:
+    """Double the lr with ] and wait for the session's answer: the session answers commands in order, so once
+    the new lr is in effect, every reply to a command sent before ] has arrived and been handled. (The app's
+    lr changes only on the session's answer.) Leaves the lr doubled."""
+    app = pilot.app
+    lr = app.config.lr
+    await press_and_wait(pilot, "right_square_bracket", lambda: app.config.lr == 2 * lr, "the answer to ]")
+
+
+async def after_frames(pilot, widget, frames: int = 2) -> None:
+    """Wait until `widget` has handled the messages queued for it now, then `frames` screen refreshes more:
+    anything it scheduled for after a refresh meanwhile (a follow, and the scroll_end that follow defers once
+    more) has run by then."""
+    done = []
+
+    def mark(left: int) -> None:
+        if left:
+            widget.call_after_refresh(mark, left - 1)
+        else:
+            done.append(True)
+
+    widget.call_later(mark, frames)
+    await wait_for(pilot, lambda: done, what=f"{frames} refreshes of {widget}")
 
 
 async def test_three_steps_print_the_article_log():
@@ -75,9 +174,13 @@ async def test_pause_stops_at_the_next_epoch_boundary():
         await wait_for(pilot, lambda: rows(app) > 0, what="a first chunk")
         await press_and_wait(pilot, "space", lambda: app.state == "paused", "paused")
         paused_at = app.query_one(StatusLine).epoch
-        await pilot.pause(0.5)
+        assert paused_at > 0 and rows(app) == paused_at
+        # a session still training after its "paused" would send epochs before its answer to ]
+        await round_trip(pilot)
+        assert app.state == "paused"
         assert app.query_one(StatusLine).epoch == paused_at
         assert rows(app) == paused_at
+        assert log_texts(app)[-1].split()[0] == str(paused_at)
 
 
 async def test_lr_typed_mid_run_applies_from_the_next_epoch():
@@ -141,11 +244,14 @@ async def test_invalid_lr_is_refused_with_its_reason(bad):
         box.focus()
         box.value = bad
         await pilot.press("enter")
-        await pilot.pause(0.2)
-        error = str(app.query_one("#field-error").render())
-        assert "lr:" in error
+        await wait_for(pilot, lambda: "lr:" in str(app.query_one("#field-error").render()), what="the reason")
         assert box.has_class("-invalid")
-        assert app.config.lr == 1e-5
+        await pilot.press("escape")
+        # Had the value been sent, the session's answer (a refusal, or a new lr) would come before its answer
+        # to ]; ] doubles the lr in effect, which must still be the preset's.
+        await round_trip(pilot)
+        assert app.config.lr == 2e-5
+        assert not any(n.title == "not applied" for n in app._notifications)
 
 
 async def test_lr_one_diverges_and_r_recovers():
@@ -282,14 +388,18 @@ async def test_log_keeps_the_newest_row_in_view_when_the_terminal_shrinks():
         await run_to_done(pilot)
         log = app.query_one(RmseLog)
         assert log.scroll_y == log.max_scroll_y > 0
+        before = log.size
         await pilot.resize_terminal(80, 24)
-        await pilot.pause(0.3)
-        assert _shown(log)[-1].split()[0] == "100"
+        await wait_for(pilot, lambda: log.size != before, what="the log resized")
+        await after_frames(pilot, log)
+        assert _shown(log)[-1].split()[0] == "100"  # the follow has run by now (the same wait as below)
         log.scroll_to(y=0, animate=False)  # scrolled up by the user: a resize leaves it there
-        await pilot.pause(0.1)
+        await wait_for(pilot, lambda: log.scroll_y == 0, what="scrolled to the top")
+        before = log.size
         await pilot.resize_terminal(100, 30)
-        await pilot.pause(0.3)
-        assert log.scroll_y == 0
+        await wait_for(pilot, lambda: log.size != before, what="the log resized again")
+        await after_frames(pilot, log)
+        assert log.scroll_y == 0 < log.max_scroll_y
 
 
 def test_epoch_ticks_are_whole_round_epochs():
@@ -451,10 +561,10 @@ async def test_a_refused_change_says_only_that_it_was_refused():
         box.value = "/nonexistent/data.csv"
         await pilot.press("enter")
         await wait_for(pilot, lambda: any(n.title == "not applied" for n in app._notifications), what="refusal")
-        await pilot.pause(0.3)
+        await pilot.press("escape")
+        await round_trip(pilot)  # every answer to the change has arrived
         assert not any("restarts" in n.message for n in app._notifications)
         assert rows(app) == 1 and app.config.data == "article"
-        await pilot.press("escape")
         await press_and_wait(pilot, "s", lambda: rows(app) == 2, "the run goes on")
 
 
@@ -464,9 +574,11 @@ async def test_leaving_a_field_with_an_invalid_value_shows_the_value_in_effect()
         box = await field(pilot, "lr")
         box.value = "0"
         await pilot.press("escape")
-        await pilot.pause()
-        assert box.value == "1e-05" and app.config.lr == 1e-5
+        await wait_for(pilot, lambda: box.value == "1e-05", what="the value in effect shown again")
         assert "not applied" in str(app.query_one("#field-error").render())
+        await round_trip(pilot)  # the lr in effect, as the session has it, is still the preset's
+        assert app.config.lr == 2e-5
+        assert not any(n.title == "not applied" for n in app._notifications)
 
 
 async def test_s_after_divergence_says_what_to_do():
@@ -509,8 +621,8 @@ async def test_queued_steps_stop_at_the_epoch_budget():
         for _ in range(5):  # sent before the first reply: the app cannot know yet
             app.action_step()
         await wait_for(pilot, lambda: app.state == "done", what="done")
-        await pilot.pause(0.5)
-        assert rows(app) == 2 and app.query_one(StatusLine).epoch == 2
+        await round_trip(pilot)  # the session has answered all five steps
+        assert rows(app) == 2 and app.query_one(StatusLine).epoch == 2 and app.state == "done"
 
 
 async def test_page_keys_move_the_log_by_the_rows_in_view():
@@ -538,8 +650,8 @@ async def test_step_at_the_epoch_budget_is_refused_with_a_notice():
         await press_and_wait(pilot, "space", lambda: app.state == "done", "done")
         await pilot.press("s")
         await wait_for(pilot, lambda: any("budget" in n.message for n in app._notifications), what="notice")
-        await pilot.pause(0.3)
-        assert rows(app) == 2 and app.query_one(StatusLine).epoch == 2
+        await round_trip(pilot)  # a step sent anyway would have been answered by now
+        assert rows(app) == 2 and app.query_one(StatusLine).epoch == 2 and app.state == "done"
 
 
 async def test_write_twice_in_a_second_keeps_both_files(tmp_path, monkeypatch):
@@ -581,6 +693,27 @@ async def test_log_follows_the_newest_row_and_keeps_a_bounded_tail():
 
 
 @pytest.mark.parametrize(
+    "overrides, expected, diverges",
+    [
+        ({}, lambda: article_rows([1e-5] * 300), False),
+        ({"lr": 1.0}, lambda: article_rows([1.0] * 300), True),  # the last row says so
+        ({"preset": "linear-module"}, lambda: linear_module_rows(300), False),  # with its test-loss column
+    ],
+)
+def test_log_rows_are_the_reference_loops_epochs(overrides, expected, diverges):
+    from gdtui.engine.trainer import Trainer
+
+    trainer = Trainer(config(**{"epochs": 1000, **overrides}))
+    chunk = trainer.run_chunk(300)
+    log = RmseLog()
+    log.add_chunk(chunk)
+    texts = expected()
+    assert log.lines == texts and log.rows == len(texts)
+    assert (len(texts) < 300 and " diverged " in texts[-1]) == diverges
+    assert not any("diverged" in text for text in texts[:-1])
+
+
+@pytest.mark.parametrize(
     "overrides",
     [
         {},
@@ -589,17 +722,15 @@ async def test_log_follows_the_newest_row_and_keeps_a_bounded_tail():
         {"data": "sine", "test_fraction": 0.25, "model": "poly", "degree": 5},
     ],
 )
-def test_log_rows_are_formatted_when_drawn_and_its_width_holds_every_row(overrides):
+def test_log_width_holds_every_row(overrides):
     from gdtui.engine.trainer import Trainer
-    from gdtui.widgets.rmse_log import format_row, width_bound
+    from gdtui.widgets.rmse_log import width_bound
 
     trainer = Trainer(config(**{"epochs": 1000, **overrides}))
     chunk = trainer.run_chunk(300)
-    texts = [format_row(r) for r in chunk.results()]
     log = RmseLog()
     log.add_chunk(chunk)
-    assert log.lines == texts and log.rows == len(chunk)
-    widest = max(map(len, texts))
+    widest = max(map(len, log.lines))
     assert widest <= width_bound(chunk) <= widest + 12
 
 
@@ -623,7 +754,7 @@ async def test_log_rows_fit_at_120_columns_without_a_test_column():
         log = app.query_one(RmseLog)
         shown = _shown(log)
         assert shown[0].split() == ["epoch", "RMSE", "loss", "parameters"]
-        assert shown[1:11] == log.lines  # every row whole, the last parameter included
+        assert shown[1:11] == article_rows([1e-5] * 10)  # every row whole, the last parameter included
         assert log.lines[-1].split()[-1].startswith("c=") and log.max_scroll_x == 0
 
 
@@ -640,7 +771,7 @@ async def test_log_header_names_the_test_loss_and_scrolls_sideways_with_the_rows
         width, x = log.scrollable_content_region.width, log.scroll_x
         shown = _shown(log)
         assert shown[0] == log.header[x : x + width].rstrip()
-        assert shown[1:6] == [row[x : x + width].rstrip() for row in log.lines]
+        assert shown[1:6] == [text[x : x + width].rstrip() for text in linear_module_rows(5)]
         assert "bias=" in shown[5]
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import inspect
 
+from textual import events
+
 from gdtui.app import GdtuiApp
 from gdtui.widgets.palette import SafeCommandPalette
 from tests.tui_helpers import config, ready, wait_for
@@ -39,3 +41,68 @@ async def test_palette_timers_fired_after_it_closed_do_nothing():
         assert app.is_running and app.return_code is None
         await pilot.press("s")
         await wait_for(pilot, lambda: app.status.epoch == 1, what="a step after the palette closed")
+
+
+def hold_replies(app):
+    """Leave the session's replies unread in the pipe: every key after this is composed before any confirmation."""
+    session = app.session
+    session._loop.remove_reader(session.conn.fileno())
+
+
+def release_replies(app):
+    session = app.session
+    session._loop.add_reader(session.conn.fileno(), session._readable)
+    session._readable()
+
+
+def caught_up(app):
+    return app.asked.running is None and not app.asked.live
+
+
+async def test_keys_are_composed_on_what_was_asked_not_on_what_was_confirmed():
+    """Three ] before the session confirms any: lr x8, not x2. Space space on a running run: running again."""
+    app = GdtuiApp(config(epochs=1_000_000_000, lr=1e-6))  # x8 stays below fastai's limit, 3.54e-5
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        hold_replies(app)
+        await pilot.press("right_square_bracket", "right_square_bracket", "right_square_bracket")
+        release_replies(app)
+        await wait_for(pilot, lambda: caught_up(app) and app.config.lr == 8e-6, what="lr x8")
+        await pilot.press("space")
+        await wait_for(pilot, lambda: caught_up(app) and app.state == "running", what="running")
+        hold_replies(app)
+        await pilot.press("space", "space")
+        release_replies(app)
+        await wait_for(pilot, lambda: caught_up(app) and app.state in ("running", "paused"), what="caught up")
+        assert app.state == "running"
+        epoch = app.status.epoch
+        await wait_for(pilot, lambda: app.status.epoch > epoch, what="training goes on")
+        hold_replies(app)
+        await pilot.press("space", "left_square_bracket", "left_square_bracket", "space", "space")
+        release_replies(app)
+        await wait_for(pilot, lambda: caught_up(app) and app.state in ("running", "paused"), what="caught up")
+        assert app.state == "paused" and app.config.lr == 2e-6
+
+
+def type_ahead(app, *keys):
+    """Keys as a fast typist (or a pasted burst over SSH) sends them: all at once, none waiting for the app."""
+    chars = {"space": " ", "right_square_bracket": "]", "left_square_bracket": "["}
+    for key in keys:
+        event = events.Key(key, chars.get(key, key))
+        event.set_sender(app)
+        app._driver.send_message(event)
+
+
+async def test_quick_keys_on_a_deliberately_slow_run():
+    """Epochs of a degree-9 polynomial on 2,000,000 points take some 0.1 s: keys typed within one epoch still
+    compose on what was asked."""
+    app = GdtuiApp(config(data="cubic", points=2_000_000, model="poly", degree=9, lr=1e-9, epochs=1_000_000))
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        await pilot.press("space")
+        await wait_for(pilot, lambda: app.status.epoch > 0, what="the first slow epoch")
+        type_ahead(app, "right_square_bracket", "right_square_bracket", "right_square_bracket", "space", "space")
+        await wait_for(pilot, lambda: caught_up(app) and app.config.lr == 8e-9, what="lr x8")
+        assert app.asked.is_running(app.state) and app.state == "running"
+        await pilot.press("space")
+        await wait_for(pilot, lambda: caught_up(app) and app.state == "paused", what="paused")

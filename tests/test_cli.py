@@ -487,11 +487,142 @@ def test_out_in_missing_directory_exits_2(capsys, tmp_path):
     assert_one_line_error(err, "--out")
 
 
-@pytest.mark.parametrize("optimizer", ["adam", "nesterov"])
-def test_optimizer_overrides_linear_module_preset(capsys, optimizer):
-    code, out, err = cli(capsys, "run", "--preset", "linear-module", "--optimizer", optimizer, "--epochs", "2")
-    assert code == 0, err
-    assert len(epoch_lines(out)) == 2
+def reference_optimizer(name, params, lr, momentum):
+    """The torch.optim optimizer an article would write for --optimizer NAME (None for gd, written by hand)."""
+    if name == "gd":
+        return None
+    if name == "sgd":
+        return torch.optim.SGD(params, lr=lr, momentum=momentum or 0.0)
+    if name == "nesterov":
+        return torch.optim.SGD(params, lr=lr, momentum=momentum, nesterov=True)
+    if name == "adam":
+        return torch.optim.Adam(params, lr=lr)
+    if name == "adamw":
+        return torch.optim.AdamW(params, lr=lr)
+    if name == "rmsprop":
+        return torch.optim.RMSprop(params, lr=lr, momentum=momentum or 0.0)
+    if name == "adagrad":
+        return torch.optim.Adagrad(params, lr=lr)
+    raise AssertionError(name)
+
+
+def reference_step(optimizer, params, lr):
+    """One update: torch.optim's step and zero_grad, or the seeds' hand-written gradient descent."""
+    if optimizer is None:
+        for p in params:
+            p.data = p.data - lr * p.grad
+            p.grad = None
+    else:
+        optimizer.step()
+        optimizer.zero_grad()
+
+
+def fastai_optimizer_reference(name, momentum, epochs, lr=1e-5):
+    """Seed 000's loop with the update made by `name`: per epoch, (RMSE, loss, no test loss) as `gdtui run`
+    prints them, and the parameters {name: value} after the update."""
+    torch.manual_seed(2021)
+    time = torch.arange(0, 20).float()
+    speed = torch.rand(20) * 5 + 0.8 * (time - 7.5) ** 2 + 1
+
+    def function(t, params):
+        a, b, c = params
+        return a * (t**2) + (b * t) + c
+
+    def mse(preds, targets):
+        return ((preds - targets) ** 2).mean()
+
+    torch.randn(3).requires_grad_()
+    params = torch.randn(3).requires_grad_()
+    optimizer = reference_optimizer(name, [params], lr, momentum)
+    log = []
+    for _ in range(epochs):
+        preds = function(time, params)
+        loss = mse(preds, speed)
+        loss.backward()
+        reference_step(optimizer, [params], lr)
+        log.append(((loss.item()) ** 0.5, loss.item(), None, dict(zip("abc", params.tolist()))))
+    return log
+
+
+def linear_module_optimizer_reference(name, momentum, epochs, lr=0.1):
+    """Seed 003's loop with the update made by `name`: per epoch, (RMSE, loss, test loss) and the parameters
+    {name: value} after the update."""
+    X = torch.arange(0, 1, 0.02).unsqueeze(dim=1)
+    y = 0.7 * X + 0.3
+    train_split = int(0.8 * len(X))
+    xTrain, yTrain = X[:train_split], y[:train_split]
+    xTest, yTest = X[train_split:], y[train_split:]
+    torch.manual_seed(13)
+    model = torch.nn.Linear(in_features=1, out_features=1)
+    lossfunction = torch.nn.L1Loss()
+    params = list(model.parameters())
+    optimizer = reference_optimizer(name, params, lr, momentum)
+    log = []
+    for _ in range(epochs):
+        model.train()
+        y_prediction = model(xTrain)
+        loss = lossfunction(y_prediction, yTrain)
+        loss.backward()
+        reference_step(optimizer, params, lr)
+        model.eval()
+        with torch.inference_mode():
+            test_loss = lossfunction(model(xTest), yTest)
+        rmse = ((y_prediction.detach() - yTrain) ** 2).mean().item() ** 0.5
+        log.append((rmse, loss.item(), test_loss.item(), {"weight": model.weight.item(), "bias": model.bias.item()}))
+    return log
+
+
+OPTIMIZER_CASES = [
+    ("gd", None),
+    ("sgd", None),
+    ("sgd", 0.9),
+    ("nesterov", 0.9),
+    ("nesterov", 0.5),
+    ("adam", None),
+    ("adamw", None),
+    ("rmsprop", None),
+    ("rmsprop", 0.9),
+    ("adagrad", None),
+]
+
+
+# Epochs enough that every case differs from every other (gd and sgd without momentum part at epoch 1 on the
+# quadratic, in the parameters, and at epoch 24 on the linear module).
+REFERENCES = [
+    ("fastai-quadratic", fastai_optimizer_reference, 5),
+    ("linear-module", linear_module_optimizer_reference, 25),
+]
+
+
+@pytest.mark.parametrize("preset, reference, epochs", REFERENCES)
+@pytest.mark.parametrize("optimizer, momentum", OPTIMIZER_CASES)
+def test_each_optimizer_prints_its_reference_loops_numbers(capsys, preset, reference, epochs, optimizer, momentum):
+    args = ["run", "--preset", preset, "--optimizer", optimizer, "--epochs", str(epochs)]
+    if momentum is not None:
+        args += ["--momentum", str(momentum)]
+    code, out, err = cli(capsys, *args)
+    assert code == 0 and err == "", err
+    log = reference(optimizer, momentum, epochs)
+    expected = [
+        (str(n), repr(rmse), repr(loss), None if test is None else repr(test))
+        for n, (rmse, loss, test, _) in enumerate(log, start=1)
+    ]
+    assert [m.groups() for m in epoch_lines(out)] == expected
+    values = "  ".join(f"{name}={value!r}" for name, value in log[-1][3].items())
+    assert out.strip().splitlines()[-1] == f"ok: {epochs} epochs on cpu  RMSE: {log[-1][0]!r}  params: {values}"
+    # every epoch's parameters, from --json: they tell gd from sgd without momentum, whose RMSE and loss
+    # agree over these epochs
+    code, out, err = cli(capsys, *args, "--json")
+    assert code == 0 and err == "", err
+    records = [json.loads(line) for line in out.strip().splitlines()]
+    assert [r["params"] for r in records if r["event"] == "epoch"] == [params for *_, params in log]
+
+
+def test_the_optimizers_are_told_apart():
+    """No two cases of the test above give the same numbers (so each compares one optimizer's own path)."""
+    for _, reference, epochs in REFERENCES:
+        runs = [reference(name, momentum, epochs) for name, momentum in OPTIMIZER_CASES]
+        assert len({repr(log) for log in runs}) == len(runs)
 
 
 @pytest.mark.parametrize("content, line", [("1,2O\n3,4\n", 1), ("x,y\n1,2\n3e39,4\n", 3), ("x,1\n2,3\n", 1)])

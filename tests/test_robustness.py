@@ -48,6 +48,15 @@ async def type_into(pilot, field: str, text: str) -> None:
     await pilot.pause()
 
 
+async def wait_for_lr_doubled(pilot) -> None:
+    """Press ] and wait for the session's answer (the app's lr changes only on it). The session answers in
+    order, so by then every reply to a command sent before ] has arrived and been handled."""
+    app = pilot.app
+    lr = app.config.lr
+    await pilot.press("right_square_bracket")
+    await wait_for(pilot, lambda: app.config.lr == 2 * lr, what="the answer to ]")
+
+
 async def test_bad_values_in_every_field_are_refused_and_the_run_keeps_its_config():
     app = GdtuiApp(config())
     async with app.run_test(size=SIZE) as pilot:
@@ -62,8 +71,11 @@ async def test_bad_values_in_every_field_are_refused_and_the_run_keeps_its_confi
                 assert error.startswith(f"{field}:") and len(error) > len(field) + 3, (field, text, error)
                 assert app.config == before, (field, text)
             await pilot.press("escape")
-        await pilot.pause(0.3)
-        assert app.config == before
+        # Had a value been sent, the session's answer to it (a refusal, a new run or a live change) would come
+        # before its answer to ], which doubles the lr in effect: once that arrives, nothing else changed.
+        await wait_for_lr_doubled(pilot)
+        assert app.config == before.replace(lr=2 * before.lr)
+        assert not any(n.title in ("not applied", "reset") for n in app._notifications)
         await pilot.press("s")
         await wait_for(pilot, lambda: app.query_one(RmseLog).rows == 1, what="a step with the old config")
 
@@ -164,10 +176,22 @@ async def test_key_storm(tmp_path, monkeypatch):
                 # each reset (or new run) sent may lower the counter once, whenever the session answers
                 assert falls <= resets, "the epoch counter fell without a reset"
             last_epoch = status.epoch
-        # settle, then the log holds exactly the epochs run since the last reset
-        await pilot.pause(1.0)
-        status = app.query_one(StatusLine)
-        assert app.query_one(RmseLog).rows == status.epoch
+        # Then the log holds exactly the epochs run since the last reset: ask the session itself how many it
+        # has (an export answers with its count, after every reply to what the storm sent) and look at the log
+        # and the status line at the moment that answer is handled.
+        seen = []
+        notify = app.notify
+
+        def noting(message, *args, **kwargs):
+            if "written to" in message and "final.csv" in message:
+                seen.append((int(message.split()[0]), app.query_one(RmseLog).rows, app.query_one(StatusLine).epoch))
+            return notify(message, *args, **kwargs)
+
+        app.notify = noting
+        sent("export", str(tmp_path / "final.csv"))
+        await wait_for(pilot, lambda: seen, what="the session's count of its epochs")
+        ((epochs, logged, shown),) = seen
+        assert logged == epochs == shown
     assert app.session.process is None
 
 
@@ -179,7 +203,8 @@ async def test_resizes_while_running():
         await wait_for(pilot, lambda: app.state == "running", what="running")
         for size in [(80, 24), (40, 12), (120, 36)]:
             await pilot.resize_terminal(*size)
-            await pilot.pause(0.3)
+            # the screen takes the new size after the app has handled the resize (and marked it too small)
+            await wait_for(pilot, lambda size=size: tuple(app.screen.size) == size, what=f"the screen at {size}")
             assert app.screen.has_class("too-small") == (size == (40, 12))
         epoch = app.query_one(StatusLine).epoch
         await wait_for(pilot, lambda: app.query_one(StatusLine).epoch > epoch, what="training goes on")
@@ -209,9 +234,12 @@ async def test_a_killed_session_is_reported_and_a_new_one_starts_on_r_or_a_chang
         assert any("killed by SIGKILL" in n.message for n in app._notifications)
         assert "r restarts it" in str(app.query_one(StatusLine).render())
         await pilot.press("s")
-        await pilot.pause(0.2)
-        assert app.state == "ended"
-        assert any("press r to start a new one" in n.message for n in app._notifications)
+        await wait_for(
+            pilot,
+            lambda: any("press r to start a new one" in n.message for n in app._notifications),
+            what="the notice that s needs a new process",
+        )
+        assert app.state == "ended" and not app.session.alive
         lr = app.config.lr
         await pilot.press("right_square_bracket")  # a change starts a new process with it
         await ready(pilot)

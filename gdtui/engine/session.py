@@ -10,6 +10,7 @@ Protocol (tuples over a multiprocessing Connection):
                  ("config", RunConfig) ("export", path) ("quit",)
   session -> UI: ("ready", SessionInfo) (after a build or a reset) ("results", Chunk, state) ("state", state, epoch)
                  ("config", RunConfig) ("error", field, message) ("exported", path, rows)
+                 ("seen", n) after obeying each command: n commands obeyed so far
 Every command takes effect at an epoch boundary: a running chunk looks at the pipe between epochs, at most
 once every LOOK_SECONDS (a look is a system call, some 3 µs, on epochs of ~120 µs).
 States: loading, ready, running, paused, done, diverged.
@@ -83,6 +84,7 @@ class Session:
         self.trainer = None
         self.running = False
         self.refused: str | None = None  # the field the last build refused
+        self.seen = 0  # commands obeyed (the first config, sent with the spawn, is not counted)
 
     def state(self) -> str:
         t = self.trainer
@@ -157,7 +159,7 @@ class Session:
         conn = self.conn
         while True:
             if self.running:
-                self.obey(("run",), self.chunk)
+                self.obey(("run",), self.chunk, acknowledge=False)
             if self.running and not conn.poll():
                 continue
             command = conn.recv()
@@ -165,9 +167,18 @@ class Session:
                 return
             self.obey(command, lambda: self.handle(command))  # noqa: B023 (called at once)
 
-    def obey(self, command: tuple[Any, ...], work: Callable[[], None]) -> None:
-        """Do `work` for `command`; whatever the engine raises becomes an error reply naming the command, and the
-        session goes on (paused) with the run as it stands: the epochs that completed are reported first."""
+    def obey(self, command: tuple[Any, ...], work: Callable[[], None], acknowledge: bool = True) -> None:
+        """Do `work` for `command`, then acknowledge it ("seen", count of commands obeyed). Whatever the engine
+        raises becomes an error reply naming the command, and the session goes on (paused) with the run as it
+        stands: the epochs that completed are reported first."""
+        try:
+            self._obey(command, work)
+        finally:
+            if acknowledge:
+                self.seen += 1
+                self.conn.send(("seen", self.seen))
+
+    def _obey(self, command: tuple[Any, ...], work: Callable[[], None]) -> None:
         from gdtui.engine.trainer import TrainingError
 
         try:
