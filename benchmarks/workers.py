@@ -138,7 +138,7 @@ def work_session(quick: bool) -> dict:
     conn = Connection(ours.detach())
     trainer = Trainer(config)
     try:
-        conn.send(("config", config))
+        conn.send(("config", config, None))
         deadline = time.monotonic() + 120
         while True:
             if not conn.poll(max(deadline - time.monotonic(), 0)):

@@ -26,7 +26,7 @@ from textual.widgets import Footer, Select, Static, TabbedContent, TabPane
 from gdtui import messages
 from gdtui.asked import Asked
 from gdtui.client import SessionClient
-from gdtui.engine.config import LIVE_FIELDS, MAX_LR, RunConfig, check_combination, resolve
+from gdtui.engine.config import LIVE_FIELDS, MAX_LR, ConfigError, RunConfig, check_combination, resolve
 from gdtui.engine.presets import PRESETS
 from gdtui.widgets.help import HelpScreen
 from gdtui.widgets.hyperparams import HyperParams
@@ -99,7 +99,6 @@ class GdtuiApp(App):
         self._dirty = False
         self._last_frame = 0.0
         self._speed_mark = (time.monotonic(), 0)
-        self._exports: set[str] = set()
         self._restarting: str | None = None
 
     def compose(self) -> ComposeResult:
@@ -237,12 +236,7 @@ class GdtuiApp(App):
             return
         stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
         base = os.path.abspath(f"gdtui-{self.config.preset}-{stamp}")
-        path, n = f"{base}.csv", 1
-        while path in self._exports or os.path.exists(path):  # two presses in one second: two files
-            n += 1
-            path = f"{base}-{n}.csv"
-        self._exports.add(path)
-        self.session.send("export", path)
+        self.session.send("export", f"{base}.csv")  # the session claims a new name: -2, -3... if it is taken
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen([b for b in self.BINDINGS if b.action != "leave_field"]))  # help lists escape
@@ -308,7 +302,7 @@ class GdtuiApp(App):
                 config = resolve(value, **self._overrides())
             else:
                 config = check_combination(self.config.replace(**{field: value}))
-        except Exception as error:  # ConfigError: a combination the engine refuses
+        except ConfigError as error:  # a combination the engine refuses
             self.notify(str(error), severity="error")
             self.params.set_config(self.config, revert=field)
             return
@@ -342,6 +336,9 @@ class GdtuiApp(App):
         if self._restarting:
             self.notify(f"{self._restarting} changed: the run restarts from epoch 0", title="reset")
             self._restarting = None
+        if info.warnings:
+            more = f" (and {len(info.warnings) - 3} more)" if len(info.warnings) > 3 else ""
+            self.notify("\n".join(info.warnings[:3]) + more, title="data", severity="warning", timeout=15)
 
     @session_reply
     def on_session_state(self, event: messages.SessionState) -> None:

@@ -13,6 +13,7 @@ import sys
 
 import click
 
+from gdtui import __version__
 from gdtui.engine.config import (
     CHECKS,
     DATA_ARTICLE,
@@ -24,7 +25,7 @@ from gdtui.engine.config import (
     RunConfig,
     resolve,
 )
-from gdtui.engine.csvfile import DataError, read_xy
+from gdtui.engine.csvfile import CsvData, DataError, read_xy
 from gdtui.engine.presets import PRESETS
 
 EXIT_OK, EXIT_USAGE, EXIT_DIVERGED = 0, 2, 3
@@ -107,22 +108,24 @@ def unused(options: dict, config: RunConfig) -> list[str]:
     return notes
 
 
-def check_data(config: RunConfig) -> None:
-    """A CSV given on the command line is read before anything starts, so its errors exit 2 at once."""
-    if config.data not in (DATA_ARTICLE, *SYNTHETIC):
-        try:
-            read_xy(config.data)
-        except DataError as error:
-            raise click.BadParameter(str(error), param_hint="'--data'") from None
+def check_data(config: RunConfig) -> CsvData | None:
+    """A CSV given on the command line is read before anything starts, so its errors exit 2 at once; what was
+    read is handed on, so the file is read once."""
+    if config.data in (DATA_ARTICLE, *SYNTHETIC):
+        return None
+    try:
+        return read_xy(config.data)
+    except DataError as error:
+        raise click.BadParameter(str(error), param_hint="'--data'") from None
 
 
-def build_trainer(config: RunConfig):
+def build_trainer(config: RunConfig, csv: CsvData | None = None):
     """A Trainer for `config`, with data and device errors turned into one-line usage errors."""
     from gdtui.engine.device import DeviceError
     from gdtui.engine.trainer import Trainer
 
     try:
-        return Trainer(config)
+        return Trainer(config, csv=csv)
     except DeviceError as error:
         raise click.BadParameter(str(error), param_hint="'--device'") from None
     except DataError as error:
@@ -130,6 +133,7 @@ def build_trainer(config: RunConfig):
 
 
 @click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", "-V", prog_name="gdtui", message="%(prog)s %(version)s")
 @run_options
 @click.option("--run", "start", is_flag=True, help="Start training at once.")
 @click.pass_context
@@ -138,11 +142,11 @@ def cli(ctx: click.Context, start: bool, **options):
     if ctx.invoked_subcommand is not None:
         return
     config = config_from(options)
-    check_data(config)
+    csv = check_data(config)
     from gdtui.client import SessionClient
 
     session = SessionClient()
-    session.spawn(config)  # torch loads in the session process while Textual loads here
+    session.spawn(config, csv)  # torch loads in the session process while Textual loads here
     from gdtui.app import GdtuiApp
 
     app = GdtuiApp(config, start=start, session=session)
@@ -186,7 +190,9 @@ def run(as_json: bool, quiet: bool, out: str | None, **options):
         folder = os.path.dirname(os.path.abspath(out))
         if not os.path.isdir(folder) or not os.access(folder, os.W_OK):
             raise click.BadParameter(f"{out}: cannot write in {folder}", param_hint="'--out'")
-    trainer = build_trainer(config)
+    trainer = build_trainer(config, check_data(config))
+    for warning in trainer.data.warnings:
+        click.echo(f"gdtui: warning: {warning}", err=True)
     echo = click.echo
     while not trainer.done and trainer.status == "ok":
         chunk = trainer.run_chunk(min(config.epochs - trainer.epoch, 1000))

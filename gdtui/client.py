@@ -19,11 +19,15 @@ import tempfile
 from multiprocessing.connection import Connection
 
 from gdtui.engine.config import RunConfig
+from gdtui.engine.csvfile import CsvData
 
 
 class SessionClient:
     """Owns one session process. `spawn()` starts it (before the UI has even loaded, so torch loads meanwhile);
     `attach()` routes its replies, as messages, to the app. `send()` never blocks on training."""
+
+    command = (sys.executable, "-m", "gdtui.engine.session")  # the socket's descriptor is appended
+    EXIT_WAIT = 10.0  # how long a process whose pipe closed may take to exit before it is reported anyway
 
     def __init__(self):
         self.target = None
@@ -32,18 +36,20 @@ class SessionClient:
         self.sent = 0
         self._loop = None
         self._stderr = None
+        self._report: asyncio.Task | None = None
 
     @property
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None
 
-    def spawn(self, config: RunConfig) -> None:
-        """Start the session process (it imports torch, not us) and send it `config`."""
+    def spawn(self, config: RunConfig, csv: CsvData | None = None) -> None:
+        """Start the session process (it imports torch, not us) and send it `config` (and its CSV data, if the
+        command line has read it already)."""
         self._close_stderr()
         self._stderr = tempfile.TemporaryFile()
         ours, theirs = socket.socketpair()
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "gdtui.engine.session", str(theirs.fileno())],
+            [*self.command, str(theirs.fileno())],
             pass_fds=[theirs.fileno()],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
@@ -54,7 +60,7 @@ class SessionClient:
         theirs.close()
         self.conn = Connection(ours.detach())
         self.sent = 0
-        self.conn.send(("config", config))  # the session's first config: not counted, never acknowledged
+        self.conn.send(("config", config, csv))  # the session's first config: not counted, never acknowledged
 
     def attach(self, target) -> None:
         """Post the session's replies to `target` (the app), read on the running event loop."""
@@ -103,12 +109,22 @@ class SessionClient:
     def _lost(self) -> None:
         was_open = self.conn is not None
         self._detach()
-        if was_open and self.target is not None:
-            from gdtui import messages
+        if was_open and self.target is not None and self._loop is not None:
+            # The pipe closes before the process has exited (torch's teardown, a crash handler): wait for its
+            # real exit status without blocking the event loop, then report.
+            self._report = self._loop.create_task(self._report_lost(self.process))
 
-            self.target.post_message(messages.SessionLost(self.why_ended()))
+    async def _report_lost(self, process) -> None:
+        from gdtui import messages
 
-    def why_ended(self, wait: float = 0.2) -> str:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.EXIT_WAIT
+        while process is not None and process.poll() is None and loop.time() < deadline:
+            await asyncio.sleep(0.02)
+        if process is self.process and self.target is not None:
+            self.target.post_message(messages.SessionLost(self.why_ended(wait=0)))
+
+    def why_ended(self, wait: float = 0.0) -> str:
         """Why the session process is gone: how it exited, and the last line it wrote to standard error."""
         code = None
         if self.process is not None:

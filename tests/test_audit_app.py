@@ -106,3 +106,19 @@ async def test_quick_keys_on_a_deliberately_slow_run():
         assert app.asked.is_running(app.state) and app.state == "running"
         await pilot.press("space")
         await wait_for(pilot, lambda: caught_up(app) and app.state == "paused", what="paused")
+
+
+async def test_a_csv_value_that_underflows_is_noticed_with_its_line(tmp_path):
+    path = tmp_path / "tiny.csv"
+    path.write_text("x,y\n1,2\n2,1e-50\n3,6\n")
+    app = GdtuiApp(config(preset="linear-manual"))
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        await wait_for(pilot, lambda: app.params.ready, what="the form")
+        box = app.query_one("#f-data")
+        box.focus()
+        box.value = str(path)
+        await pilot.press("enter")
+        said = f"{path}:3: '2,1e-50' underflows to 0 in float32"
+        await wait_for(pilot, lambda: any(said in n.message for n in app._notifications), what="the warning")
+        assert app.config.data == str(path)

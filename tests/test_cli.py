@@ -649,7 +649,7 @@ def test_tui_command_gives_the_app_the_preset_with_its_overrides(monkeypatch):
     seen = {}
 
     class Session:
-        def spawn(self, config):
+        def spawn(self, config, csv=None):
             seen["spawned"] = config
 
         def stop(self):

@@ -70,23 +70,6 @@ class RunConfig:
         return self.optimizer in ("sgd", "nesterov", "rmsprop")
 
 
-# Fields whose change needs new data or a new model: changing them resets the run.
-RESET_FIELDS = frozenset(
-    {
-        "preset",
-        "data",
-        "points",
-        "noise",
-        "model",
-        "degree",
-        "loss",
-        "optimizer",
-        "seed",
-        "device",
-        "test_fraction",
-        "accumulate_grad",
-    }
-)
 # Fields a live run takes from its next epoch on.
 LIVE_FIELDS = frozenset({"lr", "momentum", "epochs"})
 

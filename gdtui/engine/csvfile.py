@@ -1,7 +1,9 @@
 """Reading a user's CSV of two numeric columns, with errors that name the file and the line.
 
 Why: a broken CSV is the commonest bad input; the user must learn which file and which line is at fault,
-never see a traceback. Torch-free so the command line and the TUI can check a file before torch loads.
+never see a traceback. Numbers are plain ASCII decimals (float() would also take `1_0` and Arabic-Indic
+digits); a value the run's float32 cannot hold is refused, and one it rounds to zero is reported, never
+changed silently. Torch-free so the command line and the TUI can check a file before torch loads.
 """
 
 from __future__ import annotations
@@ -9,31 +11,48 @@ from __future__ import annotations
 import csv
 import math
 import os
+import re
+import struct
+from array import array
+from dataclasses import dataclass
 
 FLOAT32_MAX = 3.4028234663852886e38
-
-
-def _number(cell: str) -> float | None:
-    try:
-        return float(cell)
-    except ValueError:
-        return None
+NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?", re.ASCII)
 
 
 class DataError(ValueError):
     """The data cannot be used; the message names the file and, where it can, the line."""
 
 
-def read_xy(path: str) -> tuple[list[float], list[float]]:
-    """The x and y columns of a CSV file: two numeric columns, an optional header, blank lines skipped."""
+@dataclass(frozen=True)
+class CsvData:
+    """The x and y columns of a CSV file as doubles, and warnings about its values (each naming its line)."""
+
+    path: str
+    x: array
+    y: array
+    warnings: tuple[str, ...] = ()
+
+
+def _number(cell: str) -> float | None:
+    return float(cell) if NUMBER.fullmatch(cell) else None
+
+
+def _float32(value: float) -> float:
+    return float(struct.unpack("f", struct.pack("f", value))[0])
+
+
+def read_xy(path: str) -> CsvData:
+    """The x and y columns of a CSV file: two numeric columns, an optional header, blank lines skipped, a UTF-8
+    byte-order mark allowed."""
     if not os.path.exists(path):
         raise DataError(f"{path}: no such file")
     if os.path.isdir(path):
         raise DataError(f"{path}: is a directory, not a CSV file")
-    xs: list[float] = []
-    ys: list[float] = []
+    xs, ys = array("d"), array("d")
+    warnings: list[str] = []
     try:
-        with open(path, newline="", encoding="utf-8") as handle:
+        with open(path, newline="", encoding="utf-8-sig") as handle:
             reader = csv.reader(handle, skipinitialspace=True)
             first = True
             for row in reader:
@@ -44,17 +63,18 @@ def read_xy(path: str) -> tuple[list[float], list[float]]:
                 if len(cells) != 2:
                     raise DataError(f"{where}: expected 2 columns (x,y), found {len(cells)}")
                 values = [_number(cell) for cell in cells]
-                if first and values == [None, None]:  # a header row: two names
-                    first = False
+                if first and all(v is None and not _looks_numeric(c) for v, c in zip(values, cells)):
+                    first = False  # a header row: two names
                     continue
                 first = False
-                if None in values:
-                    raise DataError(f"{where}: not a number: {','.join(cells)!r}")
-                x, y = values
-                if not (math.isfinite(x) and math.isfinite(y)):
-                    raise DataError(f"{where}: not a finite number: {','.join(cells)!r}")
-                if abs(x) > FLOAT32_MAX or abs(y) > FLOAT32_MAX:
-                    raise DataError(f"{where}: too large for float32: {','.join(cells)!r}")
+                text = ",".join(cells)
+                if values[0] is None or values[1] is None:
+                    raise DataError(f"{where}: not a plain decimal number: {text!r}")
+                x, y = values[0], values[1]
+                if not (math.isfinite(x) and math.isfinite(y)) or abs(x) > FLOAT32_MAX or abs(y) > FLOAT32_MAX:
+                    raise DataError(f"{where}: too large for float32: {text!r}")
+                if any(v != 0 and _float32(v) == 0 for v in (x, y)):
+                    warnings.append(f"{where}: {text!r} underflows to 0 in float32")
                 xs.append(x)
                 ys.append(y)
     except UnicodeDecodeError:
@@ -65,4 +85,14 @@ def read_xy(path: str) -> tuple[list[float], list[float]]:
         raise DataError(f"{path}: {error.strerror or error}") from None
     if not xs:
         raise DataError(f"{path}: no data rows (expected two numeric columns x,y)")
-    return xs, ys
+    return CsvData(path, xs, ys, tuple(warnings))
+
+
+def _looks_numeric(cell: str) -> bool:
+    """Whether a cell is a number float() reads but gdtui refuses (`1_0`, `inf`, other scripts' digits): such a
+    first row is bad data, not a header."""
+    try:
+        float(cell)
+    except ValueError:
+        return False
+    return True

@@ -1,7 +1,8 @@
 """Data recipes: each seed article's generator as the article writes it, synthetic data, and CSV files.
 
 Why: fidelity to the articles depends on drawing the same random numbers in the same order, so each
-recipe is written out literally (torch.rand after torch.arange, the seed set where the article sets it).
+article's recipe is written as the article writes it (torch.rand after torch.arange, the seed set where the
+article sets it).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from dataclasses import dataclass
 import torch
 
 from gdtui.engine.config import DATA_ARTICLE, RunConfig
-from gdtui.engine.csvfile import DataError, read_xy
+from gdtui.engine.csvfile import CsvData, DataError, read_xy
 
 PLOT_SAMPLE = 100  # plotext draws ~0.05 ms a point: 100 points (+100 predictions) stay within 1.5x of 20 points
 
@@ -24,6 +25,7 @@ class Dataset:
     y: torch.Tensor
     n_train: int
     label: str
+    warnings: tuple[str, ...] = ()  # about the values read (a CSV's value that underflows to 0, by line)
 
     @property
     def x_train(self) -> torch.Tensor:
@@ -46,7 +48,7 @@ class Dataset:
         return self.n_train < len(self.x)
 
     def to(self, device: torch.device) -> Dataset:
-        return Dataset(self.x.to(device), self.y.to(device), self.n_train, self.label)
+        return Dataset(self.x.to(device), self.y.to(device), self.n_train, self.label, self.warnings)
 
 
 def _fastai(n: int, noise: float) -> tuple[torch.Tensor, torch.Tensor]:
@@ -109,8 +111,10 @@ def split_point(n: int, test_fraction: float) -> int:
     return min(max(n_train, 1), n - 1) if n > 1 else n
 
 
-def build_data(config: RunConfig) -> Dataset:
-    """The config's data, drawn from torch's global generator (seed it first, as the articles do)."""
+def build_data(config: RunConfig, csv: CsvData | None = None) -> Dataset:
+    """The config's data, drawn from torch's global generator (seed it first, as the articles do). A CSV is read
+    from its path, unless `csv` holds it already read (the TUI's command line read it to check it)."""
+    warnings: tuple[str, ...] = ()
     if config.data == DATA_ARTICLE:
         x, y = ARTICLE_RECIPES[config.preset](config.points, config.noise)
         label = f"{config.preset} (article data)"
@@ -118,14 +122,13 @@ def build_data(config: RunConfig) -> Dataset:
         x, y = _synthetic(config.data, config.points, config.noise)
         label = f"synthetic {config.data}, {config.points} points, noise {config.noise:g}"
     else:
-        xs, ys = read_xy(config.data)
-        x, y = torch.tensor(xs, dtype=torch.float32), torch.tensor(ys, dtype=torch.float32)
-        if not (torch.isfinite(x).all() and torch.isfinite(y).all()):
-            raise DataError(f"{config.data}: values too large for float32")
-        label = config.data
+        table = csv or read_xy(config.data)
+        x = torch.frombuffer(table.x, dtype=torch.float64).to(torch.float32)
+        y = torch.frombuffer(table.y, dtype=torch.float64).to(torch.float32)
+        label, warnings = config.data, table.warnings
     if config.test_fraction > 0 and len(x) < 2:
         raise DataError(f"{label}: a train/test split needs at least 2 points")
-    return Dataset(x, y, split_point(len(x), config.test_fraction), label)
+    return Dataset(x, y, split_point(len(x), config.test_fraction), label, warnings)
 
 
 def plot_sample(x: torch.Tensor, y: torch.Tensor, limit: int = PLOT_SAMPLE) -> torch.Tensor:

@@ -34,10 +34,6 @@ class EpochResult:
     status: str = "ok"
     preds: tuple[float, ...] | None = None
 
-    @property
-    def param_dict(self) -> dict[str, float]:
-        return dict(self.params)
-
     def record(self) -> dict:
         """A JSON-ready dict; non-finite numbers become None."""
         return {
@@ -90,8 +86,8 @@ class Chunk:
             self.preds if last else None,
         )
 
-    def results(self, start: int = 0) -> list[EpochResult]:
-        return [self.result(i) for i in range(start, len(self.loss))]
+    def results(self) -> list[EpochResult]:
+        return [self.result(i) for i in range(len(self.loss))]
 
 
 def _doubles(values: Sequence[float]) -> array:
@@ -151,7 +147,8 @@ class History:
         return (self.result(i) for i in range(len(self)))
 
     def write(self, path: str) -> int:
-        """Write the history to `path` (.json: a list of records; otherwise CSV), atomically. Returns rows."""
+        """Write the history to `path` (.json: a list of records; otherwise CSV), atomically; a symlink is
+        written through to its target. Returns rows."""
         if path.lower().endswith(".json"):
             text = json.dumps([r.record() for r in self], indent=1) + "\n"
         else:
@@ -175,11 +172,33 @@ class History:
         write_atomic(path, text)
         return len(self)
 
+    def write_new(self, path: str) -> tuple[str, int]:
+        """Write the history to a file that did not exist: `path`, else `stem-2.ext`, `stem-3.ext`... Each name
+        is claimed with an exclusive create, so two writers (two gdtui in one folder) never share one.
+        Returns the path written and the rows."""
+        stem, ext = os.path.splitext(path)
+        n = 1
+        while True:
+            candidate = path if n == 1 else f"{stem}-{n}{ext}"
+            try:
+                os.close(os.open(candidate, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+            except FileExistsError:
+                n += 1
+                continue
+            break
+        try:
+            return candidate, self.write(candidate)
+        except BaseException:
+            os.unlink(candidate)
+            raise
+
 
 def write_atomic(path: str, text: str) -> None:
-    """Write `text` to a temporary file beside `path`, then rename it over `path`. The file keeps the mode of
-    the one it replaces, or gets the one a plain open() would give (mkstemp's own is 0600)."""
-    directory = os.path.dirname(os.path.abspath(path))
+    """Write `text` to a temporary file beside `path`, then rename it over `path` and sync the directory, so the
+    new name survives a crash. A symlink is followed: its target is replaced, the link stays. The file keeps
+    the mode of the one it replaces, or gets the one a plain open() would give (mkstemp's own is 0600)."""
+    path = os.path.realpath(path)
+    directory = os.path.dirname(path)
     fd, tmp = tempfile.mkstemp(prefix=".gdtui-", suffix=".tmp", dir=directory)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
@@ -197,6 +216,20 @@ def write_atomic(path: str, text: str) -> None:
         except OSError:
             pass
         raise
+    _sync_directory(directory)
+
+
+def _sync_directory(directory: str) -> None:
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # a file system that cannot sync a directory
+        pass
+    finally:
+        os.close(fd)
 
 
 def _mode_for(path: str) -> int:

@@ -1,8 +1,8 @@
 """The seed articles as presets: each names its article and the settings that reproduce its numbers.
 
 Why: a learner who opens gdtui beside an article must see that article's RMSE log. The settings live here,
-torch-free, so the CLI and the TUI can list them instantly; how each article draws its data and its initial
-parameters (in its own order of random draws) lives in `recipes.py`.
+torch-free, so the CLI and the TUI can list them instantly; how each article draws its data lives in
+`data.py`, and its initial parameters (in its own order of random draws) in `models.py`.
 """
 
 from __future__ import annotations

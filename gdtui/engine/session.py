@@ -8,6 +8,7 @@ paints at once, and a dead parent (a dropped SSH link) closes the pipe, which en
 Protocol (tuples over a multiprocessing Connection):
   UI -> session: ("step",) ("run",) ("pause",) ("reset",) ("update", {lr|momentum|epochs: value})
                  ("config", RunConfig) ("export", path) ("quit",)
+                 (export writes a new file: path, else path-2, path-3...)
   session -> UI: ("ready", SessionInfo) (after a build or a reset) ("results", Chunk, state) ("state", state, epoch)
                  ("config", RunConfig) ("error", field, message) ("exported", path, rows)
                  ("seen", n) after obeying each command: n commands obeyed so far
@@ -26,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from gdtui.engine.config import ConfigError, RunConfig
+from gdtui.engine.csvfile import CsvData
 
 CHUNK_SECONDS = 0.1
 LOOK_SECONDS = 0.001
@@ -46,6 +48,7 @@ class SessionInfo:
     label: str
     preds: tuple[float, ...]
     has_test: bool
+    warnings: tuple[str, ...] = ()
 
 
 def main() -> None:
@@ -56,19 +59,20 @@ def main() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     conn = Connection(int(sys.argv[1]))
     try:
-        _, config = conn.recv()
+        _, config, csv = conn.recv()
     except (EOFError, OSError):
         return
-    serve(conn, config)
+    serve(conn, config, csv)
 
 
-def serve(conn, config: RunConfig) -> None:
-    """Build a Trainer for `config`, then obey commands from `conn` until quit or EOF."""
+def serve(conn, config: RunConfig, csv: CsvData | None = None) -> None:
+    """Build a Trainer for `config` (from `csv`, its CSV data already read), then obey commands from `conn`
+    until quit or EOF."""
     import warnings
 
     warnings.filterwarnings("ignore")
     try:
-        Session(conn).loop(config)
+        Session(conn).loop(config, csv)
     except (EOFError, BrokenPipeError, ConnectionResetError, KeyboardInterrupt):
         pass
     finally:
@@ -101,14 +105,14 @@ class Session:
     def send_state(self) -> None:
         self.conn.send(("state", self.state(), self.trainer.epoch if self.trainer else 0))
 
-    def build(self, config: RunConfig) -> bool:
+    def build(self, config: RunConfig, csv: CsvData | None = None) -> bool:
         from gdtui.engine.csvfile import DataError
         from gdtui.engine.device import DeviceError
         from gdtui.engine.trainer import Trainer
 
         self.refused = None
         try:
-            trainer = Trainer(config)
+            trainer = Trainer(config, csv=csv if csv is not None and config.data == csv.path else None)
         except DeviceError as error:
             self.refused = "device"
             self.conn.send(("error", "device", str(error)))
@@ -145,12 +149,13 @@ class Session:
                     t.data.label,
                     tuple(t.predict().tolist()),
                     t.data.has_test,
+                    t.data.warnings,
                 ),
             )
         )
 
-    def loop(self, config: RunConfig) -> None:
-        if not self.build(config):
+    def loop(self, config: RunConfig, csv: CsvData | None = None) -> None:
+        if not self.build(config, csv):
             # The notice is sent. A missing device: the same run on the cpu; anything else: the preset itself.
             from gdtui.engine.presets import PRESETS
 
@@ -255,11 +260,11 @@ class Session:
                 self.send_state()
         elif kind == "export":
             try:
-                rows = t.history.write(command[1])
+                path, rows = t.history.write_new(command[1])
             except OSError as error:
                 self.conn.send(("error", "export", f"{command[1]}: {error.strerror or error}"))
             else:
-                self.conn.send(("exported", command[1], rows))
+                self.conn.send(("exported", path, rows))
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ from math import isfinite
 import torch
 
 from gdtui.engine.config import CHECKS, LIVE_FIELDS, RunConfig, check_combination
+from gdtui.engine.csvfile import CsvData
 from gdtui.engine.data import Dataset, build_data, plot_sample
 from gdtui.engine.device import resolve_device
 from gdtui.engine.history import Chunk, EpochResult, History
@@ -43,9 +44,10 @@ class TrainingError(RuntimeError):
 class Trainer:
     """A run: `step()` trains one epoch, `run(n)` up to n; `update(lr=...)` applies from the next epoch;
     `reset()` returns to the initial parameters. Raises DataError, DeviceError or ConfigError on bad input.
-    `readback` ("epoch" or "chunk") overrides how values come back from the device (default: by device)."""
+    `readback` ("epoch" or "chunk") overrides how values come back from the device (default: by device);
+    `csv` is the config's CSV data already read (else it is read from its path)."""
 
-    def __init__(self, config: RunConfig, readback: str | None = None):
+    def __init__(self, config: RunConfig, readback: str | None = None, csv: CsvData | None = None):
         self.device = resolve_device(config.device)
         self.readback = readback or ("epoch" if self.device.type == "cpu" else "chunk")
         if self.readback not in ("epoch", "chunk"):
@@ -56,7 +58,7 @@ class Trainer:
         # and the initial parameters are drawn on the CPU, as the articles draw them, then moved.
         with _BUILD_LOCK, torch.random.fork_rng(devices=[]):
             torch.default_generator.manual_seed(config.seed)
-            data = build_data(config)
+            data = build_data(config, csv)
             self.model = build_model(config, self.device)
         self.config = config
         self.data: Dataset = data.to(self.device)
