@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, fields, replace
+from typing import Any
 
 MODELS = ("quadratic", "linear", "nn-linear", "poly")
 LOSSES = ("mse", "l1", "huber")
@@ -56,7 +58,7 @@ class RunConfig:
     test_fraction: float = 0.0
     accumulate_grad: bool = False
 
-    def replace(self, **changes) -> RunConfig:
+    def replace(self, **changes: Any) -> RunConfig:
         return replace(self, **changes)
 
     @property
@@ -74,77 +76,90 @@ class RunConfig:
 LIVE_FIELDS = frozenset({"lr", "momentum", "epochs"})
 
 
-def _number(field: str, text, kind=float) -> float:
+def _stripped(field: str, text: object) -> object:
     if isinstance(text, str):
         text = text.strip()
         if not text:
             raise ConfigError(field, "a number is required")
+    return text
+
+
+def _number(field: str, text: object) -> float:
+    text = _stripped(field, text)
     try:
-        value = kind(text) if kind is float else int(str(text), 10)
+        value = float(text)  # type: ignore[arg-type]  # whatever float() refuses is refused here
     except (TypeError, ValueError):
-        raise ConfigError(field, f"{text!r} is not {'a number' if kind is float else 'a whole number'}") from None
-    if kind is float and not math.isfinite(value):
+        raise ConfigError(field, f"{text!r} is not a number") from None
+    if not math.isfinite(value):
         raise ConfigError(field, f"{text} is not a finite number")
     return value
 
 
-def check_lr(text) -> float:
+def _whole(field: str, text: object) -> int:
+    text = _stripped(field, text)
+    try:
+        return int(str(text), 10)
+    except (TypeError, ValueError):
+        raise ConfigError(field, f"{text!r} is not a whole number") from None
+
+
+def check_lr(text: object) -> float:
     value = _number("lr", text)
     if not 0 < value <= MAX_LR:
         raise ConfigError("lr", f"must be > 0 and at most {MAX_LR:g} (got {text})")
     return value
 
 
-def check_momentum(text) -> float:
+def check_momentum(text: object) -> float:
     value = _number("momentum", text)
     if not 0 <= value < 1:
         raise ConfigError("momentum", f"must be in [0, 1) (got {text})")
     return value
 
 
-def check_epochs(text) -> int:
-    value = _number("epochs", text, int)
+def check_epochs(text: object) -> int:
+    value = _whole("epochs", text)
     if not 1 <= value <= MAX_EPOCHS:
         raise ConfigError("epochs", f"must be between 1 and {MAX_EPOCHS:,} (got {text})")
     return value
 
 
-def check_seed(text) -> int:
-    value = _number("seed", text, int)
+def check_seed(text: object) -> int:
+    value = _whole("seed", text)
     if not 0 <= value <= MAX_SEED:
         raise ConfigError("seed", f"must be between 0 and 2**63-1 (got {text})")
     return value
 
 
-def check_points(text) -> int:
-    value = _number("points", text, int)
+def check_points(text: object) -> int:
+    value = _whole("points", text)
     if not 1 <= value <= MAX_POINTS:
         raise ConfigError("points", f"must be between 1 and {MAX_POINTS:,} (got {text})")
     return value
 
 
-def check_noise(text) -> float:
+def check_noise(text: object) -> float:
     value = _number("noise", text)
     if not 0 <= value <= MAX_NOISE:
         raise ConfigError("noise", f"must be >= 0 and at most {MAX_NOISE:g} (got {text})")
     return value
 
 
-def check_degree(text) -> int:
-    value = _number("degree", text, int)
+def check_degree(text: object) -> int:
+    value = _whole("degree", text)
     if not 1 <= value <= MAX_DEGREE:
         raise ConfigError("degree", f"must be between 1 and {MAX_DEGREE} (got {text})")
     return value
 
 
-def check_test_fraction(text) -> float:
+def check_test_fraction(text: object) -> float:
     value = _number("test_fraction", text)
     if not 0 <= value < 1:
         raise ConfigError("test_fraction", f"must be in [0, 1) (got {text})")
     return value
 
 
-def check_device(text) -> str:
+def check_device(text: object) -> str:
     value = str(text).strip().lower()
     if not _DEVICE_RE.match(value):
         raise ConfigError("device", f"{text!r} is not a device: use auto, cpu, cuda, cuda:N or mps")
@@ -153,8 +168,8 @@ def check_device(text) -> str:
     return value
 
 
-def _choice(field: str, choices: tuple[str, ...]):
-    def check(text) -> str:
+def _choice(field: str, choices: tuple[str, ...]) -> Callable[[object], str]:
+    def check(text: object) -> str:
         value = str(text).strip().lower()
         if value not in choices:
             raise ConfigError(field, f"{text!r} is not one of {', '.join(choices)}")
@@ -163,7 +178,7 @@ def _choice(field: str, choices: tuple[str, ...]):
     return check
 
 
-def check_data(text) -> str:
+def check_data(text: object) -> str:
     value = str(text).strip()
     if not value:
         raise ConfigError("data", "give 'article', a synthetic function or a CSV file")
@@ -172,7 +187,7 @@ def check_data(text) -> str:
     return value  # a CSV path; read and checked when the data is loaded
 
 
-CHECKS = {
+CHECKS: dict[str, Callable[[object], Any]] = {
     "lr": check_lr,
     "momentum": check_momentum,
     "epochs": check_epochs,
@@ -196,7 +211,7 @@ def check_combination(config: RunConfig) -> RunConfig:
     return config
 
 
-def resolve(preset: str | None = None, **overrides) -> RunConfig:
+def resolve(preset: str | None = None, **overrides: Any) -> RunConfig:
     """The config of `preset` with every non-None override applied and checked."""
     from gdtui.engine.presets import PRESETS
 
@@ -205,7 +220,7 @@ def resolve(preset: str | None = None, **overrides) -> RunConfig:
         raise ConfigError("preset", f"unknown preset {name!r}: choose one of {', '.join(PRESETS)}")
     config = PRESETS[name].config
     known = {f.name for f in fields(RunConfig)}
-    changes = {}
+    changes: dict[str, Any] = {}
     for key, value in overrides.items():
         if value is None:
             continue

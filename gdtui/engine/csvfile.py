@@ -29,8 +29,8 @@ class CsvData:
     """The x and y columns of a CSV file as doubles, and warnings about its values (each naming its line)."""
 
     path: str
-    x: array
-    y: array
+    x: array[float]
+    y: array[float]
     warnings: tuple[str, ...] = ()
 
 
@@ -49,7 +49,8 @@ def read_xy(path: str) -> CsvData:
         raise DataError(f"{path}: no such file")
     if os.path.isdir(path):
         raise DataError(f"{path}: is a directory, not a CSV file")
-    xs, ys = array("d"), array("d")
+    xs: array[float] = array("d")
+    ys: array[float] = array("d")
     warnings: list[str] = []
     try:
         with open(path, newline="", encoding="utf-8-sig") as handle:

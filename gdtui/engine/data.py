@@ -7,6 +7,7 @@ article sets it).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -87,7 +88,7 @@ ARTICLE_RECIPES = {
     "linear-manual": _linear_manual,
 }
 
-TRUE_FUNCTIONS = {
+TRUE_FUNCTIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
     "linear": lambda x: 2 * x + 1,
     "quadratic": lambda x: 0.8 * x**2 - x + 1,
     "cubic": lambda x: 0.5 * x**3 - 2 * x,

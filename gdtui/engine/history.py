@@ -14,8 +14,9 @@ import os
 import stat
 import tempfile
 from array import array
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -34,7 +35,7 @@ class EpochResult:
     status: str = "ok"
     preds: tuple[float, ...] | None = None
 
-    def record(self) -> dict:
+    def record(self) -> dict[str, Any]:
         """A JSON-ready dict; non-finite numbers become None."""
         return {
             "epoch": self.epoch,
@@ -90,7 +91,7 @@ class Chunk:
         return [self.result(i) for i in range(len(self.loss))]
 
 
-def _doubles(values: Sequence[float]) -> array:
+def _doubles(values: Sequence[float]) -> array[float]:
     """`values` as an array('d'); an array('d') is taken as it is (appending one is a copy of its bytes)."""
     return values if isinstance(values, array) and values.typecode == "d" else array("d", values)
 
@@ -143,7 +144,7 @@ class History:
             status=self.status if index == len(self) - 1 else "ok",
         )
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[EpochResult]:
         return (self.result(i) for i in range(len(self)))
 
     def write(self, path: str) -> int:

@@ -24,10 +24,13 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from gdtui.engine.config import ConfigError, RunConfig
 from gdtui.engine.csvfile import CsvData
+
+if TYPE_CHECKING:
+    from gdtui.engine.trainer import Trainer
 
 CHUNK_SECONDS = 0.1
 LOOK_SECONDS = 0.001
@@ -65,7 +68,7 @@ def main() -> None:
     serve(conn, config, csv)
 
 
-def serve(conn, config: RunConfig, csv: CsvData | None = None) -> None:
+def serve(conn: Pipe, config: RunConfig, csv: CsvData | None = None) -> None:
     """Build a Trainer for `config` (from `csv`, its CSV data already read), then obey commands from `conn`
     until quit or EOF."""
     import warnings
@@ -82,10 +85,21 @@ def serve(conn, config: RunConfig, csv: CsvData | None = None) -> None:
             pass
 
 
+class Pipe(Protocol):
+    """The session's end of its pipe (a multiprocessing Connection; tests script their own)."""
+
+    def send(self, obj: Any) -> None: ...
+    def recv(self) -> Any: ...
+    def poll(self) -> bool: ...
+    def close(self) -> None: ...
+
+
 class Session:
-    def __init__(self, conn):
+    """The engine's command loop: one run (a Trainer), driven by commands from `conn`, reporting on it."""
+
+    def __init__(self, conn: Pipe):
         self.conn = conn
-        self.trainer = None
+        self.trainer: Trainer | None = None
         self.running = False
         self.refused: str | None = None  # the field the last build refused
         self.seen = 0  # commands obeyed (the first config, sent with the spawn, is not counted)
@@ -134,6 +148,7 @@ class Session:
     def send_ready(self) -> None:
         """Describe the run as it starts (after a build, or a reset): data sample and initial predictions."""
         t = self.trainer
+        assert t is not None
         x, y, n_train = t.plot_data
         self.conn.send(
             (
@@ -200,13 +215,14 @@ class Session:
 
     def chunk(self) -> None:
         t = self.trainer
+        assert t is not None
         chunk = t.run_chunk(t.config.epochs - t.epoch, budget=CHUNK_SECONDS, should_stop=self._command_waiting())
         if t.done or t.status == "diverged":
             self.running = False
         if chunk is not None:
             self.conn.send(("results", chunk, self.state()))
 
-    def _command_waiting(self):
+    def _command_waiting(self) -> Callable[[], bool]:
         """A should_stop for run_chunk: is a command waiting? Asked of the pipe at most every LOOK_SECONDS."""
         poll, clock = self.conn.poll, time.perf_counter
         next_look = clock()

@@ -16,6 +16,7 @@ import time
 from array import array
 from collections.abc import Callable
 from math import isfinite
+from typing import Any
 
 import torch
 
@@ -29,6 +30,9 @@ from gdtui.engine.models import build_model
 from gdtui.engine.optim import PlainGD, build_optimizer, set_hyperparameters
 
 _BUILD_LOCK = threading.Lock()
+StopCheck = Callable[[], bool]
+# a chunk's loss, metric and test loss by epoch, parameters, gradients (float64 CPU tensors), and the failure
+Epochs = tuple[torch.Tensor, torch.Tensor, torch.Tensor, Exception | None]
 
 
 class TrainingError(RuntimeError):
@@ -98,7 +102,7 @@ class Trainer:
         self.history.clear()
         self._flat_before = self._initial
 
-    def update(self, **changes) -> RunConfig:
+    def update(self, **changes: Any) -> RunConfig:
         """Change lr, momentum or epochs (checked) from the next epoch on, keeping all state."""
         unknown = set(changes) - LIVE_FIELDS
         if unknown:
@@ -149,7 +153,7 @@ class Trainer:
             raise TrainingError(failure, chunk)
         return chunk
 
-    def _epochs_read_each(self, max_epochs, deadline, should_stop):
+    def _epochs_read_each(self, max_epochs: int, deadline: float | None, should_stop: StopCheck | None) -> Epochs:
         """The CPU loop: each value is read as soon as it exists (on the CPU a read costs no synchronisation,
         and a Python float is cheaper to keep than a tensor). Stops after the first non-finite loss."""
         model, optimizer, data = self.model, self.optimizer, self.data
@@ -175,7 +179,8 @@ class Trainer:
                 losses.append(value)
                 if not metric_is_loss:
                     metrics.append(mse(preds.detach(), y).item())
-                grads += p0.grad.tolist() if single else torch.cat([p.grad.reshape(-1) for p in params]).tolist()
+                # (backward() has just made every .grad: never None here)
+                grads += p0.grad.tolist() if single else torch.cat([p.grad.reshape(-1) for p in params]).tolist()  # type: ignore[union-attr]
                 optimizer.step()
                 if zero:
                     optimizer.zero_grad()
@@ -200,7 +205,7 @@ class Trainer:
         scalars = torch.stack([_tensor(losses), _tensor(metrics or losses), _tensor(tests or losses)], dim=1)
         return scalars, _tensor(flats).view(n, -1), _tensor(grads).view(n, -1), failure
 
-    def _epochs_read_once(self, max_epochs, deadline, should_stop):
+    def _epochs_read_once(self, max_epochs: int, deadline: float | None, should_stop: StopCheck | None) -> Epochs:
         """The accelerator loop: every value stays on the device until the chunk ends and is read back in one
         transfer, so the device never waits for the host within a chunk."""
         model, optimizer, data = self.model, self.optimizer, self.data
@@ -230,7 +235,8 @@ class Trainer:
                 losses.append(loss.detach())
                 if not metric_is_loss:
                     metrics.append(mse(preds.detach(), y))
-                grads.append(p0.grad if grad_fresh else torch.cat([p.grad.reshape(-1) for p in params]))
+                # (backward() has just made every .grad: never None here)
+                grads.append(p0.grad if grad_fresh else torch.cat([p.grad.reshape(-1) for p in params]))  # type: ignore[arg-type, union-attr]
                 optimizer.step()
                 if zero:
                     optimizer.zero_grad()
@@ -260,7 +266,7 @@ class Trainer:
         k = flat.shape[1]
         return table[:, :3], table[:, 3 : 3 + k], table[:, 3 + k :], failure
 
-    def _record(self, scalars, flat, grad, lr) -> Chunk:
+    def _record(self, scalars: torch.Tensor, flat: torch.Tensor, grad: torch.Tensor, lr: float) -> Chunk:
         """Turn a chunk's values (float64 CPU tensors: loss, metric and test loss by epoch; parameters after
         each epoch; gradients) into a Chunk, cut at the first divergent epoch, and extend the history."""
         # the loss, the RMSE's mean square, the test loss and every parameter: any of them overflowing diverges
@@ -292,7 +298,7 @@ class Trainer:
         return chunk
 
 
-def _doubles(values: list[float]) -> array:
+def _doubles(values: list[float]) -> array[float]:
     """Python floats as an array('d'), through struct (array('d', list) parses every element on its own)."""
     return array("d", struct.pack(f"{len(values)}d", *values))
 
