@@ -13,14 +13,20 @@ import math
 import os
 import signal
 import time
+from collections.abc import Callable, Iterator
 from datetime import datetime
+from typing import TypeVar, cast
 
-from textual import on
+from textual import events, on
 from textual.actions import SkipAction
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.css.query import NoMatches
+from textual.geometry import Size
+from textual.message import Message
+from textual.screen import Screen
+from textual.widget import Widget
 from textual.widgets import Footer, Select, Static, TabbedContent, TabPane
 
 from gdtui import messages
@@ -35,12 +41,14 @@ from gdtui.widgets.plots import LossCurve, PredictionPlot
 from gdtui.widgets.rmse_log import RmseLog
 from gdtui.widgets.status import StatusLine
 
+ReplyT = TypeVar("ReplyT", bound=Message)
 
-def session_reply(handler):
+
+def session_reply(handler: Callable[[GdtuiApp, ReplyT], None]) -> Callable[[GdtuiApp, ReplyT], None]:
     """A handler of a session reply: replies still queued while the app shuts its screens down are dropped."""
 
     @functools.wraps(handler)
-    def handle(self, event):
+    def handle(self: GdtuiApp, event: ReplyT) -> None:
         if self._exit:
             return
         try:
@@ -56,7 +64,7 @@ MIN_SIZE = (60, 18)
 FRAME = 0.1
 
 
-class GdtuiApp(App):
+class GdtuiApp(App[None]):
     """gdtui: watch and steer gradient descent."""
 
     CSS_PATH = "app.tcss"
@@ -88,7 +96,9 @@ class GdtuiApp(App):
 
     AUTO_FOCUS = "#log"
 
-    def __init__(self, config: RunConfig | None = None, start: bool = False, session: SessionClient | None = None):
+    def __init__(
+        self, config: RunConfig | None = None, start: bool = False, session: SessionClient | None = None
+    ) -> None:
         """`session`: a SessionClient already spawned with `config` (the CLI starts it before loading Textual)."""
         super().__init__()
         self.config = config or resolve()
@@ -153,11 +163,11 @@ class GdtuiApp(App):
             return
         super()._handle_exception(error)
 
-    def on_resize(self, event) -> None:
+    def on_resize(self, event: events.Resize) -> None:
         self._check_size(event.size)
         self._dirty = True  # the plot title is fitted to the plot's width when it is drawn
 
-    def _check_size(self, size=None) -> None:
+    def _check_size(self, size: Size | None = None) -> None:
         size = size or self.size
         small = size.width < MIN_SIZE[0] or size.height < MIN_SIZE[1]
         if self.screen_stack:
@@ -165,7 +175,7 @@ class GdtuiApp(App):
 
     # keys -----------------------------------------------------------------------------------------------
 
-    def _on_key(self, event) -> None:
+    async def _on_key(self, event: events.Key) -> None:
         # Keys typed just before quitting are still queued while the app shuts its screens down; Textual's
         # own handler (called after this one) would look up bindings on an empty screen stack and fail.
         if self._exit or not self.screen_stack:
@@ -239,7 +249,9 @@ class GdtuiApp(App):
         self.session.send("export", f"{base}.csv")  # the session claims a new name: -2, -3... if it is taken
 
     def action_help(self) -> None:
-        self.push_screen(HelpScreen([b for b in self.BINDINGS if b.action != "leave_field"]))  # help lists escape
+        self.push_screen(
+            HelpScreen([b for b in self.BINDINGS if isinstance(b, Binding) and b.action != "leave_field"])
+        )  # help lists escape
 
     def action_toggle_tab(self) -> None:
         self.tabs.active = "tab-curve" if self.tabs.active == "tab-preds" else "tab-preds"
@@ -247,8 +259,12 @@ class GdtuiApp(App):
 
     def _in_params(self) -> bool:
         """Whether the focus is on a field of the hyperparameters pane."""
+        return self._params_field() is not None
+
+    def _params_field(self) -> Widget | None:
+        """The focused widget, if it is a field of the hyperparameters pane (else None)."""
         focused = self.focused if self.screen_stack else None
-        return focused is not None and self.params in focused.ancestors_with_self
+        return focused if focused is not None and self.params in focused.ancestors_with_self else None
 
     def action_toggle_params(self) -> None:
         shown = not self.params.display
@@ -259,18 +275,20 @@ class GdtuiApp(App):
 
     def action_leave_field(self) -> None:
         stack = self.screen_stack
-        if not self._in_params() or stack[-1] is not stack[0]:
+        focused = self._params_field()
+        if focused is None or stack[-1] is not stack[0]:
             raise SkipAction()  # escape is the help screen's, the palette's, or nobody's
-        for select in self.focused.ancestors_with_self:
+        for select in focused.ancestors_with_self:
             if isinstance(select, Select):
                 select.expanded = False
         self.log_view.focus()
 
     def action_command_palette(self) -> None:
-        if self.use_command_palette and not SafeCommandPalette.is_open(self):
+        # Textual types is_open's argument App[object], and App's return type is invariant: an App[None] is refused.
+        if self.use_command_palette and not SafeCommandPalette.is_open(self):  # type: ignore[arg-type]
             self.push_screen(SafeCommandPalette(id="--command-palette"))
 
-    def get_system_commands(self, screen):
+    def get_system_commands(self, screen: Screen) -> Iterator[SystemCommand]:
         yield from super().get_system_commands(screen)
         for name, preset in PRESETS.items():
             yield SystemCommand(f"Preset: {name}", preset.summary, lambda n=name: self._apply("preset", n))
@@ -291,7 +309,7 @@ class GdtuiApp(App):
     def _field_changed(self, event: messages.FieldChanged) -> None:
         self._apply(event.field, event.value)
 
-    def _apply(self, field: str, value) -> None:
+    def _apply(self, field: str, value: object) -> None:
         ended = self.state == "ended"
         if field in LIVE_FIELDS and not ended:
             self.asked.live[field] = value
@@ -299,7 +317,7 @@ class GdtuiApp(App):
             return
         try:
             if field == "preset":
-                config = resolve(value, **self._overrides())
+                config = resolve(cast(str, value), **self._overrides())  # a preset's value is its name
             else:
                 config = check_combination(self.config.replace(**{field: value}))
         except ConfigError as error:  # a combination the engine refuses
@@ -313,7 +331,7 @@ class GdtuiApp(App):
         self.asked.running = False
         self.session.send("config", config)
 
-    def _overrides(self) -> dict:
+    def _overrides(self) -> dict[str, str]:
         return {"device": self.config.device}
 
     # replies from the session ---------------------------------------------------------------------------

@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
@@ -26,7 +28,13 @@ from gdtui.engine.config import (
     resolve,
 )
 from gdtui.engine.csvfile import CsvData, DataError, read_xy
+from gdtui.engine.history import EpochResult
 from gdtui.engine.presets import PRESETS
+
+if TYPE_CHECKING:
+    from gdtui.engine.trainer import Trainer  # imports torch: only `gdtui run` loads it, in build_trainer
+
+CommandT = TypeVar("CommandT", bound=Callable[..., Any])
 
 EXIT_OK, EXIT_USAGE, EXIT_DIVERGED = 0, 2, 3
 
@@ -34,11 +42,11 @@ EXIT_OK, EXIT_USAGE, EXIT_DIVERGED = 0, 2, 3
 class Checked(click.ParamType):
     """A click type that runs one of the engine's field checks, so CLI and TUI refuse the same values."""
 
-    def __init__(self, field: str, name: str):
+    def __init__(self, field: str, name: str) -> None:
         self.field = field
         self.name = name
 
-    def convert(self, value, param, ctx):
+    def convert(self, value: object, param: click.Parameter | None, ctx: click.Context | None) -> object:
         if not isinstance(value, str):
             return value
         try:
@@ -47,7 +55,7 @@ class Checked(click.ParamType):
             self.fail(error.message, param, ctx)
 
 
-def run_options(command):
+def run_options(command: CommandT) -> CommandT:
     """The options shared by `gdtui` and `gdtui run`; any of them overrides the preset's value."""
     options = [
         click.option(
@@ -89,14 +97,15 @@ def run_options(command):
     return command
 
 
-def config_from(options: dict) -> RunConfig:
+def config_from(options: dict[str, Any]) -> RunConfig:
+    """`options` as click passed them (each of its option's type, None where not given)."""
     try:
         return resolve(**options)
     except ConfigError as error:
         raise click.BadParameter(error.message, param_hint=f"'--{error.field.replace('_', '-')}'") from None
 
 
-def unused(options: dict, config: RunConfig) -> list[str]:
+def unused(options: dict[str, Any], config: RunConfig) -> list[str]:
     """Options given on the command line that the run's settings make of no effect."""
     notes = []
     if options.get("momentum") is not None and not config.uses_momentum:
@@ -119,7 +128,7 @@ def check_data(config: RunConfig) -> CsvData | None:
         raise click.BadParameter(str(error), param_hint="'--data'") from None
 
 
-def build_trainer(config: RunConfig, csv: CsvData | None = None):
+def build_trainer(config: RunConfig, csv: CsvData | None = None) -> Trainer:
     """A Trainer for `config`, with data and device errors turned into one-line usage errors."""
     from gdtui.engine.device import DeviceError
     from gdtui.engine.trainer import Trainer
@@ -137,7 +146,7 @@ def build_trainer(config: RunConfig, csv: CsvData | None = None):
 @run_options
 @click.option("--run", "start", is_flag=True, help="Start training at once.")
 @click.pass_context
-def cli(ctx: click.Context, start: bool, **options):
+def cli(ctx: click.Context, start: bool, **options: Any) -> None:
     """Watch and steer gradient descent in the terminal. Without a command, opens the TUI."""
     if ctx.invoked_subcommand is not None:
         return
@@ -161,11 +170,11 @@ def cli(ctx: click.Context, start: bool, **options):
     os._exit(app.return_code or 0)
 
 
-def _fmt(value) -> str:
+def _fmt(value: float | None) -> str:
     return "-" if value is None else repr(value)
 
 
-def epoch_line(result) -> str:
+def epoch_line(result: EpochResult) -> str:
     parts = [f"epoch {result.epoch}", f"RMSE: {_fmt(result.rmse)}", f"loss: {_fmt(result.loss)}"]
     if result.test_loss is not None:
         parts.append(f"test loss: {_fmt(result.test_loss)}")
@@ -181,7 +190,7 @@ def epoch_line(result) -> str:
     type=click.Path(dir_okay=False, writable=True),
     help="Write the run's history to this file (.json, otherwise CSV), also after divergence.",
 )
-def run(as_json: bool, quiet: bool, out: str | None, **options):
+def run(as_json: bool, quiet: bool, out: str | None, **options: Any) -> None:
     """Train headless and print a line per epoch, in the seeds' style, at full precision."""
     config = config_from(options)
     for note in unused(options, config):
@@ -198,6 +207,7 @@ def run(as_json: bool, quiet: bool, out: str | None, **options):
         chunk = trainer.run_chunk(min(config.epochs - trainer.epoch, 1000))
         if quiet:
             continue
+        assert chunk is not None  # at least one epoch to run, no time budget: an epoch always ran
         lines = [json.dumps({"event": "epoch", **r.record()}) if as_json else epoch_line(r) for r in chunk.results()]
         echo("\n".join(lines))
     last = trainer.history.result(trainer.epoch - 1)
@@ -230,7 +240,7 @@ def run(as_json: bool, quiet: bool, out: str | None, **options):
 
 
 @cli.command()
-def presets():
+def presets() -> None:
     """List the presets, their articles and settings."""
     for preset in PRESETS.values():
         c = preset.config

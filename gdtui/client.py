@@ -17,9 +17,14 @@ import subprocess
 import sys
 import tempfile
 from multiprocessing.connection import Connection
+from typing import IO, TYPE_CHECKING, Any
 
 from gdtui.engine.config import RunConfig
 from gdtui.engine.csvfile import CsvData
+
+if TYPE_CHECKING:
+    # For annotations only: the CLI imports this module before Textual has loaded (torch loads meanwhile).
+    from textual.message_pump import MessagePump
 
 
 class SessionClient:
@@ -29,14 +34,14 @@ class SessionClient:
     command = (sys.executable, "-m", "gdtui.engine.session")  # the socket's descriptor is appended
     EXIT_WAIT = 10.0  # how long a process whose pipe closed may take to exit before it is reported anyway
 
-    def __init__(self):
-        self.target = None
-        self.process = None
-        self.conn = None
+    def __init__(self) -> None:
+        self.target: MessagePump | None = None
+        self.process: subprocess.Popen[bytes] | None = None
+        self.conn: Connection | None = None
         self.sent = 0
-        self._loop = None
-        self._stderr = None
-        self._report: asyncio.Task | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stderr: IO[bytes] | None = None
+        self._report: asyncio.Task[None] | None = None
 
     @property
     def alive(self) -> bool:
@@ -62,14 +67,14 @@ class SessionClient:
         self.sent = 0
         self.conn.send(("config", config, csv))  # the session's first config: not counted, never acknowledged
 
-    def attach(self, target) -> None:
+    def attach(self, target: MessagePump) -> None:
         """Post the session's replies to `target` (the app), read on the running event loop."""
         self.target = target
         if self.conn is not None:
             self._loop = asyncio.get_running_loop()
             self._loop.add_reader(self.conn.fileno(), self._readable)
 
-    def send(self, *command) -> None:
+    def send(self, *command: object) -> None:
         """Send a command; `sent` counts them, and the session acknowledges each one ("seen")."""
         if self.conn is None:
             return
@@ -86,9 +91,13 @@ class SessionClient:
         except (EOFError, OSError):
             self._lost()
 
-    def _dispatch(self, reply: tuple) -> None:
+    def _dispatch(self, reply: tuple[Any, ...]) -> None:
+        """Post one reply as its message. `reply` is unpickled from the pipe, so its items are only as typed as
+        the protocol in gdtui.engine.session says: (kind, ...), each kind with its own items."""
         from gdtui import messages
 
+        if self.target is None:  # never so: replies are read only once attached
+            return
         kind = reply[0]
         post = self.target.post_message
         if kind == "results":
@@ -114,7 +123,7 @@ class SessionClient:
             # real exit status without blocking the event loop, then report.
             self._report = self._loop.create_task(self._report_lost(self.process))
 
-    async def _report_lost(self, process) -> None:
+    async def _report_lost(self, process: subprocess.Popen[bytes] | None) -> None:
         from gdtui import messages
 
         loop = asyncio.get_running_loop()

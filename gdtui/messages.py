@@ -7,15 +7,24 @@ makes the flow readable. None of them may be replaced by a newer one: each carri
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from textual.message import Message
+
+from gdtui.engine.config import RunConfig
+from gdtui.engine.history import Chunk
+
+if TYPE_CHECKING:
+    # For annotations only: the session module is the child process's entry point, and the app must never
+    # load more of it than it needs (its top level is torch-free today; the UI need not rely on that).
+    from gdtui.engine.session import SessionInfo
 
 
 @dataclass
 class Results(Message):
     """Epochs the session trained since its last report (a Chunk, column by column), and its state afterwards."""
 
-    chunk: object
+    chunk: Chunk
     state: str
 
 
@@ -29,14 +38,14 @@ class SessionState(Message):
 class SessionReady(Message):
     """A new run is built (at start, or after a change that needs new data or a new model)."""
 
-    info: object
+    info: SessionInfo
 
 
 @dataclass
 class ConfigApplied(Message):
     """A live change (lr, momentum, epochs) was taken by the running trainer."""
 
-    config: object
+    config: RunConfig
 
 
 @dataclass
