@@ -74,6 +74,10 @@ class RunConfig:
 
 # Fields a live run takes from its next epoch on.
 LIVE_FIELDS = frozenset({"lr", "momentum", "epochs"})
+# Fields a run (a branch) can switch between epochs, keeping its parameters.
+SWITCH_FIELDS = frozenset({"optimizer", "loss", "accumulate_grad"})
+# Fields that define the data (and the device it lives on): every lane of a race shares them.
+DATA_FIELDS = ("preset", "data", "points", "noise", "seed", "device", "test_fraction")
 
 
 def _stripped(field: str, text: object) -> object:

@@ -20,13 +20,21 @@ from typing import Any
 
 import torch
 
-from gdtui.engine.config import CHECKS, LIVE_FIELDS, RunConfig, check_combination
+from gdtui.engine.config import (
+    CHECKS,
+    DATA_FIELDS,
+    LIVE_FIELDS,
+    SWITCH_FIELDS,
+    ConfigError,
+    RunConfig,
+    check_combination,
+)
 from gdtui.engine.csvfile import CsvData
 from gdtui.engine.data import Dataset, build_data, plot_sample
 from gdtui.engine.device import resolve_device
 from gdtui.engine.history import Chunk, EpochResult, History
 from gdtui.engine.losses import LOSSES, mse
-from gdtui.engine.models import build_model
+from gdtui.engine.models import Model, build_model
 from gdtui.engine.optim import PlainGD, build_optimizer, set_hyperparameters
 
 _BUILD_LOCK = threading.Lock()
@@ -63,14 +71,35 @@ class Trainer:
         with _BUILD_LOCK, torch.random.fork_rng(devices=[]):
             torch.default_generator.manual_seed(config.seed)
             data = build_data(config, csv)
-            self.model = build_model(config, self.device)
+            self._rng_after_data = torch.get_rng_state()
+            model = build_model(config, self.device)
+        self._setup(config, data, data.to(self.device), model)
+
+    def sibling(self, config: RunConfig) -> Trainer:
+        """A new run of `config` on this run's data (shared, not copied), from the initial parameters its solo
+        run would draw: `Trainer(config)` exactly, without building the data again. `config` may differ in the
+        model, the optimizer and the other settings of a lane (LANE_FIELDS), not in what defines the data."""
+        differing = [f for f in DATA_FIELDS if getattr(config, f) != getattr(self.config, f)]
+        if differing:
+            raise ConfigError(differing[0], f"a lane shares its data: {differing[0]} must stay as it is")
+        twin = Trainer.__new__(Trainer)
+        twin.device, twin.readback, twin._rng_after_data = self.device, self.readback, self._rng_after_data
+        with _BUILD_LOCK, torch.random.fork_rng(devices=[]):
+            torch.set_rng_state(self._rng_after_data)  # where its solo run draws its parameters
+            model = build_model(config, self.device)
+        twin._setup(config, self._host_data, self.data, model)
+        return twin
+
+    def _setup(self, config: RunConfig, host_data: Dataset, data: Dataset, model: Model) -> None:
         self.config = config
-        self.data: Dataset = data.to(self.device)
+        self._host_data = host_data
+        self.data: Dataset = data
+        self.model = model
         self.names = self.model.names
         self._initial = self.model.flat()
         self._loss_fn = LOSSES[config.loss]
         self._metric_is_loss = config.loss == "mse"
-        self._sample = plot_sample(data.x, data.y)
+        self._sample = plot_sample(host_data.x, host_data.y)
         self._sample_x = self.data.x[self._sample.to(self.device)]
         self.history = History(self.names)
         self.reset()
@@ -101,6 +130,26 @@ class Trainer:
         self.optimizer = build_optimizer(self.config, self.model.parameters())
         self.history.clear()
         self._flat_before = self._initial
+        self.start_config = self.config  # the run as it started: with `changes`, all it takes to replay it
+        self.changes: list[tuple[int, dict[str, Any]]] = []  # (epoch, changes made after that epoch)
+
+    def switch(self, **changes: Any) -> RunConfig:
+        """Change the optimizer, the loss or gradient accumulation from the next epoch on, keeping the
+        parameters (a new optimizer starts with fresh state). Also takes the live fields, as `update` does."""
+        unknown = set(changes) - LIVE_FIELDS - SWITCH_FIELDS
+        if unknown:
+            raise ValueError(f"cannot change {', '.join(sorted(unknown))} within a run")
+        live = {k: v for k, v in changes.items() if k in LIVE_FIELDS}
+        other = {k: CHECKS[k](v) if k in CHECKS else bool(v) for k, v in changes.items() if k in SWITCH_FIELDS}
+        config = check_combination(self.config.replace(**other))
+        if config.optimizer != self.config.optimizer:
+            self.optimizer = build_optimizer(config, self.model.parameters())
+        self.config = config
+        self._loss_fn = LOSSES[config.loss]
+        self._metric_is_loss = config.loss == "mse"
+        if other:
+            self.changes.append((self.epoch, other))
+        return self.update(**live) if live else self.config
 
     def update(self, **changes: Any) -> RunConfig:
         """Change lr, momentum or epochs (checked) from the next epoch on, keeping all state."""
@@ -109,6 +158,7 @@ class Trainer:
             raise ValueError(f"cannot change {', '.join(sorted(unknown))} without a new run")
         checked = {k: CHECKS[k](v) for k, v in changes.items() if v is not None}
         self.config = check_combination(self.config.replace(**checked))  # the checks a new run passes
+        self.changes.append((self.epoch, checked))
         set_hyperparameters(
             self.optimizer,
             lr=checked.get("lr"),

@@ -1,0 +1,150 @@
+"""Lanes: several runs from one start on the same data, raced in lockstep, and branched from any epoch.
+
+Why: the questions a learner brings are comparisons (is this lr too big, is Adam better here, what did
+forgetting zero_grad do), answered by runs side by side from the same initial parameters on the same data.
+Each lane is a Trainer, a run value of its own built as its solo run is built (on the shared data), so a
+lane's numbers are its solo run's, bit for bit. A race advances its lanes in lockstep: at every report the
+running lanes stand at the same epoch. A branch replays its source lane's run (its start and every change
+made along the way) up to the epoch it branches from, so it carries the parameters and the optimizer state
+the source had there, exactly.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from gdtui.engine.config import LIVE_FIELDS, SWITCH_FIELDS, ConfigError, RunConfig
+from gdtui.engine.csvfile import CsvData
+from gdtui.engine.history import Chunk
+from gdtui.engine.trainer import Trainer
+
+MAX_LANES = 8
+
+
+@dataclass
+class Lane:
+    """One run of a race: its id (stable while the race lasts), its trainer, and where it branched from."""
+
+    id: int
+    trainer: Trainer
+    origin: tuple[int, int] | None = None  # (source lane id, epoch) for a branch
+
+    @property
+    def active(self) -> bool:
+        """Whether the lane can train further (not done, not diverged)."""
+        t = self.trainer
+        return not t.done and t.status != "diverged"
+
+
+class Race:
+    """A set of lanes on one dataset. `run_chunk()` advances every active lane in lockstep; `add()`,
+    `branch()` and `remove()` change the set. Raises ConfigError for a lane the race cannot hold."""
+
+    def __init__(self, config: RunConfig, csv: CsvData | None = None, readback: str | None = None):
+        first = Trainer(config, readback=readback, csv=csv)
+        self.lanes: list[Lane] = [Lane(0, first)]
+        self._next_id = 1
+
+    def lane(self, lane_id: int) -> Lane:
+        for lane in self.lanes:
+            if lane.id == lane_id:
+                return lane
+        raise KeyError(f"no lane {lane_id}")
+
+    def _new_lane(self, trainer: Trainer, origin: tuple[int, int] | None = None) -> Lane:
+        if len(self.lanes) >= MAX_LANES:
+            raise ConfigError("lanes", f"a race holds at most {MAX_LANES} lanes")
+        lane = Lane(self._next_id, trainer, origin)
+        self._next_id += 1
+        self.lanes.append(lane)
+        return lane
+
+    def add(self, config: RunConfig) -> Lane:
+        """A new lane of `config` from epoch 0, on the race's data (its solo run, exactly)."""
+        return self._new_lane(self.lanes[0].trainer.sibling(config))
+
+    def remove(self, lane_id: int) -> None:
+        """Remove a lane; the last one stays."""
+        if len(self.lanes) == 1:
+            raise ConfigError("lanes", "the last lane stays")
+        self.lanes.remove(self.lane(lane_id))
+
+    def branch(self, lane_id: int, epoch: int | None = None, **changes: Any) -> Lane:
+        """A new lane that starts from lane `lane_id` as it was after `epoch` (default: its latest), its
+        parameters and optimizer state both, then takes `changes` (lr, optimizer, loss...) from there on."""
+        source = self.lane(lane_id).trainer
+        epoch = source.epoch if epoch is None else epoch
+        last_finite = source.epoch - (1 if source.status == "diverged" else 0)
+        if not 0 <= epoch <= last_finite:
+            raise ConfigError("epoch", f"lane {lane_id} can branch from epochs 0 to {last_finite}, not {epoch}")
+        trainer = replay(source, epoch)
+        unknown = set(changes) - LIVE_FIELDS - SWITCH_FIELDS
+        if unknown:
+            raise ConfigError(sorted(unknown)[0], f"a branch keeps its source's {sorted(unknown)[0]}")
+        if changes:
+            trainer.switch(**changes)
+        return self._new_lane(trainer, (lane_id, epoch))
+
+    def reset(self) -> None:
+        """Every lane back to epoch 0 with its current settings (a branch becomes a run of its own)."""
+        for lane in self.lanes:
+            lane.trainer.reset()
+            lane.origin = None
+
+    def run_chunk(
+        self, max_epochs: int | None = None, budget: float | None = None, should_stop: Callable[[], bool] | None = None
+    ) -> dict[int, Chunk]:
+        """Advance the active lanes in lockstep, at most `max_epochs` each, for about `budget` seconds in all
+        (stopping early when `should_stop()`). Lanes behind the leaders (a lane added from epoch 0) catch up
+        first; the leaders wait for them. Returns each lane's new epochs, by lane id."""
+        active = [lane for lane in self.lanes if lane.active]
+        if not active:
+            return {}
+        lead = max(lane.trainer.epoch for lane in active)
+        behind = [lane for lane in active if lane.trainer.epoch < lead]
+        chunks: dict[int, Chunk] = {}
+        if behind:  # catching up, within the budget: the leaders stand still
+            deadline = None if budget is None else time.perf_counter() + budget
+            for lane in behind:
+                left = None if deadline is None else max(deadline - time.perf_counter(), 0.0)
+                want = lead - lane.trainer.epoch
+                if max_epochs is not None:
+                    want = min(want, max_epochs)
+                chunk = lane.trainer.run_chunk(want, left, should_stop)
+                if chunk is not None:
+                    chunks[lane.id] = chunk
+            return chunks
+        first, *others = active
+        share = None if budget is None else budget / len(active)
+        want = first.trainer.config.epochs - first.trainer.epoch
+        if max_epochs is not None:
+            want = min(want, max_epochs)
+        chunk = first.trainer.run_chunk(want, share, should_stop)
+        if chunk is None:
+            return chunks
+        chunks[first.id] = chunk
+        n = len(chunk)
+        for lane in others:  # exactly as many epochs as the first lane ran: the race stays in lockstep
+            t = lane.trainer
+            chunk = t.run_chunk(min(n, t.config.epochs - t.epoch))
+            if chunk is not None:
+                chunks[lane.id] = chunk
+        return chunks
+
+
+def replay(source: Trainer, epoch: int) -> Trainer:
+    """A new trainer that has run `source`'s run up to `epoch`: its start, and every change it took on the way
+    at the epoch it took it. Bit for bit the source as it was after `epoch` (history, parameters, optimizer)."""
+    trainer = source.sibling(source.start_config)
+    for at, change in source.changes:  # a change at `epoch` took effect from the next one: the branch keeps it
+        if at > epoch:
+            break
+        if at > trainer.epoch:
+            trainer.run(at - trainer.epoch)
+        trainer.switch(**change)
+    if epoch > trainer.epoch:
+        trainer.run(epoch - trainer.epoch)
+    return trainer
