@@ -188,17 +188,35 @@ def epoch_line(result: EpochResult) -> str:
 @click.option(
     "--out",
     type=click.Path(dir_okay=False, writable=True),
-    help="Write the run's history to this file (.json, otherwise CSV), also after divergence.",
+    help="Write the run's history to this file (.json, otherwise CSV), also after divergence; with --vary, "
+    "one file per lane (FILE-lane1.csv, FILE-lane2.csv...).",
 )
-def run(as_json: bool, quiet: bool, out: str | None, **options: Any) -> None:
+@click.option(
+    "--vary",
+    multiple=True,
+    metavar="FIELD=V1,V2,...",
+    help="Race one lane per combination of the values (repeat for more fields): lr, momentum, optimizer, loss, "
+    "epochs, model, degree, accumulate-grad. Lines are tagged with the lane; the lanes are ranked at the end.",
+)
+def run(as_json: bool, quiet: bool, out: str | None, vary: tuple[str, ...], **options: Any) -> None:
     """Train headless and print a line per epoch, in the seeds' style, at full precision."""
     config = config_from(options)
+    lanes = None
+    if vary:
+        from gdtui.race_run import check_vary
+
+        lanes = check_vary(config, vary)
     for note in unused(options, config):
         click.echo(f"gdtui: note: {note}", err=True)
     if out:
         folder = os.path.dirname(os.path.abspath(out))
         if not os.path.isdir(folder) or not os.access(folder, os.W_OK):
             raise click.BadParameter(f"{out}: cannot write in {folder}", param_hint="'--out'")
+    if lanes is not None:
+        from gdtui.race_run import run_race
+
+        run_race(lanes, vary, check_data(config), as_json, quiet, out)
+        return
     trainer = build_trainer(config, check_data(config))
     for warning in trainer.data.warnings:
         click.echo(f"gdtui: warning: {warning}", err=True)

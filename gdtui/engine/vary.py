@@ -1,0 +1,74 @@
+"""`--vary FIELD=V1,V2,...`: the lanes of a comparison, one for each combination of the values given.
+
+Why: a sweep is how a learner asks "which lr?" or "is Adam better here?" in one command. Each value is
+checked by the same check its own option uses, so `--vary lr=abc` is refused as `--lr abc` is. Torch-free,
+so the command line refuses a bad value before torch loads.
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+from gdtui.engine.config import CHECKS, ConfigError, RunConfig, check_combination
+
+# what a lane may set for itself; the data (preset, data, points, noise, seed, device, test fraction) is shared
+VARY_FIELDS = ("lr", "momentum", "optimizer", "loss", "epochs", "model", "degree", "accumulate_grad")
+_BOOLEAN = {"true": True, "yes": True, "on": True, "1": True, "false": False, "no": False, "off": False, "0": False}
+
+
+def _check(field: str, text: str) -> Any:
+    if field == "accumulate_grad":
+        value = _BOOLEAN.get(text.strip().lower())
+        if value is None:
+            raise ConfigError(field, f"{text!r} is not true or false")
+        return value
+    return CHECKS[field](text)
+
+
+def parse_vary(spec: str) -> tuple[str, list[Any]]:
+    """`FIELD=V1,V2,...` as the field and its checked values; ConfigError("vary", ...) names what is wrong."""
+    name, sep, values = spec.partition("=")
+    field = name.strip().lower().replace("-", "_")
+    if not sep or not field:
+        raise ConfigError("vary", f"{spec!r}: give FIELD=V1,V2,... (for example lr=1e-5,2e-5)")
+    if field not in VARY_FIELDS:
+        shown = ", ".join(f.replace("_", "-") for f in VARY_FIELDS)
+        raise ConfigError("vary", f"{spec!r}: {name.strip()} is not a lane setting; vary one of {shown}")
+    texts = [text for text in values.split(",")]
+    if not values.strip() or any(not text.strip() for text in texts):
+        raise ConfigError("vary", f"{spec!r}: a value is missing")
+    checked = []
+    for text in texts:
+        try:
+            checked.append(_check(field, text))
+        except ConfigError as error:
+            raise ConfigError("vary", f"{field.replace('_', '-')}={text.strip()}: {error.message}") from None
+    return field, checked
+
+
+def lane_configs(base: RunConfig, specs: list[str]) -> list[tuple[str, RunConfig]]:
+    """One (label, config) per combination of the varied values (a product, in the order given), each
+    checked as a run; the label says what sets the lane apart ("lr 2e-05, adam")."""
+    axes = [parse_vary(spec) for spec in specs]
+    fields = [field for field, _ in axes]
+    if len(set(fields)) != len(fields):
+        raise ConfigError("vary", f"{next(f for f in fields if fields.count(f) > 1)} is varied twice")
+    lanes = []
+    for combo in itertools.product(*(values for _, values in axes)):
+        changes = dict(zip(fields, combo))
+        label = ", ".join(_label(field, value) for field, value in changes.items())
+        try:
+            config = check_combination(base.replace(**changes))
+        except ConfigError as error:
+            raise ConfigError("vary", f"lane {label}: {error.message}") from None
+        lanes.append((label, config))
+    return lanes
+
+
+def _label(field: str, value: Any) -> str:
+    if field == "optimizer" or field == "loss" or field == "model":
+        return str(value)
+    if field == "accumulate_grad":
+        return "accumulate-grad" if value else "zero-grad"
+    return f"{field} {value:g}" if isinstance(value, float) else f"{field} {value}"

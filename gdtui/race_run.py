@@ -1,0 +1,131 @@
+"""`gdtui run --vary ...`: a race of lanes, headless. A line per epoch per lane, then the lanes ranked.
+
+Why: the same comparison the TUI races, in a script or a log: every lane's numbers are its solo run's, so
+`gdtui run --vary lr=1e-5,2e-5` prints, lane by lane, what two `gdtui run --lr ...` would print.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from typing import Any
+
+import click
+
+from gdtui.engine.config import ConfigError, RunConfig
+from gdtui.engine.csvfile import CsvData
+from gdtui.engine.vary import lane_configs, parse_vary
+
+EXIT_DIVERGED = 3
+
+
+def check_vary(base: RunConfig, specs: tuple[str, ...]) -> list[tuple[str, RunConfig]]:
+    """The lanes of `specs`, or a usage error naming --vary and the value at fault."""
+    try:
+        return lane_configs(base, list(specs))
+    except ConfigError as error:
+        raise click.BadParameter(error.message, param_hint="'--vary'") from None
+
+
+def varied(specs: tuple[str, ...], config: RunConfig) -> dict[str, Any]:
+    """The settings the --vary options set, as this lane has them."""
+    return {field: getattr(config, field) for field, _ in (parse_vary(spec) for spec in specs)}
+
+
+def lane_path(out: str, number: int) -> str:
+    stem, ext = os.path.splitext(out)
+    return f"{stem}-lane{number}{ext or '.csv'}"
+
+
+def run_race(
+    lanes: list[tuple[str, RunConfig]],
+    specs: tuple[str, ...],
+    csv: CsvData | None,
+    as_json: bool,
+    quiet: bool,
+    out: str | None,
+) -> None:
+    from gdtui.cli import epoch_line
+    from gdtui.engine.lanes import MAX_LANES, Race
+
+    if len(lanes) > MAX_LANES:
+        raise click.BadParameter(f"{len(lanes)} lanes: a race holds at most {MAX_LANES}", param_hint="'--vary'")
+    race = Race(lanes[0][1], csv=csv)
+    for _, config in lanes[1:]:
+        race.add(config)
+    for warning in race.lanes[0].trainer.data.warnings:
+        click.echo(f"gdtui: warning: {warning}", err=True)
+    numbers = {lane.id: n for n, lane in enumerate(race.lanes, start=1)}
+    labels = {lane.id: label for lane, (label, _) in zip(race.lanes, lanes)}
+    tags = {lane.id: {"number": numbers[lane.id], **varied(specs, lane.trainer.config)} for lane in race.lanes}
+    while any(lane.active for lane in race.lanes):
+        chunks = race.run_chunk(max_epochs=1000)
+        if quiet:
+            continue
+        rows = sorted((r.epoch, numbers[i], i, r) for i, chunk in chunks.items() for r in chunk.results())
+        if as_json:
+            lines = [json.dumps({"event": "epoch", "lane": tags[i], **r.record()}) for _, _, i, r in rows]
+        else:
+            lines = [f"lane {n} ({labels[i]})  {epoch_line(r)}" for _, n, i, r in rows]
+        click.echo("\n".join(lines))
+    if out:
+        for lane in race.lanes:
+            path = lane_path(out, numbers[lane.id])
+            try:
+                lane.trainer.history.write(path)
+            except OSError as error:
+                raise click.BadParameter(f"{path}: {error.strerror or error}", param_hint="'--out'") from None
+    ranked = sorted(race.lanes, key=lambda lane: _final_rmse(lane.trainer))
+    if as_json:
+        summary = []
+        for rank, lane in enumerate(ranked, start=1):
+            t = lane.trainer
+            last = t.history.result(t.epoch - 1).record() if t.epoch else {"rmse": None, "params": {}}
+            summary.append(
+                {
+                    "rank": rank,
+                    "lane": tags[lane.id],
+                    "label": labels[lane.id],
+                    "epochs": t.epoch,
+                    "status": t.status,
+                    "rmse": last["rmse"],
+                    "params": last["params"],
+                }
+            )
+        click.echo(
+            json.dumps(
+                {
+                    "event": "summary",
+                    "lanes": summary,
+                    "preset": lanes[0][1].preset,
+                    "device": str(race.lanes[0].trainer.device),
+                }
+            )
+        )
+    else:
+        width = max(len(label) for label in labels.values())
+        click.echo(f"{'rank':<5} {'lane':<5} {'setting':<{width}}  {'status':<9} {'epochs':>8}  RMSE")
+        for rank, lane in enumerate(ranked, start=1):
+            t = lane.trainer
+            rmse = repr(t.history.rmse[-1]) if t.epoch else "-"
+            click.echo(
+                f"{rank:<5} {numbers[lane.id]:<5} {labels[lane.id]:<{width}}  {t.status:<9} {t.epoch:>8}  {rmse}"
+            )
+    diverged = [lane for lane in race.lanes if lane.trainer.status == "diverged"]
+    for lane in diverged:
+        t = lane.trainer
+        click.echo(
+            f"gdtui: lane {numbers[lane.id]} ({labels[lane.id]}) diverged at epoch {t.epoch} "
+            f"(lr {t.config.lr:g}): try a smaller lr",
+            err=True,
+        )
+    if diverged:
+        click.get_current_context().exit(EXIT_DIVERGED)
+
+
+def _final_rmse(trainer: Any) -> float:
+    if trainer.status == "diverged" or not trainer.epoch:
+        return math.inf
+    value = trainer.history.rmse[-1]
+    return value if math.isfinite(value) else math.inf
