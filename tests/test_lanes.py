@@ -246,3 +246,50 @@ def test_at_most_eight_lanes_and_never_fewer_than_one():
         race.add(resolve("fastai-quadratic"))
     race.remove(3)
     assert [lane.id for lane in race.lanes] == [0, 1, 2, 4, 5, 6, 7]
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        {"optimizer": "adam", "lr": 0.05},
+        {"optimizer": "sgd", "momentum": 0.9},
+        {"optimizer": "rmsprop", "momentum": 0.5},
+        {"preset": "linear-module", "accumulate_grad": True},
+        {"optimizer": "gd"},
+    ],
+)
+@pytest.mark.parametrize("at", [0, 6, 7, 8, 21, 30])
+def test_a_branch_from_a_checkpoint_is_the_source_exactly(settings, at, monkeypatch):
+    """Checkpoints every 7 epochs (the optimizer state, accumulated gradients): a branch restores the last one
+    at or before its epoch and replays the rest, with changes made before, at and after checkpoints."""
+    monkeypatch.setattr(Trainer, "CHECKPOINT_EVERY", 7)
+    settings = dict(settings)
+    preset = settings.pop("preset", "fastai-quadratic")
+    race = Race(resolve(preset, epochs=40, **settings))
+    source = race.lanes[0].trainer
+    source.run(5)
+    lr_5 = source.config.lr * 0.5
+    source.update(lr=lr_5)
+    source.run(9)  # epoch 14: a checkpoint
+    source.update(lr=source.config.lr * 3)
+    source.run(16)  # epoch 30
+    replayed = []
+    real_run = Trainer.run
+    monkeypatch.setattr(Trainer, "run", lambda self, n, *a, **k: replayed.append(n) or real_run(self, n, *a, **k))
+    branch = race.branch(0, at).trainer
+    monkeypatch.setattr(Trainer, "run", real_run)
+    assert branch.epoch == at and sum(replayed) < 7  # from the checkpoint at or before `at`: at most 6 epochs
+    head = source.history.head(at)
+    assert same(
+        columns(branch),
+        [list(head.loss), list(head.rmse), list(head.test_loss), list(head.grad_norm), list(head.lr), head.status]
+        + [list(head.params[n]) for n in head.names],
+    )
+    for epoch, lr in ((5, lr_5), (14, source.config.lr)):  # changes after the branch point: it makes them too
+        if epoch > at:
+            branch.run(epoch - branch.epoch)
+            branch.update(lr=lr)
+    source.run(10)
+    branch.run(40 - branch.epoch)
+    assert branch.epoch == source.epoch == 40
+    assert same(columns(branch), columns(source))

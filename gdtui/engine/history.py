@@ -119,6 +119,15 @@ class History:
     def __len__(self) -> int:
         return len(self.loss)
 
+    def head(self, n: int) -> History:
+        """A copy of the first `n` epochs."""
+        head = History(self.names)
+        head.loss, head.rmse, head.test_loss = self.loss[:n], self.rmse[:n], self.test_loss[:n]
+        head.grad_norm, head.lr = self.grad_norm[:n], self.lr[:n]
+        head.params = {name: column[:n] for name, column in self.params.items()}
+        head.status = self.status if n >= len(self) else "ok"
+        return head
+
     def extend(self, chunk: Chunk) -> None:
         n = len(chunk)
         self.loss += _doubles(chunk.loss)

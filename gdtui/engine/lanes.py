@@ -80,7 +80,7 @@ class Race:
         last_finite = source.epoch - (1 if source.status == "diverged" else 0)
         if not 0 <= epoch <= last_finite:
             raise ConfigError("epoch", f"lane {lane_id} can branch from epochs 0 to {last_finite}, not {epoch}")
-        trainer = replay(source, epoch)
+        trainer = source.replay(epoch)
         unknown = set(changes) - LIVE_FIELDS - SWITCH_FIELDS
         if unknown:
             raise ConfigError(sorted(unknown)[0], f"a branch keeps its source's {sorted(unknown)[0]}")
@@ -133,18 +133,3 @@ class Race:
             if chunk is not None:
                 chunks[lane.id] = chunk
         return chunks
-
-
-def replay(source: Trainer, epoch: int) -> Trainer:
-    """A new trainer that has run `source`'s run up to `epoch`: its start, and every change it took on the way
-    at the epoch it took it. Bit for bit the source as it was after `epoch` (history, parameters, optimizer)."""
-    trainer = source.sibling(source.start_config)
-    for at, change in source.changes:  # a change at `epoch` took effect from the next one: the branch keeps it
-        if at > epoch:
-            break
-        if at > trainer.epoch:
-            trainer.run(at - trainer.epoch)
-        trainer.switch(**change)
-    if epoch > trainer.epoch:
-        trainer.run(epoch - trainer.epoch)
-    return trainer

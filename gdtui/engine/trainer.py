@@ -10,11 +10,13 @@ optimizer and history, so several can live side by side.
 
 from __future__ import annotations
 
+import copy
 import struct
 import threading
 import time
 from array import array
 from collections.abc import Callable
+from dataclasses import dataclass
 from math import isfinite
 from typing import Any
 
@@ -39,6 +41,20 @@ from gdtui.engine.optim import PlainGD, build_optimizer, set_hyperparameters
 
 _BUILD_LOCK = threading.Lock()
 StopCheck = Callable[[], bool]
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """What a replay needs at an epoch besides the history: the settings then, how many changes came before,
+    the optimizer's state and (where gradients accumulate) the gradients."""
+
+    epoch: int
+    config: RunConfig
+    changes: int
+    state: dict[str, Any] | None
+    grads: list[torch.Tensor | None] | None
+
+
 # a chunk's loss, metric and test loss by epoch, parameters, gradients (float64 CPU tensors), and the failure
 Epochs = tuple[torch.Tensor, torch.Tensor, torch.Tensor, Exception | None]
 
@@ -58,6 +74,8 @@ class Trainer:
     `reset()` returns to the initial parameters. Raises DataError, DeviceError or ConfigError on bad input.
     `readback` ("epoch" or "chunk") overrides how values come back from the device (default: by device);
     `csv` is the config's CSV data already read (else it is read from its path)."""
+
+    CHECKPOINT_EVERY = 128  # epochs between checkpoints: a branch replays at most this many epochs
 
     def __init__(self, config: RunConfig, readback: str | None = None, csv: CsvData | None = None):
         self.device = resolve_device(config.device)
@@ -132,6 +150,49 @@ class Trainer:
         self._flat_before = self._initial
         self.start_config = self.config  # the run as it started: with `changes`, all it takes to replay it
         self.changes: list[tuple[int, dict[str, Any]]] = []  # (epoch, changes made after that epoch)
+        self._checkpoints: list[Checkpoint] = []
+
+    def _checkpoint(self, epoch: int) -> None:
+        """Keep what a replay cannot read back from the history: the optimizer's state and, where gradients
+        accumulate, the gradients (the parameters after every epoch are in the history)."""
+        state = None if isinstance(self.optimizer, PlainGD) else copy.deepcopy(self.optimizer.state_dict())
+        grads = None
+        if self.config.accumulate_grad:
+            grads = [None if p.grad is None else p.grad.clone() for p in self.model.parameters()]
+        self._checkpoints.append(Checkpoint(epoch, self.config, len(self.changes), state, grads))
+
+    def replay(self, epoch: int) -> Trainer:
+        """A new trainer standing where this run stood after `epoch`: its history, parameters and optimizer
+        state, bit for bit, and every change it took up to then (a change made after `epoch` included, as it
+        takes effect from the next one). From the last checkpoint at or before `epoch`, then epoch by epoch."""
+        point = next((c for c in reversed(self._checkpoints) if c.epoch <= epoch), None)
+        if point is None:
+            trainer, done = self.sibling(self.start_config), 0
+            trainer.start_config = self.start_config
+        else:
+            trainer = self.sibling(point.config)
+            trainer.start_config = self.start_config
+            trainer.history = self.history.head(point.epoch)
+            flat = torch.tensor([trainer.history.params[n][-1] for n in self.names], dtype=self._initial.dtype)
+            trainer.model.load_flat(flat.to(self.device))
+            trainer._flat_before = trainer.model.flat()
+            if point.state is not None:
+                trainer.optimizer.load_state_dict(copy.deepcopy(point.state))  # type: ignore[union-attr]
+            if point.grads is not None:
+                for p, g in zip(trainer.model.parameters(), point.grads):
+                    p.grad = None if g is None else g.clone()
+            trainer.changes = list(self.changes[: point.changes])
+            trainer._checkpoints = [c for c in self._checkpoints if c.epoch <= point.epoch]
+            done = point.changes
+        for at, change in self.changes[done:]:  # a change at `epoch` took effect from the next one: kept
+            if at > epoch:
+                break
+            if at > trainer.epoch:
+                trainer.run(at - trainer.epoch)
+            trainer.switch(**change)
+        if epoch > trainer.epoch:
+            trainer.run(epoch - trainer.epoch)
+        return trainer
 
     def switch(self, **changes: Any) -> RunConfig:
         """Change the optimizer, the loss or gradient accumulation from the next epoch on, keeping the
@@ -214,6 +275,7 @@ class Trainer:
         test = data.has_test
         p0 = params[0]
         single = len(params) == 1 and p0.dim() == 1
+        every = self.CHECKPOINT_EVERY
         losses: list[float] = []
         metrics: list[float] = []
         tests: list[float] = []
@@ -221,7 +283,7 @@ class Trainer:
         grads: list[float] = []
         failure = None
         try:
-            for _ in range(max_epochs):
+            for epoch in range(self.epoch + 1, self.epoch + 1 + max_epochs):
                 preds = model(x)
                 loss = loss_fn(preds, y)
                 loss.backward()
@@ -238,6 +300,8 @@ class Trainer:
                 if test:
                     with torch.inference_mode():
                         tests.append(loss_fn(model(data.x_test), data.y_test).item())
+                if epoch % every == 0:
+                    self._checkpoint(epoch)
                 if not isfinite(value):
                     break
                 if deadline is not None and time.perf_counter() >= deadline:
@@ -270,6 +334,7 @@ class Trainer:
         # torch.optim updates in place, so its parameters are copied. A gradient is a fresh tensor each
         # epoch unless gradients accumulate.
         snapshot_free = single and isinstance(optimizer, PlainGD)
+        every = self.CHECKPOINT_EVERY
         grad_fresh = single and zero
         losses: list[torch.Tensor] = []
         metrics: list[torch.Tensor] = []
@@ -278,7 +343,7 @@ class Trainer:
         grads: list[torch.Tensor] = []
         failure = None
         try:
-            for _ in range(max_epochs):
+            for epoch in range(self.epoch + 1, self.epoch + 1 + max_epochs):
                 preds = model(x)
                 loss = loss_fn(preds, y)
                 loss.backward()
@@ -294,6 +359,8 @@ class Trainer:
                 if test:
                     with torch.inference_mode():
                         tests.append(loss_fn(model(data.x_test), data.y_test))
+                if epoch % every == 0:
+                    self._checkpoint(epoch)
                 if deadline is not None and time.perf_counter() >= deadline:
                     break
                 if should_stop is not None and should_stop():
@@ -345,6 +412,8 @@ class Trainer:
         )
         self._flat_before = flat[n - 1].to(dtype).to(self.device)
         self.history.extend(chunk)
+        while self._checkpoints and self._checkpoints[-1].epoch > self.epoch:  # epochs cut after a divergence
+            self._checkpoints.pop()
         return chunk
 
 
