@@ -440,6 +440,57 @@ class Bench:
             f"{r['per_epoch']:g} per epoch (run(1) vs run({r['n']}))",
         )
 
+    # 8 -------------------------------------------------------------------------------------------------
+    def lanes(self):
+        r = worker("lanes", self.quick, timeout=1800)
+        speed = r["solo8_s"] / r["race8_s"]
+        self.row(
+            "8a",
+            "8 lanes raced vs the 8 runs one after another (total ep/s)",
+            f"{8 * r['epochs'] / r['race8_s']:.0f} ep/s",
+            f"{8 * r['epochs'] / r['solo8_s']:.0f} ep/s",
+            speed,
+            ">= 3 (milestone 2)",
+            speed >= 3,
+            f"{PRESET}, 8 lanes (gd at three lrs, sgd momentum 0.9, nesterov, adam, rmsprop, adagrad), "
+            f"{r['epochs']} epochs each, chunks of 0.1 s, {r['rounds']} alternating rounds: race "
+            f"{_list(r['race8'])} s, one after another {_list(r['solo8'])} s. Lanes are computed one after "
+            f"another within each chunk (no stacked tensor yet), so the race costs what the runs cost.",
+        )
+        one = r["race1_s"] / r["solo1_s"]
+        self.row(
+            "8b",
+            "one lane vs a plain run",
+            f"{r['race1_s']:.2f} s",
+            f"{r['solo1_s']:.2f} s",
+            one,
+            "<= 1.05",
+            one <= 1.05,
+        )
+        self.row(
+            "8c",
+            "branch at epoch 10,000 (adam)",
+            f"{r['branch_ms']:.1f} ms",
+            "-",
+            r["branch_ms"] / 50,
+            "<= 50 ms",
+            r["branch_ms"] <= 50,
+            f"the last checkpoint (every 128 epochs: the optimizer's state) restored, then the epochs after it "
+            f"replayed; the worst case, just before a checkpoint (epoch 9,983), {r['branch_worst_ms']:.1f} ms",
+        )
+        growth, history = r["lane_growth"], r["lane_history"]
+        self.row(
+            "8d",
+            f"memory of a lane, {r['lane_epochs']:,} epochs",
+            f"{growth / 2**20:.1f} MB",
+            f"{history / 2**20:.1f} MB history",
+            growth / history,
+            "<= 1 x its history (report)",
+            None,
+            f"RSS growth from adding a lane and training it {r['lane_epochs']:,} epochs, against the bytes of its "
+            f"history columns; it also keeps {r['checkpoints']} checkpoints",
+        )
+
     FIGURES = {
         "1": "engine_overhead",
         "2": "live_ui",
@@ -448,6 +499,7 @@ class Bench:
         "5": "large_data",
         "6": "long_run",
         "7": "cuda_path",
+        "8": "lanes",
     }
 
 
@@ -521,7 +573,7 @@ def table(rows: list[dict]) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="fewer rounds and epochs: a smoke run")
-    parser.add_argument("--only", help="comma-separated figure numbers (1-7)")
+    parser.add_argument("--only", help="comma-separated figure numbers (1-8)")
     parser.add_argument("--json", help="also write the rows and notes to this file")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()

@@ -402,7 +402,116 @@ def work_syncs(quick: bool) -> dict:
     )
 
 
+def _lane_configs(epochs: int):
+    from gdtui.engine.config import resolve
+
+    settings = [
+        {"lr": 1e-5},
+        {"lr": 2e-5},
+        {"lr": 5e-6},
+        {"optimizer": "sgd", "momentum": 0.9, "lr": 1e-6},
+        {"optimizer": "nesterov", "lr": 1e-6},
+        {"optimizer": "adam", "lr": 0.05},
+        {"optimizer": "rmsprop", "lr": 0.01},
+        {"optimizer": "adagrad", "lr": 0.5},
+    ]
+    return [resolve(PRESET, epochs=epochs, **s) for s in settings]
+
+
+def work_lanes(quick: bool) -> dict:
+    """8 lanes raced vs the same 8 runs one after another; one lane vs a plain Trainer; a branch at epoch
+    10,000 (and just before a checkpoint, the worst case); the memory a lane adds against its history."""
+    _import_gdtui()
+    import gc
+
+    from gdtui.engine.lanes import Race
+    from gdtui.engine.trainer import Trainer
+
+    epochs = 500 if quick else 3000
+    rounds = 2 if quick else 5
+    configs = _lane_configs(epochs)
+
+    def race8():
+        race = Race(configs[0])
+        for config in configs[1:]:
+            race.add(config)
+        start = time.perf_counter()
+        while any(lane.active for lane in race.lanes):
+            race.run_chunk(budget=0.1)
+        return time.perf_counter() - start
+
+    def solo8():
+        trainers = [Trainer(config) for config in configs]
+        start = time.perf_counter()
+        for trainer in trainers:
+            while not trainer.done:
+                trainer.run_chunk(epochs - trainer.epoch, budget=0.1)
+        return time.perf_counter() - start
+
+    def race1():
+        race = Race(configs[0])
+        start = time.perf_counter()
+        while race.lanes[0].active:
+            race.run_chunk(budget=0.1)
+        return time.perf_counter() - start
+
+    def solo1():
+        trainer = Trainer(configs[0])
+        start = time.perf_counter()
+        while not trainer.done:
+            trainer.run_chunk(epochs - trainer.epoch, budget=0.1)
+        return time.perf_counter() - start
+
+    race8(), solo8()
+    r8, s8 = alternate(rounds, race8, solo8)
+    r1, s1 = alternate(rounds, race1, solo1)
+    race = Race(configs[5].replace(epochs=20_000))
+    race.lanes[0].trainer.run(10_000)
+    branch_ms = {}
+    for at in (10_000, 9_983):
+        times = []
+        for _ in range(rounds):
+            start = time.perf_counter()
+            lane = race.branch(0, at)
+            times.append((time.perf_counter() - start) * 1000)
+            race.remove(lane.id)
+        branch_ms[at] = median(times)
+    gc.collect()
+    base = Race(configs[0].replace(epochs=10**9))
+    base.lanes[0].trainer.run(1000)
+    gc.collect()
+    rss0 = proc_status("self", "VmRSS")
+    lane = base.add(configs[5].replace(epochs=10**9))
+    n = 20_000 if quick else 200_000
+    while lane.trainer.epoch < n:
+        lane.trainer.run(10_000)
+    gc.collect()
+    rss1 = proc_status("self", "VmRSS")
+    history = sum(column.itemsize * len(column) for column in _history_columns(lane.trainer.history))
+    return dict(
+        epochs=epochs,
+        rounds=rounds,
+        race8_s=median(r8),
+        solo8_s=median(s8),
+        race1_s=median(r1),
+        solo1_s=median(s1),
+        race8=r8,
+        solo8=s8,
+        branch_ms=branch_ms[10_000],
+        branch_worst_ms=branch_ms[9_983],
+        lane_growth=rss1 - rss0,
+        lane_history=history,
+        lane_epochs=n,
+        checkpoints=len(lane.trainer._checkpoints),
+    )
+
+
+def _history_columns(history):
+    return [history.loss, history.rmse, history.test_loss, history.grad_norm, history.lr, *history.params.values()]
+
+
 WORKERS = {
+    "lanes": work_lanes,
     "epoch20": work_epoch20,
     "count_gdtui": work_count_gdtui,
     "count_seed": work_count_seed,
