@@ -5,12 +5,16 @@ training for the GIL (measured: a silent app cost 22%, the best threaded design 
 speed); in its own process the trainer runs at full speed on its own core, torch loads there while the UI
 paints at once, and a dead parent (a dropped SSH link) closes the pipe, which ends the child.
 
-Protocol (tuples over a multiprocessing Connection):
+Protocol (tuples over a multiprocessing Connection). The session serves a race of lanes (gdtui.engine.lanes):
+step, run, pause and reset act on every lane in lockstep; update and the SessionInfo are the focused lane's.
   UI -> session: ("step",) ("run",) ("pause",) ("reset",) ("update", {lr|momentum|epochs: value})
-                 ("config", RunConfig) ("export", path) ("quit",)
-                 (export writes a new file: path, else path-2, path-3...)
-  session -> UI: ("ready", SessionInfo) (after a build or a reset) ("results", Chunk, state) ("state", state, epoch)
-                 ("config", RunConfig) ("error", field, message) ("exported", path, rows)
+                 ("config", RunConfig) (a new race of one lane) ("export", path) ("quit",)
+                 ("add", {settings}) ("branch", epoch | None, {settings}) ("remove", lane id | None) ("focus", id)
+                 (export writes new files: path, else path-2...; with several lanes path-lane1, path-lane2...)
+  session -> UI: ("ready", SessionInfo) (the focused lane, after a build, a reset or a change of lanes)
+                 ("lanes", [LaneInfo], focused id) ("results", Chunk, state) (the focused lane's epochs)
+                 ("lane_results", {lane id: Chunk}) (the other lanes' epochs of the same report)
+                 ("state", state, epoch) ("config", RunConfig) ("error", field, message) ("exported", path, rows)
                  ("seen", n) after obeying each command: n commands obeyed so far
 Every command takes effect at an epoch boundary: a running chunk looks at the pipe between epochs, at most
 once every LOOK_SECONDS (a look is a system call, some 3 µs, on epochs of ~120 µs).
@@ -19,6 +23,7 @@ States: loading, ready, running, paused, done, diverged.
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 import time
@@ -26,10 +31,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
-from gdtui.engine.config import ConfigError, RunConfig
+from gdtui.engine.config import ConfigError, RunConfig, check_combination
 from gdtui.engine.csvfile import CsvData
 
 if TYPE_CHECKING:
+    from gdtui.engine.lanes import Race
     from gdtui.engine.trainer import Trainer
 
 CHUNK_SECONDS = 0.1
@@ -94,27 +100,50 @@ class Pipe(Protocol):
     def close(self) -> None: ...
 
 
+@dataclass(frozen=True)
+class LaneInfo:
+    """A lane of the race as the UI lists it: its id, settings, where it branched from, epoch and status."""
+
+    id: int
+    config: RunConfig
+    origin: tuple[int, int] | None
+    epoch: int
+    status: str
+
+
 class Session:
-    """The engine's command loop: one run (a Trainer), driven by commands from `conn`, reporting on it."""
+    """The engine's command loop: a race of lanes (one, unless the UI adds more) on one dataset, driven by
+    commands from `conn`, reporting on them. `trainer` is the focused lane's: the one the UI edits and logs."""
 
     def __init__(self, conn: Pipe):
         self.conn = conn
-        self.trainer: Trainer | None = None
+        self.race: Race | None = None
+        self.focus = 0  # the focused lane's id
         self.running = False
         self.refused: str | None = None  # the field the last build refused
         self.seen = 0  # commands obeyed (the first config, sent with the spawn, is not counted)
 
+    @property
+    def trainer(self) -> Trainer | None:
+        return None if self.race is None else self.race.lane(self.focus).trainer
+
     def state(self) -> str:
-        t = self.trainer
-        if t is None:
+        race, t = self.race, self.trainer
+        if race is None or t is None:
             return "loading"
-        if t.status == "diverged":
-            return "diverged"
-        if t.done and not self.running:
-            return "done"
         if self.running:
             return "running"
-        return "ready" if t.epoch == 0 else "paused"
+        if not any(lane.active for lane in race.lanes):
+            return "diverged" if t.status == "diverged" else "done"
+        return "ready" if all(lane.trainer.epoch == 0 for lane in race.lanes) else "paused"
+
+    def send_lanes(self) -> None:
+        assert self.race is not None
+        lanes = [
+            LaneInfo(lane.id, lane.trainer.config, lane.origin, lane.trainer.epoch, lane.trainer.status)
+            for lane in self.race.lanes
+        ]
+        self.conn.send(("lanes", lanes, self.focus))
 
     def send_state(self) -> None:
         self.conn.send(("state", self.state(), self.trainer.epoch if self.trainer else 0))
@@ -122,11 +151,11 @@ class Session:
     def build(self, config: RunConfig, csv: CsvData | None = None) -> bool:
         from gdtui.engine.csvfile import DataError
         from gdtui.engine.device import DeviceError
-        from gdtui.engine.trainer import Trainer
+        from gdtui.engine.lanes import Race
 
         self.refused = None
         try:
-            trainer = Trainer(config, csv=csv if csv is not None and config.data == csv.path else None)
+            race = Race(config, csv=csv if csv is not None and config.data == csv.path else None)
         except DeviceError as error:
             self.refused = "device"
             self.conn.send(("error", "device", str(error)))
@@ -139,9 +168,10 @@ class Session:
             self.refused = error.field
             self.conn.send(("error", error.field, error.message))
             return False
-        self.trainer = trainer
+        self.race, self.focus = race, race.lanes[0].id
         self.running = False
         self.send_ready()
+        self.send_lanes()
         self.send_state()
         return True
 
@@ -213,14 +243,21 @@ class Session:
             if self.trainer is not None:
                 self.send_state()
 
-    def chunk(self) -> None:
-        t = self.trainer
-        assert t is not None
-        chunk = t.run_chunk(t.config.epochs - t.epoch, budget=CHUNK_SECONDS, should_stop=self._command_waiting())
-        if t.done or t.status == "diverged":
+    def chunk(self, max_epochs: int | None = None) -> None:
+        """A report's worth of epochs for every lane, in lockstep (`max_epochs` for a step: one each)."""
+        race = self.race
+        assert race is not None
+        budget, stop = (None, None) if max_epochs else (CHUNK_SECONDS, self._command_waiting())
+        chunks = race.run_chunk(max_epochs, budget=budget, should_stop=stop)
+        if not any(lane.active for lane in race.lanes):
             self.running = False
-        if chunk is not None:
-            self.conn.send(("results", chunk, self.state()))
+        others = {lane_id: chunk for lane_id, chunk in chunks.items() if lane_id != self.focus}
+        if others:
+            self.conn.send(("lane_results", others))
+        if self.focus in chunks:
+            self.conn.send(("results", chunks[self.focus], self.state()))
+        else:
+            self.send_state()
 
     def _command_waiting(self) -> Callable[[], bool]:
         """A should_stop for run_chunk: is a command waiting? Asked of the pipe at most every LOOK_SECONDS."""
@@ -246,24 +283,28 @@ class Session:
             return
         if t is None:
             return
+        race = self.race
+        assert race is not None
         if kind == "step":
             self.running = False
-            chunk = t.run_chunk(1) if not t.done else None  # never past the budget, however many were queued
-            if chunk is not None:
-                self.conn.send(("results", chunk, self.state()))
+            if any(lane.active for lane in race.lanes):  # never past the budget, however many were queued
+                self.chunk(1)
             else:
                 self.send_state()
         elif kind == "run":
-            self.running = t.status != "diverged" and not t.done
+            self.running = any(lane.active for lane in race.lanes)
             self.send_state()
         elif kind == "pause":
             self.running = False
             self.send_state()
         elif kind == "reset":
             self.running = False
-            t.reset()
+            race.reset()
             self.send_ready()
+            self.send_lanes()
             self.send_state()
+        elif kind in ("add", "branch", "remove", "focus"):
+            self.lanes_command(command)
         elif kind == "update":
             try:
                 config = t.update(**command[1])
@@ -274,13 +315,46 @@ class Session:
                 if self.running and t.done:
                     self.running = False
                 self.send_state()
-        elif kind == "export":
-            try:
-                path, rows = t.history.write_new(command[1])
-            except OSError as error:
-                self.conn.send(("error", "export", f"{command[1]}: {error.strerror or error}"))
-            else:
+        elif kind == "export":  # every lane: the path as given for one, path-lane1, path-lane2... for several
+            for number, lane in enumerate(race.lanes, start=1):
+                wanted = command[1]
+                if len(race.lanes) > 1:
+                    stem, ext = os.path.splitext(wanted)
+                    wanted = f"{stem}-lane{number}{ext}"
+                try:
+                    path, rows = lane.trainer.history.write_new(wanted)
+                except OSError as error:
+                    self.conn.send(("error", "export", f"{wanted}: {error.strerror or error}"))
+                    return
                 self.conn.send(("exported", path, rows))
+
+    def lanes_command(self, command: tuple[Any, ...]) -> None:
+        """("add", changes): a copy of the focused lane from epoch 0, with `changes`, focused; ("branch", epoch,
+        changes): the focused lane from `epoch` (None: its latest), focused; ("remove", id): a lane (None: the
+        focused one; never the last); ("focus", id)."""
+        race = self.race
+        assert race is not None
+        kind = command[0]
+        try:
+            if kind == "add":
+                config = race.lane(self.focus).trainer.config.replace(**command[1])
+                self.focus = race.add(check_combination(config)).id
+            elif kind == "branch":
+                self.focus = race.branch(self.focus, command[1], **command[2]).id
+            elif kind == "remove":
+                race.remove(self.focus if command[1] is None else command[1])
+                if self.focus not in [lane.id for lane in race.lanes]:
+                    self.focus = race.lanes[0].id
+            elif kind == "focus":
+                self.focus = race.lane(command[1]).id
+        except (ConfigError, KeyError) as error:
+            field = error.field if isinstance(error, ConfigError) else "lanes"
+            message = error.message if isinstance(error, ConfigError) else str(error.args[0])
+            self.conn.send(("error", field, message))
+            return
+        self.send_ready()
+        self.send_lanes()
+        self.send_state()
 
 
 if __name__ == "__main__":

@@ -1,0 +1,107 @@
+"""The session serves a race: lanes added, branched, removed and focused by command, run in lockstep, each
+equal to its solo run; updates go to the focused lane; w writes every lane. Driven through the scripted
+pipe of test_audit_engine (each command delivered at a given epoch)."""
+
+from __future__ import annotations
+
+from gdtui.engine import resolve
+from gdtui.engine.trainer import Trainer
+from tests.test_audit_engine import errors, serve
+from tests.test_lanes import columns, same
+
+
+def lanes_replies(replies):
+    return [r for r in replies if r[0] == "lanes"]
+
+
+def solo(config, epochs, changes=()):
+    trainer = Trainer(config)
+    for at, change in changes:
+        trainer.run(at - trainer.epoch)
+        trainer.update(**change)
+    trainer.run(epochs - trainer.epoch)
+    return trainer
+
+
+def test_lanes_added_by_command_race_to_the_end_each_its_solo_run(monkeypatch):
+    config = resolve("fastai-quadratic", epochs=30)
+    script = [
+        (0, ("add", {"optimizer": "adam", "lr": 0.05})),
+        (0, ("add", {"optimizer": "sgd", "momentum": 0.9, "lr": 1e-6})),
+        (0, ("run",)),
+    ]
+    session, replies = serve(config, script, monkeypatch)
+    assert errors(replies) == []
+    lanes = lanes_replies(replies)[-1]
+    assert [info.id for info in lanes[1]] == [0, 1, 2] and lanes[2] == 2  # the last added is focused
+    assert session.state() == "done"
+    for lane, settings in zip(
+        session.race.lanes, ({}, {"optimizer": "adam", "lr": 0.05}, {"optimizer": "sgd", "momentum": 0.9, "lr": 1e-6})
+    ):
+        assert same(columns(lane.trainer), columns(solo(resolve("fastai-quadratic", epochs=30, **settings), 30)))
+    reports = [r for r in replies if r[0] in ("results", "lane_results")]
+    assert any(r[0] == "lane_results" for r in reports)
+    for r in replies:  # lockstep: a report's chunks all end at one epoch
+        if r[0] == "lane_results":
+            assert len({chunk.last for chunk in r[1].values()}) == 1
+
+
+def test_updates_go_to_the_focused_lane_and_focus_moves(monkeypatch):
+    config = resolve("fastai-quadratic", epochs=12)
+    script = [
+        (0, ("add", {})),
+        (0, ("run",)),
+        (4, ("update", {"lr": 2e-5})),
+        (6, ("focus", 0)),
+        (6, ("update", {"lr": 5e-6})),
+    ]
+    session, replies = serve(config, script, monkeypatch)
+    assert errors(replies) == []
+    first, second = (lane.trainer for lane in session.race.lanes)
+    assert [change for _, change in second.changes] == [{"lr": 2e-5}]
+    assert [change for _, change in first.changes] == [{"lr": 5e-6}]
+    assert first.epoch == second.epoch == 12
+    assert same(columns(first), columns(solo(config, 12, first.changes)))
+    assert same(columns(second), columns(solo(config, 12, second.changes)))
+
+
+def test_a_branch_by_command_continues_its_source(monkeypatch):
+    config = resolve("fastai-quadratic", optimizer="adam", lr=0.05, epochs=40)
+    script = [
+        (0, ("run",)),
+        (20, ("pause",)),
+        (20, ("branch", 10, {})),
+        (20, ("branch", None, {"lr": 0.01})),
+        (20, ("run",)),
+    ]
+    session, replies = serve(config, script, monkeypatch)
+    assert errors(replies) == []
+    source, at_10, latest = (lane.trainer for lane in session.race.lanes)
+    assert [lane.origin for lane in session.race.lanes] == [None, (0, 10), (1, 10)]  # the focused lane branched
+    assert same(columns(at_10), columns(source))
+    assert latest.epoch == 40 and latest.changes[-1] == (10, {"lr": 0.01})
+
+
+def test_removing_lanes_and_refusals(monkeypatch):
+    config = resolve("fastai-quadratic", epochs=5)
+    script = [
+        (0, ("add", {"lr": 2e-5})),
+        (0, ("remove", None)),
+        (0, ("remove", None)),
+        (0, ("focus", 7)),
+        (0, ("add", {"optimizer": "nesterov", "momentum": 0})),
+        (0, ("step",)),
+    ]
+    session, replies = serve(config, script, monkeypatch)
+    assert [e[1] for e in errors(replies)] == ["lanes", "lanes", "momentum"]
+    assert [lane.id for lane in session.race.lanes] == [0] and session.focus == 0
+    assert session.trainer.epoch == 1
+
+
+def test_w_writes_every_lane(monkeypatch, tmp_path):
+    config = resolve("fastai-quadratic", epochs=3)
+    path = str(tmp_path / "race.csv")
+    script = [(0, ("add", {"optimizer": "adam"})), (0, ("run",)), (6, ("export", path))]
+    session, replies = serve(config, script, monkeypatch)
+    written = [r[1:] for r in replies if r[0] == "exported"]
+    assert written == [(str(tmp_path / "race-lane1.csv"), 3), (str(tmp_path / "race-lane2.csv"), 3)]
