@@ -51,7 +51,7 @@ class Checkpoint:
     epoch: int
     config: RunConfig
     changes: int
-    state: dict[str, Any] | None
+    state: dict[int, dict[str, Any]] | None
     grads: list[torch.Tensor | None] | None
 
 
@@ -155,7 +155,12 @@ class Trainer:
     def _checkpoint(self, epoch: int) -> None:
         """Keep what a replay cannot read back from the history: the optimizer's state and, where gradients
         accumulate, the gradients (the parameters after every epoch are in the history)."""
-        state = None if isinstance(self.optimizer, PlainGD) else copy.deepcopy(self.optimizer.state_dict())
+        state = None
+        if not isinstance(self.optimizer, PlainGD):  # the per-parameter state only: the settings are `config`'s
+            state = {
+                i: {k: v.clone() if isinstance(v, torch.Tensor) else copy.deepcopy(v) for k, v in s.items()}
+                for i, s in self.optimizer.state_dict()["state"].items()
+            }
         grads = None
         if self.config.accumulate_grad:
             grads = [None if p.grad is None else p.grad.clone() for p in self.model.parameters()]
@@ -177,7 +182,10 @@ class Trainer:
             trainer.model.load_flat(flat.to(self.device))
             trainer._flat_before = trainer.model.flat()
             if point.state is not None:
-                trainer.optimizer.load_state_dict(copy.deepcopy(point.state))  # type: ignore[union-attr]
+                optimizer = trainer.optimizer
+                assert not isinstance(optimizer, PlainGD)
+                groups = optimizer.state_dict()["param_groups"]  # built from the checkpoint's config
+                optimizer.load_state_dict({"state": copy.deepcopy(point.state), "param_groups": groups})
             if point.grads is not None:
                 for p, g in zip(trainer.model.parameters(), point.grads):
                     p.grad = None if g is None else g.clone()
