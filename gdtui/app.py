@@ -319,7 +319,8 @@ class GdtuiApp(App[None]):
             if field == "preset":
                 config = resolve(cast(str, value), **self._overrides())  # a preset's value is its name
             else:
-                config = check_combination(self.config.replace(**{field: value}))
+                # on what was last asked: a `]` the session has not confirmed yet is part of the new run
+                config = check_combination(self.config.replace(**{**self.asked.live, field: value}))
         except ConfigError as error:  # a combination the engine refuses
             self.notify(str(error), severity="error")
             self.params.set_config(self.config, revert=field)
@@ -329,6 +330,7 @@ class GdtuiApp(App[None]):
             return
         self._restarting = field  # the notice waits for the session to accept the change
         self.asked.running = False
+        self.asked.live = {name: getattr(config, name) for name in LIVE_FIELDS}  # the new run's, from now on
         self.session.send("config", config)
 
     def _overrides(self) -> dict[str, str]:

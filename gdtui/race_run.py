@@ -51,7 +51,15 @@ def run_race(
 
     if len(lanes) > MAX_LANES:
         raise click.BadParameter(f"{len(lanes)} lanes: a race holds at most {MAX_LANES}", param_hint="'--vary'")
-    race = Race(lanes[0][1], csv=csv)
+    from gdtui.engine.csvfile import DataError
+    from gdtui.engine.device import DeviceError
+
+    try:
+        race = Race(lanes[0][1], csv=csv)
+    except DeviceError as error:
+        raise click.BadParameter(str(error), param_hint="'--device'") from None
+    except DataError as error:
+        raise click.BadParameter(str(error), param_hint="'--data'") from None
     for _, config in lanes[1:]:
         race.add(config)
     for warning in race.lanes[0].trainer.data.warnings:

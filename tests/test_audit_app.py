@@ -122,3 +122,23 @@ async def test_a_csv_value_that_underflows_is_noticed_with_its_line(tmp_path):
         said = f"{path}:3: '2,1e-50' underflows to 0 in float32"
         await wait_for(pilot, lambda: any(said in n.message for n in app._notifications), what="the warning")
         assert app.config.data == str(path)
+
+
+async def test_a_new_run_is_composed_on_what_was_asked():
+    """] then, before the session confirms it, a change of optimizer: the new run has the doubled lr; a ]
+    right after a preset change doubles the new preset's lr, not the old run's."""
+    app = GdtuiApp(config(lr=1e-6))
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        hold_replies(app)
+        await pilot.press("right_square_bracket")
+        app._apply("optimizer", "adam")
+        release_replies(app)
+        await wait_for(pilot, lambda: caught_up(app) and app.config.optimizer == "adam", what="the new run")
+        assert app.config.lr == 2e-6
+        hold_replies(app)
+        app._apply("preset", "qiita-quadratic")
+        await pilot.press("right_square_bracket")
+        release_replies(app)
+        await wait_for(pilot, lambda: caught_up(app) and app.config.preset == "qiita-quadratic", what="qiita")
+        assert app.config.lr == 2e-4  # qiita's own 1e-4, doubled

@@ -270,3 +270,17 @@ async def test_a_dead_session_is_reported_with_its_real_exit_status(monkeypatch)
         assert [m.reason for m in lost] == ["exit status 1: RuntimeError: the device went away"]
     finally:
         client.stop()
+
+
+def test_a_value_float64_already_makes_zero_is_reported_too(tmp_path):
+    path = tmp_path / "tinier.csv"
+    path.write_text("x,y\n1,2\n2,1e-400\n3,0.000e5\n4,-0.0\n")
+    assert read_xy(str(path)).warnings == (f"{path}:3: '2,1e-400' underflows to 0 in float32",)
+
+
+def test_vary_on_a_device_that_is_not_there_exits_2(capsys):
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    code, _, err = run(capsys, "run", "--vary", "lr=1e-5,2e-5", "--device", "cuda", "--quiet")
+    lines = err.strip().splitlines()
+    assert code == 2 and len(lines) == 1 and "--device" in lines[0] and "Traceback" not in err

@@ -17,6 +17,7 @@ from gdtui.engine import ConfigError, resolve
 from gdtui.engine import session as session_module
 from gdtui.engine.config import OPTIMIZERS
 from gdtui.engine.device import DeviceError, resolve_device
+from gdtui.engine.losses import LOSSES as LOSSES_BY_NAME
 from gdtui.engine.trainer import Trainer
 from tests.test_engine import article_setup, function, mse, values
 
@@ -272,3 +273,45 @@ def test_building_a_trainer_leaves_every_random_generator_alone(monkeypatch):
     torch.manual_seed(7)
     Trainer(resolve("linear-module"))
     assert torch.equal(torch.rand(3), expected)
+
+
+def fail_once(monkeypatch, owner, name, when):
+    """Make owner.name raise once, on the call for which when(n) is true (n counts the calls)."""
+    real = getattr(owner, name)
+    calls = {"n": 0}
+
+    def failing(*args, **kwargs):
+        calls["n"] += 1
+        if when(calls["n"]):
+            raise RuntimeError("injected")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(owner, name, failing)
+
+
+@pytest.mark.parametrize("where", ["step", "test pass"])
+def test_a_failed_epoch_leaves_the_run_exactly_where_its_history_ends(where, monkeypatch):
+    """Accumulated gradients (the failed epoch's backward already added its gradient) and a failure after
+    the step (in the test pass): after the failure the run goes on as its solo run, bit for bit."""
+    from gdtui.engine.trainer import TrainingError
+
+    config = resolve("linear-module", accumulate_grad=True, epochs=40)
+    trainer = Trainer(config)
+    trainer.run(10)
+    if where == "step":
+        fail_once(monkeypatch, torch.optim.SGD, "step", lambda n: n == 3)
+    else:
+        real_loss = trainer._loss_fn
+        fail_once(monkeypatch, trainer, "_loss_fn", lambda n: n == 6 and torch.is_inference_mode_enabled())
+        assert trainer._loss_fn is not real_loss
+    with pytest.raises(TrainingError):
+        trainer.run(30)
+    monkeypatch.undo()
+    trainer._loss_fn = LOSSES_BY_NAME["l1"]
+    assert trainer.epoch == 12
+    trainer.run(40 - trainer.epoch)
+    solo = Trainer(config)
+    solo.run(40)
+    assert [(r.loss, r.test_loss, values(r)) for r in trainer.history] == [
+        (r.loss, r.test_loss, values(r)) for r in solo.history
+    ]

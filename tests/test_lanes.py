@@ -293,3 +293,36 @@ def test_a_branch_from_a_checkpoint_is_the_source_exactly(settings, at, monkeypa
     branch.run(40 - branch.epoch)
     assert branch.epoch == source.epoch == 40
     assert same(columns(branch), columns(source))
+
+
+def test_a_lane_catching_up_stops_at_its_own_budget():
+    race = Race(resolve("fastai-quadratic", epochs=100))
+    race.run_chunk(max_epochs=50)
+    short = race.add(resolve("fastai-quadratic", epochs=20))
+    branch = race.branch(0, 10, epochs=30)
+    race_to_the_end(race)
+    assert short.trainer.epoch == 20 and branch.trainer.epoch == 30 and race.lanes[0].trainer.epoch == 100
+
+
+def test_a_branch_switches_optimizer_and_momentum_together():
+    """From sgd without momentum to nesterov with 0.9: checked together, as a new run would be; a refused
+    switch leaves no trace."""
+    race = Race(resolve("fastai-quadratic", optimizer="sgd", momentum=0.0, epochs=10))
+    race.run_chunk(max_epochs=5)
+    branch = race.branch(0, 5, optimizer="nesterov", momentum=0.9).trainer
+    assert branch.config.optimizer == "nesterov" and branch.optimizer.param_groups[0]["momentum"] == 0.9
+    source = race.lanes[0].trainer
+    before = (source.config, list(source.changes), source.optimizer)
+    with pytest.raises(ConfigError):
+        source.switch(optimizer="nesterov", momentum=0.0)
+    with pytest.raises(ConfigError):
+        source.switch(accumulate_grad="false")
+    assert (source.config, list(source.changes), source.optimizer) == before
+
+
+def test_a_diverged_lane_branches_from_its_last_finite_epoch_by_default():
+    race = Race(resolve("fastai-quadratic", lr=1.0, epochs=100))
+    race.run_chunk()
+    source = race.lanes[0].trainer
+    branch = race.branch(0)
+    assert branch.origin == (0, source.epoch - 1) and branch.trainer.status == "ok"

@@ -74,7 +74,7 @@ def read_xy(path: str) -> CsvData:
                 x, y = values[0], values[1]
                 if not (math.isfinite(x) and math.isfinite(y)) or abs(x) > FLOAT32_MAX or abs(y) > FLOAT32_MAX:
                     raise DataError(f"{where}: too large for float32: {text!r}")
-                if any(v != 0 and _float32(v) == 0 for v in (x, y)):
+                if any(_float32(v) == 0 and _nonzero(cell) for v, cell in zip((x, y), cells)):
                     warnings.append(f"{where}: {text!r} underflows to 0 in float32")
                 xs.append(x)
                 ys.append(y)
@@ -87,6 +87,12 @@ def read_xy(path: str) -> CsvData:
     if not xs:
         raise DataError(f"{path}: no data rows (expected two numeric columns x,y)")
     return CsvData(path, xs, ys, tuple(warnings))
+
+
+def _nonzero(cell: str) -> bool:
+    """Whether a number's text is not zero (1e-400 is, though float() already makes it 0.0)."""
+    mantissa = re.split("[eE]", cell)[0]
+    return any(c in "123456789" for c in mantissa)
 
 
 def _looks_numeric(cell: str) -> bool:

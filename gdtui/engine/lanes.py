@@ -73,11 +73,11 @@ class Race:
         self.lanes.remove(self.lane(lane_id))
 
     def branch(self, lane_id: int, epoch: int | None = None, **changes: Any) -> Lane:
-        """A new lane that starts from lane `lane_id` as it was after `epoch` (default: its latest), its
+        """A new lane that starts from lane `lane_id` as it was after `epoch` (default: its latest finite one), its
         parameters and optimizer state both, then takes `changes` (lr, optimizer, loss...) from there on."""
         source = self.lane(lane_id).trainer
-        epoch = source.epoch if epoch is None else epoch
         last_finite = source.epoch - (1 if source.status == "diverged" else 0)
+        epoch = last_finite if epoch is None else epoch
         if not 0 <= epoch <= last_finite:
             raise ConfigError("epoch", f"lane {lane_id} can branch from epochs 0 to {last_finite}, not {epoch}")
         trainer = source.replay(epoch)
@@ -110,7 +110,7 @@ class Race:
             deadline = None if budget is None else time.perf_counter() + budget
             for lane in behind:
                 left = None if deadline is None else max(deadline - time.perf_counter(), 0.0)
-                want = lead - lane.trainer.epoch
+                want = min(lead, lane.trainer.config.epochs) - lane.trainer.epoch  # never past its budget
                 if max_epochs is not None:
                     want = min(want, max_epochs)
                 chunk = lane.trainer.run_chunk(want, left, should_stop)

@@ -204,7 +204,7 @@ class Session:
             # The notice is sent. A missing device: the same run on the cpu; anything else: the preset itself.
             from gdtui.engine.presets import PRESETS
 
-            if self.refused != "device" or not self.build(config.replace(device="cpu")):
+            if self.refused != "device" or not self.build(config.replace(device="cpu"), csv):
                 self.build(PRESETS[config.preset].config)
         conn = self.conn
         while True:

@@ -203,37 +203,40 @@ class Trainer:
         return trainer
 
     def switch(self, **changes: Any) -> RunConfig:
-        """Change the optimizer, the loss or gradient accumulation from the next epoch on, keeping the
-        parameters (a new optimizer starts with fresh state). Also takes the live fields, as `update` does."""
+        """Change the optimizer, the loss, gradient accumulation, lr, momentum or epochs (checked together, as
+        a new run is) from the next epoch on, keeping the parameters and, unless the optimizer changes, its
+        state (a new optimizer starts fresh). Recorded in `changes`."""
         unknown = set(changes) - LIVE_FIELDS - SWITCH_FIELDS
         if unknown:
             raise ValueError(f"cannot change {', '.join(sorted(unknown))} within a run")
-        live = {k: v for k, v in changes.items() if k in LIVE_FIELDS}
-        other = {k: CHECKS[k](v) if k in CHECKS else bool(v) for k, v in changes.items() if k in SWITCH_FIELDS}
-        config = check_combination(self.config.replace(**other))
+        checked: dict[str, Any] = {}
+        for field, value in changes.items():
+            if value is None:
+                continue
+            if field == "accumulate_grad":
+                if not isinstance(value, bool):
+                    raise ConfigError(field, f"{value!r} is not true or false")
+                checked[field] = value
+            else:
+                checked[field] = CHECKS[field](value)
+        config = check_combination(self.config.replace(**checked))  # the checks a new run passes
         if config.optimizer != self.config.optimizer:
             self.optimizer = build_optimizer(config, self.model.parameters())
+        else:
+            momentum = checked.get("momentum") if config.uses_momentum else None
+            set_hyperparameters(self.optimizer, lr=checked.get("lr"), momentum=momentum)
         self.config = config
         self._loss_fn = LOSSES[config.loss]
         self._metric_is_loss = config.loss == "mse"
-        if other:
-            self.changes.append((self.epoch, other))
-        return self.update(**live) if live else self.config
+        self.changes.append((self.epoch, checked))
+        return config
 
     def update(self, **changes: Any) -> RunConfig:
         """Change lr, momentum or epochs (checked) from the next epoch on, keeping all state."""
         unknown = set(changes) - LIVE_FIELDS
         if unknown:
             raise ValueError(f"cannot change {', '.join(sorted(unknown))} without a new run")
-        checked = {k: CHECKS[k](v) for k, v in changes.items() if v is not None}
-        self.config = check_combination(self.config.replace(**checked))  # the checks a new run passes
-        self.changes.append((self.epoch, checked))
-        set_hyperparameters(
-            self.optimizer,
-            lr=checked.get("lr"),
-            momentum=checked.get("momentum") if self.config.uses_momentum else None,
-        )
-        return self.config
+        return self.switch(**changes)
 
     @torch.no_grad()
     def predict(self, x: torch.Tensor | None = None) -> torch.Tensor:
@@ -267,10 +270,18 @@ class Trainer:
         scalars, flat, grad, failure = epochs(max_epochs, deadline, should_stop)
         chunk = self._record(scalars, flat, grad, lr) if len(scalars) else None
         if failure is not None:
-            if not self.config.accumulate_grad:
-                self.optimizer.zero_grad()  # the failed epoch's gradient must not add into the next one
+            self._restore()
             raise TrainingError(failure, chunk)
         return chunk
+
+    def _restore(self) -> None:
+        """Back to exactly where the history ends, after an epoch failed part way (its gradient may have
+        accumulated, its step may have run): the run replayed to its last recorded epoch lends its state."""
+        try:
+            twin = self.replay(self.epoch)
+        except Exception:  # the run stays as the failure left it
+            return
+        self.model, self.optimizer = twin.model, twin.optimizer
 
     def _epochs_read_each(self, max_epochs: int, deadline: float | None, should_stop: StopCheck | None) -> Epochs:
         """The CPU loop: each value is read as soon as it exists (on the CPU a read costs no synchronisation,
