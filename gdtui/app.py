@@ -34,8 +34,10 @@ from gdtui.asked import Asked
 from gdtui.client import SessionClient
 from gdtui.engine.config import LIVE_FIELDS, MAX_LR, ConfigError, RunConfig, check_combination, resolve
 from gdtui.engine.presets import PRESETS
+from gdtui.race_view import RaceView
 from gdtui.widgets.help import HelpScreen
 from gdtui.widgets.hyperparams import HyperParams
+from gdtui.widgets.lanes_table import LanesTable
 from gdtui.widgets.palette import SafeCommandPalette
 from gdtui.widgets.plots import LossCurve, PredictionPlot
 from gdtui.widgets.rmse_log import RmseLog
@@ -59,6 +61,7 @@ def session_reply(handler: Callable[[GdtuiApp, ReplyT], None]) -> Callable[[Gdtu
     return handle
 
 
+LANE_KEYS_HELP = Binding("1-8", "noop", "focus lane N (up / down in the lanes table too)")
 ARTICLE_YLIM = {"fastai-quadratic": (-100.0, 100.0), "qiita-quadratic": (-75.0, 120.0)}
 MIN_SIZE = (60, 18)
 FRAME = 0.1
@@ -85,6 +88,16 @@ class GdtuiApp(App[None]):
         # priority: an open dropdown would take escape for itself and keep the focus (space reopens it)
         Binding("escape", "leave_field", "Leave field", show=False, priority=True),
         Binding("t", "toggle_tab", "Plots", show=False, tooltip="predictions / loss curve"),
+        Binding("a", "add_lane", "Add lane", show=False, tooltip="add a lane: a copy of the focused one, from epoch 0"),
+        Binding(
+            "b",
+            "branch_lane",
+            "Branch",
+            show=False,
+            tooltip="branch the focused lane from the epoch in view in the log (or its latest)",
+        ),
+        Binding("x", "remove_lane", "Remove lane", show=False, tooltip="remove the focused lane"),
+        *[Binding(str(n), f"focus_lane({n})", f"Lane {n}", show=False) for n in range(1, 9)],
         Binding(
             "p",
             "toggle_params",
@@ -106,6 +119,8 @@ class GdtuiApp(App[None]):
         self.session = session or SessionClient()
         self.state = "loading"
         self.asked = Asked()
+        self._seen = 0  # commands the session has obeyed
+        self.race = RaceView(self)
         self._dirty = False
         self._last_frame = 0.0
         self._speed_mark = (time.monotonic(), 0)
@@ -120,6 +135,7 @@ class GdtuiApp(App[None]):
                         yield PredictionPlot(id="plot")
                     with TabPane("Loss curve", id="tab-curve"):
                         yield LossCurve(id="curve")
+                yield LanesTable(id="lanes")
                 yield RmseLog(id="log")
         yield Static("terminal too small for gdtui: make it at least 60×18", id="too-small")
         yield StatusLine(id="status")
@@ -135,6 +151,8 @@ class GdtuiApp(App[None]):
         self.log_view = self.query_one(RmseLog)
         self.status = self.query_one(StatusLine)
         self.tabs = self.query_one(TabbedContent)
+        self.lanes_table = self.query_one(LanesTable)
+        self.lanes_table.display = False
         self.log_view.border_title = "RMSE log"
         self._show_status()
         self._check_size()
@@ -216,6 +234,7 @@ class GdtuiApp(App[None]):
         self.session.stop()
         self.config = config
         self.asked.clear()
+        self._seen = 0
         self._set_state("loading", 0)
         self.session.spawn(config)
         self.session.attach(self)
@@ -250,7 +269,14 @@ class GdtuiApp(App[None]):
 
     def action_help(self) -> None:
         self.push_screen(
-            HelpScreen([b for b in self.BINDINGS if isinstance(b, Binding) and b.action != "leave_field"])
+            HelpScreen(
+                [
+                    b
+                    for b in self.BINDINGS
+                    if isinstance(b, Binding) and b.action != "leave_field" and not b.action.startswith("focus_lane(")
+                ]
+                + [LANE_KEYS_HELP]
+            )
         )  # help lists escape
 
     def action_toggle_tab(self) -> None:
@@ -302,6 +328,7 @@ class GdtuiApp(App[None]):
         yield SystemCommand("Switch between predictions and loss curve", "t", self.action_toggle_tab)
         yield SystemCommand("Toggle log-scale loss curve", "l", self.action_toggle_log)
         yield SystemCommand("Write the run's history to CSV", "w", self.action_export)
+        yield from self.race.lane_commands()
 
     # changes from the hyperparameters pane --------------------------------------------------------------
 
@@ -370,12 +397,14 @@ class GdtuiApp(App[None]):
         self.log_view.add_chunk(chunk)
         self.curve.extend(chunk.rmse)
         self.plot.set_preds(chunk.preds)
-        self._dirty = True
+        self.race.lanes.extend(self.race.lanes.focus, chunk)
+        self.race.dirty = self._dirty = True
         self._set_state(event.state, chunk.last)
 
     @session_reply
     def on_config_applied(self, event: messages.ConfigApplied) -> None:
         self.config = event.config
+        self.race.config_applied(event.config)
         self.params.set_config(self.config)
         self._show_status()
 
@@ -391,8 +420,37 @@ class GdtuiApp(App[None]):
 
     @session_reply
     def on_session_seen(self, event: messages.SessionSeen) -> None:
+        self._seen = event.count
         if event.count >= self.session.sent:  # the session has obeyed all that was asked: its state stands
             self.asked.clear()
+
+    @session_reply
+    def on_lanes_changed(self, event: messages.LanesChanged) -> None:
+        self.race.on_lanes_changed(event)
+
+    @session_reply
+    def on_lane_results(self, event: messages.LaneResults) -> None:
+        self.race.on_lane_results(event)
+
+    @session_reply
+    def on_lane_history(self, event: messages.LaneHistory) -> None:
+        self.race.on_lane_history(event)
+
+    @on(messages.FocusLane)
+    def _table_focus(self, event: messages.FocusLane) -> None:
+        self.race.table_focus(event)
+
+    def action_add_lane(self) -> None:
+        self.race.action_add_lane()
+
+    def action_branch_lane(self) -> None:
+        self.race.action_branch_lane()
+
+    def action_remove_lane(self) -> None:
+        self.race.action_remove_lane()
+
+    def action_focus_lane(self, number: int) -> None:
+        self.race.action_focus_lane(number)
 
     @session_reply
     def on_session_lost(self, event: messages.SessionLost) -> None:
@@ -447,5 +505,7 @@ class GdtuiApp(App[None]):
             return
         self._dirty = False
         self._last_frame = now
+        if self.race.dirty:
+            self.race.draw_lanes()
         self.plot.replot()
         self.curve.replot()

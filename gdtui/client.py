@@ -112,6 +112,12 @@ class SessionClient:
             post(messages.SessionError(reply[1], reply[2]))
         elif kind == "exported":
             post(messages.Exported(reply[1], reply[2]))
+        elif kind == "lanes":
+            post(messages.LanesChanged(reply[1], reply[2]))
+        elif kind == "lane_results":
+            post(messages.LaneResults(reply[1]))
+        elif kind == "history":
+            post(messages.LaneHistory(reply[1], reply[2], reply[3]))
         elif kind == "seen":
             post(messages.SessionSeen(reply[1]))
 

@@ -6,8 +6,9 @@ makes the flow readable. None of them may be replaced by a newer one: each carri
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from textual.message import Message
 
@@ -82,3 +83,34 @@ class FieldChanged(Message):
 
     field: str
     value: object
+
+
+@dataclass
+class LanesChanged(Message):
+    """The race's lanes (LaneInfo each) and the focused lane's id, after any change of lanes."""
+
+    lanes: list[Any]
+    focus: int
+
+
+@dataclass
+class LaneResults(Message):
+    """The epochs the lanes other than the focused one trained in the same report, by lane id."""
+
+    chunks: dict[int, Chunk]
+
+
+@dataclass
+class LaneHistory(Message):
+    """The focused lane's past after a change of focus or of lanes: its RMSE column and its last epochs."""
+
+    lane: int
+    rmse: Sequence[float]
+    tail: Chunk | None
+
+
+@dataclass
+class FocusLane(Message):
+    """The user moved to a lane in the lanes table."""
+
+    lane: int

@@ -131,6 +131,14 @@ STORM_KEYS = [
     "ctrl+p",
     "t",
     "p",
+    # lanes: add, branch, remove, focus (a storm races up to 8 lanes)
+    "a",
+    "b",
+    "x",
+    "1",
+    "2",
+    "3",
+    "8",
 ]
 TEXT = "0123456789.-e ax"
 
@@ -145,7 +153,7 @@ async def test_key_storm(tmp_path, monkeypatch):
 
     def counting_send(*command):
         nonlocal resets
-        if command[0] in ("reset", "config"):
+        if command[0] in ("reset", "config", "add", "branch", "remove", "focus"):  # each may show a lower epoch
             resets += 1
         sent(*command)
 
@@ -181,9 +189,13 @@ async def test_key_storm(tmp_path, monkeypatch):
         # and the status line at the moment that answer is handled.
         seen = []
         notify = app.notify
+        await wait_for(pilot, lambda: app.session.sent == app._seen, what="the session caught up")
+        lanes = app.race.lanes
+        focused = lanes.get(lanes.focus)
+        name = "final.csv" if len(lanes) == 1 else f"final-lane{focused.number}.csv"
 
         def noting(message, *args, **kwargs):
-            if "written to" in message and "final.csv" in message:
+            if "written to" in message and message.rstrip().endswith(name):
                 seen.append((int(message.split()[0]), app.query_one(RmseLog).rows, app.query_one(StatusLine).epoch))
             return notify(message, *args, **kwargs)
 

@@ -105,3 +105,23 @@ def test_w_writes_every_lane(monkeypatch, tmp_path):
     session, replies = serve(config, script, monkeypatch)
     written = [r[1:] for r in replies if r[0] == "exported"]
     assert written == [(str(tmp_path / "race-lane1.csv"), 3), (str(tmp_path / "race-lane2.csv"), 3)]
+
+
+def test_a_new_setting_restarts_its_lane_and_new_data_every_lane(monkeypatch):
+    config = resolve("fastai-quadratic", epochs=10)
+    script = [
+        (0, ("add", {"optimizer": "adam", "lr": 0.05})),
+        (0, ("run",)),
+        (20, ("config", config.replace(optimizer="adam", lr=0.05, loss="l1"))),
+        (20, ("focus", 0)),
+        (20, ("config", config.replace(seed=7))),
+    ]
+    session, replies = serve(config, script, monkeypatch)
+    assert errors(replies) == []
+    first, second = session.race.lanes
+    assert first.trainer.config == config.replace(seed=7)
+    assert second.trainer.config == config.replace(optimizer="adam", lr=0.05, loss="l1", seed=7)
+    assert first.trainer.epoch == second.trainer.epoch == 0
+    assert first.trainer.data.x is second.trainer.data.x
+    session.race.run_chunk()
+    assert same(columns(second.trainer), columns(solo(second.trainer.config, 10)))

@@ -119,6 +119,25 @@ class History:
     def __len__(self) -> int:
         return len(self.loss)
 
+    def tail(self, n: int, preds: tuple[float, ...] | None = None) -> Chunk | None:
+        """The last `n` epochs as a Chunk (None before the first epoch)."""
+        total = len(self)
+        if total == 0:
+            return None
+        start = max(0, total - n)
+        return Chunk(
+            first=start + 1,
+            loss=self.loss[start:],
+            rmse=self.rmse[start:],
+            test_loss=None if all(math.isnan(v) for v in self.test_loss[start:]) else self.test_loss[start:],
+            params=[self.params[name][start:] for name in self.names],
+            grad_norm=self.grad_norm[start:],
+            lr=self.lr[-1],
+            names=self.names,
+            status=self.status,
+            preds=preds,
+        )
+
     def head(self, n: int) -> History:
         """A copy of the first `n` epochs."""
         head = History(self.names)

@@ -66,6 +66,12 @@ class Race:
         """A new lane of `config` from epoch 0, on the race's data (its solo run, exactly)."""
         return self._new_lane(self.lanes[0].trainer.sibling(config))
 
+    def replace(self, lane_id: int, config: RunConfig) -> Lane:
+        """Lane `lane_id` starts again from epoch 0 with `config` (same data), in its place."""
+        lane = self.lane(lane_id)
+        lane.trainer, lane.origin = self.lanes[0].trainer.sibling(config), None
+        return lane
+
     def remove(self, lane_id: int) -> None:
         """Remove a lane; the last one stays."""
         if len(self.lanes) == 1:

@@ -14,6 +14,7 @@ step, run, pause and reset act on every lane in lockstep; update and the Session
   session -> UI: ("ready", SessionInfo) (the focused lane, after a build, a reset or a change of lanes)
                  ("lanes", [LaneInfo], focused id) ("results", Chunk, state) (the focused lane's epochs)
                  ("lane_results", {lane id: Chunk}) (the other lanes' epochs of the same report)
+                 ("history", lane id, RMSE column, Chunk | None) (the focused lane's past, after a lanes command)
                  ("state", state, epoch) ("config", RunConfig) ("error", field, message) ("exported", path, rows)
                  ("seen", n) after obeying each command: n commands obeyed so far
 Every command takes effect at an epoch boundary: a running chunk looks at the pipe between epochs, at most
@@ -31,7 +32,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
-from gdtui.engine.config import ConfigError, RunConfig, check_combination
+from gdtui.engine.config import DATA_FIELDS, ConfigError, RunConfig, check_combination
 from gdtui.engine.csvfile import CsvData
 
 if TYPE_CHECKING:
@@ -39,6 +40,7 @@ if TYPE_CHECKING:
     from gdtui.engine.trainer import Trainer
 
 CHUNK_SECONDS = 0.1
+LOG_TAIL = 2000  # the epochs a UI's log keeps
 LOOK_SECONDS = 0.001
 
 
@@ -145,6 +147,14 @@ class Session:
         ]
         self.conn.send(("lanes", lanes, self.focus))
 
+    def send_history(self) -> None:
+        """The focused lane's past, for a UI that shows it anew (after a change of focus or of lanes): its whole
+        RMSE column (the loss curve) and its last epochs (the log)."""
+        t = self.trainer
+        assert t is not None
+        tail = t.history.tail(LOG_TAIL, tuple(t.predict().tolist()))
+        self.conn.send(("history", self.focus, t.history.rmse, tail))
+
     def send_state(self) -> None:
         self.conn.send(("state", self.state(), self.trainer.epoch if self.trainer else 0))
 
@@ -170,6 +180,42 @@ class Session:
             return False
         self.race, self.focus = race, race.lanes[0].id
         self.running = False
+        self.send_ready()
+        self.send_lanes()
+        self.send_state()
+        return True
+
+    def rebuild(self, config: RunConfig) -> bool:
+        """The focused lane's new settings. Alone, it is a new run; in a race, a change of its own settings
+        (optimizer, loss, model...) restarts that lane alone, and a change of the data restarts every lane on
+        the new data, each with its own settings."""
+        race = self.race
+        if race is None or len(race.lanes) == 1:
+            return self.build(config)
+        focused = race.lane(self.focus).trainer.config
+        if all(getattr(config, f) == getattr(focused, f) for f in DATA_FIELDS):
+            try:
+                race.replace(self.focus, config)
+            except ConfigError as error:
+                self.conn.send(("error", error.field, error.message))
+                return False
+            self.running = False
+            self.send_ready()
+            self.send_lanes()
+            self.send_state()
+            return True
+        data = {f: getattr(config, f) for f in DATA_FIELDS}
+        focus_at = [lane.id for lane in race.lanes].index(self.focus)
+        configs = [config if lane.id == self.focus else lane.trainer.config.replace(**data) for lane in race.lanes]
+        if not self.build(configs[0]):
+            return False
+        assert self.race is not None
+        try:
+            for lane_config in configs[1:]:
+                self.race.add(check_combination(lane_config))
+        except ConfigError as error:
+            self.conn.send(("error", error.field, error.message))
+        self.focus = self.race.lanes[min(focus_at, len(self.race.lanes) - 1)].id
         self.send_ready()
         self.send_lanes()
         self.send_state()
@@ -278,7 +324,7 @@ class Session:
         kind = command[0]
         t = self.trainer
         if kind == "config":
-            if not self.build(command[1]):
+            if not self.rebuild(command[1]):
                 self.send_state()
             return
         if t is None:
@@ -353,6 +399,7 @@ class Session:
             self.conn.send(("error", field, message))
             return
         self.send_ready()
+        self.send_history()
         self.send_lanes()
         self.send_state()
 

@@ -119,6 +119,8 @@ class PredictionPlot(SafePlot):
         self.n_train = 0
         self.preds: list[float] | None = None
         self.ylim = (0.0, 1.0)
+        self.label, self.color = "predictions", "red"  # the focused lane's
+        self.others: list[tuple[str, str, list[float]]] = []  # the other lanes': label, color, predictions
 
     def set_data(
         self, x: Iterable[float], y: Iterable[float], n_train: int, ylim: tuple[float, float] | None = None
@@ -149,18 +151,21 @@ class PredictionPlot(SafePlot):
         if test:
             plt.scatter([p[0] for p in test], [p[1] for p in test], color="green", label="test data")
         clipped = 0
-        if self.preds:
-            px, py = [], []
-            for x, p in zip(self.x, self.preds):
-                if not math.isfinite(x):
+        for label, color, preds in [*self.others, (self.label, self.color, self.preds)]:
+            if not preds:
+                continue
+            px, py, off = [], [], 0
+            for x, p in zip(self.x, preds):
+                if not math.isfinite(x) or not math.isfinite(p):
                     continue
                 if p < lo or p > hi:
-                    clipped += 1
+                    off += 1
                     p = min(max(p, lo), hi)
                 px.append(x)
                 py.append(p)
             if px:
-                plt.scatter(px, py, color="red", marker="x" if clipped else "dot", label="predictions")
+                plt.scatter(px, py, color=color, marker="x" if off else "dot", label=label)
+            clipped += off
         plt.ylim(lo, hi)
         title = "Predictions vs data"
         if clipped:  # plotext drops a title wider than the plot: the longest that fits
@@ -221,6 +226,8 @@ class LossCurve(SafePlot):
         super().__init__(**kwargs)
         self.rmse = array("d")
         self.log_scale = False
+        self.label, self.color = "", "red"  # the focused lane's line
+        self.others: list[tuple[str, str, array[float]]] = []  # the other lanes': label, color, RMSE
 
     def clear(self) -> None:
         self.rmse = array("d")
@@ -232,20 +239,26 @@ class LossCurve(SafePlot):
         plt = self.plt
         plt.clear_data()
         plt.clear_figure()
-        n = len(self.rmse)
-        stride = max(1, n // CURVE_POINTS)
         log = self.log_scale
-        xs, ys = [], []
-        for i in [*range(0, n, stride), *([n - 1] if n and (n - 1) % stride else [])]:
-            v = self.rmse[i]
-            if math.isfinite(v) and v < LIMIT and (v > 0 or not log):
-                xs.append(i + 1)
-                ys.append(math.log10(v) if log else v)
-        if xs:
-            plt.plot(xs, ys, color="red", marker="braille")
+        lines = [*self.others, (self.label, self.color, self.rmse)]
+        n = max(len(series) for _, _, series in lines)
+        stride = max(1, n // CURVE_POINTS)
+        low, high = math.inf, -math.inf
+        for label, color, series in lines:
+            m = len(series)
+            xs, ys = [], []
+            for i in [*range(0, m, stride), *([m - 1] if m and (m - 1) % stride else [])]:
+                v = series[i]
+                if math.isfinite(v) and v < LIMIT and (v > 0 or not log):
+                    xs.append(i + 1)
+                    ys.append(math.log10(v) if log else v)
+            if xs:
+                plt.plot(xs, ys, color=color, marker="braille", label=label or None)
+                low, high = min(low, *ys), max(high, *ys)
+        if high >= low:
             plt.xticks(*epoch_ticks(n))  # type: ignore[arg-type]  # the stub wants list[float]; ints are fine
             if log:
-                plt.yticks(*log_ticks(min(ys), max(ys)))
+                plt.yticks(*log_ticks(low, high))
         plt.title("RMSE over epochs (log scale)" if log else "RMSE over epochs")
         plt.xlabel("epoch")
         self.refresh()

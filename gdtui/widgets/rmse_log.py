@@ -124,6 +124,14 @@ class RmseLog(ScrollView, can_focus=True):
         self._pending_follow = False
         self.scroll_end(animate=False, x_axis=False)
 
+    def selected_epoch(self) -> int | None:
+        """The epoch of the last row in view when the log is scrolled back; None when it follows the newest."""
+        if not self._rows or self._at_end:
+            return None
+        index = min(int(self.scroll_y) + self._page() - 1, len(self._rows) - 1)
+        chunk, i = self._rows[index]
+        return chunk.first + i
+
     def _page(self) -> int:
         return max(1, self.scrollable_content_region.height - 1)  # the header takes a line of the view
 

@@ -1,0 +1,72 @@
+"""The lanes table: one row a lane, its color, what sets it apart, its settings, epoch, RMSE and state.
+
+Why: a race is read as a table: which lane is which, where each stands. Up and down (or 1-8) focus a lane,
+the one the hyperparameters pane edits and the RMSE log shows. Shown only while there are several lanes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.text import Text
+from textual.widgets import DataTable
+
+from gdtui.lanes import LanesModel, LaneView
+from gdtui.messages import FocusLane
+
+COLUMNS = ("", "#", "apart", "optimizer", "lr", "mom", "loss", "epoch", "RMSE", "state")
+
+
+class LanesTable(DataTable[Any]):
+    """Posts FocusLane(id) when the user moves to another lane's row."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(cursor_type="row", zebra_stripes=False, show_cursor=True, **kwargs)
+        self._columns: list[Any] = []
+        self._ids: list[int] = []
+
+    def on_mount(self) -> None:
+        self._columns = self.add_columns(*COLUMNS)
+
+    def show(self, model: LanesModel) -> None:
+        """Draw `model`'s lanes, the cursor on the focused one: cells in place while the lanes stay the same
+        (so the cursor stays where the user put it), rows anew when lanes come or go."""
+        rows = [self._cells(model, lane) for lane in model.lanes]
+        ids = [lane.id for lane in model.lanes]
+        with self.prevent(DataTable.RowHighlighted):
+            if ids != self._ids:
+                self.clear()
+                for lane_id, cells in zip(ids, rows):
+                    self.add_row(*cells, key=str(lane_id))
+                self._ids = ids
+            else:
+                for lane_id, cells in zip(ids, rows):
+                    for column, value in zip(self._columns, cells):
+                        self.update_cell(str(lane_id), column, value)
+            if model.focus in ids and self.cursor_row != ids.index(model.focus):
+                self.move_cursor(row=ids.index(model.focus), animate=False)
+
+    @staticmethod
+    def _cells(model: LanesModel, lane: LaneView) -> list[Any]:
+        c = lane.config
+        state = lane.status if lane.status == "diverged" else ("done" if lane.epoch >= c.epochs else "")
+        momentum = f"{c.effective_momentum:g}" if c.uses_momentum else "-"
+        rmse = "-" if lane.rmse is None else f"{lane.rmse:.6g}"
+        return [
+            Text("■", style=lane.rich_color),
+            str(lane.number),
+            model.apart(lane),
+            c.optimizer,
+            f"{c.lr:g}",
+            momentum,
+            c.loss,
+            str(lane.epoch),
+            rmse,
+            state,
+        ]
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        event.stop()
+        # only the user's moves (the table has the focus): a redraw's own cursor moves are not a choice
+        if self.has_focus and event.row_key.value is not None:
+            self.post_message(FocusLane(int(event.row_key.value)))

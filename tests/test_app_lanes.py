@@ -1,0 +1,147 @@
+"""Lanes in the TUI: a adds, b branches, x removes, 1-8 and the table focus; the pane edits and the log shows
+the focused lane; the race runs in lockstep, every lane its solo run; the palette's ready comparisons."""
+
+from __future__ import annotations
+
+from gdtui.app import GdtuiApp
+from gdtui.engine import resolve
+from gdtui.engine.trainer import Trainer
+from gdtui.widgets.lanes_table import LanesTable
+from tests.test_audit_app import caught_up, hold_replies, release_replies
+from tests.tui_helpers import config, ready, wait_for
+
+SIZE = (120, 36)
+
+
+def lanes_of(app):
+    return app.race.lanes.lanes
+
+
+async def add_lane(pilot, n):
+    app = pilot.app
+    await pilot.press("a")
+    await wait_for(pilot, lambda: len(lanes_of(app)) == n and caught_up(app), what=f"{n} lanes")
+
+
+def solo_rmse(config, epochs):
+    trainer = Trainer(config)
+    trainer.run(epochs)
+    return list(trainer.history.rmse)
+
+
+async def test_a_race_from_the_keyboard():
+    """a, ] on the new lane, a, optimizer adam on the third, space: three lanes, each its solo run; the table
+    lists them with what sets each apart."""
+    app = GdtuiApp(config(epochs=200))
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        table = app.query_one(LanesTable)
+        assert not table.display  # one lane: no table
+        await add_lane(pilot, 2)
+        await pilot.press("right_square_bracket")
+        await wait_for(pilot, lambda: caught_up(app) and app.config.lr == 2e-5, what="lr x2 on lane 2")
+        await add_lane(pilot, 3)
+        app._apply("optimizer", "adam")
+        await wait_for(pilot, lambda: caught_up(app) and app.config.optimizer == "adam", what="adam on lane 3")
+        await pilot.press("space")
+        await wait_for(pilot, lambda: app.state == "done", what="done")
+        await wait_for(pilot, lambda: table.display and table.row_count == 3, what="the table")
+        expected = [
+            resolve("fastai-quadratic", epochs=200),
+            resolve("fastai-quadratic", epochs=200, lr=2e-5),
+            resolve("fastai-quadratic", epochs=200, lr=2e-5, optimizer="adam"),
+        ]
+        for lane, lane_config in zip(lanes_of(app), expected):
+            assert lane.config == lane_config
+            assert list(lane.series) == solo_rmse(lane_config, 200)
+        assert [app.race.lanes.apart(lane) for lane in lanes_of(app)] == ["gd, lr 1e-05", "lr 2e-05", "adam, lr 2e-05"]
+        assert [str(table.get_row_at(i)[2]) for i in range(3)] == ["gd, lr 1e-05", "lr 2e-05", "adam, lr 2e-05"]
+        # the focused lane is the last added: the log shows its epochs, the plots draw the others too
+        assert app.config.optimizer == "adam" and app.log_view.rows == 200
+        assert len(app.plot.others) == 2 and len(app.curve.others) == 2
+
+
+async def test_focus_moves_the_pane_and_the_log_and_keys_compose_on_it():
+    app = GdtuiApp(config(epochs=30))
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        await add_lane(pilot, 2)
+        await pilot.press("right_square_bracket")
+        await wait_for(pilot, lambda: caught_up(app) and app.config.lr == 2e-5, what="lane 2 at 2e-5")
+        await pilot.press("space")
+        await wait_for(pilot, lambda: app.state == "done", what="done")
+        hold_replies(app)
+        await pilot.press("1", "left_square_bracket")  # lane 1 (lr 1e-5), halved before any confirmation
+        release_replies(app)
+        await wait_for(pilot, lambda: caught_up(app) and app.race.lanes.focus == 0, what="lane 1")
+        assert app.config.lr == 5e-6
+        assert [lane.config.lr for lane in lanes_of(app)] == [5e-6, 2e-5]
+        assert app.log_view.rows == 30 and app.status.epoch == 30
+        first_row = app.log_view.lines[0]
+        assert first_row.split()[1] == repr(solo_rmse(resolve("fastai-quadratic", epochs=30), 1)[0])
+        await pilot.press("2")
+        await wait_for(pilot, lambda: caught_up(app) and app.race.lanes.focus == 1, what="lane 2")
+        assert app.config.lr == 2e-5 and app.params.config.lr == 2e-5
+
+
+async def test_b_branches_from_the_epoch_in_view_and_x_removes():
+    app = GdtuiApp(config(epochs=60, optimizer="adam", lr=0.05))
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        await pilot.press("space")
+        await wait_for(pilot, lambda: app.state == "done", what="done")
+        await pilot.press("b")  # the log follows the newest row: from the latest epoch
+        await wait_for(pilot, lambda: len(lanes_of(app)) == 2 and caught_up(app), what="a branch")
+        assert lanes_of(app)[1].origin == (0, 60)
+        app.log_view.focus()
+        app.log_view.scroll_to(y=0, animate=False)
+        await pilot.pause()
+        epoch = app.log_view.selected_epoch()
+        assert epoch is not None and epoch < 60
+        await pilot.press("b")
+        await wait_for(pilot, lambda: len(lanes_of(app)) == 3 and caught_up(app), what="a second branch")
+        branch = lanes_of(app)[2]
+        assert branch.origin == (1, epoch) and app.status.epoch == epoch and app.log_view.rows == epoch
+        await pilot.press("x")
+        await wait_for(pilot, lambda: len(lanes_of(app)) == 2 and caught_up(app), what="removed")
+        await pilot.press("x")
+        await wait_for(pilot, lambda: len(lanes_of(app)) == 1 and caught_up(app), what="removed again")
+        await pilot.press("x")
+        await wait_for(pilot, lambda: any("last lane stays" in n.message for n in app._notifications), what="kept")
+        assert len(lanes_of(app)) == 1 and not app.query_one(LanesTable).display
+
+
+async def test_the_palettes_ready_comparisons():
+    app = GdtuiApp(config(epochs=5))
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        commands = {c.title: c for c in app.get_system_commands(app.screen)}
+        commands["Compare learning rates ×0.5 ×2 ×4"].callback()
+        await wait_for(pilot, lambda: len(lanes_of(app)) == 4 and caught_up(app), what="4 lanes")
+        assert [lane.config.lr for lane in lanes_of(app)] == [1e-5, 5e-6, 2e-5, 4e-5]
+        commands["Compare optimizers: gd, sgd (momentum 0.9), nesterov, adam, rmsprop"].callback()
+        await wait_for(pilot, lambda: len(lanes_of(app)) == 8 and caught_up(app), what="8 lanes")
+        assert [lane.config.optimizer for lane in lanes_of(app)[4:]] == ["sgd", "nesterov", "adam", "rmsprop"]
+        commands["Compare zero_grad with accumulated gradients"].callback()
+        await wait_for(pilot, lambda: any("at most 8" in n.message for n in app._notifications), what="full")
+        assert len(lanes_of(app)) == 8
+
+
+async def test_four_lanes_at_80x24_and_no_crash_down_to_40x12():
+    app = GdtuiApp(config(epochs=100_000))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await ready(pilot)
+        for n in (2, 3, 4):
+            await add_lane(pilot, n)
+        await pilot.press("space")
+        await wait_for(pilot, lambda: all(lane.epoch > 0 for lane in lanes_of(app)), what="racing")
+        table = app.query_one(LanesTable)
+        await wait_for(pilot, lambda: table.display and table.row_count == 4, what="the table")
+        assert table.region.height >= 3 and app.log_view.region.height >= 3
+        for size in ((60, 18), (40, 12), (80, 24)):
+            await pilot.resize_terminal(*size)
+            await pilot.pause(0.3)
+        await pilot.press("space")
+        await wait_for(pilot, lambda: app.state == "paused", what="paused")
+        epochs = {lane.epoch for lane in lanes_of(app)}
+        assert len(epochs) == 1  # lockstep
