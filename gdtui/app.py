@@ -34,6 +34,7 @@ from gdtui.asked import Asked
 from gdtui.client import SessionClient
 from gdtui.engine.config import LIVE_FIELDS, MAX_LR, ConfigError, RunConfig, check_combination, resolve
 from gdtui.engine.presets import PRESETS
+from gdtui.engine.vary import VARY_FIELDS
 from gdtui.race_view import RaceView
 from gdtui.widgets.help import HelpScreen
 from gdtui.widgets.hyperparams import HyperParams
@@ -110,10 +111,16 @@ class GdtuiApp(App[None]):
     AUTO_FOCUS = "#log"
 
     def __init__(
-        self, config: RunConfig | None = None, start: bool = False, session: SessionClient | None = None
+        self,
+        config: RunConfig | None = None,
+        start: bool = False,
+        session: SessionClient | None = None,
+        lanes: list[RunConfig] | None = None,
     ) -> None:
-        """`session`: a SessionClient already spawned with `config` (the CLI starts it before loading Textual)."""
+        """`session`: a SessionClient already spawned with `config` (the CLI starts it before loading Textual);
+        `lanes`: more lanes to race beside `config`'s (`gdtui --vary`)."""
         super().__init__()
+        self.extra_lanes = list(lanes or [])
         self.config = config or resolve()
         self.start_running = start
         self.session = session or SessionClient()
@@ -160,6 +167,10 @@ class GdtuiApp(App[None]):
         if self.session.conn is None:
             self.session.spawn(self.config)
         self.session.attach(self)
+        for lane in self.extra_lanes:  # each with all its own settings: whichever lane it copies
+            self.session.send("add", {name: getattr(lane, name) for name in VARY_FIELDS})
+        if self.extra_lanes:
+            self.session.send("focus", 0)
         if self.start_running:
             self.asked.running = True
             self.session.send("run")

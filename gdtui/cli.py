@@ -145,12 +145,19 @@ def build_trainer(config: RunConfig, csv: CsvData | None = None) -> Trainer:
 @click.version_option(__version__, "--version", "-V", prog_name="gdtui", message="%(prog)s %(version)s")
 @run_options
 @click.option("--run", "start", is_flag=True, help="Start training at once.")
+@click.option("--vary", multiple=True, metavar="FIELD=V1,V2,...", help="Open with a lane per combination (see run).")
 @click.pass_context
-def cli(ctx: click.Context, start: bool, **options: Any) -> None:
+def cli(ctx: click.Context, start: bool, vary: tuple[str, ...], **options: Any) -> None:
     """Watch and steer gradient descent in the terminal. Without a command, opens the TUI."""
     if ctx.invoked_subcommand is not None:
         return
     config = config_from(options)
+    lanes: list[RunConfig] = []
+    if vary:
+        from gdtui.race_run import check_vary
+
+        lanes = [lane for _, lane in check_vary(config, vary)]
+        config = lanes[0]
     csv = check_data(config)
     from gdtui.client import SessionClient
 
@@ -158,7 +165,7 @@ def cli(ctx: click.Context, start: bool, **options: Any) -> None:
     session.spawn(config, csv)  # torch loads in the session process while Textual loads here
     from gdtui.app import GdtuiApp
 
-    app = GdtuiApp(config, start=start, session=session)
+    app = GdtuiApp(config, start=start, session=session, lanes=lanes[1:])
     try:
         app.run()
     finally:

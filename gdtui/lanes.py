@@ -15,9 +15,20 @@ from typing import Any
 
 from gdtui.engine.config import RunConfig
 
-# plotext's color names (the data is blue and green), and the same colors for Rich (the lanes table)
-COLORS = ("red", "cyan", "yellow", "magenta", "orange", "white", "red+", "cyan+")
-RICH_COLORS = ("red", "cyan", "yellow", "magenta", "dark_orange", "white", "bright_red", "bright_cyan")
+# Okabe and Ito's palette, told apart with the common colour blindnesses too: as RGB for plotext (a theme
+# does not remap them) and as hex for Rich (the lanes table). The data is drawn in the theme's blue and green.
+_RGB = (
+    (213, 94, 0),
+    (86, 180, 233),
+    (240, 228, 66),
+    (204, 121, 167),
+    (0, 158, 115),
+    (230, 159, 0),
+    (153, 153, 153),
+    (255, 255, 255),
+)
+COLORS: tuple[tuple[int, int, int], ...] = _RGB
+RICH_COLORS = tuple(f"#{r:02x}{g:02x}{b:02x}" for r, g, b in _RGB)
 APART_FIELDS = ("optimizer", "lr", "momentum", "loss", "epochs", "accumulate_grad", "model", "degree")
 
 
@@ -31,7 +42,7 @@ class LaneView:
     origin: tuple[int, int] | None
     epoch: int
     status: str
-    color: str
+    color: tuple[int, int, int]
     rich_color: str
     rmse: float | None = None
     series: array[float] = field(default_factory=lambda: array("d"))

@@ -177,7 +177,7 @@ class RaceView:
             self.app.curve.label, self.app.curve.color = self._legend(focused), focused.color
         else:
             self.app.plot.label, self.app.plot.color = "predictions", "red"
-            self.app.curve.label, self.app.curve.color = "", "red"
+            self.app.curve.label, self.app.curve.color = "", "red"  # one lane: as gdtui always drew it
 
     def _legend(self, lane: LaneView) -> str:
         return f"{lane.number} {self.lanes.apart(lane)}"[:20]

@@ -1,7 +1,7 @@
 """Regenerate screenshots/*.svg: the app as a user sees it, driven from the keyboard with Pilot.
 
 Run: python scripts/screenshots.py   (writes screenshots/main, done, linear-module, loss-curve, diverged,
-small, small-no-pane and help .svg)
+small, small-no-pane, help, race and race-curve .svg)
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ from tests.tui_helpers import ready, wait_for  # noqa: E402
 OUT = ROOT / "screenshots"
 
 
-async def shoot(name: str, config, size, keys: str = "", until=None, tab: str | None = None) -> None:
-    app = GdtuiApp(config)
+async def shoot(name: str, config, size, keys: str = "", until=None, tab: str | None = None, lanes=()) -> None:
+    app = GdtuiApp(config, lanes=list(lanes))
     async with app.run_test(size=size) as pilot:
         await ready(pilot)
         for key in keys.split():
@@ -49,6 +49,32 @@ async def main() -> None:
     await shoot("small", resolve("fastai-quadratic"), (80, 24), "s s s", lambda a: a.query_one("#log").rows == 3)
     await shoot("small-no-pane", resolve("linear-module"), (80, 24), "space p", lambda a: a.state == "done")
     await shoot("help", resolve("fastai-quadratic"), (120, 36), "question_mark")
+    race = resolve("qiita-quadratic", epochs=300)
+    await shoot(
+        "race",
+        race,
+        (120, 36),
+        "space",
+        lambda a: a.state == "done" and len(a.race.lanes) == 4,
+        lanes=[
+            race.replace(lr=5e-5),
+            race.replace(optimizer="sgd", momentum=0.9, lr=2e-5),
+            race.replace(optimizer="adam", lr=0.05),
+        ],
+    )
+    await shoot(
+        "race-curve",
+        race,
+        (120, 36),
+        "space l",
+        lambda a: a.state == "done" and len(a.race.lanes) == 4,
+        tab="tab-curve",
+        lanes=[
+            race.replace(lr=5e-5),
+            race.replace(optimizer="sgd", momentum=0.9, lr=2e-5),
+            race.replace(optimizer="adam", lr=0.05),
+        ],
+    )
 
 
 if __name__ == "__main__":

@@ -145,3 +145,50 @@ async def test_four_lanes_at_80x24_and_no_crash_down_to_40x12():
         await wait_for(pilot, lambda: app.state == "paused", what="paused")
         epochs = {lane.epoch for lane in lanes_of(app)}
         assert len(epochs) == 1  # lockstep
+
+
+async def test_the_app_opens_with_the_lanes_of_vary():
+    base = config(epochs=50)
+    extra = [base.replace(lr=2e-5), base.replace(optimizer="adam", lr=0.05, loss="l1")]
+    app = GdtuiApp(base, lanes=extra)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        await wait_for(pilot, lambda: len(lanes_of(app)) == 3 and caught_up(app), what="three lanes")
+        assert [lane.config for lane in lanes_of(app)] == [base, *extra]
+        assert app.race.lanes.focus == lanes_of(app)[0].id and app.config == base
+
+
+def test_gdtui_vary_hands_the_app_its_lanes(monkeypatch):
+    import os
+
+    from gdtui.cli import main
+
+    seen = {}
+
+    class Session:
+        def spawn(self, config, csv=None):
+            seen["spawned"] = config
+
+        def stop(self):
+            pass
+
+    class App:
+        return_code = 0
+
+        def __init__(self, config, start, session, lanes):
+            seen.update(config=config, lanes=lanes)
+
+        def run(self):
+            pass
+
+    monkeypatch.setattr("gdtui.client.SessionClient", Session)
+    monkeypatch.setattr("gdtui.app.GdtuiApp", App)
+    monkeypatch.setattr(os, "_exit", lambda code: None)
+    main(["--vary", "lr=1e-5,2e-5", "--vary", "optimizer=gd,adam"])
+    base = resolve("fastai-quadratic")
+    assert seen["spawned"] == seen["config"] == base
+    assert seen["lanes"] == [
+        base.replace(optimizer="adam"),
+        base.replace(lr=2e-5),
+        base.replace(lr=2e-5, optimizer="adam"),
+    ]

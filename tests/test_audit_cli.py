@@ -140,7 +140,7 @@ def test_the_tui_command_reads_a_csv_once(tmp_path, monkeypatch):
     class App:
         return_code = 0
 
-        def __init__(self, config, start, session):
+        def __init__(self, config, start, session, lanes=()):
             pass
 
         def run(self):

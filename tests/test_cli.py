@@ -658,7 +658,7 @@ def test_tui_command_gives_the_app_the_preset_with_its_overrides(monkeypatch):
     class App:
         return_code = 0
 
-        def __init__(self, config, start, session):
+        def __init__(self, config, start, session, lanes=()):
             seen.update(config=config, start=start)
 
         def run(self):

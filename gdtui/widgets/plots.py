@@ -18,7 +18,7 @@ import re
 import time
 from array import array
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from rich.segment import Segment
 from rich.style import Style
@@ -31,6 +31,7 @@ from textual_plotext import PlotextPlot
 if TYPE_CHECKING:
     from typing_extensions import Self
 
+Color = str | tuple[int, int, int]  # a plotext color: a name or RGB
 LIMIT = 1e15
 CURVE_POINTS = 400
 SGR = re.compile(r"(\x1b\[[0-9;]*m)")
@@ -119,8 +120,8 @@ class PredictionPlot(SafePlot):
         self.n_train = 0
         self.preds: list[float] | None = None
         self.ylim = (0.0, 1.0)
-        self.label, self.color = "predictions", "red"  # the focused lane's
-        self.others: list[tuple[str, str, list[float]]] = []  # the other lanes': label, color, predictions
+        self.label, self.color = "predictions", cast(Color, "red")  # the focused lane's
+        self.others: list[tuple[str, Color, list[float]]] = []  # the other lanes': label, color, predictions
 
     def set_data(
         self, x: Iterable[float], y: Iterable[float], n_train: int, ylim: tuple[float, float] | None = None
@@ -226,8 +227,8 @@ class LossCurve(SafePlot):
         super().__init__(**kwargs)
         self.rmse = array("d")
         self.log_scale = False
-        self.label, self.color = "", "red"  # the focused lane's line
-        self.others: list[tuple[str, str, array[float]]] = []  # the other lanes': label, color, RMSE
+        self.label, self.color = "", cast(Color, "red")  # the focused lane's line
+        self.others: list[tuple[str, Color, array[float]]] = []  # the other lanes': label, color, RMSE
 
     def clear(self) -> None:
         self.rmse = array("d")
