@@ -62,7 +62,7 @@ def session_reply(handler: Callable[[GdtuiApp, ReplyT], None]) -> Callable[[Gdtu
     return handle
 
 
-LANE_KEYS_HELP = Binding("1-8", "noop", "focus lane N (up / down in the lanes table too)")
+LANE_KEYS_HELP = Binding("1-8", "noop", "focus lane N (up / down in the table too)")
 ARTICLE_YLIM = {"fastai-quadratic": (-100.0, 100.0), "qiita-quadratic": (-75.0, 120.0)}
 MIN_SIZE = (60, 18)
 FRAME = 0.1
@@ -89,13 +89,13 @@ class GdtuiApp(App[None]):
         # priority: an open dropdown would take escape for itself and keep the focus (space reopens it)
         Binding("escape", "leave_field", "Leave field", show=False, priority=True),
         Binding("t", "toggle_tab", "Plots", show=False, tooltip="predictions / loss curve"),
-        Binding("a", "add_lane", "Add lane", show=False, tooltip="add a lane: a copy of the focused one, from epoch 0"),
+        Binding("a", "add_lane", "Add lane", show=False, tooltip="add a lane (a copy of the focused one)"),
         Binding(
             "b",
             "branch_lane",
             "Branch",
             show=False,
-            tooltip="branch the focused lane from the epoch in view in the log (or its latest)",
+            tooltip="branch the focused lane (epoch in view)",
         ),
         Binding("x", "remove_lane", "Remove lane", show=False, tooltip="remove the focused lane"),
         *[Binding(str(n), f"focus_lane({n})", f"Lane {n}", show=False) for n in range(1, 9)],
@@ -104,7 +104,7 @@ class GdtuiApp(App[None]):
             "toggle_params",
             "Pane",
             show=False,
-            tooltip="hide / show the hyperparameters (room for the log on a small terminal)",
+            tooltip="hide / show the hyperparameters pane",
         ),
     ]
 
