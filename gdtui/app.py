@@ -62,7 +62,7 @@ def session_reply(handler: Callable[[GdtuiApp, ReplyT], None]) -> Callable[[Gdtu
     return handle
 
 
-LANE_KEYS_HELP = Binding("1-8", "noop", "focus lane N (up / down in the table too)")
+LANE_KEYS_HELP = Binding("1-8", "noop", "focus lane N (or arrows in the table)")
 ARTICLE_YLIM = {"fastai-quadratic": (-100.0, 100.0), "qiita-quadratic": (-75.0, 120.0)}
 MIN_SIZE = (60, 18)
 FRAME = 0.1
