@@ -192,3 +192,29 @@ def test_gdtui_vary_hands_the_app_its_lanes(monkeypatch):
         base.replace(lr=2e-5),
         base.replace(lr=2e-5, optimizer="adam"),
     ]
+
+
+async def test_removing_the_focused_lane_while_it_runs_and_lanes_of_other_models():
+    """A poly lane and a linear lane beside the quadratic one: each drawn; x on the running, focused lane
+    leaves the race running on the others."""
+    base = config(epochs=1_000_000)
+    lanes = [base.replace(model="poly", degree=3, lr=1e-7), base.replace(model="linear", lr=1e-3)]
+    app = GdtuiApp(base, lanes=lanes)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        await wait_for(pilot, lambda: len(lanes_of(app)) == 3 and caught_up(app), what="three lanes")
+        await pilot.press("space")
+        await wait_for(pilot, lambda: all(lane.epoch > 0 and lane.preds for lane in lanes_of(app)), what="racing")
+        await wait_for(
+            pilot,
+            lambda: len(app.plot.others) == 2 and all(p for _, _, p in app.plot.others),
+            what="the other lanes drawn",
+        )
+        await pilot.press("2")
+        await wait_for(pilot, lambda: caught_up(app) and app.config.model == "poly", what="the poly lane")
+        assert app.log_view.lines[-1].count("=") == 4  # c0..c3: the log speaks of the lane's own parameters
+        await pilot.press("x")
+        await wait_for(pilot, lambda: len(lanes_of(app)) == 2 and caught_up(app), what="removed")
+        assert app.state == "running" and [lane.config.model for lane in lanes_of(app)] == ["quadratic", "linear"]
+        epoch = min(lane.epoch for lane in lanes_of(app))
+        await wait_for(pilot, lambda: min(lane.epoch for lane in lanes_of(app)) > epoch, what="the race goes on")

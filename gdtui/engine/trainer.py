@@ -44,6 +44,39 @@ StopCheck = Callable[[], bool]
 
 
 @dataclass(frozen=True)
+class PackedState:
+    """An optimizer's per-parameter state: its layout (index, key, kind...), CPU tensors as bytes, others."""
+
+    layout: tuple[tuple[Any, ...], ...]
+    blob: bytes
+    tensors: tuple[torch.Tensor, ...]
+
+
+def _unpack(packed: PackedState) -> dict[int, dict[str, Any]]:
+    state: dict[int, dict[str, Any]] = {}
+    offset, tensors = 0, iter(packed.tensors)
+    for entry in packed.layout:
+        i, key, kind = entry[:3]
+        if kind == "bytes":
+            shape, dtype = entry[3], entry[4]
+            count = 1
+            for n in shape:
+                count *= n
+            size = count * torch.empty((), dtype=dtype).element_size()
+            chunk = bytearray(packed.blob[offset : offset + size])
+            offset += size
+            value: Any = (
+                torch.frombuffer(chunk, dtype=dtype).reshape(shape) if size else torch.empty(shape, dtype=dtype)
+            )
+        elif kind == "tensor":
+            value = next(tensors).clone()
+        else:
+            value = copy.deepcopy(entry[3])
+        state.setdefault(i, {})[key] = value
+    return state
+
+
+@dataclass(frozen=True)
 class Checkpoint:
     """What a replay needs at an epoch besides the history: the settings then, how many changes came before,
     the optimizer's state and (where gradients accumulate) the gradients."""
@@ -51,7 +84,7 @@ class Checkpoint:
     epoch: int
     config: RunConfig
     changes: int
-    state: dict[int, dict[str, Any]] | None
+    state: PackedState | None
     grads: list[torch.Tensor | None] | None
 
 
@@ -151,20 +184,39 @@ class Trainer:
         self.start_config = self.config  # the run as it started: with `changes`, all it takes to replay it
         self.changes: list[tuple[int, dict[str, Any]]] = []  # (epoch, changes made after that epoch)
         self._checkpoints: list[Checkpoint] = []
+        self._layouts: dict[tuple[Any, ...], tuple[Any, ...]] = {}
 
     def _checkpoint(self, epoch: int) -> None:
         """Keep what a replay cannot read back from the history: the optimizer's state and, where gradients
         accumulate, the gradients (the parameters after every epoch are in the history)."""
         state = None
         if not isinstance(self.optimizer, PlainGD):  # the per-parameter state only: the settings are `config`'s
-            state = {
-                i: {k: v.clone() if isinstance(v, torch.Tensor) else copy.deepcopy(v) for k, v in s.items()}
-                for i, s in self.optimizer.state_dict()["state"].items()
-            }
+            state = self._pack(self.optimizer.state_dict()["state"])
         grads = None
         if self.config.accumulate_grad:
             grads = [None if p.grad is None else p.grad.clone() for p in self.model.parameters()]
         self._checkpoints.append(Checkpoint(epoch, self.config, len(self.changes), state, grads))
+
+    def _pack(self, state: dict[int, dict[str, Any]]) -> PackedState:
+        """An optimizer's state as compactly as it can be kept: one bytes object for every CPU tensor in it
+        (a few hundred bytes, where tensor objects cost kilobytes), with a layout shared by checkpoints."""
+        layout: list[tuple[Any, ...]] = []
+        blobs: list[bytes] = []
+        tensors: list[torch.Tensor] = []
+        for i, entries in state.items():
+            for key, value in entries.items():
+                if isinstance(value, torch.Tensor):
+                    if value.device.type == "cpu":
+                        blobs.append(value.detach().contiguous().numpy().tobytes())
+                        layout.append((i, key, "bytes", tuple(value.shape), value.dtype))
+                    else:  # on a device, kept there: reading it back would wait for the device
+                        tensors.append(value.detach().clone())
+                        layout.append((i, key, "tensor"))
+                else:
+                    layout.append((i, key, "value", copy.deepcopy(value)))
+        shape = tuple(layout)
+        shared = self._layouts.setdefault(shape, shape)
+        return PackedState(shared, b"".join(blobs), tuple(tensors))
 
     def replay(self, epoch: int) -> Trainer:
         """A new trainer standing where this run stood after `epoch`: its history, parameters and optimizer
@@ -185,7 +237,7 @@ class Trainer:
                 optimizer = trainer.optimizer
                 assert not isinstance(optimizer, PlainGD)
                 groups = optimizer.state_dict()["param_groups"]  # built from the checkpoint's config
-                optimizer.load_state_dict({"state": copy.deepcopy(point.state), "param_groups": groups})
+                optimizer.load_state_dict({"state": _unpack(point.state), "param_groups": groups})
             if point.grads is not None:
                 for p, g in zip(trainer.model.parameters(), point.grads):
                     p.grad = None if g is None else g.clone()
