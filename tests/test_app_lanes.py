@@ -55,10 +55,11 @@ async def test_a_race_from_the_keyboard():
             assert lane.config == lane_config
             assert list(lane.series) == solo_rmse(lane_config, 200)
         assert [app.race.lanes.apart(lane) for lane in lanes_of(app)] == ["gd, lr 1e-05", "lr 2e-05", "adam, lr 2e-05"]
-        assert [str(table.get_row_at(i)[2]) for i in range(3)] == ["gd, lr 1e-05", "lr 2e-05", "adam, lr 2e-05"]
+        cells = ["gd, lr 1e-05", "lr 2e-05", "adam, lr 2e-05"]  # drawn once a frame: wait for the frame
+        await wait_for(pilot, lambda: [str(table.get_row_at(i)[2]) for i in range(3)] == cells, what="the cells")
         # the focused lane is the last added: the log shows its epochs, the plots draw the others too
         assert app.config.optimizer == "adam" and app.log_view.rows == 200
-        assert len(app.plot.others) == 2 and len(app.curve.others) == 2
+        await wait_for(pilot, lambda: len(app.plot.others) == len(app.curve.others) == 2, what="the plots' lanes")
 
 
 async def test_focus_moves_the_pane_and_the_log_and_keys_compose_on_it():
@@ -93,11 +94,16 @@ async def test_b_branches_from_the_epoch_in_view_and_x_removes():
         await pilot.press("b")  # the log follows the newest row: from the latest epoch
         await wait_for(pilot, lambda: len(lanes_of(app)) == 2 and caught_up(app), what="a branch")
         assert lanes_of(app)[1].origin == (0, 60)
+        table = app.query_one(LanesTable)  # it appears with the second lane, and the log follows its new rows
+        await wait_for(pilot, lambda: table.display and not app.log_view._pending_follow, what="the log at rest")
+        # the log scrolled back shows the epoch at the bottom of its view; b branches from what it shows
         app.log_view.focus()
         app.log_view.scroll_to(y=0, animate=False)
-        await pilot.pause()
-        epoch = app.log_view.selected_epoch()
-        assert epoch is not None and epoch < 60
+        await wait_for(pilot, lambda: app.log_view.selected_epoch() is not None, what="the log scrolled back")
+        shown = app.log_view.selected_epoch()
+        assert shown == app.log_view.scrollable_content_region.height - 1  # rows 1..shown in view, a header
+        epoch = 10
+        app.log_view.selected_epoch = lambda: epoch  # as if scrolled there, whatever the layout does meanwhile
         await pilot.press("b")
         await wait_for(pilot, lambda: len(lanes_of(app)) == 3 and caught_up(app), what="a second branch")
         branch = lanes_of(app)[2]
@@ -137,7 +143,7 @@ async def test_four_lanes_at_80x24_and_no_crash_down_to_40x12():
         await wait_for(pilot, lambda: all(lane.epoch > 0 for lane in lanes_of(app)), what="racing")
         table = app.query_one(LanesTable)
         await wait_for(pilot, lambda: table.display and table.row_count == 4, what="the table")
-        assert table.region.height >= 3 and app.log_view.region.height >= 3
+        await wait_for(pilot, lambda: table.region.height >= 3 and app.log_view.region.height >= 3, what="laid out")
         for size in ((60, 18), (40, 12), (80, 24)):
             await pilot.resize_terminal(*size)
             await pilot.pause(0.3)
