@@ -78,14 +78,13 @@ class LanesModel:
                     info.id, number, info.config, info.origin, info.epoch, info.status, COLORS[k], RICH_COLORS[k]
                 )
             lane.number, lane.config, lane.origin = number, info.config, info.origin
+            if info.epoch < len(lane.series):  # reset, or restarted with new settings: its past is gone
+                del lane.series[info.epoch :]
+                lane.rmse = lane.series[-1] if lane.series else None
+                lane.preds = None if info.epoch == 0 else lane.preds
             lane.epoch, lane.status = info.epoch, info.status
             lanes.append(lane)
         self.lanes, self.focus = lanes, focus
-
-    def reset(self) -> None:
-        """Every lane back to epoch 0 (a reset, a new run): no series, no predictions."""
-        for lane in self.lanes:
-            lane.epoch, lane.rmse, lane.series, lane.preds = 0, None, array("d"), None
 
     def extend(self, lane_id: int, chunk: Any) -> None:
         """A lane's new epochs (a Chunk): its epoch, status, RMSE, series and predictions."""

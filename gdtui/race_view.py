@@ -116,7 +116,7 @@ class RaceView:
                 wanted.append({"lr": config.lr * variant["lr"]})
             elif variant.get("optimizer") != config.optimizer:
                 wanted.append(dict(variant))
-        if self.app._session_gone() or not self._room(len(wanted)):
+        if not wanted or self.app._session_gone() or not self._room(len(wanted)):
             return
         for changes in wanted:
             self.app.session.send("add", changes)

@@ -224,3 +224,19 @@ async def test_removing_the_focused_lane_while_it_runs_and_lanes_of_other_models
         assert app.state == "running" and [lane.config.model for lane in lanes_of(app)] == ["quadratic", "linear"]
         epoch = min(lane.epoch for lane in lanes_of(app))
         await wait_for(pilot, lambda: min(lane.epoch for lane in lanes_of(app)) > epoch, what="the race goes on")
+
+
+async def test_r_resets_every_lane():
+    app = GdtuiApp(config(epochs=40), lanes=[config(epochs=40, lr=2e-5)])
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        await wait_for(pilot, lambda: len(lanes_of(app)) == 2 and caught_up(app), what="two lanes")
+        await pilot.press("space")
+        await wait_for(pilot, lambda: app.state == "done", what="done")
+        assert all(len(lane.series) == 40 for lane in lanes_of(app))
+        await pilot.press("r")
+        await wait_for(pilot, lambda: app.state == "ready" and caught_up(app), what="reset")
+        assert all(lane.epoch == 0 and len(lane.series) == 0 and lane.rmse is None for lane in lanes_of(app))
+        assert lanes_of(app)[1].preds is None and app.log_view.rows == 0
+        await pilot.press("s")
+        await wait_for(pilot, lambda: all(lane.epoch == 1 for lane in lanes_of(app)), what="one step each")
