@@ -16,10 +16,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from gdtui.engine import stack
 from gdtui.engine.config import LIVE_FIELDS, SWITCH_FIELDS, ConfigError, RunConfig
 from gdtui.engine.csvfile import CsvData
 from gdtui.engine.history import Chunk
-from gdtui.engine.trainer import Trainer
+from gdtui.engine.trainer import Trainer, TrainingError
 
 MAX_LANES = 8
 
@@ -119,23 +120,73 @@ class Race:
                 want = min(lead, lane.trainer.config.epochs) - lane.trainer.epoch  # never past its budget
                 if max_epochs is not None:
                     want = min(want, max_epochs)
-                chunk = lane.trainer.run_chunk(want, left, should_stop)
+                try:
+                    chunk = lane.trainer.run_chunk(want, left, should_stop)
+                except TrainingError as failed:
+                    if failed.chunk is not None:
+                        chunks[lane.id] = failed.chunk
+                    raise RaceError(failed.error, chunks) from failed
                 if chunk is not None:
                     chunks[lane.id] = chunk
             return chunks
-        first, *others = active
-        share = None if budget is None else budget / len(active)
-        want = first.trainer.config.epochs - first.trainer.epoch
-        if max_epochs is not None:
-            want = min(want, max_epochs)
-        chunk = first.trainer.run_chunk(want, share, should_stop)
-        if chunk is None:
+        units = [active]  # one lane: nothing to stack (and nothing to probe)
+        if len(active) > 1:
+            units = [[active[i] for i in unit] for unit in stack.groups([lane.trainer for lane in active])]
+        first, *others = units
+        share = None if budget is None else budget * len(first) / len(active)
+        deadline = None if share is None else time.perf_counter() + share
+        n = self._run_unit(first, max_epochs, deadline, should_stop, chunks)
+        if n == 0:
             return chunks
-        chunks[first.id] = chunk
-        n = len(chunk)
-        for lane in others:  # exactly as many epochs as the first lane ran: the race stays in lockstep
-            t = lane.trainer
-            chunk = t.run_chunk(min(n, t.config.epochs - t.epoch))
-            if chunk is not None:
-                chunks[lane.id] = chunk
+        for unit in others:  # exactly as many epochs as the first unit ran: the race stays in lockstep
+            self._run_unit(unit, n, None, None, chunks)
         return chunks
+
+    def _run_unit(
+        self,
+        unit: list[Lane],
+        max_epochs: int | None,
+        deadline: float | None,
+        should_stop: Callable[[], bool] | None,
+        chunks: dict[int, Chunk],
+    ) -> int:
+        """Train a unit of lanes (stacked, or one lane alone) up to `max_epochs` each, never past a lane's own
+        budget; put their chunks in `chunks`. Returns how many epochs the unit ran. Raises RaceError."""
+        wants = []
+        for lane in unit:
+            t = lane.trainer
+            want = t.config.epochs - t.epoch
+            wants.append(want if max_epochs is None else min(want, max_epochs))
+        if len(unit) == 1:
+            lane = unit[0]
+            left = None if deadline is None else max(deadline - time.perf_counter(), 0.0)
+            try:
+                chunk = lane.trainer.run_chunk(wants[0], left, should_stop)
+            except TrainingError as failed:
+                if failed.chunk is not None:
+                    chunks[lane.id] = failed.chunk
+                raise RaceError(failed.error, chunks) from failed
+            if chunk is None:
+                return 0
+            chunks[lane.id] = chunk
+            return len(chunk)
+        try:
+            stacked, ran = stack.run_stacked([lane.trainer for lane in unit], wants, deadline, should_stop)
+        except stack.StackFailed as failed:
+            for lane, part in zip(unit, failed.chunks):
+                if part is not None:
+                    chunks[lane.id] = part
+            raise RaceError(failed.error, chunks) from failed
+        for lane, part in zip(unit, stacked):
+            if part is not None:
+                chunks[lane.id] = part
+        return ran
+
+
+class RaceError(TrainingError):
+    """An epoch failed inside torch in a race. The epochs completed before it are recorded; `chunks` holds
+    them by lane id (every lane's, this call's), and every lane stands where its history ends."""
+
+    def __init__(self, error: Exception, chunks: dict[int, Chunk]):
+        super().__init__(error, None)
+        self.chunks = chunks

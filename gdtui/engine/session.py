@@ -36,6 +36,7 @@ from gdtui.engine.config import DATA_FIELDS, ConfigError, RunConfig, check_combi
 from gdtui.engine.csvfile import CsvData
 
 if TYPE_CHECKING:
+    from gdtui.engine.history import Chunk
     from gdtui.engine.lanes import Race
     from gdtui.engine.trainer import Trainer
 
@@ -275,6 +276,7 @@ class Session:
                 self.conn.send(("seen", self.seen))
 
     def _obey(self, command: tuple[Any, ...], work: Callable[[], None]) -> None:
+        from gdtui.engine.lanes import RaceError
         from gdtui.engine.trainer import TrainingError
 
         try:
@@ -283,7 +285,9 @@ class Session:
             raise  # the pipe itself: the UI is gone
         except Exception as error:
             self.running = False
-            if isinstance(error, TrainingError) and error.chunk is not None:
+            if isinstance(error, RaceError):
+                self.report(error.chunks)
+            elif isinstance(error, TrainingError) and error.chunk is not None:
                 self.conn.send(("results", error.chunk, self.state()))
             self.conn.send(("error", command[0], f"{command[0]} failed: {error}"))
             if self.trainer is not None:
@@ -297,13 +301,17 @@ class Session:
         chunks = race.run_chunk(max_epochs, budget=budget, should_stop=stop)
         if not any(lane.active for lane in race.lanes):
             self.running = False
+        self.report(chunks)
+        if self.focus not in chunks:
+            self.send_state()
+
+    def report(self, chunks: dict[int, Chunk]) -> None:
+        """Send new epochs: the other lanes' first, then the focused lane's with the state."""
         others = {lane_id: chunk for lane_id, chunk in chunks.items() if lane_id != self.focus}
         if others:
             self.conn.send(("lane_results", others))
         if self.focus in chunks:
             self.conn.send(("results", chunks[self.focus], self.state()))
-        else:
-            self.send_state()
 
     def _command_waiting(self) -> Callable[[], bool]:
         """A should_stop for run_chunk: is a command waiting? Asked of the pipe at most every LOOK_SECONDS."""

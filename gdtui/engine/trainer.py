@@ -37,7 +37,7 @@ from gdtui.engine.device import resolve_device
 from gdtui.engine.history import Chunk, EpochResult, History
 from gdtui.engine.losses import LOSSES, mse
 from gdtui.engine.models import Model, build_model
-from gdtui.engine.optim import PlainGD, build_optimizer, set_hyperparameters
+from gdtui.engine.optim import PlainGD, build_optimizer, set_hyperparameters, stepper
 
 _BUILD_LOCK = threading.Lock()
 StopCheck = Callable[[], bool]
@@ -347,6 +347,7 @@ class Trainer:
         p0 = params[0]
         single = len(params) == 1 and p0.dim() == 1
         every = self.CHECKPOINT_EVERY
+        step = stepper(optimizer)
         losses: list[float] = []
         metrics: list[float] = []
         tests: list[float] = []
@@ -364,7 +365,7 @@ class Trainer:
                     metrics.append(mse(preds.detach(), y).item())
                 # (backward() has just made every .grad: never None here)
                 grads += p0.grad.tolist() if single else torch.cat([p.grad.reshape(-1) for p in params]).tolist()  # type: ignore[union-attr]
-                optimizer.step()
+                step()
                 if zero:
                     optimizer.zero_grad()
                 flats += p0.tolist() if single else model.flat().tolist()
@@ -406,6 +407,7 @@ class Trainer:
         # epoch unless gradients accumulate.
         snapshot_free = single and isinstance(optimizer, PlainGD)
         every = self.CHECKPOINT_EVERY
+        step = stepper(optimizer)
         grad_fresh = single and zero
         losses: list[torch.Tensor] = []
         metrics: list[torch.Tensor] = []
@@ -423,7 +425,7 @@ class Trainer:
                     metrics.append(mse(preds.detach(), y))
                 # (backward() has just made every .grad: never None here)
                 grads.append(p0.grad if grad_fresh else torch.cat([p.grad.reshape(-1) for p in params]))  # type: ignore[arg-type, union-attr]
-                optimizer.step()
+                step()
                 if zero:
                     optimizer.zero_grad()
                 flats.append(p0.data if snapshot_free else model.flat())
