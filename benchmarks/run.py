@@ -454,8 +454,8 @@ class Bench:
             speed >= 3,
             f"{PRESET}, 8 lanes (gd at three lrs, sgd momentum 0.9, nesterov, adam, rmsprop, adagrad), "
             f"{r['epochs']} epochs each, chunks of 0.1 s, {r['rounds']} alternating rounds: race "
-            f"{_list(r['race8'])} s, one after another {_list(r['solo8'])} s. Lanes are computed one after "
-            f"another within each chunk (no stacked tensor yet), so the race costs what the runs cost.",
+            f"{_list(r['race8'])} s, one after another {_list(r['solo8'])} s. The 8 lanes are stacked: one "
+            f"forward, loss and backward pass for all of them, then each lane's own optimizer step.",
         )
         one = r["race1_s"] / r["solo1_s"]
         self.row(

@@ -61,6 +61,13 @@ FORWARDS: dict[type[Model], Callable[[Slots, torch.Tensor], torch.Tensor]] = {
 }
 
 
+def _flat(slots: Slots, lanes: int) -> list[float]:
+    """Every lane's parameters, lane after lane, in the order of its names."""
+    if len(slots) == 1:
+        return slots[0].detach().reshape(-1).tolist()
+    return torch.cat([s.detach().reshape(lanes, -1) for s in slots], dim=1).reshape(-1).tolist()
+
+
 def _mse(preds: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return ((preds - y) ** 2).mean(dim=1)
 
@@ -200,10 +207,11 @@ def run_stacked(
         cleared = [p for t, lane in zip(members, leaves) if not t.config.accumulate_grad for p in lane]
         try:
             slots = [torch.stack(column) for column in zip(*leaves)]
+            ones = torch.ones(len(members), dtype=x.dtype, device=x.device)
             while True:
                 preds = forward(slots, x)
                 loss = row_loss(preds, y)
-                loss.sum().backward()  # the lanes are independent: each leaf gets its own loss's gradient
+                loss.backward(ones)  # the lanes are independent: each leaf gets its own loss's gradient
                 values = loss.tolist()
                 scores = values if metric_is_loss else _mse(preds.detach(), y).tolist()
                 grad = torch.cat([p.grad.reshape(-1) for lane in leaves for p in lane]).tolist()  # type: ignore[union-attr]
@@ -212,7 +220,7 @@ def run_stacked(
                 for p in cleared:  # what zero_grad() does (set_to_none), without its profiler record
                     p.grad = None
                 slots = [torch.stack(column) for column in zip(*leaves)]
-                flat = torch.cat([s.detach().reshape(len(members), -1) for s in slots], dim=1).reshape(-1).tolist()
+                flat = _flat(slots, len(members))
                 if test:
                     with torch.inference_mode():
                         held = row_loss(forward([s.detach() for s in slots], data.x_test), data.y_test).tolist()
