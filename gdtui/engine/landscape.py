@@ -1,0 +1,221 @@
+"""The loss landscape of a lane: its training loss over two of its parameters, the minimum, the curvature (the
+Hessian, its eigenvalues and plain gradient descent's stability limit 2/λmax) and an LR range test.
+
+Why: the contour picture with the parameters' path on it is what makes a learning rate that is too big visible,
+and the curvature says exactly where "too big" begins (fastai-quadratic diverges above 3.54e-5). Every model
+gdtui has is linear in its parameters (predictions = features(x) @ params), so the grid is one matrix product
+per block of grid points on float64 features, the minimum under MSE is a least-squares fit, and the Hessian of
+MSE is the constant 2/n·XᵀX. UI-free: the app draws what these functions return.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+
+from gdtui.engine.models import Linear, NNLinear, Polynomial, Quadratic
+from gdtui.engine.stack import ROW_LOSSES
+from gdtui.engine.trainer import Trainer
+
+MAX_POINTS = 10_000  # the grid is computed on a fixed subsample of larger data
+BLOCK_ELEMENTS = 2_000_000  # grid points x data points computed at once
+
+
+def features(trainer: Trainer, x: torch.Tensor) -> torch.Tensor:
+    """The model's features of x in float64, one column per parameter in the order of its names."""
+    x = x.double()
+    one = torch.ones_like(x)
+    model = trainer.model
+    if isinstance(model, Quadratic):
+        return torch.stack([x**2, x, one], dim=1)
+    if isinstance(model, (Linear, NNLinear)):
+        return torch.stack([x, one], dim=1)
+    if isinstance(model, Polynomial):
+        return x.unsqueeze(-1) ** torch.arange(len(model.names), dtype=torch.float64)
+    raise ValueError(f"no landscape for the {trainer.config.model} model")
+
+
+def _training_data(trainer: Trainer) -> tuple[torch.Tensor, torch.Tensor, bool]:
+    """The training points (CPU float64), a fixed subsample drawn from the run's seed beyond MAX_POINTS."""
+    x, y = trainer.data.x_train.cpu().double(), trainer.data.y_train.cpu().double()
+    if len(x) <= MAX_POINTS:
+        return x, y, False
+    generator = torch.Generator().manual_seed(trainer.config.seed)
+    keep = torch.randperm(len(x), generator=generator)[:MAX_POINTS].sort().values
+    return x[keep], y[keep], True
+
+
+def params_at(trainer: Trainer, epoch: int | None = None) -> list[float]:
+    """The parameters after `epoch` (0: the initial ones; default: the latest)."""
+    epoch = trainer.epoch if epoch is None else epoch
+    if not 0 <= epoch <= trainer.epoch:
+        raise ValueError(f"epoch must be between 0 and {trainer.epoch}")
+    if epoch == 0:
+        return [float(v) for v in trainer._initial.cpu().double().tolist()]
+    return [trainer.history.params[name][epoch - 1] for name in trainer.names]
+
+
+def losses_at(trainer: Trainer, flats: torch.Tensor) -> torch.Tensor:
+    """The training loss at each row of `flats` (grid points x parameters, float64), in blocks."""
+    x, y, _ = _training_data(trainer)
+    design = features(trainer, x)
+    row_loss = ROW_LOSSES[trainer.config.loss]
+    block = max(1, BLOCK_ELEMENTS // max(len(x), 1))
+    parts = [row_loss(flats[i : i + block] @ design.T, y) for i in range(0, len(flats), block)]
+    return torch.cat(parts) if parts else torch.zeros(0, dtype=torch.float64)
+
+
+def minimum(trainer: Trainer) -> list[float] | None:
+    """The parameters of least MSE, by least squares (None for another loss: see `Landscape.lowest`)."""
+    if trainer.config.loss != "mse":
+        return None
+    x, y, _ = _training_data(trainer)
+    solution = torch.linalg.lstsq(features(trainer, x), y.unsqueeze(1)).solution
+    return [float(v) for v in solution.squeeze(1).tolist()]
+
+
+@dataclass(frozen=True)
+class Curvature:
+    """The Hessian of the training loss at some parameters, its eigenvalues (ascending) and the learning rate
+    above which plain gradient descent diverges there, 2/λmax (None when λmax is not positive)."""
+
+    hessian: list[list[float]]
+    eigenvalues: list[float]
+    lr_limit: float | None
+    constant: bool  # the same everywhere (MSE: the Hessian is 2/n·XᵀX)
+
+
+def curvature(trainer: Trainer, flat: list[float] | None = None) -> Curvature:
+    """The curvature of the training loss at `flat` (default: the current parameters)."""
+    x, y, _ = _training_data(trainer)
+    design = features(trainer, x)
+    row_loss = ROW_LOSSES[trainer.config.loss]
+    at = torch.tensor(params_at(trainer) if flat is None else flat, dtype=torch.float64)
+
+    def loss(p: torch.Tensor) -> torch.Tensor:
+        return row_loss((design @ p).unsqueeze(0), y)[0]
+
+    hessian = torch.autograd.functional.hessian(loss, at)
+    assert isinstance(hessian, torch.Tensor)
+    eigenvalues = torch.linalg.eigvalsh(hessian).tolist()
+    top = eigenvalues[-1]
+    limit = 2 / top if top > 0 and math.isfinite(top) else None
+    return Curvature(hessian.tolist(), eigenvalues, limit, trainer.config.loss == "mse")
+
+
+@dataclass(frozen=True)
+class Landscape:
+    """The training loss over a grid of two parameters (`loss[row][col]` at ys[row], xs[col]), the others held
+    at `held`; the minimum (least squares) or, without one, the lowest grid point."""
+
+    pair: tuple[str, str]
+    xs: list[float]
+    ys: list[float]
+    loss: list[list[float]]
+    held: list[float]
+    minimum: list[float] | None
+    lowest: tuple[float, float, float]  # x, y and loss of the lowest grid point
+    points: int  # training points the grid was computed on
+    subsampled: bool
+
+
+def default_span(
+    trainer: Trainer, pair: tuple[int, int], paths: list[list[tuple[float, float]]], pad: float = 0.15
+) -> tuple[tuple[float, float], tuple[float, float]]:
+    """A span holding every path and the minimum, padded on each side."""
+    points = [p for path in paths for p in path]
+    best = minimum(trainer)
+    if best is not None:
+        points.append((best[pair[0]], best[pair[1]]))
+    now = params_at(trainer)
+    points.append((now[pair[0]], now[pair[1]]))
+    finite = [p for p in points if math.isfinite(p[0]) and math.isfinite(p[1])]
+    spans = []
+    for axis in (0, 1):
+        lo, hi = min(p[axis] for p in finite), max(p[axis] for p in finite)
+        width = hi - lo or max(abs(hi), 1.0)
+        spans.append((lo - pad * width, hi + pad * width))
+    return spans[0], spans[1]
+
+
+def landscape(
+    trainer: Trainer,
+    pair: tuple[str, str],
+    size: tuple[int, int] = (120, 72),
+    span: tuple[tuple[float, float], tuple[float, float]] | None = None,
+    epoch: int | None = None,
+) -> Landscape:
+    """The loss over a `size` (columns x rows) grid of the two named parameters, the others held at their values
+    after `epoch` (default: the latest); the default span holds the lane's path and the minimum."""
+    names = list(trainer.names)
+    unknown = [name for name in pair if name not in names]
+    if unknown or pair[0] == pair[1]:
+        raise ValueError(f"the pair must be two of {', '.join(names)}")
+    i, j = names.index(pair[0]), names.index(pair[1])
+    held = params_at(trainer, epoch)
+    if span is None:
+        history = trainer.history.params
+        path = list(zip([held[i]], [held[j]])) + list(zip(history[pair[0]], history[pair[1]]))
+        span = default_span(trainer, (i, j), [path])
+    cols, rows = size
+    xs = torch.linspace(span[0][0], span[0][1], cols, dtype=torch.float64)
+    ys = torch.linspace(span[1][0], span[1][1], rows, dtype=torch.float64)
+    flats = torch.tensor(held, dtype=torch.float64).repeat(rows * cols, 1)
+    flats[:, i] = xs.repeat(rows)
+    flats[:, j] = ys.repeat_interleave(cols)
+    loss = losses_at(trainer, flats).view(rows, cols)
+    at = int(torch.nan_to_num(loss, nan=math.inf).argmin())
+    lowest = (float(xs[at % cols]), float(ys[at // cols]), float(loss.view(-1)[at]))
+    x, _, subsampled = _training_data(trainer)
+    return Landscape(
+        (pair[0], pair[1]), xs.tolist(), ys.tolist(), loss.tolist(), held, minimum(trainer), lowest, len(x), subsampled
+    )
+
+
+@dataclass(frozen=True)
+class LrFind:
+    """An LR range test: the learning rates tried, the loss at each step (before its update), the smoothed loss,
+    the suggestion, and 2/λmax where the curvature gives it."""
+
+    lrs: list[float]
+    losses: list[float]
+    smoothed: list[float]
+    suggestion: float | None
+    lr_limit: float | None
+
+
+def lr_find(
+    trainer: Trainer, start: float = 1e-8, end: float = 10.0, steps: int = 100, stop_factor: float = 4.0
+) -> LrFind:
+    """Ramp the lr exponentially from `start` to `end` over `steps` steps of the lane's optimizer, from the lane's
+    initial parameters, stopping once the loss passes `stop_factor` times its best. The lane is untouched (the
+    ramp runs on a fresh run of its start). The suggestion is the lr of the lowest raw loss, divided by 10."""
+    if not 0 < start < end:
+        raise ValueError("the ramp needs 0 < start < end")
+    if steps < 2:
+        raise ValueError("the ramp needs at least 2 steps")
+    probe = trainer.sibling(trainer.start_config.replace(epochs=steps))
+    ratio = (end / start) ** (1 / (steps - 1))
+    lrs: list[float] = []
+    losses: list[float] = []
+    smoothed: list[float] = []
+    average, beta = 0.0, 0.9
+    for k in range(steps):
+        lr = start * ratio**k
+        probe.update(lr=min(lr, 1e6))
+        result = probe.step()
+        if probe.status == "diverged" and len(losses) >= probe.epoch:
+            break
+        loss = result.loss
+        lrs.append(lr)
+        losses.append(loss)
+        average = beta * average + (1 - beta) * loss
+        smoothed.append(average / (1 - beta ** (k + 1)))
+        if not math.isfinite(loss) or loss > stop_factor * min(losses):
+            break
+    finite = [(loss, lr) for loss, lr in zip(losses, lrs) if math.isfinite(loss)]
+    suggestion = min(finite)[1] / 10 if finite else None
+    limit = curvature(trainer, params_at(trainer, 0)).lr_limit
+    return LrFind(lrs, losses, smoothed, suggestion, limit)
