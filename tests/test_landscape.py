@@ -152,7 +152,7 @@ def test_the_lr_range_test_ramps_stops_and_leaves_the_lane_untouched():
     assert found.smoothed[0] == pytest.approx(found.losses[0])
 
 
-@pytest.mark.parametrize("args", [{"start": 0}, {"start": 1, "end": 0.5}, {"steps": 1}])
+@pytest.mark.parametrize("args", [{"start": 0}, {"start": 1, "end": 0.5}, {"end": 1e7}, {"steps": 1}])
 def test_bad_ramps_are_refused(args):
     with pytest.raises(ValueError):
         land.lr_find(trained(), **args)

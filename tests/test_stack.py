@@ -13,6 +13,7 @@ from gdtui.engine.config import OPTIMIZERS
 from gdtui.engine.lanes import Race, RaceError
 from gdtui.engine.models import Polynomial
 from gdtui.engine.trainer import Trainer
+from tests.test_audit_engine import fail_once
 from tests.test_engine import article_setup, function, mse
 from tests.test_lanes import columns, race_to_the_end, same
 
@@ -162,16 +163,7 @@ def test_a_stop_request_stops_every_stacked_lane_at_the_same_epoch():
 def test_an_epoch_that_fails_while_stacked_reports_every_lanes_epochs_and_the_race_goes_on(monkeypatch):
     """torch raises in the 30th Adam step: every lane keeps (and reports) its 29 epochs, stands where its history
     ends, and the race then runs on as the solo runs."""
-    real = torch.optim.Adam.step
-    calls = {"n": 0}
-
-    def failing(self, *args, **kwargs):
-        calls["n"] += 1
-        if calls["n"] == 30:
-            raise RuntimeError("injected")
-        return real(self, *args, **kwargs)
-
-    monkeypatch.setattr(torch.optim.Adam, "step", failing)
+    fail_once(monkeypatch, torch.optim.Adam, "step", lambda n: n == 30)
     configs = lane_configs({}, 200)[:3] + lane_configs({}, 200)[4:5]  # gd, sgd, adam, rmsprop
     race = Race(configs[0])
     for config in configs[1:]:

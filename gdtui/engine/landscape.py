@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import torch
 
+from gdtui.engine.config import MAX_LR
 from gdtui.engine.models import Linear, NNLinear, Polynomial, Quadratic
 from gdtui.engine.stack import ROW_LOSSES
 from gdtui.engine.trainer import Trainer
@@ -122,15 +123,9 @@ class Landscape:
 
 
 def default_span(
-    trainer: Trainer, pair: tuple[int, int], paths: list[list[tuple[float, float]]], pad: float = 0.15
+    points: list[tuple[float, float]], pad: float = 0.15
 ) -> tuple[tuple[float, float], tuple[float, float]]:
-    """A span holding every path and the minimum, padded on each side."""
-    points = [p for path in paths for p in path]
-    best = minimum(trainer)
-    if best is not None:
-        points.append((best[pair[0]], best[pair[1]]))
-    now = params_at(trainer)
-    points.append((now[pair[0]], now[pair[1]]))
+    """A span holding every finite point (a path, the minimum...), padded on each side."""
     finite = [p for p in points if math.isfinite(p[0]) and math.isfinite(p[1])]
     spans = []
     for axis in (0, 1):
@@ -155,10 +150,11 @@ def landscape(
         raise ValueError(f"the pair must be two of {', '.join(names)}")
     i, j = names.index(pair[0]), names.index(pair[1])
     held = params_at(trainer, epoch)
-    if span is None:
-        history = trainer.history.params
-        path = list(zip([held[i]], [held[j]])) + list(zip(history[pair[0]], history[pair[1]]))
-        span = default_span(trainer, (i, j), [path])
+    best = minimum(trainer)
+    if span is None:  # the path from the start, the held point and the minimum
+        start, history = params_at(trainer, 0), trainer.history.params
+        points = [(start[i], start[j]), (held[i], held[j]), *zip(history[pair[0]], history[pair[1]])]
+        span = default_span(points + ([(best[i], best[j])] if best is not None else []))
     cols, rows = size
     xs = torch.linspace(span[0][0], span[0][1], cols, dtype=torch.float64)
     ys = torch.linspace(span[1][0], span[1][1], rows, dtype=torch.float64)
@@ -170,7 +166,7 @@ def landscape(
     lowest = (float(xs[at % cols]), float(ys[at // cols]), float(loss.view(-1)[at]))
     x, _, subsampled = _training_data(trainer)
     return Landscape(
-        (pair[0], pair[1]), xs.tolist(), ys.tolist(), loss.tolist(), held, minimum(trainer), lowest, len(x), subsampled
+        (pair[0], pair[1]), xs.tolist(), ys.tolist(), loss.tolist(), held, best, lowest, len(x), subsampled
     )
 
 
@@ -192,8 +188,8 @@ def lr_find(
     """Ramp the lr exponentially from `start` to `end` over `steps` steps of the lane's optimizer, from the lane's
     initial parameters, stopping once the loss passes `stop_factor` times its best. The lane is untouched (the
     ramp runs on a fresh run of its start). The suggestion is the lr of the lowest raw loss, divided by 10."""
-    if not 0 < start < end:
-        raise ValueError("the ramp needs 0 < start < end")
+    if not 0 < start < end <= MAX_LR:
+        raise ValueError(f"the ramp needs 0 < start < end <= {MAX_LR:g}")
     if steps < 2:
         raise ValueError("the ramp needs at least 2 steps")
     probe = trainer.sibling(trainer.start_config.replace(epochs=steps))
@@ -204,9 +200,10 @@ def lr_find(
     average, beta = 0.0, 0.9
     for k in range(steps):
         lr = start * ratio**k
-        probe.update(lr=min(lr, 1e6))
+        probe.update(lr=lr)
+        before = probe.epoch
         result = probe.step()
-        if probe.status == "diverged" and len(losses) >= probe.epoch:
+        if probe.epoch == before:  # diverged at the step before: nothing more to learn
             break
         loss = result.loss
         lrs.append(lr)

@@ -116,18 +116,10 @@ class Race:
         if behind:  # catching up, within the budget: the leaders stand still
             deadline = None if budget is None else time.perf_counter() + budget
             for lane in behind:
-                left = None if deadline is None else max(deadline - time.perf_counter(), 0.0)
-                want = min(lead, lane.trainer.config.epochs) - lane.trainer.epoch  # never past its budget
-                if max_epochs is not None:
-                    want = min(want, max_epochs)
-                try:
-                    chunk = lane.trainer.run_chunk(want, left, should_stop)
-                except TrainingError as failed:
-                    if failed.chunk is not None:
-                        chunks[lane.id] = failed.chunk
-                    raise RaceError(failed.error, chunks) from failed
-                if chunk is not None:
-                    chunks[lane.id] = chunk
+                cap = lead - lane.trainer.epoch  # never past the leaders (nor, in _run_unit, its own budget)
+                self._run_unit(
+                    [lane], cap if max_epochs is None else min(cap, max_epochs), deadline, should_stop, chunks
+                )
             return chunks
         units = [active]  # one lane: nothing to stack (and nothing to probe)
         if len(active) > 1:

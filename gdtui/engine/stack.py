@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from gdtui.engine.history import Chunk
-from gdtui.engine.losses import LOSSES
+from gdtui.engine.losses import LOSSES, mse
 from gdtui.engine.models import Linear, Model, NNLinear, Polynomial, Quadratic
 from gdtui.engine.optim import stepper
 from gdtui.engine.trainer import Trainer, _tensor
@@ -122,7 +122,7 @@ def _probe(trainer: Trainer) -> bool:
         loss = LOSSES[name](preds, data.y_train)
         loss.backward()
         with torch.inference_mode():
-            metric = ((preds.detach() - data.y_train) ** 2).mean()
+            metric = mse(preds.detach(), data.y_train)
             held = LOSSES[name](model(data.x_test), data.y_test) if data.has_test else metric
         grads = [g for p in model.parameters() for g in p.grad.reshape(-1).tolist()]  # type: ignore[union-attr]
         solo.append([loss.item(), metric.item(), held.item(), *grads])
