@@ -17,7 +17,7 @@ from gdtui.widgets.hyperparams import HyperParams
 from gdtui.widgets.plots import LossCurve, PredictionPlot
 from gdtui.widgets.rmse_log import RmseLog
 from gdtui.widgets.status import StatusLine
-from tests.tui_helpers import config, field, log_texts, press_and_wait, ready, run_to_done, wait_for
+from tests.tui_helpers import config, field, log_texts, palette_pick, press_and_wait, ready, run_to_done, wait_for
 
 # The fastai article's published log (seeds 000/001).
 PUBLISHED = ["74.96194346966999", "36.43029986215973", "22.692756149058336"]
@@ -508,14 +508,10 @@ async def test_command_palette_offers_presets_and_actions():
     async with app.run_test(size=SIZE) as pilot:
         await ready(pilot)
         await pilot.press("ctrl+p")
-        await pilot.press(*"Preset: linear-manual")
-        await pilot.pause(0.5)
-        await pilot.press("enter")
+        await palette_pick(pilot, "Preset: linear-manual")
         await wait_for(pilot, lambda: app.config.preset == "linear-manual", what="preset from the palette")
         await pilot.press("ctrl+p")
-        await pilot.press(*"Step one epoch")
-        await pilot.pause(0.5)
-        await pilot.press("enter")
+        await palette_pick(pilot, "Step one epoch")
         await wait_for(pilot, lambda: rows(app) == 1, what="a step from the palette")
 
 
@@ -529,9 +525,7 @@ async def test_command_palette_has_every_key_s_action():
         }  # quit and escape: Textual's own
         assert keys <= offered, keys - offered
         await pilot.press("ctrl+p")
-        await pilot.press(*"Double the learning rate")
-        await pilot.pause(0.5)
-        await pilot.press("enter")
+        await palette_pick(pilot, "Double the learning rate")
         await wait_for(pilot, lambda: app.config.lr == 2e-5, what="lr doubled from the palette")
 
 

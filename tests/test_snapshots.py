@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from gdtui.app import GdtuiApp
-from tests.tui_helpers import config, ready, wait_for
+from gdtui.widgets.help import HelpScreen
+from tests.tui_helpers import config, drawn, ready, wait_for
 
 
 def steps(n: int):
@@ -12,9 +13,7 @@ def steps(n: int):
         for i in range(1, n + 1):
             await pilot.press("s")
             await wait_for(pilot, lambda i=i: pilot.app.query_one("#log").rows == i, what=f"epoch {i}")
-        await pilot.pause(0.3)
-        pilot.app._dirty = True
-        await pilot.pause(0.3)
+        await drawn(pilot)
 
     return run_before
 
@@ -32,7 +31,7 @@ def test_diverged(snap_compare):
         await ready(pilot)
         await pilot.press("space")
         await wait_for(pilot, lambda: pilot.app.state == "diverged", what="diverged")
-        await pilot.pause(0.5)
+        await drawn(pilot)
 
     assert snap_compare(GdtuiApp(config(lr=1.0, epochs=100)), terminal_size=(120, 36), run_before=run_before)
 
@@ -41,6 +40,7 @@ def test_help(snap_compare):
     async def run_before(pilot) -> None:
         await ready(pilot)
         await pilot.press("question_mark")
-        await pilot.pause(0.3)
+        await wait_for(pilot, lambda: isinstance(pilot.app.screen, HelpScreen), what="the help screen")
+        await drawn(pilot)
 
     assert snap_compare(GdtuiApp(config()), terminal_size=(120, 36), run_before=run_before)

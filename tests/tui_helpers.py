@@ -24,6 +24,37 @@ async def ready(pilot, timeout: float = TIMEOUT) -> None:
     await wait_for(pilot, lambda: app.state != "loading", timeout, "the session to load torch")
 
 
+async def drawn(pilot) -> None:
+    """Force a frame now (the app spaces its frames by 4x their cost, which a slow machine can stretch beyond any
+    fixed pause), wait until it has been drawn, then let the screen refresh."""
+    app = pilot.app
+    await pilot.pause(0.1)  # replies already sent are read first
+    app._dirty = True
+    app._last_frame = float("-inf")
+    await wait_for(pilot, lambda: not app._dirty, what="a frame")
+    await pilot.pause(0.3)
+
+
+async def palette_pick(pilot, text: str) -> None:
+    """Type `text` into the open command palette, wait until its search highlights a command that says it, and
+    press enter (the search runs in a worker: enter before it answers would pick nothing)."""
+    from textual.command import CommandPalette
+    from textual.widgets import OptionList
+
+    await pilot.press(*text)
+
+    def found() -> bool:
+        screen = pilot.app.screen
+        if not isinstance(screen, CommandPalette):
+            return False
+        options = screen.query_one(OptionList)
+        index = options.highlighted
+        return index is not None and text in str(options.get_option_at_index(index).prompt)
+
+    await wait_for(pilot, found, what=f"the palette to offer {text!r}")
+    await pilot.press("enter")
+
+
 async def press_and_wait(pilot, key: str, predicate, what: str) -> None:
     await pilot.press(key)
     await wait_for(pilot, predicate, what=what)
