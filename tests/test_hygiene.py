@@ -37,7 +37,10 @@ def test_engine_loads_no_ui(engine_modules):
         assert ui not in engine_modules, ui
 
 
-@pytest.mark.parametrize("module", ["gdtui.engine", "gdtui.cli", "gdtui.engine.vary", "gdtui.race_run"])
+@pytest.mark.parametrize(
+    "module",
+    ["gdtui.engine", "gdtui.cli", "gdtui.engine.vary", "gdtui.race_run", "gdtui.engine.surface", "gdtui.engine.paths"],
+)
 def test_config_side_loads_no_torch(module):
     loaded = loaded_after(module)
     assert "gdtui" in loaded

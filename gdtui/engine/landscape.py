@@ -11,14 +11,17 @@ MSE is the constant 2/n·XᵀX. UI-free: the app draws what these functions retu
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from collections.abc import Generator
 
 import torch
 
 from gdtui.engine.config import MAX_LR
 from gdtui.engine.models import Linear, NNLinear, Polynomial, Quadratic
 from gdtui.engine.stack import ROW_LOSSES
+from gdtui.engine.surface import Curvature, Landscape, LrFind
 from gdtui.engine.trainer import Trainer
+
+__all__ = ["Curvature", "Landscape", "LrFind", "curvature", "landscape", "landscape_job", "lr_find"]
 
 MAX_POINTS = 10_000  # the grid is computed on a fixed subsample of larger data
 BLOCK_ELEMENTS = 2_000_000  # grid points x data points computed at once
@@ -77,17 +80,6 @@ def minimum(trainer: Trainer) -> list[float] | None:
     return [float(v) for v in solution.squeeze(1).tolist()]
 
 
-@dataclass(frozen=True)
-class Curvature:
-    """The Hessian of the training loss at some parameters, its eigenvalues (ascending) and the learning rate
-    above which plain gradient descent diverges there, 2/λmax (None when λmax is not positive)."""
-
-    hessian: list[list[float]]
-    eigenvalues: list[float]
-    lr_limit: float | None
-    constant: bool  # the same everywhere (MSE: the Hessian is 2/n·XᵀX)
-
-
 def curvature(trainer: Trainer, flat: list[float] | None = None) -> Curvature:
     """The curvature of the training loss at `flat` (default: the current parameters)."""
     x, y, _ = _training_data(trainer)
@@ -104,22 +96,6 @@ def curvature(trainer: Trainer, flat: list[float] | None = None) -> Curvature:
     top = eigenvalues[-1]
     limit = 2 / top if top > 0 and math.isfinite(top) else None
     return Curvature(hessian.tolist(), eigenvalues, limit, trainer.config.loss == "mse")
-
-
-@dataclass(frozen=True)
-class Landscape:
-    """The training loss over a grid of two parameters (`loss[row][col]` at ys[row], xs[col]), the others held
-    at `held`; the minimum (least squares) or, without one, the lowest grid point."""
-
-    pair: tuple[str, str]
-    xs: list[float]
-    ys: list[float]
-    loss: list[list[float]]
-    held: list[float]
-    minimum: list[float] | None
-    lowest: tuple[float, float, float]  # x, y and loss of the lowest grid point
-    points: int  # training points the grid was computed on
-    subsampled: bool
 
 
 def default_span(
@@ -144,6 +120,26 @@ def landscape(
 ) -> Landscape:
     """The loss over a `size` (columns x rows) grid of the two named parameters, the others held at their values
     after `epoch` (default: the latest); the default span holds the lane's path and the minimum."""
+    job = landscape_job(trainer, pair, size, span, epoch)
+    while True:
+        try:
+            next(job)
+        except StopIteration as done:
+            grid: Landscape = done.value
+            return grid
+
+
+def landscape_job(
+    trainer: Trainer,
+    pair: tuple[str, str],
+    size: tuple[int, int] = (120, 72),
+    span: tuple[tuple[float, float], tuple[float, float]] | None = None,
+    epoch: int | None = None,
+    paths: list[Trainer] | None = None,
+) -> Generator[None, None, Landscape]:
+    """`landscape()` a block at a time: each `next()` computes one block of grid points (so a session can train
+    between blocks); the Landscape is the generator's return value. The default span also holds the paths of
+    `paths` (other lanes with the same parameters)."""
     names = list(trainer.names)
     unknown = [name for name in pair if name not in names]
     if unknown or pair[0] == pair[1]:
@@ -151,35 +147,34 @@ def landscape(
     i, j = names.index(pair[0]), names.index(pair[1])
     held = params_at(trainer, epoch)
     best = minimum(trainer)
-    if span is None:  # the path from the start, the held point and the minimum
-        start, history = params_at(trainer, 0), trainer.history.params
-        points = [(start[i], start[j]), (held[i], held[j]), *zip(history[pair[0]], history[pair[1]])]
-        span = default_span(points + ([(best[i], best[j])] if best is not None else []))
+    if span is None:  # every path from its start, the held point and the minimum
+        points = [(held[i], held[j])] + ([(best[i], best[j])] if best is not None else [])
+        for lane in [trainer, *(paths or [])]:
+            if lane.names == trainer.names:
+                start, history = params_at(lane, 0), lane.history.params
+                points += [(start[i], start[j]), *zip(history[pair[0]], history[pair[1]])]
+        span = default_span(points)
     cols, rows = size
     xs = torch.linspace(span[0][0], span[0][1], cols, dtype=torch.float64)
     ys = torch.linspace(span[1][0], span[1][1], rows, dtype=torch.float64)
     flats = torch.tensor(held, dtype=torch.float64).repeat(rows * cols, 1)
     flats[:, i] = xs.repeat(rows)
     flats[:, j] = ys.repeat_interleave(cols)
-    loss = losses_at(trainer, flats).view(rows, cols)
+    x, y, subsampled = _training_data(trainer)
+    design = features(trainer, x)
+    row_loss = ROW_LOSSES[trainer.config.loss]
+    block = max(1, BLOCK_ELEMENTS // max(len(x), 1))
+    parts: list[torch.Tensor] = []
+    for start_row in range(0, len(flats), block):
+        if parts:
+            yield None  # between blocks: a grid of one block is computed in one go
+        parts.append(row_loss(flats[start_row : start_row + block] @ design.T, y))
+    loss = torch.cat(parts).view(rows, cols)
     at = int(torch.nan_to_num(loss, nan=math.inf).argmin())
     lowest = (float(xs[at % cols]), float(ys[at // cols]), float(loss.view(-1)[at]))
-    x, _, subsampled = _training_data(trainer)
     return Landscape(
         (pair[0], pair[1]), xs.tolist(), ys.tolist(), loss.tolist(), held, best, lowest, len(x), subsampled
     )
-
-
-@dataclass(frozen=True)
-class LrFind:
-    """An LR range test: the learning rates tried, the loss at each step (before its update), the smoothed loss,
-    the suggestion, and 2/λmax where the curvature gives it."""
-
-    lrs: list[float]
-    losses: list[float]
-    smoothed: list[float]
-    suggestion: float | None
-    lr_limit: float | None
 
 
 def lr_find(
@@ -216,3 +211,26 @@ def lr_find(
     suggestion = min(finite)[1] / 10 if finite else None
     limit = curvature(trainer, params_at(trainer, 0)).lr_limit
     return LrFind(lrs, losses, smoothed, suggestion, limit)
+
+
+def thinned_path(trainer: Trainer, pair: tuple[str, str], cap: int = 2048) -> list[tuple[float, float]]:
+    """The lane's path through `pair` from its initial parameters, thinned as paths.Path thins it: the ends and
+    the turning points, every other one dropped while more than `cap` remain."""
+    names = list(trainer.names)
+    start = params_at(trainer, 0)
+
+    def column(name: str) -> torch.Tensor:
+        first = torch.tensor([start[names.index(name)]], dtype=torch.float64)
+        past = trainer.history.params[name]
+        return torch.cat([first, torch.frombuffer(past, dtype=torch.float64)]) if len(past) else first
+
+    xs, ys = column(pair[0]), column(pair[1])
+    if len(xs) <= 2:
+        return list(zip(xs.tolist(), ys.tolist()))
+    heading = torch.stack([torch.sign(xs.diff()), torch.sign(ys.diff())], dim=1)
+    turns = (heading[1:] != heading[:-1]).any(dim=1).nonzero().squeeze(1) + 1
+    inner = turns
+    while len(inner) + 2 > cap:
+        inner = inner[1::2]
+    keep = torch.cat([torch.tensor([0]), inner, torch.tensor([len(xs) - 1])])
+    return list(zip(xs[keep].tolist(), ys[keep].tolist()))

@@ -10,6 +10,8 @@ step, run, pause and reset act on every lane in lockstep; update and the Session
   UI -> session: ("step",) ("run",) ("pause",) ("reset",) ("update", {lr|momentum|epochs: value})
                  ("config", RunConfig) (a new race of one lane) ("export", path) ("quit",)
                  ("add", {settings}) ("branch", epoch | None, {settings}) ("remove", lane id | None) ("focus", id)
+                 ("landscape", {pair, span, size} | None) (watch the focused lane's landscape; None: stop)
+                 ("lr_find", {start, end, steps}) (an LR range test of the focused lane)
                  (export writes new files: path, else path-2...; with several lanes path-lane1, path-lane2...)
   session -> UI: ("ready", SessionInfo) (the focused lane, after a build, a reset or a change of lanes)
                  ("lanes", [LaneInfo], focused id) ("results", Chunk, state) (the focused lane's epochs)
@@ -17,6 +19,13 @@ step, run, pause and reset act on every lane in lockstep; update and the Session
                  ("history", lane id, RMSE column, Chunk | None) (the focused lane's past, after a lanes command)
                  ("state", state, epoch) ("config", RunConfig) ("error", field, message) ("exported", path, rows)
                  ("seen", n) after obeying each command: n commands obeyed so far
+                 ("curvature", lane id, Curvature) (the focused lane's, after each "ready")
+                 ("landscape", lane id, Landscape, {lane id: path} | None, Curvature) (paths: only after a
+                 landscape command; the app extends them from the reports) ("lr_find", lane id, LrFind)
+While a landscape is watched, the session recomputes it when the focused lane, the pair, the span or the size
+change, when an automatic span no longer holds the current point, or when a held parameter has moved by more
+than a cell (its path's range over the grid's columns); a block of grid points at a time between chunks, at
+most CHUNK_SECONDS of them, so training is never held up by more than a chunk.
 Every command takes effect at an epoch boundary: a running chunk looks at the pipe between epochs, at most
 once every LOOK_SECONDS (a look is a system call, some 3 µs, on epochs of ~120 µs).
 States: loading, ready, running, paused, done, diverged.
@@ -34,6 +43,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from gdtui.engine.config import DATA_FIELDS, ConfigError, RunConfig, check_combination
 from gdtui.engine.csvfile import CsvData
+from gdtui.engine.surface import Curvature
 
 if TYPE_CHECKING:
     from gdtui.engine.history import Chunk
@@ -103,6 +113,22 @@ class Pipe(Protocol):
     def close(self) -> None: ...
 
 
+@dataclass
+class Watch:
+    """What the UI's landscape view asked for, and the grid last computed for it."""
+
+    pair: tuple[str, str] | None
+    span: tuple[tuple[float, float], tuple[float, float]] | None
+    size: tuple[int, int]
+    paths_wanted: bool = True
+    computed: tuple[Any, ...] | None = None  # (focus, pair, span asked, size) of the grid sent
+    held: list[float] | None = None
+    tolerance: list[float] | None = None
+    shown_span: tuple[tuple[float, float], tuple[float, float]] | None = None
+    job: Any = None  # a landscape_job generator under way, with its key
+    job_key: tuple[Any, ...] | None = None
+
+
 @dataclass(frozen=True)
 class LaneInfo:
     """A lane of the race as the UI lists it: its id, settings, where it branched from, epoch and status."""
@@ -125,6 +151,7 @@ class Session:
         self.running = False
         self.refused: str | None = None  # the field the last build refused
         self.seen = 0  # commands obeyed (the first config, sent with the spawn, is not counted)
+        self.watch: Watch | None = None
 
     @property
     def trainer(self) -> Trainer | None:
@@ -245,6 +272,18 @@ class Session:
                 ),
             )
         )
+        self.conn.send(("curvature", self.focus, self.curvature_of(t)))
+        if self.watch is not None:  # new lanes, a reset or a new focus: the grid and the app's paths start anew
+            self.watch.paths_wanted = True
+            self.watch.job = self.watch.job_key = None
+
+    def curvature_of(self, trainer: Trainer, flat: list[float] | None = None) -> Curvature:
+        from gdtui.engine.landscape import curvature
+
+        try:
+            return curvature(trainer, flat)
+        except ValueError:  # a model with no landscape
+            return Curvature([], [], None, False)
 
     def loop(self, config: RunConfig, csv: CsvData | None = None) -> None:
         if not self.build(config, csv):
@@ -257,7 +296,9 @@ class Session:
         while True:
             if self.running:
                 self.obey(("run",), self.chunk, acknowledge=False)
-            if self.running and not conn.poll():
+            if self.watch is not None:
+                self.obey(("landscape",), self.tend_landscape, acknowledge=False)
+            if (self.running or self.landscape_pending()) and not conn.poll():
                 continue
             command = conn.recv()
             if command[0] == "quit":
@@ -359,6 +400,18 @@ class Session:
             self.send_state()
         elif kind in ("add", "branch", "remove", "focus"):
             self.lanes_command(command)
+        elif kind == "landscape":
+            ask = command[1]
+            self.watch = None if ask is None else Watch(ask.get("pair"), ask.get("span"), tuple(ask["size"]))
+        elif kind == "lr_find":
+            from gdtui.engine.landscape import lr_find
+
+            try:
+                found = lr_find(t, **command[1])
+            except ValueError as error:
+                self.conn.send(("error", "lr_find", str(error)))
+            else:
+                self.conn.send(("lr_find", self.focus, found))
         elif kind == "update":
             try:
                 config = t.update(**command[1])
@@ -381,6 +434,97 @@ class Session:
                     self.conn.send(("error", "export", f"{wanted}: {error.strerror or error}"))
                     return
                 self.conn.send(("exported", path, rows))
+
+    # the landscape ---------------------------------------------------------------------------------------
+
+    def landscape_pending(self) -> bool:
+        """Whether a grid is under way (the loop goes on computing it while no command waits)."""
+        return self.watch is not None and self.watch.job is not None
+
+    def _wanted(self, watch: Watch, t: Trainer) -> tuple[Any, ...] | None:
+        """The key of the grid the view needs now, or None if the one sent still holds."""
+        names = t.names
+        if len(names) < 2:
+            return None
+        pair = watch.pair if watch.pair and all(p in names for p in watch.pair) else (names[0], names[1])
+        key = (self.focus, pair, watch.span, watch.size)
+        if watch.paths_wanted or key != watch.computed or watch.held is None or watch.tolerance is None:
+            return key
+        from gdtui.engine.landscape import params_at
+
+        now = params_at(t)
+        i, j = names.index(pair[0]), names.index(pair[1])
+        if any(
+            abs(a - b) > tol for k, (a, b, tol) in enumerate(zip(now, watch.held, watch.tolerance)) if k not in (i, j)
+        ):
+            return key
+        if watch.span is None and watch.shown_span is not None:
+            (x0, x1), (y0, y1) = watch.shown_span
+            if not (x0 <= now[i] <= x1 and y0 <= now[j] <= y1):
+                return key
+        return None
+
+    def tend_landscape(self) -> None:
+        """Start the grid the view needs, and compute blocks of it: up to CHUNK_SECONDS of them while training
+        runs, else until done or a command waits."""
+        try:
+            self._tend_landscape()
+        except Exception:
+            self.watch = None  # reported by obey; the view asks again when it is next shown
+            raise
+
+    def _tend_landscape(self) -> None:
+        from gdtui.engine.landscape import landscape_job
+
+        watch, t, race = self.watch, self.trainer, self.race
+        if watch is None or t is None or race is None:
+            return
+        key = self._wanted(watch, t)
+        if key is not None and key != watch.job_key:
+            others = [lane.trainer for lane in race.lanes if lane.id != self.focus]
+            try:
+                watch.job = landscape_job(t, key[1], key[3], key[2], paths=others)
+            except ValueError as error:  # a model with no landscape
+                self.watch = None
+                self.conn.send(("error", "landscape", str(error)))
+                return
+            watch.job_key = key
+        if watch.job is None:
+            return
+        end = time.perf_counter() + CHUNK_SECONDS
+        while True:
+            try:
+                next(watch.job)
+            except StopIteration as done:
+                assert watch.job_key is not None
+                self._send_landscape(watch, t, watch.job_key, done.value)
+                return
+            if time.perf_counter() > end or (not self.running and self.conn.poll()):
+                return
+
+    def _send_landscape(self, watch: Watch, t: Trainer, key: tuple[Any, ...], grid: Any) -> None:
+        from gdtui.engine.landscape import thinned_path
+
+        race = self.race
+        assert race is not None
+        pair = grid.pair
+        watch.job = watch.job_key = None
+        watch.computed, watch.held = key, grid.held
+        watch.shown_span = ((grid.xs[0], grid.xs[-1]), (grid.ys[0], grid.ys[-1]))
+        # A held parameter's cell: its path's range (and the distance to the minimum) over the grid's columns.
+        names = t.names
+        tolerance = []
+        for k, name in enumerate(names):
+            seen = [grid.held[k], *(t.history.params[name][:: max(1, t.epoch // 64)] if t.epoch else [])]
+            if grid.minimum is not None:
+                seen.append(grid.minimum[k])
+            tolerance.append(max((max(seen) - min(seen)), abs(grid.held[k]) * 1e-3, 1e-12) / key[3][0])
+        watch.tolerance = tolerance
+        paths = None
+        if watch.paths_wanted:
+            paths = {lane.id: thinned_path(lane.trainer, pair) for lane in race.lanes if lane.trainer.names == names}
+            watch.paths_wanted = False
+        self.conn.send(("landscape", self.focus, grid, paths, self.curvature_of(t, grid.held)))
 
     def lanes_command(self, command: tuple[Any, ...]) -> None:
         """("add", changes): a copy of the focused lane from epoch 0, with `changes`, focused; ("branch", epoch,

@@ -1,0 +1,46 @@
+"""What the landscape functions return: plain values, torch-free, so the session can send them to the app (which
+never imports torch) and the CLI can print them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Curvature:
+    """The Hessian of the training loss at some parameters, its eigenvalues (ascending) and the learning rate
+    above which plain gradient descent diverges there, 2/λmax (None when λmax is not positive)."""
+
+    hessian: list[list[float]]
+    eigenvalues: list[float]
+    lr_limit: float | None
+    constant: bool  # the same everywhere (MSE: the Hessian is 2/n·XᵀX)
+
+
+@dataclass(frozen=True)
+class Landscape:
+    """The training loss over a grid of two parameters (`loss[row][col]` at ys[row], xs[col]), the others held
+    at `held`; the minimum (least squares) or, without one, the lowest grid point."""
+
+    pair: tuple[str, str]
+    xs: list[float]
+    ys: list[float]
+    loss: list[list[float]]
+    held: list[float]
+    minimum: list[float] | None
+    lowest: tuple[float, float, float]  # x, y and loss of the lowest grid point
+    points: int  # training points the grid was computed on
+    subsampled: bool
+
+
+@dataclass(frozen=True)
+class LrFind:
+    """An LR range test: the learning rates tried, the loss at each step (before its update), the smoothed loss,
+    the suggestion, and 2/λmax where the curvature gives it."""
+
+    lrs: list[float]
+    losses: list[float]
+    smoothed: list[float]
+    suggestion: float | None
+    lr_limit: float | None

@@ -1,0 +1,158 @@
+"""The session serves the landscape: a grid recomputed only when what it depends on changes, computed a block at
+a time between chunks while training runs; paths of every lane; the curvature after each ready; the LR range test
+leaving its lane untouched. Driven through the scripted pipe of test_audit_engine."""
+
+from __future__ import annotations
+
+import torch
+
+from gdtui.engine import landscape as landscape_module
+from gdtui.engine import resolve
+from gdtui.engine import session as session_module
+from gdtui.engine.trainer import Trainer
+from tests.test_audit_engine import errors, serve
+
+
+def of(replies, kind):
+    return [r for r in replies if r[0] == kind]
+
+
+def fastai_hessian_limit():
+    """2/λmax of fastai-quadratic's MSE, from its design matrix written out: H = 2/n·XᵀX with X = [t², t, 1]."""
+    t = torch.arange(0, 20).double()
+    design = torch.stack([t**2, t, torch.ones_like(t)], dim=1)
+    hessian = 2 / len(t) * design.T @ design
+    return 2 / float(torch.linalg.eigvalsh(hessian)[-1])
+
+
+def test_the_curvature_follows_every_ready_with_the_lr_limit(monkeypatch):
+    config = resolve("fastai-quadratic", epochs=5)
+    script = [(0, ("step",)), (1, ("add", {"lr": 2e-5})), (1, ("reset",))]
+    session, replies = serve(config, script, monkeypatch)
+    curvatures = of(replies, "curvature")
+    readies = of(replies, "ready")
+    assert len(curvatures) == len(readies) == 3
+    for _, lane_id, info in curvatures:
+        assert abs(info.lr_limit - fastai_hessian_limit()) <= 1e-9 * fastai_hessian_limit()
+        assert info.constant and len(info.eigenvalues) == 3
+    assert [c[1] for c in curvatures] == [0, 1, 1]  # the focused lane's: the added one after add
+
+
+def test_a_watched_grid_is_computed_once_while_nothing_it_depends_on_moves(monkeypatch):
+    config = resolve("fastai-quadratic", epochs=10)
+    span = ((-1.0, 2.0), (-2.0, 1.0))
+    script = [(0, ("landscape", {"pair": ("a", "b"), "span": span, "size": (30, 20)}))]
+    script += [(k, ("step",)) for k in range(10)]
+    session, replies = serve(config, script, monkeypatch)
+    assert errors(replies) == []
+    grids = of(replies, "landscape")
+    # c, the held parameter, moves by about 1e-5 an epoch at lr 1e-5: far less than a cell, so one grid serves
+    assert len(grids) == 1
+    _, lane_id, grid, paths, curvature = grids[0]
+    assert lane_id == 0 and grid.pair == ("a", "b") and len(grid.xs) == 30 and len(grid.ys) == 20
+    assert (grid.xs[0], grid.xs[-1], grid.ys[0], grid.ys[-1]) == (-1.0, 2.0, -2.0, 1.0)
+    assert set(paths) == {0} and len(paths[0]) == 1  # asked for at epoch 0: the start alone
+    assert curvature.lr_limit is not None
+
+
+def test_the_grid_follows_a_held_parameter_that_moves_more_than_a_cell(monkeypatch):
+    config = resolve("fastai-quadratic", optimizer="adam", lr=0.5, epochs=30)
+    span = ((-5.0, 5.0), (-5.0, 5.0))
+    script = [(0, ("landscape", {"pair": ("a", "b"), "span": span, "size": (40, 20)}))]
+    script += [(k, ("step",)) for k in range(30)]
+    session, replies = serve(config, script, monkeypatch)
+    assert errors(replies) == []
+    grids = of(replies, "landscape")
+    assert 1 < len(grids) < 30  # recomputed as c moves, not after every epoch
+    helds = [g[2].held[2] for g in grids]
+    assert len(set(helds)) == len(helds)  # each one because c had moved
+    watch = session.watch
+    c = session.trainer.history.params["c"][-1]
+    assert abs(c - helds[-1]) <= watch.tolerance[2]  # the grid in view is the one for the current c, to a cell
+    assert paths_of(grids) == [1]  # paths go with the first grid only: the app extends them
+
+
+def paths_of(grids):
+    return [len(g[3]) for g in grids if g[3] is not None]
+
+
+def test_a_new_pair_gets_a_new_grid_and_every_lane_s_path(monkeypatch):
+    config = resolve("fastai-quadratic", epochs=20)
+    script = [
+        (0, ("add", {"lr": 2e-5})),
+        (0, ("run",)),
+        (10**9, ("landscape", {"pair": ("b", "c"), "span": None, "size": (24, 12)})),
+        (10**9, ("landscape", {"pair": ("x", "c"), "span": None, "size": (24, 12)})),  # not a parameter: a, b
+    ]
+    session, replies = serve(config, script, monkeypatch)
+    assert errors(replies) == []
+    grids = of(replies, "landscape")
+    assert [g[2].pair for g in grids] == [("b", "c"), ("a", "b")]
+    first, second = (lane.trainer for lane in session.race.lanes)
+    _, focus, grid, paths, _ = grids[0]
+    assert focus == 1 and set(paths) == {0, 1}
+    for lane_id, trainer in ((0, first), (1, second)):
+        path = paths[lane_id]
+        b, c = trainer.history.params["b"], trainer.history.params["c"]
+        assert path[-1] == (b[-1], c[-1])  # the end is kept
+        assert path[0] == tuple(float(v) for v in trainer._initial[1:].tolist())  # the start is kept
+        # the default span holds every lane's whole path
+        (x0, x1), (y0, y1) = (grid.xs[0], grid.xs[-1]), (grid.ys[0], grid.ys[-1])
+        assert all(x0 <= bb <= x1 and y0 <= cc <= y1 for bb, cc in zip(b, c))
+
+
+def test_a_big_grid_is_computed_between_chunks_never_holding_training_up(monkeypatch):
+    # One block of grid points per loop (each of 10 points), and a chunk of training between blocks.
+    monkeypatch.setattr(landscape_module, "BLOCK_ELEMENTS", 10 * 20)
+    monkeypatch.setattr(session_module, "CHUNK_SECONDS", 0.0)
+    config = resolve("fastai-quadratic", epochs=1000)
+    script = [(0, ("landscape", {"pair": ("a", "b"), "span": None, "size": (10, 8)})), (0, ("run",))]
+    session, replies = serve(config, script, monkeypatch)
+    assert errors(replies) == []
+    kinds = [r[0] for r in replies if r[0] in ("results", "landscape")]
+    first = kinds.index("landscape")
+    assert kinds[:first].count("results") >= 7  # 8 blocks: training went on between them
+
+
+def test_the_lr_range_test_leaves_its_lane_as_it_was(monkeypatch):
+    config = resolve("fastai-quadratic", epochs=10)
+    script = [(0, ("step",)), (0, ("step",)), (2, ("lr_find", {"start": 1e-8, "end": 1.0, "steps": 60}))]
+    script += [(2, ("lr_find", {"start": 1.0, "end": 0.1, "steps": 60})), (2, ("step",))]
+    session, replies = serve(config, script, monkeypatch)
+    found = of(replies, "lr_find")
+    assert len(found) == 1 and found[0][1] == 0
+    ramp = found[0][2]
+    assert ramp.lrs[0] == 1e-8 and len(ramp.lrs) <= 60
+    assert abs(ramp.lr_limit - fastai_hessian_limit()) <= 1e-9 * fastai_hessian_limit()
+    assert [e[1] for e in errors(replies)] == ["lr_find"]
+    solo = Trainer(config)
+    solo.run(3)
+    assert session.trainer.history.rmse == solo.history.rmse  # the ramp ran beside the lane, not on it
+
+
+def test_a_path_keeps_its_ends_and_turns_and_stays_bounded():
+    from gdtui.engine.paths import Path
+
+    # a zig-zag in x, straight in y: every point but the ends is a turn
+    xs = [(-1.0) ** k / (k + 1) for k in range(50)]
+    ys = [float(k) for k in range(50)]
+    assert Path.of(xs, ys).points == list(zip(xs, ys))
+    straight = Path.of([0.0, 1.0, 2.0, 3.0, 2.5, 2.0], [0.0] * 6)
+    assert straight.points == [(0.0, 0.0), (3.0, 0.0), (2.0, 0.0)]  # start, the turn, the end
+    long = Path(cap=64)
+    for k in range(100_000):
+        long.add((-1.0) ** k, float(k))
+    assert len(long.points) <= 66 and long.points[0] == (1.0, 0.0) and long.points[-1] == (-1.0, 99_999.0)
+
+
+def test_the_session_s_thinned_path_is_the_app_s():
+    from gdtui.engine.landscape import thinned_path
+    from gdtui.engine.paths import Path
+
+    trainer = Trainer(resolve("fastai-quadratic", lr=4e-5, epochs=200))  # above the limit: a zig-zag
+    trainer.run(200)
+    start = trainer._initial.tolist()
+    a, b = trainer.history.params["a"], trainer.history.params["b"]
+    grown = Path.of([start[0], *a], [start[1], *b])
+    assert thinned_path(trainer, ("a", "b")) == grown.points
+    assert len(grown.points) > 100  # it does zig-zag
