@@ -293,3 +293,6 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     return code if isinstance(code, int) else EXIT_OK
+
+
+from gdtui import cli_landscape as _cli_landscape  # noqa: E402,F401  registers its commands
