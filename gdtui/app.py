@@ -35,10 +35,13 @@ from gdtui.client import SessionClient
 from gdtui.engine.config import LIVE_FIELDS, MAX_LR, ConfigError, RunConfig, check_combination, resolve
 from gdtui.engine.presets import PRESETS
 from gdtui.engine.vary import VARY_FIELDS
+from gdtui.landscape_view import ZOOM, LandscapeControl
 from gdtui.race_view import RaceView
 from gdtui.widgets.help import HelpScreen
 from gdtui.widgets.hyperparams import HyperParams
+from gdtui.widgets.landscape import LandscapeView
 from gdtui.widgets.lanes_table import LanesTable
+from gdtui.widgets.lr_find import LrFindScreen
 from gdtui.widgets.palette import SafeCommandPalette
 from gdtui.widgets.plots import LossCurve, PredictionPlot
 from gdtui.widgets.rmse_log import RmseLog
@@ -88,7 +91,13 @@ class GdtuiApp(App[None]):
         Binding("ctrl+c", "quit", "Quit", show=False, priority=True, tooltip="quit"),
         # priority: an open dropdown would take escape for itself and keep the focus (space reopens it)
         Binding("escape", "leave_field", "Leave field", show=False, priority=True),
-        Binding("t", "toggle_tab", "Plots", show=False, tooltip="predictions / loss curve"),
+        Binding("t", "toggle_tab", "Plots", show=False, tooltip="predictions / loss curve / landscape"),
+        Binding("o", "landscape_pair", "Pair", show=False, tooltip="landscape: the next pair of parameters"),
+        Binding("plus,equals_sign", "landscape_zoom(0.5)", "Zoom in", key_display="+", show=False),
+        Binding("minus", "landscape_zoom(2.0)", "Zoom out", key_display="-", show=False),
+        Binding("z", "landscape_recenter", "Re-center", show=False, tooltip="landscape: center on the lane"),
+        Binding("0", "landscape_fit", "Fit", show=False, tooltip="landscape: every path and the minimum"),
+        Binding("f", "lr_find", "LR test", show=False, tooltip="LR range test of the focused lane"),
         Binding("a", "add_lane", "Add lane", show=False, tooltip="add a lane (a copy of the focused one)"),
         Binding(
             "b",
@@ -128,6 +137,7 @@ class GdtuiApp(App[None]):
         self.asked = Asked()
         self._seen = 0  # commands the session has obeyed
         self.race = RaceView(self)
+        self.land = LandscapeControl(self)
         self._dirty = False
         self._last_frame = 0.0
         self._speed_mark = (time.monotonic(), 0)
@@ -142,6 +152,8 @@ class GdtuiApp(App[None]):
                         yield PredictionPlot(id="plot")
                     with TabPane("Loss curve", id="tab-curve"):
                         yield LossCurve(id="curve")
+                    with TabPane("Landscape", id="tab-land"):
+                        yield LandscapeView(id="land")
                 yield LanesTable(id="lanes")
                 yield RmseLog(id="log")
         yield Static("terminal too small for gdtui: make it at least 60×18", id="too-small")
@@ -155,6 +167,7 @@ class GdtuiApp(App[None]):
         self.params = self.query_one(HyperParams)
         self.plot = self.query_one(PredictionPlot)
         self.curve = self.query_one(LossCurve)
+        self.landscape = self.query_one(LandscapeView)
         self.log_view = self.query_one(RmseLog)
         self.status = self.query_one(StatusLine)
         self.tabs = self.query_one(TabbedContent)
@@ -291,7 +304,28 @@ class GdtuiApp(App[None]):
         )  # help lists escape
 
     def action_toggle_tab(self) -> None:
-        self.tabs.active = "tab-curve" if self.tabs.active == "tab-preds" else "tab-preds"
+        order = ["tab-preds", "tab-curve", "tab-land"]
+        self.tabs.active = order[(order.index(self.tabs.active) + 1) % 3] if self.tabs.active in order else order[0]
+
+    @on(TabbedContent.TabActivated)
+    def _tab_shown(self, event: TabbedContent.TabActivated) -> None:
+        self.land.set_shown(self.tabs.active == "tab-land")
+        self._dirty = True
+
+    def action_landscape_pair(self) -> None:
+        self.land.action_pair()
+
+    def action_landscape_zoom(self, factor: float) -> None:
+        self.land.action_zoom(factor)
+
+    def action_landscape_recenter(self) -> None:
+        self.land.action_recenter()
+
+    def action_landscape_fit(self) -> None:
+        self.land.action_fit()
+
+    def action_lr_find(self) -> None:
+        self.land.action_lr_find()
         self._dirty = True
 
     def _in_params(self) -> bool:
@@ -336,7 +370,13 @@ class GdtuiApp(App[None]):
         yield SystemCommand("Halve the learning rate", "[", lambda: self.action_lr(0.5))
         yield SystemCommand("Help: every key", "?", self.action_help)
         yield SystemCommand("Hide / show the hyperparameters pane", "p", self.action_toggle_params)
-        yield SystemCommand("Switch between predictions and loss curve", "t", self.action_toggle_tab)
+        yield SystemCommand("Switch between predictions, loss curve and landscape", "t", self.action_toggle_tab)
+        yield SystemCommand("Landscape: the next pair of parameters", "o", self.action_landscape_pair)
+        yield SystemCommand("Landscape: zoom in", "+", lambda: self.action_landscape_zoom(1 / ZOOM))
+        yield SystemCommand("Landscape: zoom out", "-", lambda: self.action_landscape_zoom(ZOOM))
+        yield SystemCommand("Landscape: re-center on the focused lane", "z", self.action_landscape_recenter)
+        yield SystemCommand("Landscape: every path and the minimum", "0", self.action_landscape_fit)
+        yield SystemCommand("LR range test of the focused lane", "f", self.action_lr_find)
         yield SystemCommand("Toggle log-scale loss curve", "l", self.action_toggle_log)
         yield SystemCommand("Write the run's history to CSV", "w", self.action_export)
         yield from self.race.lane_commands()
@@ -388,6 +428,7 @@ class GdtuiApp(App[None]):
         self.plot.set_preds(info.preds)
         self.status.device = info.device
         self.status.epoch = 0
+        self.land.on_ready(info.names)
         self._dirty = True
         self.sub_title = f"{self.config.preset} · {info.label} · {info.n_points:,} points"
         self._show_status()
@@ -409,6 +450,7 @@ class GdtuiApp(App[None]):
         self.curve.extend(chunk.rmse)
         self.plot.set_preds(chunk.preds)
         self.race.lanes.extend(self.race.lanes.focus, chunk)
+        self.land.extend(self.race.lanes.focus, chunk)
         self.race.dirty = self._dirty = True
         self._set_state(event.state, chunk.last)
 
@@ -442,6 +484,30 @@ class GdtuiApp(App[None]):
     @session_reply
     def on_lane_results(self, event: messages.LaneResults) -> None:
         self.race.on_lane_results(event)
+        for lane_id, chunk in event.chunks.items():
+            self.land.extend(lane_id, chunk)
+
+    @session_reply
+    def on_curvature_known(self, event: messages.CurvatureKnown) -> None:
+        if event.lane == self.race.lanes.focus:
+            self.land.on_curvature(event)
+
+    @session_reply
+    def on_landscape_ready(self, event: messages.LandscapeReady) -> None:
+        self.land.on_landscape(event)
+
+    @session_reply
+    def on_lr_found(self, event: messages.LrFound) -> None:
+        if event.lane != self.race.lanes.focus:
+            return  # the focus moved on while the ramp ran
+        lane = self.race.lanes.get(event.lane)
+        label = f"lane {lane.number}: {self.race.lanes.apart(lane)}" if lane is not None else "the run"
+
+        def apply(lr: float | None) -> None:
+            if lr is not None and not self._exit:
+                self._apply("lr", lr)
+
+        self.push_screen(LrFindScreen(event.result, self.config.lr, label), apply)
 
     @session_reply
     def on_lane_history(self, event: messages.LaneHistory) -> None:
@@ -510,7 +576,7 @@ class GdtuiApp(App[None]):
             if now - t0 >= 0.5:
                 self.status.speed = (self.status.epoch - e0) / (now - t0)
                 self._speed_mark = (now, self.status.epoch)
-        cost = self.plot.render_cost + self.curve.render_cost
+        cost = self.plot.render_cost + self.curve.render_cost + self.landscape.render_cost
         interval = max(2 * FRAME if running else FRAME, 4 * cost)
         if not self._dirty or now - self._last_frame < interval:
             return
@@ -520,3 +586,4 @@ class GdtuiApp(App[None]):
             self.race.draw_lanes()
         self.plot.replot()
         self.curve.replot()
+        self.land.draw()

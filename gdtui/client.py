@@ -120,6 +120,12 @@ class SessionClient:
             post(messages.LaneHistory(reply[1], reply[2], reply[3]))
         elif kind == "seen":
             post(messages.SessionSeen(reply[1]))
+        elif kind == "curvature":
+            post(messages.CurvatureKnown(reply[1], reply[2]))
+        elif kind == "landscape":
+            post(messages.LandscapeReady(reply[1], reply[2], reply[3], reply[4]))
+        elif kind == "lr_find":
+            post(messages.LrFound(reply[1], reply[2]))
 
     def _lost(self) -> None:
         was_open = self.conn is not None

@@ -14,6 +14,7 @@ from textual.message import Message
 
 from gdtui.engine.config import RunConfig
 from gdtui.engine.history import Chunk
+from gdtui.engine.surface import Curvature, Landscape, LrFind
 
 if TYPE_CHECKING:
     # For annotations only: the session module is the child process's entry point, and the app must never
@@ -114,3 +115,29 @@ class FocusLane(Message):
     """The user moved to a lane in the lanes table."""
 
     lane: int
+
+
+@dataclass
+class CurvatureKnown(Message):
+    """The focused lane's curvature (its lr limit 2/λmax), after each ready."""
+
+    lane: int
+    curvature: Curvature
+
+
+@dataclass
+class LandscapeReady(Message):
+    """A grid for the landscape view, with every lane's thinned path when the view asked anew (else None)."""
+
+    lane: int
+    grid: Landscape
+    paths: dict[int, list[tuple[float, float]]] | None
+    curvature: Curvature
+
+
+@dataclass
+class LrFound(Message):
+    """The LR range test of a lane."""
+
+    lane: int
+    result: LrFind

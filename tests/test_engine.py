@@ -800,3 +800,21 @@ def test_reading_each_epoch_or_once_per_chunk_gives_the_same_run(preset, overrid
         assert x == y if isinstance(x, str) else same_floats(x, y)
     if overrides.get("lr") == 1:
         assert each.status == "diverged" and each.epoch < 52
+
+
+def test_history_write_to_a_pipe_writes_into_it_and_never_replaces_it(tmp_path):
+    """`--out /dev/null` or a named pipe: what is not a regular file is written to, not renamed over."""
+    import threading
+
+    from gdtui.engine.history import write_atomic
+
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    got = []
+    reader = threading.Thread(target=lambda: got.append(fifo.read_text()))
+    reader.start()
+    write_atomic(str(fifo), "epoch,loss\n1,2.5\n")
+    reader.join(10)
+    assert got == ["epoch,loss\n1,2.5\n"]
+    assert stat.S_ISFIFO(os.stat(fifo).st_mode)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["pipe"]  # no temporary file left beside it

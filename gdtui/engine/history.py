@@ -225,8 +225,17 @@ class History:
 def write_atomic(path: str, text: str) -> None:
     """Write `text` to a temporary file beside `path`, then rename it over `path` and sync the directory, so the
     new name survives a crash. A symlink is followed: its target is replaced, the link stays. The file keeps
-    the mode of the one it replaces, or gets the one a plain open() would give (mkstemp's own is 0600)."""
+    the mode of the one it replaces, or gets the one a plain open() would give (mkstemp's own is 0600). What is
+    not a regular file (/dev/null, a pipe, /dev/stdout) is written to as it is, never replaced."""
     path = os.path.realpath(path)
+    try:
+        special = not stat.S_ISREG(os.stat(path).st_mode)
+    except FileNotFoundError:
+        special = False
+    if special:
+        with open(path, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        return
     directory = os.path.dirname(path)
     fd, tmp = tempfile.mkstemp(prefix=".gdtui-", suffix=".tmp", dir=directory)
     try:

@@ -98,6 +98,30 @@ def curvature(trainer: Trainer, flat: list[float] | None = None) -> Curvature:
     return Curvature(hessian.tolist(), eigenvalues, limit, trainer.config.loss == "mse")
 
 
+SANE = 4.0  # a default span holds a path while its loss stays within this factor of its first
+
+
+def _path_bounds(trainer: Trainer, pair: tuple[str, str]) -> list[tuple[float, float]]:
+    """The corners of the box holding a lane's path through `pair`, from its start, over the epochs whose
+    parameters' loss stayed within SANE times the first (a diverging lane's flight out is left out)."""
+    names = list(trainer.names)
+    start = params_at(trainer, 0)
+    history = trainer.history
+    n = trainer.epoch
+    corners = [(start[names.index(pair[0])], start[names.index(pair[1])])]
+    if n == 0:
+        return corners
+    xs = torch.frombuffer(history.params[pair[0]], dtype=torch.float64)[:n]
+    ys = torch.frombuffer(history.params[pair[1]], dtype=torch.float64)[:n]
+    loss = torch.frombuffer(history.loss, dtype=torch.float64)[:n]
+    # the loss at the parameters after epoch k is the next epoch's (taken before its update); the last: its own
+    at = torch.cat([loss[1:], loss[-1:]])
+    keep = torch.isfinite(xs) & torch.isfinite(ys) & torch.isfinite(at) & (at <= SANE * loss[0])
+    if bool(keep.any()):
+        corners += [(float(xs[keep].min()), float(ys[keep].min())), (float(xs[keep].max()), float(ys[keep].max()))]
+    return corners
+
+
 def default_span(
     points: list[tuple[float, float]], pad: float = 0.15
 ) -> tuple[tuple[float, float], tuple[float, float]]:
@@ -147,12 +171,11 @@ def landscape_job(
     i, j = names.index(pair[0]), names.index(pair[1])
     held = params_at(trainer, epoch)
     best = minimum(trainer)
-    if span is None:  # every path from its start, the held point and the minimum
-        points = [(held[i], held[j])] + ([(best[i], best[j])] if best is not None else [])
+    if span is None:  # every path from its start (while its loss stays sane), the minimum
+        points = [(best[i], best[j])] if best is not None else []
         for lane in [trainer, *(paths or [])]:
             if lane.names == trainer.names:
-                start, history = params_at(lane, 0), lane.history.params
-                points += [(start[i], start[j]), *zip(history[pair[0]], history[pair[1]])]
+                points += _path_bounds(lane, pair)
         span = default_span(points)
     cols, rows = size
     xs = torch.linspace(span[0][0], span[0][1], cols, dtype=torch.float64)
@@ -173,7 +196,16 @@ def landscape_job(
     at = int(torch.nan_to_num(loss, nan=math.inf).argmin())
     lowest = (float(xs[at % cols]), float(ys[at // cols]), float(loss.view(-1)[at]))
     return Landscape(
-        (pair[0], pair[1]), xs.tolist(), ys.tolist(), loss.tolist(), held, best, lowest, len(x), subsampled
+        (pair[0], pair[1]),
+        xs.tolist(),
+        ys.tolist(),
+        loss.tolist(),
+        held,
+        best,
+        lowest,
+        len(x),
+        subsampled,
+        tuple(names),
     )
 
 

@@ -34,6 +34,18 @@ class Path:
         path.extend(xs, ys)
         return path
 
+    @classmethod
+    def seeded(cls, points: list[tuple[float, float]], count: int | None = None, cap: int = CAP) -> Path:
+        """A path that goes on from `points`, already thinned (the session's `thinned_path` of a lane)."""
+        path = cls(cap)
+        if points:
+            path.kept, path.last = list(points[:-1]) or [points[0]], points[-1]
+            path.count = count if count is not None else len(points)
+            if len(points) > 1:
+                (x0, y0), (x1, y1) = points[-2], points[-1]
+                path._heading = (_sign(x1 - x0), _sign(y1 - y0))
+        return path
+
     def extend(self, xs: Iterable[float], ys: Iterable[float]) -> None:
         for x, y in zip(xs, ys):
             self.add(x, y)

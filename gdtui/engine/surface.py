@@ -32,6 +32,7 @@ class Landscape:
     lowest: tuple[float, float, float]  # x, y and loss of the lowest grid point
     points: int  # training points the grid was computed on
     subsampled: bool
+    names: tuple[str, ...] = ()  # the model's parameters, in the order of `held` and `minimum`
 
 
 @dataclass(frozen=True)

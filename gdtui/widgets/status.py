@@ -18,6 +18,7 @@ class StatusLine(Static):
     device = reactive("")
     speed = reactive(0.0)
     lr = reactive(0.0)
+    limit: reactive[float | None] = reactive(None)  # plain gradient descent's 2/λmax for the focused lane
 
     def render(self) -> str:
         if self.state == "loading":
@@ -29,7 +30,10 @@ class StatusLine(Static):
         else:
             head = self.state
         # lr before device: on a narrow terminal the end of the line is what is cut
-        parts = [head, f"epoch {self.epoch}/{self.epochs}", f"lr {self.lr:g}"]
+        lr = f"lr {self.lr:g}"
+        if self.limit is not None:
+            lr += f" {'>' if self.lr > self.limit else '<'} 2/λmax {self.limit:.3g}"
+        parts = [head, f"epoch {self.epoch}/{self.epochs}", lr]
         if self.state == "running":
             parts.append(f"{self.speed:,.0f} epochs/s")
         parts.append(f"device {self.device or '…'}")

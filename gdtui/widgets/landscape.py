@@ -1,0 +1,294 @@
+"""The landscape view: the loss over two parameters as a heatmap of half-block cells, with every lane's path.
+
+Why: the contours of the loss with the path on them are what make a learning rate that is too big visible.
+plotext's matrix_plot cost ~65 ms a frame at 70x24 and a braille path over it cut a black band through the
+colors; here each terminal cell is a "▀" whose foreground is one grid row and background the next (two grid
+rows per terminal row), and a path recolors the half-cells it crosses, so nothing is hidden. The colors are
+viridis (its yellow end left out) in 16 bands of the log of the loss: brightness rises steadily, so the picture
+reads in grayscale and under NO_COLOR, and the band edges are the contours. The heat is cached per grid and
+size; a frame only lays the paths over it. Torch-free: it draws a `surface.Landscape` the session sent.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from rich.segment import Segment
+from rich.style import Style
+from textual.strip import Strip
+from textual.widget import Widget
+
+from gdtui.engine.surface import Landscape
+
+RGB = tuple[int, int, int]
+Marks = dict[tuple[int, int], tuple[str, RGB]]  # (terminal row, column) -> a character and its color
+# matplotlib's viridis at eight of its nine stops: its lightness rises monotonically from end to end
+VIRIDIS: tuple[RGB, ...] = (
+    (68, 1, 84),
+    (71, 44, 122),
+    (59, 81, 139),
+    (44, 113, 142),
+    (33, 144, 141),
+    (39, 173, 129),
+    (92, 200, 99),
+    (170, 220, 50),
+)  # its last stop, (253, 231, 37), left out: a yellow as bright as the lanes' own would hide their paths
+BANDS = 16
+MARGIN = 9  # columns of y-axis labels
+HALF = "▀"
+TEXT: RGB = (230, 230, 230)
+DIM: RGB = (150, 150, 150)
+
+
+def band_color(band: int) -> RGB:
+    """The color of band 0..BANDS-1 (darkest to brightest), sampled from viridis."""
+    t = band / (BANDS - 1) * (len(VIRIDIS) - 1)
+    i = min(int(t), len(VIRIDIS) - 2)
+    f = t - i
+    a, b = VIRIDIS[i], VIRIDIS[i + 1]
+    return (round(a[0] + f * (b[0] - a[0])), round(a[1] + f * (b[1] - a[1])), round(a[2] + f * (b[2] - a[2])))
+
+
+# at 85% of viridis's brightness, so that the lanes' colors (some as bright as its yellow) stand out on it
+PALETTE = tuple((round(r * 0.85), round(g * 0.85), round(b * 0.85)) for r, g, b in map(band_color, range(BANDS)))
+
+
+def bands(loss: Sequence[Sequence[float]]) -> tuple[list[list[int]], float, float]:
+    """Each grid value's band, by the log of its loss between the grid's lowest and highest (a zero loss counts
+    as a millionth of the highest); non-finite values take the top band. Returns the bands, lowest, highest."""
+    finite = [v for row in loss for v in row if math.isfinite(v)]
+    if not finite:
+        return [[BANDS - 1] * len(row) for row in loss], math.nan, math.nan
+    lo, hi = min(finite), max(finite)
+    floor = lo if lo > 0 else max(hi * 1e-6, 1e-300)
+    bottom, top = math.log10(floor), math.log10(max(hi, floor))
+    scale = (BANDS - 1e-9) / (top - bottom) if top > bottom else 0.0
+    log = math.log10
+    levels = [
+        [int((log(max(v, floor)) - bottom) * scale) if math.isfinite(v) else BANDS - 1 for v in row] for row in loss
+    ]
+    return levels, lo, hi
+
+
+def clip(
+    a: tuple[float, float], b: tuple[float, float], box: tuple[float, float, float, float]
+) -> tuple[tuple[float, float], tuple[float, float]] | None:
+    """The part of the segment a-b inside box (x0, x1, y0, y1), by Liang and Barsky's method; None if none."""
+    (ax, ay), (bx, by) = a, b
+    dx, dy = bx - ax, by - ay
+    t0, t1 = 0.0, 1.0
+    for p, q in ((-dx, ax - box[0]), (dx, box[1] - ax), (-dy, ay - box[2]), (dy, box[3] - ay)):
+        if p == 0:
+            if q < 0:
+                return None
+            continue
+        t = q / p
+        if p < 0:
+            t0 = max(t0, t)
+        else:
+            t1 = min(t1, t)
+        if t0 > t1:
+            return None
+    return (ax + t0 * dx, ay + t0 * dy), (ax + t1 * dx, ay + t1 * dy)
+
+
+def fmt(v: float) -> str:
+    return f"{v:.3g}"
+
+
+@dataclass(frozen=True)
+class LanePath:
+    """A lane's path as the view draws it: its color, its points (thinned) and whether it is the focused one."""
+
+    color: RGB
+    points: Sequence[tuple[float, float]]
+    focused: bool = False
+
+
+class LandscapeView(Widget):
+    """Draws a Landscape with the lanes' paths, its minimum and each lane's current point."""
+
+    DEFAULT_CSS = "LandscapeView { height: 1fr; min-height: 5; }"
+
+    render_cost = 0.0
+
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        self.grid: Landscape | None = None
+        self.paths: list[LanePath] = []
+        self.note = "the landscape: waiting for the session"
+        self._heat: tuple[object, tuple[int, int], list[list[RGB]], float, float] | None = None
+        self._strips: list[Strip] | None = None
+        self._styles: dict[tuple[RGB | None, RGB | None, bool], Style] = {}
+
+    # what the app sets -----------------------------------------------------------------------------------
+
+    def area(self) -> tuple[int, int]:
+        """The heatmap's cells: the grid the view wants is (columns, 2 x rows)."""
+        width, height = self.size
+        return max(2, width - MARGIN), max(1, height - 3)
+
+    def show(self, grid: Landscape | None, paths: list[LanePath], note: str = "") -> None:
+        self.grid, self.paths, self.note = grid, paths, note
+        self.replot()
+
+    def replot(self) -> None:
+        self._strips = None
+        self.refresh()
+
+    # drawing ---------------------------------------------------------------------------------------------
+
+    def _style(self, fg: RGB | None, bg: RGB | None = None, bold: bool = False) -> Style:
+        key = (fg, bg, bold)
+        style = self._styles.get(key)
+        if style is None:
+            style = self._styles[key] = Style(
+                color=None if fg is None else f"rgb({fg[0]},{fg[1]},{fg[2]})",
+                bgcolor=None if bg is None else f"rgb({bg[0]},{bg[1]},{bg[2]})",
+                bold=bold,
+            )
+        return style
+
+    def _heat_cells(self, grid: Landscape, cols: int, rows: int) -> tuple[list[list[RGB]], float, float]:
+        """The color of each half-cell (2*rows x cols, top row first), cached per grid and size."""
+        cached = self._heat
+        if cached is not None and cached[0] is grid and cached[1] == (cols, rows):
+            return cached[2], cached[3], cached[4]
+        levels, lo, hi = bands(grid.loss)
+        gy, gx = len(grid.ys), len(grid.xs)
+        heat = []
+        for h in range(2 * rows):  # screen half-rows from the top: the grid's last row (highest y) first
+            gi = gy - 1 - min(gy - 1, h * gy // (2 * rows))
+            row = levels[gi]
+            heat.append([PALETTE[row[min(gx - 1, c * gx // cols)]] for c in range(cols)])
+        self._heat = (grid, (cols, rows), heat, lo, hi)
+        return heat, lo, hi
+
+    def _to_cell(self, grid: Landscape, cols: int, rows: int, x: float, y: float) -> tuple[float, float]:
+        x0, x1, y0, y1 = grid.xs[0], grid.xs[-1], grid.ys[0], grid.ys[-1]
+        c = (x - x0) / (x1 - x0) * (cols - 1) if x1 != x0 else 0.0
+        h = (y1 - y) / (y1 - y0) * (2 * rows - 1) if y1 != y0 else 0.0
+        return c, h
+
+    def _lay_paths(self, grid: Landscape, cells: list[list[RGB]], cols: int, rows: int) -> Marks:
+        """Recolor the half-cells each path crosses; return the marks of the current points."""
+        marks: Marks = {}
+        for path in sorted(self.paths, key=lambda p: p.focused):  # the focused lane's on top
+            points = [p for p in path.points if math.isfinite(p[0]) and math.isfinite(p[1])]
+            if not points:
+                continue
+            box = (-0.5, cols - 0.5, -0.5, 2 * rows - 0.5)
+            prev = self._to_cell(grid, cols, rows, *points[0])
+            for point in points[1:] or points:
+                cur = self._to_cell(grid, cols, rows, *point)
+                seen = clip(prev, cur, box)  # a diverged lane's far-off points: only what is in view is walked
+                if seen is not None:
+                    (c0, h0), (c1, h1) = seen
+                    steps = int(max(abs(c1 - c0), abs(h1 - h0))) + 1
+                    for k in range(steps + 1):
+                        c, h = round(c0 + (c1 - c0) * k / steps), round(h0 + (h1 - h0) * k / steps)
+                        if 0 <= c < cols and 0 <= h < 2 * rows:
+                            cells[h][c] = path.color
+                prev = cur
+            c, h = round(prev[0]), round(prev[1])
+            if 0 <= c < cols and 0 <= h < 2 * rows:
+                marks[(h // 2, c)] = ("●" if path.focused else "•", path.color)
+        return marks
+
+    def _build(self) -> list[Strip]:
+        width, height = self.size
+        grid = self.grid
+        if grid is None or height < 4 or width < MARGIN + 4:
+            blank = [Strip([Segment(" " * width)]) for _ in range(height)]
+            if height:
+                blank[0] = Strip([Segment(self.note[:width].ljust(width), self._style(TEXT))])
+            return blank
+        cols, rows = self.area()
+        heat, lo, hi = self._heat_cells(grid, cols, rows)
+        cells = [row[:] for row in heat]
+        marks = self._lay_paths(grid, cells, cols, rows)
+        if grid.minimum is not None:
+            i, j = grid.names.index(grid.pair[0]), grid.names.index(grid.pair[1])
+            mx, my = grid.minimum[i], grid.minimum[j]
+        else:
+            mx, my = grid.lowest[0], grid.lowest[1]
+        mc, mh = (round(v) for v in self._to_cell(grid, cols, rows, mx, my))
+        if 0 <= mc < cols and 0 <= mh < 2 * rows:
+            marks.setdefault((mh // 2, mc), ("✕", TEXT))
+        strips = [self._title(width, lo, hi)]
+        labels = {0: grid.ys[-1], rows - 1: grid.ys[0], (rows - 1) // 2: grid.ys[len(grid.ys) // 2]}
+        for r in range(rows):
+            label = fmt(labels[r]).rjust(MARGIN - 1)[: MARGIN - 1] + "┤" if r in labels else " " * (MARGIN - 1) + "│"
+            segments = [Segment(label, self._style(DIM))]
+            top, bottom = cells[2 * r], cells[2 * r + 1]
+            run_style: Style | None = None
+            run = ""
+            for c in range(cols):
+                mark = marks.get((r, c))
+                if mark is not None:
+                    char, color = mark
+                    style = self._style(color, heat[2 * r + 1][c], True)
+                else:
+                    style, char = self._style(top[c], bottom[c]), HALF
+                if style is run_style:
+                    run += char
+                else:
+                    if run:
+                        segments.append(Segment(run, run_style))
+                    run, run_style = char, style
+            if run:
+                segments.append(Segment(run, run_style))
+            strips.append(Strip(segments))
+        strips.append(Strip([Segment(self._x_ticks(grid, cols), self._style(DIM))]))
+        strips.append(Strip([Segment(self._x_name(grid, width), self._style(TEXT))]))
+        return strips[:height] + [Strip([Segment(" " * width)])] * max(0, height - len(strips))
+
+    def _title(self, width: int, lo: float, hi: float) -> Strip:
+        grid = self.grid
+        assert grid is not None
+        bar = "".join("█" for _ in range(BANDS))
+        left = f"↑ {grid.pair[1]}   loss over {grid.pair[0]} × {grid.pair[1]}"
+        if self.note:
+            left += f" · {self.note}"
+        scale = f" {fmt(lo)} " if math.isfinite(lo) else " "
+        right_end = f" {fmt(hi)} (log)" if math.isfinite(hi) else ""
+        room = width - len(scale) - BANDS - len(right_end)
+        left = left[: max(0, room - 1)].ljust(max(0, room))
+        segments = [Segment(left, self._style(TEXT)), Segment(scale, self._style(DIM))]
+        segments += [Segment(ch, self._style(PALETTE[k])) for k, ch in enumerate(bar)]
+        segments.append(Segment(right_end, self._style(DIM)))
+        return Strip(segments).crop(0, width)
+
+    @staticmethod
+    def _x_ticks(grid: Landscape, cols: int) -> str:
+        line = [" "] * (MARGIN + cols)
+        count = max(2, min(6, cols // 14))
+        for k in range(count):
+            c = round(k * (cols - 1) / (count - 1))
+            value = grid.xs[min(len(grid.xs) - 1, c * len(grid.xs) // cols)] if k < count - 1 else grid.xs[-1]
+            text = fmt(value)
+            start = max(0, min(MARGIN + c - len(text) // 2, MARGIN + cols - len(text)))
+            if all(ch == " " for ch in line[max(0, start - 1) : start + len(text) + 1]):
+                line[start : start + len(text)] = list(text)
+        return "".join(line)
+
+    def _x_name(self, grid: Landscape, width: int) -> str:
+        name = f"{grid.pair[0]} →"
+        legend = "● now  ✕ least-squares minimum" if grid.minimum is not None else "● now  ✕ lowest in view"
+        if grid.subsampled:
+            legend = f"on a fixed subsample of {grid.points:,} points  " + legend
+        middle = (MARGIN + (width - MARGIN) // 2) - len(name) // 2
+        line = (" " * middle + name).ljust(width)
+        if len(line.rstrip()) + 2 + len(legend) <= width:
+            line = line[: width - len(legend)] + legend
+        return line[:width]
+
+    def render_line(self, y: int) -> Strip:
+        if self._strips is None or len(self._strips) != self.size.height:
+            start = time.perf_counter()
+            self._strips = self._build()
+            self.render_cost = time.perf_counter() - start
+        return self._strips[y] if y < len(self._strips) else Strip([])
