@@ -1,7 +1,7 @@
 """Regenerate screenshots/*.svg: the app as a user sees it, driven from the keyboard with Pilot.
 
 Run: python scripts/screenshots.py   (writes screenshots/main, done, linear-module, loss-curve, diverged,
-small, small-no-pane, help, race and race-curve .svg)
+small, small-no-pane, help, race, race-curve, landscape and lr-find .svg)
 """
 
 from __future__ import annotations
@@ -15,15 +15,19 @@ sys.path.insert(0, str(ROOT))
 
 from gdtui.app import GdtuiApp  # noqa: E402
 from gdtui.engine import resolve  # noqa: E402
-from tests.tui_helpers import ready, wait_for  # noqa: E402
+from tests.tui_helpers import drawn, ready, wait_for  # noqa: E402
 
 OUT = ROOT / "screenshots"
 
 
-async def shoot(name: str, config, size, keys: str = "", until=None, tab: str | None = None, lanes=()) -> None:
+async def shoot(
+    name: str, config, size, keys: str = "", until=None, tab: str | None = None, lanes=(), then: str = "", shown=None
+) -> None:
+    """Press `keys`, wait `until`, show `tab`, press `then` and wait until `shown`, then take the screenshot."""
     app = GdtuiApp(config, lanes=list(lanes))
     async with app.run_test(size=size) as pilot:
         await ready(pilot)
+        await wait_for(pilot, lambda: len(app.race.lanes) == 1 + len(lanes), what="the lanes")
         for key in keys.split():
             await pilot.press(key)
             await pilot.pause(0.2)
@@ -31,8 +35,12 @@ async def shoot(name: str, config, size, keys: str = "", until=None, tab: str | 
             await wait_for(pilot, lambda: until(app), what=name)
         if tab:
             app.query_one("#plots").active = tab
-        app._dirty = True
-        await pilot.pause(0.6)
+        for key in then.split():
+            await pilot.press(key)
+            await pilot.pause(0.3)
+        if shown is not None:
+            await wait_for(pilot, lambda: shown(app), what=name)
+        await drawn(pilot)
         path = app.save_screenshot(filename=f"{name}.svg", path=str(OUT))
         print("wrote", path)
 
@@ -74,6 +82,25 @@ async def main() -> None:
             race.replace(optimizer="sgd", momentum=0.9, lr=2e-5),
             race.replace(optimizer="adam", lr=0.05),
         ],
+    )
+    valley = resolve("fastai-quadratic", epochs=120)
+    await shoot(
+        "landscape",
+        valley,
+        (120, 36),
+        "space",
+        lambda a: a.state in ("done", "diverged") and all(lane.epoch == 120 for lane in a.race.lanes.lanes),
+        tab="tab-land",
+        lanes=[valley.replace(lr=3e-5), valley.replace(lr=4e-5)],
+        then="p",
+        shown=lambda a: a.land.grid is not None and len(a.land.paths) == 3 and a.land.asked is not None,
+    )
+    await shoot(
+        "lr-find",
+        resolve("fastai-quadratic"),
+        (120, 36),
+        then="f",
+        shown=lambda a: type(a.screen).__name__ == "LrFindScreen",
     )
 
 

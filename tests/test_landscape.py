@@ -156,3 +156,12 @@ def test_the_lr_range_test_ramps_stops_and_leaves_the_lane_untouched():
 def test_bad_ramps_are_refused(args):
     with pytest.raises(ValueError):
         land.lr_find(trained(), **args)
+
+
+@pytest.mark.parametrize("preset", ["fastai-quadratic", "qiita-quadratic", "linear-manual"])
+def test_the_suggestion_lands_below_the_limit_on_every_preset_that_has_one(preset):
+    found = land.lr_find(Trainer(resolve(preset)))
+    assert found.lr_limit is not None and found.suggestion is not None
+    assert found.suggestion < found.lr_limit
+    lowest = min(zip(found.losses, found.lrs))[1]
+    assert found.suggestion == lowest / 10  # the rule the README states
