@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from rich.segment import Segment
 from rich.style import Style
+from textual.geometry import Size
 from textual.strip import Strip
 from textual.widget import Widget
 
@@ -122,6 +123,7 @@ class LandscapeView(Widget):
         self.note = "the landscape: waiting for the session"
         self._heat: tuple[object, tuple[int, int], list[list[RGB]], float, float] | None = None
         self._strips: list[Strip] | None = None
+        self._built_for = Size(0, 0)
         self._styles: dict[tuple[RGB | None, RGB | None, bool], Style] = {}
 
     # what the app sets -----------------------------------------------------------------------------------
@@ -249,16 +251,19 @@ class LandscapeView(Widget):
     def _title(self, width: int, lo: float, hi: float) -> Strip:
         grid = self.grid
         assert grid is not None
-        bar = "".join("█" for _ in range(BANDS))
+        palette = PALETTE if width >= 100 else PALETTE[::2]
+        bar = "█" * len(palette)
         left = f"↑ {grid.pair[1]}   loss over {grid.pair[0]} × {grid.pair[1]}"
+        if grid.subsampled:
+            left += f" · on a fixed subsample of {grid.points:,} training points"
         if self.note:
             left += f" · {self.note}"
         scale = f" {fmt(lo)} " if math.isfinite(lo) else " "
         right_end = f" {fmt(hi)} (log)" if math.isfinite(hi) else ""
-        room = width - len(scale) - BANDS - len(right_end)
+        room = width - len(scale) - len(bar) - len(right_end)
         left = left[: max(0, room - 1)].ljust(max(0, room))
         segments = [Segment(left, self._style(TEXT)), Segment(scale, self._style(DIM))]
-        segments += [Segment(ch, self._style(PALETTE[k])) for k, ch in enumerate(bar)]
+        segments += [Segment("█", self._style(color)) for color in palette]
         segments.append(Segment(right_end, self._style(DIM)))
         return Strip(segments).crop(0, width)
 
@@ -278,8 +283,6 @@ class LandscapeView(Widget):
     def _x_name(self, grid: Landscape, width: int) -> str:
         name = f"{grid.pair[0]} →"
         legend = "● now  ✕ least-squares minimum" if grid.minimum is not None else "● now  ✕ lowest in view"
-        if grid.subsampled:
-            legend = f"on a fixed subsample of {grid.points:,} points  " + legend
         middle = (MARGIN + (width - MARGIN) // 2) - len(name) // 2
         line = (" " * middle + name).ljust(width)
         if len(line.rstrip()) + 2 + len(legend) <= width:
@@ -287,8 +290,8 @@ class LandscapeView(Widget):
         return line[:width]
 
     def render_line(self, y: int) -> Strip:
-        if self._strips is None or len(self._strips) != self.size.height:
+        if self._strips is None or self._built_for != self.size:
             start = time.perf_counter()
-            self._strips = self._build()
+            self._strips, self._built_for = self._build(), self.size
             self.render_cost = time.perf_counter() - start
         return self._strips[y] if y < len(self._strips) else Strip([])
