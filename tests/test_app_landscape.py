@@ -179,3 +179,14 @@ async def test_f_runs_the_lr_range_test_and_enter_applies_the_pick_to_the_focuse
         await pilot.press("enter")
         await wait_for(pilot, lambda: app.config.lr == picked, what="the lr applied")
         assert app.status.epoch == 0  # the ramp ran beside the lane: it has not trained
+
+
+async def test_the_view_says_when_the_grid_is_computed_on_a_subsample():
+    app = GdtuiApp(config(preset="linear-manual", data="linear", points=12_000, epochs=3))
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        await pilot.press("t", "t")
+        await wait_for(pilot, lambda: app.land.grid is not None, what="a grid")
+        assert app.land.grid.subsampled and app.land.grid.points == 10_000
+        await drawn(pilot)
+        assert "on a 10,000-point subsample" in app.landscape.render_line(0).text

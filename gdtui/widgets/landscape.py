@@ -255,7 +255,7 @@ class LandscapeView(Widget):
         bar = "█" * len(palette)
         left = f"↑ {grid.pair[1]}   loss over {grid.pair[0]} × {grid.pair[1]}"
         if grid.subsampled:
-            left += f" · on a fixed subsample of {grid.points:,} training points"
+            left += f" · on a {grid.points:,}-point subsample"
         if self.note:
             left += f" · {self.note}"
         scale = f" {fmt(lo)} " if math.isfinite(lo) else " "
