@@ -79,7 +79,8 @@ class LandscapeControl:
         if len(pairs) < 2:
             self.app.notify(f"The model has only {' and '.join(self.names)}.", title="landscape")
             return
-        current = self.grid.pair if self.grid is not None else pairs[0]
+        # on what was last asked for: a second o before the first grid arrives goes one pair further
+        current = self.pair or (self.grid.pair if self.grid is not None else pairs[0])
         self.pair = pairs[(pairs.index(current) + 1) % len(pairs)] if current in pairs else pairs[0]
         self.span = None
         self.ask()
@@ -117,6 +118,9 @@ class LandscapeControl:
             self.app.session.send("lr_find", {})
 
     def _shown_span(self) -> Span:
+        """The span last asked for (two quick + zoom twice), or the one in view where the session chose it."""
+        if self.span is not None:
+            return self.span
         grid = self.grid
         assert grid is not None
         return (grid.xs[0], grid.xs[-1]), (grid.ys[0], grid.ys[-1])
@@ -172,6 +176,7 @@ class LandscapeControl:
         for lane_id, path in self.paths.items():
             lane = model.get(lane_id)
             color = lane.color if lane is not None and several else COLORS[0]
-            lanes.append(LanePath(color, path.points, lane_id == model.focus))
+            label = str(lane.number) if lane is not None and several else "•"
+            lanes.append(LanePath(color, path.points, lane_id == model.focus, label))
         grid = self.grid
         self.app.landscape.show(grid, lanes, "" if grid is not None else "the landscape: computing…")

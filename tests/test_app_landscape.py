@@ -14,7 +14,7 @@ from textual.app import App, ComposeResult
 from gdtui.app import GdtuiApp
 from gdtui.engine.surface import Landscape
 from gdtui.engine.trainer import Trainer
-from gdtui.widgets.landscape import HALF, PALETTE, LandscapeView, LanePath, bands, clip
+from gdtui.widgets.landscape import HALF, PALETTE, RAMP, LandscapeView, LanePath, bands, clip
 from tests.tui_helpers import config, drawn, ready, wait_for
 
 SIZE = (120, 36)
@@ -82,6 +82,25 @@ async def test_the_view_draws_two_grid_rows_a_row_with_axes_paths_and_marks():
                 assert tuple(top) == PALETTE[levels[5][c]] and tuple(bottom) == PALETTE[levels[4][c]]
         marks = "".join(texts[1:5])
         assert "●" in marks and "✕" in marks  # the focused lane's current point and the minimum
+
+
+async def test_without_color_the_bands_are_characters_and_paths_their_lane_s_number(monkeypatch):
+    monkeypatch.setenv("NO_COLOR", "1")
+    async with Host().run_test(size=(9 + 30, 4 + 3)) as pilot:
+        view = pilot.app.query_one(LandscapeView)
+        assert view.colorless
+        grid = bowl()
+        view.show(grid, [LanePath((213, 94, 0), [(-3.0, 3.0), (3.0, 3.0), (3.0, -3.0)], False, "2")])
+        await pilot.pause()
+        rows = [view.render_line(y).text[9:] for y in range(1, 5)]
+        levels, _, _ = bands(grid.loss)
+        for r, row in enumerate(rows):
+            for c, char in enumerate(row[:29]):  # the last column is the path's
+                if char not in "✕•2":
+                    assert char == RAMP[levels[7 - 2 * r][c] * len(RAMP) // 16]  # the cell's top half, by density
+        assert all(row[29] in "2•" for row in rows)  # the path down the right edge, in its lane's number
+        assert len({ch for row in rows for ch in row[:29]}) >= 4  # bands to tell apart
+        assert "✕" in "".join(rows)
 
 
 def fastai_limit():
@@ -190,3 +209,28 @@ async def test_the_view_says_when_the_grid_is_computed_on_a_subsample():
         assert app.land.grid.subsampled and app.land.grid.points == 10_000
         await drawn(pilot)
         assert "on a 10,000-point subsample" in app.landscape.render_line(0).text
+
+
+async def test_every_view_draws_under_no_color(monkeypatch):
+    """NO_COLOR: Textual grays or strips every style; no view may hand it a segment it cannot read."""
+    from gdtui.widgets.lr_find import LrFindScreen
+
+    monkeypatch.setenv("NO_COLOR", "1")
+    app = GdtuiApp(config(epochs=20))
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        await pilot.press("space")
+        await wait_for(pilot, lambda: app.state == "done", what="done")
+        for _ in range(3):
+            await pilot.press("t")
+            await drawn(pilot)
+        await wait_for(pilot, lambda: app.land.grid is not None, what="a grid")
+        await pilot.press("t", "t")
+        await drawn(pilot)
+        assert any(ch in app.landscape.render_line(3).text for ch in ".:-=+*#%@")
+        await pilot.press("f")
+        await wait_for(pilot, lambda: isinstance(app.screen, LrFindScreen), what="the LR range test")
+        await drawn(pilot)
+        await pilot.press("escape", "question_mark")
+        await drawn(pilot)
+        assert app.is_running

@@ -165,3 +165,16 @@ def test_the_suggestion_lands_below_the_limit_on_every_preset_that_has_one(prese
     assert found.suggestion < found.lr_limit
     lowest = min(zip(found.losses, found.lrs))[1]
     assert found.suggestion == lowest / 10  # the rule the README states
+
+
+def test_the_minimum_and_the_default_span_are_the_same_bits_every_call():
+    trainer = Trainer(resolve("fastai-quadratic", epochs=30))
+    trainer.run(30)
+    held = []  # allocations of every size between calls: a kernel that depends on alignment would show
+    minima, spans = set(), set()
+    for k in range(100):
+        held.append(torch.empty(7 * k + 1))
+        minima.add(tuple(land.minimum(trainer)))
+        grid = land.landscape(trainer, ("a", "b"), size=(6, 4))
+        spans.add((grid.xs[0], grid.xs[-1], grid.ys[0], grid.ys[-1]))
+    assert len(minima) == 1 and len(spans) == 1

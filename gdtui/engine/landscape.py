@@ -72,12 +72,20 @@ def losses_at(trainer: Trainer, flats: torch.Tensor) -> torch.Tensor:
 
 
 def minimum(trainer: Trainer) -> list[float] | None:
-    """The parameters of least MSE, by least squares (None for another loss: see `Landscape.lowest`)."""
+    """The parameters of least MSE, by least squares (None for another loss: see `Landscape.lowest`). Solved by
+    QR, which gives the same bits every call (MKL's lstsq was seen to differ in the last bit from call to call);
+    a design of deficient rank falls back to lstsq."""
     if trainer.config.loss != "mse":
         return None
     x, y, _ = _training_data(trainer)
-    solution = torch.linalg.lstsq(features(trainer, x), y.unsqueeze(1)).solution
-    return [float(v) for v in solution.squeeze(1).tolist()]
+    design = features(trainer, x)
+    if len(x) >= design.shape[1]:
+        q, r = torch.linalg.qr(design)
+        solution = torch.linalg.solve_triangular(r, (q.T @ y).unsqueeze(1), upper=True).squeeze(1)
+        if bool(torch.isfinite(solution).all()) and bool((r.diagonal().abs() > 0).all()):
+            return [float(v) for v in solution.tolist()]
+    solution = torch.linalg.lstsq(design, y.unsqueeze(1), driver="gelsd").solution.squeeze(1)
+    return [float(v) for v in solution.tolist()]
 
 
 def curvature(trainer: Trainer, flat: list[float] | None = None) -> Curvature:

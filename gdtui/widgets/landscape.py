@@ -38,6 +38,8 @@ VIRIDIS: tuple[RGB, ...] = (
     (170, 220, 50),
 )  # its last stop, (253, 231, 37), left out: a yellow as bright as the lanes' own would hide their paths
 BANDS = 16
+PLAIN = Style()  # never None: Textual's NO_COLOR filter reads every segment's style
+RAMP = " .:-=+*#%@"  # the bands without color (NO_COLOR): ever denser characters as the loss rises
 MARGIN = 9  # columns of y-axis labels
 HALF = "▀"
 TEXT: RGB = (230, 230, 230)
@@ -107,6 +109,7 @@ class LanePath:
     color: RGB
     points: Sequence[tuple[float, float]]
     focused: bool = False
+    label: str = "•"  # drawn along the path where there is no color (NO_COLOR): the lane's number
 
 
 class LandscapeView(Widget):
@@ -121,12 +124,17 @@ class LandscapeView(Widget):
         self.grid: Landscape | None = None
         self.paths: list[LanePath] = []
         self.note = "the landscape: waiting for the session"
-        self._heat: tuple[object, tuple[int, int], list[list[RGB]], float, float] | None = None
+        self._heat: tuple[object, tuple[int, int], list[list[int]], float, float] | None = None
         self._strips: list[Strip] | None = None
         self._built_for = Size(0, 0)
         self._styles: dict[tuple[RGB | None, RGB | None, bool], Style] = {}
 
     # what the app sets -----------------------------------------------------------------------------------
+
+    @property
+    def colorless(self) -> bool:
+        """NO_COLOR: the bands are drawn as characters (Textual would strip or gray the colors)."""
+        return bool(getattr(self.app, "no_color", False))
 
     def area(self) -> tuple[int, int]:
         """The heatmap's cells: the grid the view wants is (columns, 2 x rows)."""
@@ -154,8 +162,8 @@ class LandscapeView(Widget):
             )
         return style
 
-    def _heat_cells(self, grid: Landscape, cols: int, rows: int) -> tuple[list[list[RGB]], float, float]:
-        """The color of each half-cell (2*rows x cols, top row first), cached per grid and size."""
+    def _heat_cells(self, grid: Landscape, cols: int, rows: int) -> tuple[list[list[int]], float, float]:
+        """The band of each half-cell (2*rows x cols, top row first), cached per grid and size."""
         cached = self._heat
         if cached is not None and cached[0] is grid and cached[1] == (cols, rows):
             return cached[2], cached[3], cached[4]
@@ -163,9 +171,8 @@ class LandscapeView(Widget):
         gy, gx = len(grid.ys), len(grid.xs)
         heat = []
         for h in range(2 * rows):  # screen half-rows from the top: the grid's last row (highest y) first
-            gi = gy - 1 - min(gy - 1, h * gy // (2 * rows))
-            row = levels[gi]
-            heat.append([PALETTE[row[min(gx - 1, c * gx // cols)]] for c in range(cols)])
+            row = levels[gy - 1 - min(gy - 1, h * gy // (2 * rows))]
+            heat.append([row[min(gx - 1, c * gx // cols)] for c in range(cols)])
         self._heat = (grid, (cols, rows), heat, lo, hi)
         return heat, lo, hi
 
@@ -175,8 +182,11 @@ class LandscapeView(Widget):
         h = (y1 - y) / (y1 - y0) * (2 * rows - 1) if y1 != y0 else 0.0
         return c, h
 
-    def _lay_paths(self, grid: Landscape, cells: list[list[RGB]], cols: int, rows: int) -> Marks:
-        """Recolor the half-cells each path crosses; return the marks of the current points."""
+    def _lay_paths(
+        self, grid: Landscape, cells: list[list[RGB]], trail: dict[tuple[int, int], str], cols: int, rows: int
+    ) -> Marks:
+        """Recolor the half-cells each path crosses (and note its label in `trail`, by terminal cell); return
+        the marks of the current points."""
         marks: Marks = {}
         for path in sorted(self.paths, key=lambda p: p.focused):  # the focused lane's on top
             points = [p for p in path.points if math.isfinite(p[0]) and math.isfinite(p[1])]
@@ -194,6 +204,7 @@ class LandscapeView(Widget):
                         c, h = round(c0 + (c1 - c0) * k / steps), round(h0 + (h1 - h0) * k / steps)
                         if 0 <= c < cols and 0 <= h < 2 * rows:
                             cells[h][c] = path.color
+                            trail[(h // 2, c)] = path.label
                 prev = cur
             c, h = round(prev[0]), round(prev[1])
             if 0 <= c < cols and 0 <= h < 2 * rows:
@@ -204,14 +215,15 @@ class LandscapeView(Widget):
         width, height = self.size
         grid = self.grid
         if grid is None or height < 4 or width < MARGIN + 4:
-            blank = [Strip([Segment(" " * width)]) for _ in range(height)]
+            blank = [Strip([Segment(" " * width, PLAIN)]) for _ in range(height)]
             if height:
                 blank[0] = Strip([Segment(self.note[:width].ljust(width), self._style(TEXT))])
             return blank
         cols, rows = self.area()
         heat, lo, hi = self._heat_cells(grid, cols, rows)
-        cells = [row[:] for row in heat]
-        marks = self._lay_paths(grid, cells, cols, rows)
+        cells = [[PALETTE[band] for band in row] for row in heat]
+        trail: dict[tuple[int, int], str] = {}
+        marks = self._lay_paths(grid, cells, trail, cols, rows)
         if grid.minimum is not None:
             i, j = grid.names.index(grid.pair[0]), grid.names.index(grid.pair[1])
             mx, my = grid.minimum[i], grid.minimum[j]
@@ -222,9 +234,19 @@ class LandscapeView(Widget):
             marks.setdefault((mh // 2, mc), ("✕", TEXT))
         strips = [self._title(width, lo, hi)]
         labels = {0: grid.ys[-1], rows - 1: grid.ys[0], (rows - 1) // 2: grid.ys[len(grid.ys) // 2]}
+        colorless = self.colorless
         for r in range(rows):
             label = fmt(labels[r]).rjust(MARGIN - 1)[: MARGIN - 1] + "┤" if r in labels else " " * (MARGIN - 1) + "│"
             segments = [Segment(label, self._style(DIM))]
+            if colorless:  # a character per cell: its mark, the path crossing it, or its band's density
+                line = "".join(
+                    marks[(r, c)][0]
+                    if (r, c) in marks
+                    else trail.get((r, c)) or RAMP[heat[2 * r][c] * len(RAMP) // BANDS]
+                    for c in range(cols)
+                )
+                strips.append(Strip([*segments, Segment(line, PLAIN)]))
+                continue
             top, bottom = cells[2 * r], cells[2 * r + 1]
             run_style: Style | None = None
             run = ""
@@ -232,7 +254,7 @@ class LandscapeView(Widget):
                 mark = marks.get((r, c))
                 if mark is not None:
                     char, color = mark
-                    style = self._style(color, heat[2 * r + 1][c], True)
+                    style = self._style(color, PALETTE[heat[2 * r + 1][c]], True)
                 else:
                     style, char = self._style(top[c], bottom[c]), HALF
                 if style is run_style:
@@ -246,13 +268,13 @@ class LandscapeView(Widget):
             strips.append(Strip(segments))
         strips.append(Strip([Segment(self._x_ticks(grid, cols), self._style(DIM))]))
         strips.append(Strip([Segment(self._x_name(grid, width), self._style(TEXT))]))
-        return strips[:height] + [Strip([Segment(" " * width)])] * max(0, height - len(strips))
+        return strips[:height] + [Strip([Segment(" " * width, PLAIN)])] * max(0, height - len(strips))
 
     def _title(self, width: int, lo: float, hi: float) -> Strip:
         grid = self.grid
         assert grid is not None
         palette = PALETTE if width >= 100 else PALETTE[::2]
-        bar = "█" * len(palette)
+        bar = RAMP if self.colorless else "█" * len(palette)
         left = f"↑ {grid.pair[1]}   loss over {grid.pair[0]} × {grid.pair[1]}"
         if grid.subsampled:
             left += f" · on a {grid.points:,}-point subsample"
@@ -263,7 +285,10 @@ class LandscapeView(Widget):
         room = width - len(scale) - len(bar) - len(right_end)
         left = left[: max(0, room - 1)].ljust(max(0, room))
         segments = [Segment(left, self._style(TEXT)), Segment(scale, self._style(DIM))]
-        segments += [Segment("█", self._style(color)) for color in palette]
+        if self.colorless:
+            segments.append(Segment(bar, PLAIN))
+        else:
+            segments += [Segment("█", self._style(color)) for color in palette]
         segments.append(Segment(right_end, self._style(DIM)))
         return Strip(segments).crop(0, width)
 
