@@ -69,7 +69,7 @@ def run_options(command: CommandT) -> CommandT:
         click.option("--degree", type=Checked("degree", "degree"), help="Degree of the poly model."),
         click.option("--optimizer", type=click.Choice(OPTIMIZERS), help="gd is the seeds' hand-written step."),
         click.option("--momentum", type=Checked("momentum", "momentum"), help="For sgd, nesterov, rmsprop."),
-        click.option("--loss", type=click.Choice(LOSSES), help="mse, l1 or huber."),
+        click.option("--loss", type=click.Choice(LOSSES), help="mse, sse (sum of squares), l1 or huber."),
         click.option("--lr", type=Checked("lr", "lr"), help="Learning rate, > 0."),
         click.option("--epochs", type=Checked("epochs", "epochs"), help="Epochs to run."),
         click.option("--seed", type=Checked("seed", "seed"), help="torch.manual_seed for data and parameters."),

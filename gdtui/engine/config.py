@@ -14,9 +14,11 @@ from dataclasses import dataclass, fields, replace
 from typing import Any
 
 MODELS = ("quadratic", "linear", "nn-linear", "poly")
-LOSSES = ("mse", "l1", "huber")
+LOSSES = ("mse", "sse", "l1", "huber")
 OPTIMIZERS = ("gd", "sgd", "nesterov", "adam", "adamw", "rmsprop", "adagrad")
 SYNTHETIC = ("linear", "quadratic", "cubic", "sine")
+DTYPES = ("float32", "float64")
+X_RANGE = (-3.0, 3.0)  # synthetic data's x, unless --x-range says otherwise
 DATA_ARTICLE = "article"
 
 MAX_EPOCHS = 1_000_000_000
@@ -57,6 +59,12 @@ class RunConfig:
     device: str = "cpu"
     test_fraction: float = 0.0
     accumulate_grad: bool = False
+    x_range: tuple[float, float] | None = None  # synthetic data's x range (None: X_RANGE)
+    bias: bool = True  # linear, nn-linear and poly: False drops the constant term
+    init: tuple[float, ...] | None = None  # initial parameters in the order of the model's names (None: drawn)
+    dtype: str = "float32"  # of the data and the parameters
+    target_rmse: float | None = None  # stop once the RMSE is at or below it
+    patience: int | None = None  # stop once the loss has not improved for this many epochs
 
     def replace(self, **changes: Any) -> RunConfig:
         return replace(self, **changes)
@@ -77,7 +85,7 @@ LIVE_FIELDS = frozenset({"lr", "momentum", "epochs"})
 # Fields a run (a branch) can switch between epochs, keeping its parameters.
 SWITCH_FIELDS = frozenset({"optimizer", "loss", "accumulate_grad"})
 # Fields that define the data (and the device it lives on): every lane of a race shares them.
-DATA_FIELDS = ("preset", "data", "points", "noise", "seed", "device", "test_fraction")
+DATA_FIELDS = ("preset", "data", "points", "noise", "seed", "device", "test_fraction", "x_range", "dtype")
 
 
 def _stripped(field: str, text: object) -> object:
@@ -182,6 +190,67 @@ def _choice(field: str, choices: tuple[str, ...]) -> Callable[[object], str]:
     return check
 
 
+def _numbers(field: str, text: object) -> tuple[float, ...]:
+    if isinstance(text, (tuple, list)):
+        return tuple(_number(field, v) for v in text)
+    parts = str(text).split(",")
+    if not str(text).strip() or any(not p.strip() for p in parts):
+        raise ConfigError(field, f"{text!r}: give numbers separated by commas")
+    return tuple(_number(field, p) for p in parts)
+
+
+def check_x_range(text: object) -> tuple[float, float]:
+    values = _numbers("x_range", text)
+    if len(values) != 2 or not values[0] < values[1]:
+        raise ConfigError("x_range", f"{text!r}: give LO,HI with LO < HI")
+    return values[0], values[1]
+
+
+def check_init(text: object) -> tuple[float, ...] | tuple[tuple[str, float], ...]:
+    """V1,V2,... (in the order of the model's parameter names) or NAME=V,... (names checked with the model)."""
+    if isinstance(text, (tuple, list)):
+        if all(isinstance(v, (tuple, list)) for v in text):
+            return tuple((str(n), _number("init", v)) for n, v in text)
+        return _numbers("init", text)
+    parts = [p.strip() for p in str(text).split(",")]
+    if not str(text).strip() or any(not p for p in parts):
+        raise ConfigError("init", f"{text!r}: give V1,V2,... or NAME=V,...")
+    if any("=" in p for p in parts):
+        if not all("=" in p for p in parts):
+            raise ConfigError("init", f"{text!r}: name every value (NAME=V,...) or none")
+        pairs = [p.split("=", 1) for p in parts]
+        names = [n.strip() for n, _ in pairs]
+        if len(set(names)) != len(names):
+            raise ConfigError("init", f"{text!r}: a parameter is named twice")
+        return tuple((n.strip(), _number("init", v)) for n, v in pairs)
+    return tuple(_number("init", p) for p in parts)
+
+
+def check_target_rmse(text: object) -> float:
+    value = _number("target_rmse", text)
+    if value < 0:
+        raise ConfigError("target_rmse", f"must be >= 0 (got {text})")
+    return value
+
+
+def check_patience(text: object) -> int:
+    value = _whole("patience", text)
+    if not 1 <= value <= MAX_EPOCHS:
+        raise ConfigError("patience", f"must be between 1 and {MAX_EPOCHS:,} (got {text})")
+    return value
+
+
+def param_names(config: RunConfig) -> tuple[str, ...]:
+    """The model's parameter names, in the order of `flat()` (torch-free: the CLI checks --init before torch)."""
+    if config.model == "quadratic":
+        return ("a", "b", "c")
+    if config.model == "linear":
+        return ("w", "b") if config.bias else ("w",)
+    if config.model == "nn-linear":
+        return ("weight", "bias") if config.bias else ("weight",)
+    return tuple(f"c{i}" for i in range(0 if config.bias else 1, config.degree + 1))
+
+
 def check_data(text: object) -> str:
     value = str(text).strip()
     if not value:
@@ -205,6 +274,11 @@ CHECKS: dict[str, Callable[[object], Any]] = {
     "model": _choice("model", MODELS),
     "loss": _choice("loss", LOSSES),
     "optimizer": _choice("optimizer", OPTIMIZERS),
+    "dtype": _choice("dtype", DTYPES),
+    "x_range": check_x_range,
+    "init": check_init,
+    "target_rmse": check_target_rmse,
+    "patience": check_patience,
 }
 
 
@@ -212,6 +286,21 @@ def check_combination(config: RunConfig) -> RunConfig:
     """Checks that need several fields at once; returns the config unchanged or raises ConfigError."""
     if config.optimizer == "nesterov" and config.effective_momentum <= 0:
         raise ConfigError("momentum", "nesterov needs a momentum > 0")
+    if not config.bias and config.model == "quadratic":
+        raise ConfigError("bias", "the quadratic model keeps its c: --no-bias is for linear, nn-linear and poly")
+    if config.init is not None:
+        names = param_names(config)
+        given = config.init
+        if given and isinstance(given[0], tuple):  # NAME=V,...: in the model's order
+            named = dict(given)
+            unknown = [n for n in named if n not in names]
+            if unknown or len(named) != len(names):
+                raise ConfigError("init", f"name every parameter of the {config.model} model: {', '.join(names)}")
+            config = config.replace(init=tuple(float(named[n]) for n in names))
+        elif len(given) != len(names):
+            raise ConfigError(
+                "init", f"the {config.model} model has {len(names)} parameters ({', '.join(names)}), not {len(given)}"
+            )
     return config
 
 

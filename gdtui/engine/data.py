@@ -12,15 +12,17 @@ from dataclasses import dataclass
 
 import torch
 
-from gdtui.engine.config import DATA_ARTICLE, RunConfig
+from gdtui.engine.config import DATA_ARTICLE, X_RANGE, RunConfig
 from gdtui.engine.csvfile import CsvData, DataError, read_xy
 
+DTYPES = {"float32": torch.float32, "float64": torch.float64}
 PLOT_SAMPLE = 100  # plotext draws ~0.05 ms a point: 100 points (+100 predictions) stay within 1.5x of 20 points
 
 
 @dataclass(frozen=True)
 class Dataset:
-    """x and y as 1-D float32 tensors, split into the first `n_train` points (train) and the rest (test)."""
+    """x and y as 1-D tensors (float32, or the run's dtype), split into the first `n_train` points (train)
+    and the rest (test)."""
 
     x: torch.Tensor
     y: torch.Tensor
@@ -96,11 +98,13 @@ TRUE_FUNCTIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
 }
 
 
-def _synthetic(kind: str, n: int, noise: float) -> tuple[torch.Tensor, torch.Tensor]:
-    x = torch.linspace(-3, 3, n)
+def _synthetic(
+    kind: str, n: int, noise: float, x_range: tuple[float, float], dtype: torch.dtype
+) -> tuple[torch.Tensor, torch.Tensor]:
+    x = torch.linspace(x_range[0], x_range[1], n, dtype=dtype)
     y = TRUE_FUNCTIONS[kind](x)
     if noise:
-        y = y + noise * torch.randn(n)
+        y = y + noise * torch.randn(n, dtype=dtype)
     return x, y
 
 
@@ -116,16 +120,20 @@ def build_data(config: RunConfig, csv: CsvData | None = None) -> Dataset:
     """The config's data, drawn from torch's global generator (seed it first, as the articles do). A CSV is read
     from its path, unless `csv` holds it already read (the TUI's command line read it to check it)."""
     warnings: tuple[str, ...] = ()
-    if config.data == DATA_ARTICLE:
+    dtype = DTYPES[config.dtype]
+    if config.data == DATA_ARTICLE:  # as the article draws it (float32), then cast
         x, y = ARTICLE_RECIPES[config.preset](config.points, config.noise)
+        x, y = x.to(dtype), y.to(dtype)
         label = f"{config.preset} (article data)"
-    elif config.data in TRUE_FUNCTIONS:
-        x, y = _synthetic(config.data, config.points, config.noise)
-        label = f"synthetic {config.data}, {config.points} points, noise {config.noise:g}"
-    else:
+    elif config.data in TRUE_FUNCTIONS:  # drawn in the run's dtype, as a tutorial in float64 writes it
+        lo, hi = config.x_range or X_RANGE
+        x, y = _synthetic(config.data, config.points, config.noise, (lo, hi), dtype)
+        where = f" on [{lo:g}, {hi:g}]" if config.x_range else ""
+        label = f"synthetic {config.data}{where}, {config.points} points, noise {config.noise:g}"
+    else:  # read at full double precision, then cast
         table = csv or read_xy(config.data)
-        x = torch.frombuffer(table.x, dtype=torch.float64).to(torch.float32)
-        y = torch.frombuffer(table.y, dtype=torch.float64).to(torch.float32)
+        x = torch.frombuffer(table.x, dtype=torch.float64).to(dtype)
+        y = torch.frombuffer(table.y, dtype=torch.float64).to(dtype)
         label, warnings = config.data, table.warnings
     if config.test_fraction > 0 and len(x) < 2:
         raise DataError(f"{label}: a train/test split needs at least 2 points")

@@ -16,13 +16,14 @@ from collections.abc import Generator
 import torch
 
 from gdtui.engine.config import MAX_LR
-from gdtui.engine.models import Linear, NNLinear, Polynomial, Quadratic
+from gdtui.engine.models import Linear, NNLinear, Polynomial, Quadratic, Slope
 from gdtui.engine.stack import ROW_LOSSES
 from gdtui.engine.surface import Curvature, Landscape, LrFind
 from gdtui.engine.trainer import Trainer
 
 __all__ = ["Curvature", "Landscape", "LrFind", "curvature", "landscape", "landscape_job", "lr_find"]
 
+SQUARED = ("mse", "sse")  # losses whose minimum is the least-squares fit and whose Hessian is constant
 MAX_POINTS = 10_000  # the grid is computed on a fixed subsample of larger data
 BLOCK_ELEMENTS = 2_000_000  # grid points x data points computed at once
 
@@ -34,10 +35,12 @@ def features(trainer: Trainer, x: torch.Tensor) -> torch.Tensor:
     model = trainer.model
     if isinstance(model, Quadratic):
         return torch.stack([x**2, x, one], dim=1)
-    if isinstance(model, (Linear, NNLinear)):
+    if isinstance(model, (Linear, NNLinear)) and len(model.names) == 2:
         return torch.stack([x, one], dim=1)
+    if isinstance(model, (Slope, NNLinear)):  # without a bias: w·x
+        return x.unsqueeze(-1)
     if isinstance(model, Polynomial):
-        return x.unsqueeze(-1) ** torch.arange(len(model.names), dtype=torch.float64)
+        return x.unsqueeze(-1) ** torch.arange(model.first, model.first + len(model.names), dtype=torch.float64)
     raise ValueError(f"no landscape for the {trainer.config.model} model")
 
 
@@ -72,10 +75,10 @@ def losses_at(trainer: Trainer, flats: torch.Tensor) -> torch.Tensor:
 
 
 def minimum(trainer: Trainer) -> list[float] | None:
-    """The parameters of least MSE, by least squares (None for another loss: see `Landscape.lowest`). Solved by
-    QR, which gives the same bits every call (MKL's lstsq was seen to differ in the last bit from call to call);
-    a design of deficient rank falls back to lstsq."""
-    if trainer.config.loss != "mse":
+    """The parameters of least MSE (and SSE), by least squares (None for another loss: see `Landscape.lowest`).
+    Solved by QR, which gives the same bits every call (MKL's lstsq was seen to differ in the last bit from call
+    to call); a design of deficient rank falls back to lstsq."""
+    if trainer.config.loss not in SQUARED:
         return None
     x, y, _ = _training_data(trainer)
     design = features(trainer, x)
@@ -103,7 +106,7 @@ def curvature(trainer: Trainer, flat: list[float] | None = None) -> Curvature:
     eigenvalues = torch.linalg.eigvalsh(hessian).tolist()
     top = eigenvalues[-1]
     limit = 2 / top if top > 0 and math.isfinite(top) else None
-    return Curvature(hessian.tolist(), eigenvalues, limit, trainer.config.loss == "mse")
+    return Curvature(hessian.tolist(), eigenvalues, limit, trainer.config.loss in SQUARED)
 
 
 SANE = 4.0  # a default span holds a path while its loss stays within this factor of its first

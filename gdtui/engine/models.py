@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from gdtui.engine.config import RunConfig
+from gdtui.engine.config import RunConfig, param_names
 
 
 class Model:
@@ -84,27 +84,43 @@ class Linear(Model):
         return self.w * x + self.b
 
 
-class Polynomial(Model):
-    """c0 + c1*x + ... + ck*x^k with params = tensor([c0, ..., ck])."""
+class Slope(Model):
+    """w*x without a bias (--no-bias), as a tutorial of y = w·x writes it."""
 
-    def __init__(self, params: torch.Tensor):
+    names = ("w",)
+
+    def __init__(self, w: torch.Tensor):
+        self.w = w.requires_grad_()
+
+    def parameters(self) -> list[torch.Tensor]:
+        return [self.w]
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        return self.w * x
+
+
+class Polynomial(Model):
+    """c0 + c1*x + ... + ck*x^k with params = tensor([c0, ..., ck]); without a bias, c1*x + ... + ck*x^k."""
+
+    def __init__(self, params: torch.Tensor, first: int = 0):
         self.params = params.requires_grad_()
-        self.names = tuple(f"c{i}" for i in range(len(params)))
+        self.first = first  # the lowest power: 1 without a bias
+        self.names = tuple(f"c{i}" for i in range(first, first + len(params)))
 
     def parameters(self) -> list[torch.Tensor]:
         return [self.params]
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        powers = torch.arange(len(self.params), device=x.device, dtype=x.dtype)
+        powers = torch.arange(self.first, self.first + len(self.params), device=x.device, dtype=x.dtype)
         return (x.unsqueeze(-1) ** powers) @ self.params
 
 
 class LinearRegressionModel(nn.Module):
-    """The seed 003 module: one nn.Linear(1, 1) layer."""
+    """The seed 003 module: one nn.Linear(1, 1) layer (without its bias for --no-bias)."""
 
-    def __init__(self) -> None:
+    def __init__(self, bias: bool = True) -> None:
         super().__init__()
-        self.linear_layer = nn.Linear(in_features=1, out_features=1)
+        self.linear_layer = nn.Linear(in_features=1, out_features=1, bias=bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y: torch.Tensor = self.linear_layer(x)
@@ -114,10 +130,12 @@ class LinearRegressionModel(nn.Module):
 class NNLinear(Model):
     """An nn.Module around nn.Linear(1, 1), fed x as a column as seed 003 does."""
 
-    names = ("weight", "bias")
+    names: tuple[str, ...] = ("weight", "bias")
 
     def __init__(self, module: LinearRegressionModel):
         self.module = module
+        if module.linear_layer.bias is None:
+            self.names = ("weight",)
 
     def parameters(self) -> list[torch.Tensor]:
         return list(self.module.parameters())
@@ -128,7 +146,7 @@ class NNLinear(Model):
 
 
 def n_params(config: RunConfig) -> int:
-    return {"quadratic": 3, "linear": 2, "nn-linear": 2}.get(config.model, config.degree + 1)
+    return len(param_names(config))
 
 
 def build_model(config: RunConfig, device: torch.device | str = "cpu") -> Model:
@@ -138,19 +156,25 @@ def build_model(config: RunConfig, device: torch.device | str = "cpu") -> Model:
     away before drawing its parameters; linear-manual starts from zeros; linear-module seeds torch again right
     before building its nn.Linear; every other combination draws torch.randn(k).
     """
+    dtype = {"float32": torch.float32, "float64": torch.float64}[config.dtype]
     if config.model == "nn-linear":
         torch.default_generator.manual_seed(config.seed)  # the article's manual_seed, CPU generator only
-        return NNLinear(LinearRegressionModel().to(device))
+        model: Model = NNLinear(LinearRegressionModel(config.bias).to(device=device, dtype=dtype))
+        if config.init is not None:
+            model.load_flat(torch.tensor(config.init, dtype=dtype, device=device))
+        return model
     k = n_params(config)
-    if config.preset == "linear-manual":
-        init = torch.zeros(k)
+    if config.init is not None:  # the tutorial's own values
+        init = torch.tensor(config.init, dtype=dtype)
+    elif config.preset == "linear-manual":
+        init = torch.zeros(k, dtype=dtype)
     else:
         if config.preset == "fastai-quadratic":
             torch.randn(3)
-        init = torch.randn(k)
+        init = torch.randn(k, dtype=dtype)
     init = init.to(device)
     if config.model == "quadratic":
         return Quadratic(init)
     if config.model == "linear":
-        return Linear(init[:1].clone(), init[1:].clone())
-    return Polynomial(init)
+        return Linear(init[:1].clone(), init[1:].clone()) if config.bias else Slope(init.clone())
+    return Polynomial(init, first=0 if config.bias else 1)

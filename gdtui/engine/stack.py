@@ -5,8 +5,10 @@ times one. Stacked, the forward pass, the loss and the backward pass run once fo
 its own parameters (leaf tensors, read into the stack each epoch) and steps its own optimizer (torch.optim's
 code, untouched), so its numbers stay its solo run's bit for bit. That holds where every lane's reduction runs
 the way a solo run's does: on the CPU, below torch's parallel grain (a larger reduction is split across threads
-differently), for the models whose stacked forward is the same arithmetic element for element. Everything
-else trains lane by lane (`stack_key` says which). Tested against solo runs in tests/test_stack.py.
+differently), for the models whose stacked forward is the same arithmetic element for element. nn-linear is
+not one of them: its stacked form (a batched baddbmm for nn.Linear's addmm) agreed at the first step and drifted
+a few epochs later on an AVX-512 machine, so its lanes train alone. Everything else trains lane by lane too
+(`stack_key` says which). Tested against solo runs in tests/test_stack.py.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import torch.nn.functional as F
 
 from gdtui.engine.history import Chunk
 from gdtui.engine.losses import LOSSES, mse
-from gdtui.engine.models import Linear, Model, NNLinear, Polynomial, Quadratic
+from gdtui.engine.models import Linear, Model, Polynomial, Quadratic
 from gdtui.engine.optim import stepper
 from gdtui.engine.trainer import Trainer, _tensor
 
@@ -47,17 +49,10 @@ def _polynomial(slots: Slots, x: torch.Tensor) -> torch.Tensor:
     return torch.stack([powers @ p for p in params.unbind(0)])
 
 
-def _nn_linear(slots: Slots, x: torch.Tensor) -> torch.Tensor:
-    weight, bias = slots  # (lanes, 1, 1) and (lanes, 1): nn.Linear's addmm, batched
-    column = x.unsqueeze(-1).expand(weight.shape[0], -1, -1)
-    return torch.baddbmm(bias.unsqueeze(-1), column, weight.transpose(1, 2)).squeeze(-1)
-
-
 FORWARDS: dict[type[Model], Callable[[Slots, torch.Tensor], torch.Tensor]] = {
     Quadratic: _quadratic,
     Linear: _linear,
     Polynomial: _polynomial,
-    NNLinear: _nn_linear,
 }
 
 
@@ -72,6 +67,10 @@ def _mse(preds: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return ((preds - y) ** 2).mean(dim=1)
 
 
+def _sse(preds: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    return (preds - y).pow(2).sum(dim=1)
+
+
 def _l1(preds: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return (preds - y).abs().mean(dim=1)  # what F.l1_loss computes (abs of the difference, then the mean)
 
@@ -80,13 +79,17 @@ def _huber(preds: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return F.huber_loss(preds, y.expand_as(preds), reduction="none", delta=1.0).mean(dim=1)
 
 
-ROW_LOSSES = {"mse": _mse, "l1": _l1, "huber": _huber}
+ROW_LOSSES = {"mse": _mse, "sse": _sse, "l1": _l1, "huber": _huber}
 
 
 def stack_key(trainer: Trainer) -> tuple[object, ...] | None:
     """What lanes must share to be stacked with this one (None: it trains on its own)."""
     data = trainer.data
     if trainer.device.type != "cpu" or trainer.readback != "epoch" or type(trainer.model) not in FORWARDS:
+        return None
+    if not trainer.config.bias:  # (the stacked forms are written for the models with their constant term)
+        return None
+    if trainer.config.target_rmse is not None or trainer.config.patience is not None:  # rules stop it alone
         return None
     if data.n_train > MAX_STACK_POINTS or len(data.x) - data.n_train > MAX_STACK_POINTS:
         return None
@@ -104,7 +107,7 @@ def agrees(trainer: Trainer) -> bool:
     reduces depends on the shapes and the threads, not on the values)."""
     data = trainer.data
     key: tuple[object, ...] = (type(trainer.model), len(trainer.names), data.n_train, len(data.x))
-    key += (trainer.config.loss, torch.get_num_threads())
+    key += (trainer.config.loss, trainer.config.dtype, torch.get_num_threads())
     if key not in _AGREES:
         _AGREES[key] = _probe(trainer)
     return _AGREES[key]

@@ -153,6 +153,8 @@ class Trainer:
         self._sample = plot_sample(host_data.x, host_data.y)
         self._sample_x = self.data.x[self._sample.to(self.device)]
         self.history = History(self.names)
+        self.stopped: str | None = None  # the stop rule that ended the run ("target-rmse", "patience")
+        self._best, self._since_best = float("inf"), 0
         self.reset()
 
     @property
@@ -165,7 +167,47 @@ class Trainer:
 
     @property
     def done(self) -> bool:
-        return self.epoch >= self.config.epochs
+        return self.epoch >= self.config.epochs or self.stopped is not None
+
+    @property
+    def stop_reason(self) -> str:
+        """Why the run stands where it does: "epochs" (its budget), "target-rmse", "patience", "diverged", or
+        "" while it can go on."""
+        if self.status == "diverged":
+            return "diverged"
+        if self.stopped is not None:
+            return self.stopped
+        return "epochs" if self.epoch >= self.config.epochs else ""
+
+    def _stop_rule(self) -> Callable[[float, float], str | None] | None:
+        """The stop rules (--target-rmse, --patience) as a check of each epoch's loss and RMSE (None without
+        rules: the loops pay nothing)."""
+        target, patience = self.config.target_rmse, self.config.patience
+        if target is None and patience is None:
+            return None
+
+        def rule(loss: float, rmse: float) -> str | None:
+            if target is not None and rmse <= target:  # the RMSE as the log prints it
+                return "target-rmse"
+            if patience is not None:
+                if loss < self._best:
+                    self._best, self._since_best = loss, 0
+                else:
+                    self._since_best += 1
+                    if self._since_best >= patience:
+                        return "patience"
+            return None
+
+        return rule
+
+    def _rules_from_history(self) -> None:
+        """The stop rules' state (the best loss and the epochs since) as the history leaves it."""
+        self._best, self._since_best, self.stopped = float("inf"), 0, None
+        rule = self._stop_rule()
+        if rule is None:
+            return
+        for loss, rmse in zip(self.history.loss, self.history.rmse):
+            self.stopped = rule(loss, rmse) or self.stopped
 
     @property
     def plot_data(self) -> tuple[list[float], list[float], int]:
@@ -180,6 +222,7 @@ class Trainer:
             p.grad = None
         self.optimizer = build_optimizer(self.config, self.model.parameters())
         self.history.clear()
+        self._rules_from_history()
         self._flat_before = self._initial
         self.start_config = self.config  # the run as it started: with `changes`, all it takes to replay it
         self.changes: list[tuple[int, dict[str, Any]]] = []  # (epoch, changes made after that epoch)
@@ -252,6 +295,7 @@ class Trainer:
             trainer.switch(**change)
         if epoch > trainer.epoch:
             trainer.run(epoch - trainer.epoch)
+        trainer._rules_from_history()
         return trainer
 
     def switch(self, **changes: Any) -> RunConfig:
@@ -348,6 +392,7 @@ class Trainer:
         single = len(params) == 1 and p0.dim() == 1
         every = self.CHECKPOINT_EVERY
         step = stepper(optimizer)
+        rule = self._stop_rule()
         losses: list[float] = []
         metrics: list[float] = []
         tests: list[float] = []
@@ -376,6 +421,10 @@ class Trainer:
                     self._checkpoint(epoch)
                 if not isfinite(value):
                     break
+                if rule is not None:
+                    self.stopped = rule(value, (metrics[-1] if metrics else value) ** 0.5)
+                    if self.stopped is not None:
+                        break
                 if deadline is not None and time.perf_counter() >= deadline:
                     break
                 if should_stop is not None and should_stop():
@@ -409,6 +458,7 @@ class Trainer:
         every = self.CHECKPOINT_EVERY
         step = stepper(optimizer)
         grad_fresh = single and zero
+        rule = self._stop_rule()  # with rules, each epoch's loss is read (one synchronisation an epoch)
         losses: list[torch.Tensor] = []
         metrics: list[torch.Tensor] = []
         tests: list[torch.Tensor] = []
@@ -434,6 +484,11 @@ class Trainer:
                         tests.append(loss_fn(model(data.x_test), data.y_test))
                 if epoch % every == 0:
                     self._checkpoint(epoch)
+                if rule is not None:
+                    square = float(metrics[-1] if metrics else losses[-1])
+                    self.stopped = rule(float(losses[-1]), square**0.5)
+                    if self.stopped is not None:
+                        break
                 if deadline is not None and time.perf_counter() >= deadline:
                     break
                 if should_stop is not None and should_stop():
