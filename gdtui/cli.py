@@ -19,6 +19,7 @@ from gdtui import __version__
 from gdtui.engine.config import (
     CHECKS,
     DATA_ARTICLE,
+    DTYPES,
     LOSSES,
     MODELS,
     OPTIMIZERS,
@@ -37,6 +38,10 @@ if TYPE_CHECKING:
 CommandT = TypeVar("CommandT", bound=Callable[..., Any])
 
 EXIT_OK, EXIT_USAGE, EXIT_DIVERGED = 0, 2, 3
+STOPS = {  # why a stop rule ended a run, as the summary says it
+    "target-rmse": "the RMSE reached --target-rmse {config.target_rmse:g}",
+    "patience": "the loss did not improve for --patience {config.patience} epochs",
+}
 
 
 class Checked(click.ParamType):
@@ -91,6 +96,23 @@ def run_options(command: CommandT) -> CommandT:
             default=None,
             help="Let gradients accumulate across epochs (seed 003's code as printed) or zero them each epoch.",
         ),
+        click.option(
+            "--init",
+            type=Checked("init", "init"),
+            metavar="V1,V2,...|NAME=V,...",
+            help="Initial parameters, in the order of the model's names (a,b,c; w,b; weight,bias; c0..ck).",
+        ),
+        click.option(
+            "--x-range", type=Checked("x_range", "x-range"), metavar="LO,HI", help="x of synthetic data (-3,3)."
+        ),
+        click.option("--bias/--no-bias", default=None, help="linear, nn-linear, poly: keep or drop the constant."),
+        click.option("--dtype", type=click.Choice(DTYPES), help="float32 (default) or float64 data and parameters."),
+        click.option(
+            "--target-rmse", type=Checked("target_rmse", "target-rmse"), help="Stop once the RMSE is at most this."
+        ),
+        click.option(
+            "--patience", type=Checked("patience", "patience"), help="Stop once the loss has not improved for N epochs."
+        ),
     ]
     for option in reversed(options):
         command = option(command)
@@ -114,6 +136,8 @@ def unused(options: dict[str, Any], config: RunConfig) -> list[str]:
         )
     if options.get("degree") is not None and config.model != "poly":
         notes.append(f"--degree has no effect with --model {config.model} (it does with poly)")
+    if options.get("x_range") is not None and config.data not in SYNTHETIC:
+        notes.append(f"--x-range has no effect with --data {config.data} (it does with synthetic data)")
     return notes
 
 
@@ -205,8 +229,16 @@ def epoch_line(result: EpochResult) -> str:
     help="Race one lane per combination of the values (repeat for more fields): lr, momentum, optimizer, loss, "
     "epochs, model, degree, accumulate-grad. Lines are tagged with the lane; the lanes are ranked at the end.",
 )
-def run(as_json: bool, quiet: bool, out: str | None, vary: tuple[str, ...], **options: Any) -> None:
-    """Train headless and print a line per epoch, in the seeds' style, at full precision."""
+@click.option(
+    "--every",
+    type=click.IntRange(min=1),
+    default=1,
+    metavar="N",
+    help="Print every Nth epoch and the last (JSON lines too); --out still writes every epoch.",
+)
+def run(as_json: bool, quiet: bool, out: str | None, vary: tuple[str, ...], every: int, **options: Any) -> None:
+    """Train headless and print a line per epoch, in the seeds' style, at full precision. A run stops at its
+    epoch budget, at divergence, or by a stop rule (--target-rmse, --patience): the summary says which."""
     config = config_from(options)
     lanes = None
     if vary:
@@ -233,8 +265,9 @@ def run(as_json: bool, quiet: bool, out: str | None, vary: tuple[str, ...], **op
         if quiet:
             continue
         assert chunk is not None  # at least one epoch to run, no time budget: an epoch always ran
-        lines = [json.dumps({"event": "epoch", **r.record()}) if as_json else epoch_line(r) for r in chunk.results()]
-        echo("\n".join(lines))
+        results = [r for r in chunk.results() if r.epoch % every == 0 or (r.epoch == trainer.epoch and trainer.done)]
+        if results:
+            echo("\n".join(json.dumps({"event": "epoch", **r.record()}) if as_json else epoch_line(r) for r in results))
     last = trainer.history.result(trainer.epoch - 1)
     diverged = trainer.status == "diverged"
     if out:
@@ -253,12 +286,15 @@ def run(as_json: bool, quiet: bool, out: str | None, vary: tuple[str, ...], **op
                     "params": last.record()["params"],
                     "device": str(trainer.device),
                     "preset": config.preset,
+                    "stopped": trainer.stop_reason,
                 }
             )
         )
     else:
         params = "  ".join(f"{name}={value!r}" for name, value in last.params)
         echo(f"{trainer.status}: {trainer.epoch} epochs on {trainer.device}  RMSE: {last.rmse!r}  params: {params}")
+        if trainer.stopped is not None:
+            echo(f"stopped: {STOPS[trainer.stopped].format(config=config)} at epoch {trainer.epoch}")
     if diverged:
         click.echo(f"gdtui: diverged at epoch {last.epoch} (lr {config.lr:g}): try a smaller lr", err=True)
         click.get_current_context().exit(EXIT_DIVERGED)

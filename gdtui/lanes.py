@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gdtui.engine.config import RunConfig
+from gdtui.engine.vary import lane_label
 
 # Okabe and Ito's palette, told apart with the common colour blindnesses too: as RGB for plotext (a theme
 # does not remap them) and as hex for Rich (the lanes table). The data is drawn in the theme's blue and green.
@@ -29,7 +30,19 @@ _RGB = (
 )
 COLORS: tuple[tuple[int, int, int], ...] = _RGB
 RICH_COLORS = tuple(f"#{r:02x}{g:02x}{b:02x}" for r, g, b in _RGB)
-APART_FIELDS = ("optimizer", "lr", "momentum", "loss", "epochs", "accumulate_grad", "model", "degree")
+APART_FIELDS = (
+    "optimizer",
+    "lr",
+    "momentum",
+    "loss",
+    "epochs",
+    "accumulate_grad",
+    "model",
+    "degree",
+    "bias",
+    "target_rmse",
+    "patience",
+)
 
 
 @dataclass
@@ -45,6 +58,7 @@ class LaneView:
     color: tuple[int, int, int]
     rich_color: str
     rmse: float | None = None
+    stopped: str = ""  # why it stands where it does (Trainer.stop_reason)
     series: array[float] = field(default_factory=lambda: array("d"))
     preds: list[float] | None = None
 
@@ -82,7 +96,7 @@ class LanesModel:
                 del lane.series[info.epoch :]
                 lane.rmse = lane.series[-1] if lane.series else None
                 lane.preds = None if info.epoch == 0 else lane.preds
-            lane.epoch, lane.status = info.epoch, info.status
+            lane.epoch, lane.status, lane.stopped = info.epoch, info.status, info.stopped
             lanes.append(lane)
         self.lanes, self.focus = lanes, focus
 
@@ -120,12 +134,7 @@ class LanesModel:
                 other = getattr(base, name)
             if value == other or (name == "degree" and lane.config.model != "poly"):
                 continue
-            if name == "accumulate_grad":
-                parts.append("accumulate-grad" if value else "zero-grad")
-            elif isinstance(value, str):
-                parts.append(value)
-            else:
-                parts.append(f"{'mom' if name == 'momentum' else name} {value:g}")
+            parts.append(f"mom {value:g}" if name == "momentum" else lane_label(name, value))
         if lane is self.lanes[0] and not parts:
             return f"{lane.config.optimizer}, lr {lane.config.lr:g}"
         return ", ".join(parts) or "same"

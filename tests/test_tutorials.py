@@ -80,3 +80,157 @@ def test_the_sse_landscape_has_the_least_squares_minimum_and_the_hessian_two_xtx
     assert torch.allclose(torch.tensor(found.hessian, dtype=torch.float64), hessian, rtol=1e-12)
     assert found.lr_limit == pytest.approx(2 / float(torch.linalg.eigvalsh(hessian)[-1]), rel=1e-12)
     assert land.minimum(trainer) == land.minimum(Trainer(resolve("fastai-quadratic")))  # the same argmin
+
+
+def gd_loop(x, y, params, forward, epochs, lr, loss_fn=None, stop=None):
+    """The seeds' loop: forward, loss, backward, p.data = p.data - lr * p.grad, grad cleared; (loss, RMSE) per
+    epoch. `stop(loss, rmse)` ends it after the epoch it is true for."""
+    loss_fn = loss_fn or (lambda preds: ((preds - y) ** 2).mean())
+    out = []
+    for _ in range(epochs):
+        preds = forward(x, *params)
+        loss = loss_fn(preds)
+        loss.backward()
+        out.append((loss.item(), ((preds - y) ** 2).mean().item() ** 0.5))
+        for p in params:
+            p.data = p.data - lr * p.grad
+            p.grad = None
+        if stop is not None and stop(*out[-1]):
+            break
+    return out, [p.detach().clone() for p in params]
+
+
+def fastai_data():
+    torch.manual_seed(2021)
+    time = torch.arange(0, 20).float()
+    speed = torch.rand(20) * 5 + 0.8 * (time - 7.5) ** 2 + 1
+    return time, speed
+
+
+def quadratic(t, params):
+    a, b, c = params
+    return a * (t**2) + (b * t) + c
+
+
+@pytest.mark.parametrize("init", ["0.5,-1,2", "a=0.5,b=-1,c=2", "c=2,a=0.5,b=-1"])
+def test_initial_values_start_the_run_where_the_tutorial_does(capsys, init):
+    code, epochs, _ = run_json(capsys, "--init", init, "--epochs", "12")
+    assert code == 0
+    time, speed = fastai_data()
+    params = torch.tensor([0.5, -1.0, 2.0]).requires_grad_()
+    expected, _ = gd_loop(time, speed, [params], quadratic, 12, 1e-5)
+    assert [(e["loss"], e["rmse"]) for e in epochs] == expected
+
+
+def test_synthetic_data_on_an_x_range_and_a_model_without_a_bias(capsys):
+    args = ["--data", "linear", "--x-range", "0,2", "--points", "9", "--noise", "0", "--model", "linear"]
+    code, epochs, _ = run_json(capsys, *args, "--no-bias", "--init", "0.25", "--lr", "0.05", "--epochs", "15")
+    assert code == 0
+    x = torch.linspace(0, 2, 9)
+    y = 2 * x + 1  # gdtui's synthetic linear data
+    w = torch.tensor([0.25], requires_grad=True)
+    expected, (w_end,) = gd_loop(x, y, [w], lambda x, w: w * x, 15, 0.05)
+    assert [(e["loss"], e["rmse"]) for e in epochs] == expected
+    assert list(epochs[-1]["params"]) == ["w"] and epochs[-1]["params"]["w"] == w_end.item()
+
+
+def test_a_poly_without_a_bias_and_an_nn_linear_without_one(capsys):
+    code, epochs, _ = run_json(capsys, "--model", "poly", "--degree", "2", "--no-bias", "--init", "0.1,0.2")
+    assert code == 0 and list(epochs[0]["params"]) == ["c1", "c2"]
+    time, speed = fastai_data()
+    params = torch.tensor([0.1, 0.2]).requires_grad_()
+    expected, _ = gd_loop(time, speed, [params], lambda t, p: (t.unsqueeze(-1) ** torch.arange(1, 3.0)) @ p, 10, 1e-5)
+    assert [(e["loss"], e["rmse"]) for e in epochs] == expected
+    code, epochs, _ = run_json(capsys, "--preset", "linear-module", "--no-bias", "--epochs", "5")
+    assert code == 0 and list(epochs[0]["params"]) == ["weight"]
+    torch.manual_seed(13)
+    layer = torch.nn.Linear(1, 1, bias=False)
+    X = torch.arange(0, 1, 0.02)
+    y = 0.7 * X + 0.3
+    train_x, train_y = X[:40], y[:40]
+    optimizer = torch.optim.SGD(layer.parameters(), lr=0.1)
+    losses = []
+    for _ in range(5):
+        loss = torch.nn.functional.l1_loss(layer(train_x.unsqueeze(-1)).squeeze(-1), train_y)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    assert [e["loss"] for e in epochs] == losses
+
+
+def test_float64_data_and_parameters(capsys):
+    code, epochs, _ = run_json(capsys, "--preset", "linear-manual", "--dtype", "float64", "--epochs", "20")
+    assert code == 0
+    x = torch.tensor([1.0, 2.0, 3.0, 4.0], dtype=torch.float64)
+    y = 2 * x
+    w, b = torch.zeros(1, dtype=torch.float64, requires_grad=True), torch.zeros(1, dtype=torch.float64, requires_grad=True)
+    expected, _ = gd_loop(x, y, [w, b], lambda x, w, b: w * x + b, 20, 0.01)
+    assert [(e["loss"], e["rmse"]) for e in epochs] == expected
+    float32 = sse_reference(20, 0.01)  # not the float32 run's numbers
+    assert expected[5][0] != float32[0][5][0] / 4
+
+
+def test_target_rmse_and_patience_stop_the_run_and_say_why(capsys):
+    code, epochs, summary = run_json(capsys, "--preset", "linear-manual", "--target-rmse", "0.5", "--epochs", "1000")
+    assert code == 0
+    x = torch.tensor([1.0, 2.0, 3.0, 4.0])
+    w, b = torch.zeros(1, requires_grad=True), torch.zeros(1, requires_grad=True)
+    expected, _ = gd_loop(x, 2 * x, [w, b], lambda x, w, b: w * x + b, 1000, 0.01, stop=lambda loss, rmse: rmse <= 0.5)
+    assert [(e["loss"], e["rmse"]) for e in epochs] == expected and len(expected) < 1000
+    assert summary["stopped"] == "target-rmse" and summary["epochs"] == len(expected)
+
+    best, since = [float("inf")], [0]
+
+    def patience(loss, rmse):
+        if loss < best[0]:
+            best[0], since[0] = loss, 0
+            return False
+        since[0] += 1
+        return since[0] >= 3
+
+    args = ["--preset", "linear-manual", "--lr", "0.05", "--epochs", "3000", "--patience", "3"]
+    code, epochs, summary = run_json(capsys, *args)  # float32 reaches its floor: the loss stalls
+    w, b = torch.zeros(1, requires_grad=True), torch.zeros(1, requires_grad=True)
+    expected, _ = gd_loop(x, 2 * x, [w, b], lambda x, w, b: w * x + b, 3000, 0.05, stop=patience)
+    assert [(e["loss"], e["rmse"]) for e in epochs] == expected and len(expected) < 3000
+    assert summary["stopped"] == "patience"
+    code = main(["run", "--preset", "linear-manual", "--target-rmse", "0.5", "--epochs", "1000", "-q"])
+    assert "stopped: the RMSE reached --target-rmse 0.5 at epoch" in capsys.readouterr().out
+
+
+def test_every_prints_every_nth_epoch_and_the_last(capsys):
+    code, epochs, _ = run_json(capsys, "--preset", "linear-manual", "--every", "30")
+    assert [e["epoch"] for e in epochs] == [30, 60, 90, 100]
+    code = main(["run", "--preset", "linear-manual", "--every", "25"])
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("epoch ")]
+    assert [line.split()[1] for line in lines] == ["25", "50", "75", "100"]
+
+
+@pytest.mark.parametrize(
+    ("args", "option"),
+    [
+        (["--init", "1,2"], "--init"),
+        (["--init", "a=1,b=2,z=3"], "--init"),
+        (["--init", "1,nan,3"], "--init"),
+        (["--init", "a=1,2,3"], "--init"),
+        (["--init", "a=1,a=2,c=3"], "--init"),
+        (["--init", ""], "--init"),
+        (["--x-range", "1,0"], "--x-range"),
+        (["--x-range", "1"], "--x-range"),
+        (["--x-range", "a,b"], "--x-range"),
+        (["--dtype", "float16"], "--dtype"),
+        (["--target-rmse", "-1"], "--target-rmse"),
+        (["--target-rmse", "inf"], "--target-rmse"),
+        (["--patience", "0"], "--patience"),
+        (["--patience", "1.5"], "--patience"),
+        (["--every", "0"], "--every"),
+        (["--no-bias"], "--bias"),  # the quadratic keeps its c
+        (["--loss", "sum"], "--loss"),
+    ],
+)
+def test_every_bad_value_of_a_new_option_is_one_line_naming_it(capsys, args, option):
+    code = main(["run", *args])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert len(err.strip().splitlines()) == 1 and option in err, err

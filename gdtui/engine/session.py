@@ -138,6 +138,7 @@ class LaneInfo:
     origin: tuple[int, int] | None
     epoch: int
     status: str
+    stopped: str = ""  # Trainer.stop_reason: "epochs", "target-rmse", "patience", "diverged" or ""
 
 
 class Session:
@@ -170,7 +171,14 @@ class Session:
     def send_lanes(self) -> None:
         assert self.race is not None
         lanes = [
-            LaneInfo(lane.id, lane.trainer.config, lane.origin, lane.trainer.epoch, lane.trainer.status)
+            LaneInfo(
+                lane.id,
+                lane.trainer.config,
+                lane.origin,
+                lane.trainer.epoch,
+                lane.trainer.status,
+                lane.trainer.stop_reason,
+            )
             for lane in self.race.lanes
         ]
         self.conn.send(("lanes", lanes, self.focus))
@@ -343,6 +351,8 @@ class Session:
         if not any(lane.active for lane in race.lanes):
             self.running = False
         self.report(chunks)
+        if any(race.lane(lane_id).trainer.stopped for lane_id in chunks):  # a stop rule ended a lane: say why
+            self.send_lanes()
         if self.focus not in chunks:
             self.send_state()
 

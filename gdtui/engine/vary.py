@@ -13,12 +13,25 @@ from typing import Any
 from gdtui.engine.config import CHECKS, ConfigError, RunConfig, check_combination
 
 # what a lane may set for itself; the data (preset, data, points, noise, seed, device, test fraction) is shared
-VARY_FIELDS = ("lr", "momentum", "optimizer", "loss", "epochs", "model", "degree", "accumulate_grad")
+VARY_FIELDS = (
+    "lr",
+    "momentum",
+    "optimizer",
+    "loss",
+    "epochs",
+    "model",
+    "degree",
+    "accumulate_grad",
+    "bias",
+    "target_rmse",
+    "patience",
+)
+BOOLEAN_FIELDS = ("accumulate_grad", "bias")
 _BOOLEAN = {"true": True, "yes": True, "on": True, "1": True, "false": False, "no": False, "off": False, "0": False}
 
 
 def _check(field: str, text: str) -> Any:
-    if field == "accumulate_grad":
+    if field in BOOLEAN_FIELDS:
         value = _BOOLEAN.get(text.strip().lower())
         if value is None:
             raise ConfigError(field, f"{text!r} is not true or false")
@@ -57,7 +70,7 @@ def lane_configs(base: RunConfig, specs: list[str]) -> list[tuple[str, RunConfig
     lanes = []
     for combo in itertools.product(*(values for _, values in axes)):
         changes = dict(zip(fields, combo))
-        label = ", ".join(_label(field, value) for field, value in changes.items())
+        label = ", ".join(lane_label(field, value) for field, value in changes.items())
         try:
             config = check_combination(base.replace(**changes))
         except ConfigError as error:
@@ -66,9 +79,15 @@ def lane_configs(base: RunConfig, specs: list[str]) -> list[tuple[str, RunConfig
     return lanes
 
 
-def _label(field: str, value: Any) -> str:
+def lane_label(field: str, value: Any) -> str:
+    """How a lane's setting reads where lanes are told apart: "adam", "lr 2e-05", "no-bias"..."""
+    name = field.replace("_", "-")
+    if value is None:
+        return f"no {name}"
     if field == "optimizer" or field == "loss" or field == "model":
         return str(value)
     if field == "accumulate_grad":
         return "accumulate-grad" if value else "zero-grad"
-    return f"{field} {value:g}" if isinstance(value, float) else f"{field} {value}"
+    if field == "bias":
+        return "bias" if value else "no-bias"
+    return f"{name} {value:g}" if isinstance(value, float) else f"{name} {value}"
