@@ -113,6 +113,17 @@ def run_options(command: CommandT) -> CommandT:
         click.option(
             "--patience", type=Checked("patience", "patience"), help="Stop once the loss has not improved for N epochs."
         ),
+        click.option(
+            "--batch-size",
+            type=Checked("batch_size", "batch-size"),
+            help="Mini-batches of N training points (default: all at once), an update per batch; an epoch's loss "
+            "is the mean of its batch losses, each taken before its own update.",
+        ),
+        click.option(
+            "--shuffle/--no-shuffle",
+            default=None,
+            help="With batches: reshuffle them every epoch from the seed (default), or keep the data's order.",
+        ),
     ]
     for option in reversed(options):
         command = option(command)

@@ -42,6 +42,8 @@ APART_FIELDS = (
     "bias",
     "target_rmse",
     "patience",
+    "batch_size",
+    "shuffle",
 )
 
 

@@ -164,7 +164,10 @@ def test_float64_data_and_parameters(capsys):
     assert code == 0
     x = torch.tensor([1.0, 2.0, 3.0, 4.0], dtype=torch.float64)
     y = 2 * x
-    w, b = torch.zeros(1, dtype=torch.float64, requires_grad=True), torch.zeros(1, dtype=torch.float64, requires_grad=True)
+    w, b = (
+        torch.zeros(1, dtype=torch.float64, requires_grad=True),
+        torch.zeros(1, dtype=torch.float64, requires_grad=True),
+    )
     expected, _ = gd_loop(x, y, [w, b], lambda x, w, b: w * x + b, 20, 0.01)
     assert [(e["loss"], e["rmse"]) for e in epochs] == expected
     float32 = sse_reference(20, 0.01)  # not the float32 run's numbers
@@ -227,6 +230,11 @@ def test_every_prints_every_nth_epoch_and_the_last(capsys):
         (["--every", "0"], "--every"),
         (["--no-bias"], "--bias"),  # the quadratic keeps its c
         (["--loss", "sum"], "--loss"),
+        (["--batch-size", "0"], "--batch-size"),
+        (["--batch-size", "two"], "--batch-size"),
+        (["--vary", "batch-size=4,0"], "--vary"),
+        (["--vary", "shuffle=maybe"], "--vary"),
+        (["--vary", "patience=3,-1"], "--vary"),
     ],
 )
 def test_every_bad_value_of_a_new_option_is_one_line_naming_it(capsys, args, option):
@@ -234,3 +242,69 @@ def test_every_bad_value_of_a_new_option_is_one_line_naming_it(capsys, args, opt
     err = capsys.readouterr().err
     assert code == 2
     assert len(err.strip().splitlines()) == 1 and option in err, err
+
+
+def minibatch_reference(batch_size, shuffle, epochs, lr, seed=2021):
+    """A mini-batch SGD loop as tutorials write it: torch's DataLoader over the fastai data, reshuffled each
+    epoch by a generator seeded from the run's seed; the epoch's loss the mean of its batch losses."""
+    from torch.utils.data import DataLoader, TensorDataset
+
+    time, speed = fastai_data()
+    torch.randn(3)
+    params = torch.randn(3).requires_grad_()
+    generator = torch.Generator().manual_seed(seed)
+    loader = DataLoader(TensorDataset(time, speed), batch_size=batch_size, shuffle=shuffle, generator=generator)
+    out = []
+    for _ in range(epochs):
+        running = []
+        for xb, yb in loader:
+            loss = ((quadratic(xb, params) - yb) ** 2).mean()
+            loss.backward()
+            running.append(loss.item())
+            params.data = params.data - lr * params.grad
+            params.grad = None
+        out.append(sum(running) / len(running))
+    return out, params.detach()
+
+
+@pytest.mark.parametrize(("batch", "shuffle"), [("4", "--shuffle"), ("6", "--no-shuffle"), ("1", "--shuffle")])
+def test_mini_batches_are_the_dataloader_loop(capsys, batch, shuffle):
+    code, epochs, _ = run_json(capsys, "--batch-size", batch, shuffle, "--epochs", "8")
+    assert code == 0
+    expected, params = minibatch_reference(int(batch), shuffle == "--shuffle", 8, 1e-5)
+    assert [e["loss"] for e in epochs] == expected
+    assert [e["rmse"] for e in epochs] == [v**0.5 for v in expected]  # MSE: the RMSE is the epoch loss's root
+    assert [epochs[-1]["params"][n] for n in "abc"] == params.tolist()
+
+
+def test_a_branch_of_a_batched_run_goes_on_as_the_run_did():
+    from gdtui.engine import resolve
+    from gdtui.engine.lanes import Race
+
+    config = resolve("fastai-quadratic", batch_size=3, optimizer="adam", lr=0.05, epochs=300)
+    race = Race(config)
+    while race.lanes[0].active:
+        race.run_chunk(None)
+    branch = race.branch(race.lanes[0].id, 170)  # past a checkpoint (every 128 epochs): its shuffle state too
+    while branch.active:
+        race.run_chunk(None)
+    source, copy = race.lanes[0].trainer.history, branch.trainer.history
+    assert list(copy.loss) == list(source.loss) and list(copy.params["a"]) == list(source.params["a"])
+
+
+def test_batched_lanes_race_each_as_its_solo_run():
+    from gdtui.engine import resolve
+    from gdtui.engine.lanes import Race
+    from gdtui.engine.trainer import Trainer
+
+    base = resolve("fastai-quadratic", epochs=20)
+    configs = [base, base.replace(batch_size=5), base.replace(batch_size=5, shuffle=False, optimizer="adam", lr=0.1)]
+    race = Race(configs[0])
+    for config in configs[1:]:
+        race.add(config)
+    while any(lane.active for lane in race.lanes):
+        race.run_chunk(None)
+    for lane, config in zip(race.lanes, configs):
+        solo = Trainer(config)
+        solo.run(20)
+        assert list(lane.trainer.history.loss) == list(solo.history.loss)

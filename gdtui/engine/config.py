@@ -65,6 +65,8 @@ class RunConfig:
     dtype: str = "float32"  # of the data and the parameters
     target_rmse: float | None = None  # stop once the RMSE is at or below it
     patience: int | None = None  # stop once the loss has not improved for this many epochs
+    batch_size: int | None = None  # mini-batches of this many training points (None: the whole set at once)
+    shuffle: bool = True  # with batches: reshuffled every epoch from the run's seed (False: the data's order)
 
     def replace(self, **changes: Any) -> RunConfig:
         return replace(self, **changes)
@@ -226,6 +228,13 @@ def check_init(text: object) -> tuple[float, ...] | tuple[tuple[str, float], ...
     return tuple(_number("init", p) for p in parts)
 
 
+def check_batch_size(text: object) -> int:
+    value = _whole("batch_size", text)
+    if not 1 <= value <= MAX_POINTS:
+        raise ConfigError("batch_size", f"must be between 1 and {MAX_POINTS:,} (got {text})")
+    return value
+
+
 def check_target_rmse(text: object) -> float:
     value = _number("target_rmse", text)
     if value < 0:
@@ -279,6 +288,7 @@ CHECKS: dict[str, Callable[[object], Any]] = {
     "init": check_init,
     "target_rmse": check_target_rmse,
     "patience": check_patience,
+    "batch_size": check_batch_size,
 }
 
 

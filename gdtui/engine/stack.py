@@ -91,6 +91,8 @@ def stack_key(trainer: Trainer) -> tuple[object, ...] | None:
         return None
     if trainer.config.target_rmse is not None or trainer.config.patience is not None:  # rules stop it alone
         return None
+    if trainer.config.batch_size is not None:  # mini-batches train alone
+        return None
     if data.n_train > MAX_STACK_POINTS or len(data.x) - data.n_train > MAX_STACK_POINTS:
         return None
     if not agrees(trainer):

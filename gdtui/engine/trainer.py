@@ -86,6 +86,7 @@ class Checkpoint:
     changes: int
     state: PackedState | None
     grads: list[torch.Tensor | None] | None
+    shuffle: torch.Tensor | None = None  # the batches' generator state (mini-batches only)
 
 
 # a chunk's loss, metric and test loss by epoch, parameters, gradients (float64 CPU tensors), and the failure
@@ -222,6 +223,7 @@ class Trainer:
             p.grad = None
         self.optimizer = build_optimizer(self.config, self.model.parameters())
         self.history.clear()
+        self._shuffle = torch.Generator().manual_seed(self.config.seed)  # the batches' order, epoch by epoch
         self._rules_from_history()
         self._flat_before = self._initial
         self.start_config = self.config  # the run as it started: with `changes`, all it takes to replay it
@@ -238,7 +240,8 @@ class Trainer:
         grads = None
         if self.config.accumulate_grad:
             grads = [None if p.grad is None else p.grad.clone() for p in self.model.parameters()]
-        self._checkpoints.append(Checkpoint(epoch, self.config, len(self.changes), state, grads))
+        shuffle = self._shuffle.get_state() if self._batched() else None
+        self._checkpoints.append(Checkpoint(epoch, self.config, len(self.changes), state, grads, shuffle))
 
     def _pack(self, state: dict[int, dict[str, Any]]) -> PackedState:
         """An optimizer's state as compactly as it can be kept: one bytes object for every CPU tensor in it
@@ -284,6 +287,8 @@ class Trainer:
             if point.grads is not None:
                 for p, g in zip(trainer.model.parameters(), point.grads):
                     p.grad = None if g is None else g.clone()
+            if point.shuffle is not None:
+                trainer._shuffle.set_state(point.shuffle)
             trainer.changes = list(self.changes[: point.changes])
             trainer._checkpoints = [c for c in self._checkpoints if c.epoch <= point.epoch]
             done = point.changes
@@ -362,7 +367,10 @@ class Trainer:
             return None
         lr = self.optimizer.param_groups[0]["lr"]
         deadline = time.perf_counter() + budget if budget is not None else None
-        epochs = self._epochs_read_each if self.readback == "epoch" else self._epochs_read_once
+        if self._batched():
+            epochs = self._epochs_batched
+        else:
+            epochs = self._epochs_read_each if self.readback == "epoch" else self._epochs_read_once
         scalars, flat, grad, failure = epochs(max_epochs, deadline, should_stop)
         chunk = self._record(scalars, flat, grad, lr) if len(scalars) else None
         if failure is not None:
@@ -378,6 +386,79 @@ class Trainer:
         except Exception:  # the run stays as the failure left it
             return
         self.model, self.optimizer = twin.model, twin.optimizer
+
+    def _batched(self) -> bool:
+        size = self.config.batch_size
+        return size is not None and size < self.data.n_train
+
+    def _epochs_batched(self, max_epochs: int, deadline: float | None, should_stop: StopCheck | None) -> Epochs:
+        """Mini-batch gradient descent, each epoch a pass of torch's own DataLoader over the training set
+        (reshuffled every epoch from the run's seed, or in the data's order): an update per batch; the epoch's
+        loss is the mean of its batch losses, each taken before its own update (and the RMSE the root of the
+        mean of the batches' mean squared errors); the gradient norm is the last batch's. Each batch's loss is
+        read as it is made, on any device."""
+        from torch.utils.data import DataLoader, TensorDataset
+
+        model, optimizer, data = self.model, self.optimizer, self.data
+        config = self.config
+        loader = DataLoader(
+            TensorDataset(data.x_train, data.y_train),
+            batch_size=config.batch_size,
+            shuffle=config.shuffle,
+            generator=self._shuffle if config.shuffle else None,
+        )
+        params = model.parameters()
+        loss_fn, metric_is_loss = self._loss_fn, self._metric_is_loss
+        zero = not config.accumulate_grad
+        test = data.has_test
+        every = self.CHECKPOINT_EVERY
+        step = stepper(optimizer)
+        rule = self._stop_rule()
+        rows: list[list[float]] = []
+        failure = None
+        try:
+            for epoch in range(self.epoch + 1, self.epoch + 1 + max_epochs):
+                losses: list[float] = []
+                squares: list[float] = []
+                grad: list[float] = []
+                for xb, yb in loader:
+                    preds = model(xb)
+                    loss = loss_fn(preds, yb)
+                    loss.backward()
+                    losses.append(loss.item())
+                    if not metric_is_loss:
+                        squares.append(mse(preds.detach(), yb).item())
+                    grad = torch.cat([p.grad.reshape(-1) for p in params]).tolist()  # type: ignore[union-attr]
+                    step()
+                    if zero:
+                        optimizer.zero_grad()
+                value = sum(losses) / len(losses)
+                square = value if metric_is_loss else sum(squares) / len(squares)
+                held = value
+                if test:
+                    with torch.inference_mode():
+                        held = loss_fn(model(data.x_test), data.y_test).item()
+                rows.append([value, square, held, *model.flat().tolist(), *grad])
+                if epoch % every == 0:
+                    self._checkpoint(epoch)
+                if not isfinite(value):
+                    break
+                if rule is not None:
+                    self.stopped = rule(value, square**0.5)
+                    if self.stopped is not None:
+                        break
+                if deadline is not None and time.perf_counter() >= deadline:
+                    break
+                if should_stop is not None and should_stop():
+                    break
+        except Exception as error:  # keep the epochs that completed, drop the one that failed
+            failure = error
+        n, k = len(rows), len(self.names)
+        if n == 0:
+            empty = torch.zeros(0, 3, dtype=torch.float64)
+            return empty, empty, empty, failure
+        table = torch.tensor(rows, dtype=torch.float64)
+        return table[:, :3], table[:, 3 : 3 + k], table[:, 3 + k :], failure
 
     def _epochs_read_each(self, max_epochs: int, deadline: float | None, should_stop: StopCheck | None) -> Epochs:
         """The CPU loop: each value is read as soon as it exists (on the CPU a read costs no synchronisation,

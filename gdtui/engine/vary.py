@@ -25,8 +25,10 @@ VARY_FIELDS = (
     "bias",
     "target_rmse",
     "patience",
+    "batch_size",
+    "shuffle",
 )
-BOOLEAN_FIELDS = ("accumulate_grad", "bias")
+BOOLEAN_FIELDS = ("accumulate_grad", "bias", "shuffle")
 _BOOLEAN = {"true": True, "yes": True, "on": True, "1": True, "false": False, "no": False, "off": False, "0": False}
 
 
@@ -90,4 +92,6 @@ def lane_label(field: str, value: Any) -> str:
         return "accumulate-grad" if value else "zero-grad"
     if field == "bias":
         return "bias" if value else "no-bias"
+    if field == "shuffle":
+        return "shuffle" if value else "no-shuffle"
     return f"{name} {value:g}" if isinstance(value, float) else f"{name} {value}"
