@@ -238,7 +238,8 @@ def epoch_line(result: EpochResult) -> str:
     multiple=True,
     metavar="FIELD=V1,V2,...",
     help="Race one lane per combination of the values (repeat for more fields): lr, momentum, optimizer, loss, "
-    "epochs, model, degree, accumulate-grad. Lines are tagged with the lane; the lanes are ranked at the end.",
+    "epochs, model, degree, accumulate-grad, bias, batch-size, shuffle, target-rmse, patience. Lines are tagged "
+    "with the lane; the lanes are ranked at the end.",
 )
 @click.option(
     "--every",
