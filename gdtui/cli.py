@@ -17,6 +17,7 @@ import click
 
 from gdtui import __version__
 from gdtui.engine.config import (
+    ACTIVATIONS,
     CHECKS,
     DATA_ARTICLE,
     DTYPES,
@@ -70,7 +71,11 @@ def run_options(command: CommandT) -> CommandT:
             show_default=True,
             help="Seed recipe to start from.",
         ),
-        click.option("--model", type=click.Choice(MODELS), help="quadratic, linear, nn-linear or poly."),
+        click.option("--model", type=click.Choice(MODELS), help="quadratic, linear, nn-linear, poly or mlp."),
+        click.option(
+            "--hidden", type=Checked("hidden", "hidden"), metavar="N[,N...]", help="mlp: units of each hidden layer."
+        ),
+        click.option("--activation", type=click.Choice(ACTIVATIONS), help="mlp: tanh (default), relu or sigmoid."),
         click.option("--degree", type=Checked("degree", "degree"), help="Degree of the poly model."),
         click.option("--optimizer", type=click.Choice(OPTIMIZERS), help="gd is the seeds' hand-written step."),
         click.option("--momentum", type=Checked("momentum", "momentum"), help="For sgd, nesterov, rmsprop."),
@@ -147,6 +152,9 @@ def unused(options: dict[str, Any], config: RunConfig) -> list[str]:
         )
     if options.get("degree") is not None and config.model != "poly":
         notes.append(f"--degree has no effect with --model {config.model} (it does with poly)")
+    for name in ("hidden", "activation"):
+        if options.get(name) is not None and config.model != "mlp":
+            notes.append(f"--{name} has no effect with --model {config.model} (it does with mlp)")
     if options.get("x_range") is not None and config.data not in SYNTHETIC:
         notes.append(f"--x-range has no effect with --data {config.data} (it does with synthetic data)")
     return notes

@@ -308,3 +308,61 @@ def test_batched_lanes_race_each_as_its_solo_run():
         solo = Trainer(config)
         solo.run(20)
         assert list(lane.trainer.history.loss) == list(solo.history.loss)
+
+
+@pytest.mark.parametrize(("hidden", "activation"), [("16", "tanh"), ("8,8", "relu"), ("4", "sigmoid")])
+def test_an_mlp_is_the_tutorial_s_nn_sequential(capsys, hidden, activation):
+    args = ["--model", "mlp", "--hidden", hidden, "--activation", activation, "--data", "sine", "--points", "30"]
+    code, epochs, _ = run_json(capsys, *args, "--optimizer", "adam", "--lr", "0.01", "--epochs", "25", "--seed", "5")
+    assert code == 0
+    torch.manual_seed(5)
+    x = torch.linspace(-3, 3, 30)
+    y = 3 * torch.sin(x) + 5.0 * torch.randn(30)  # gdtui's sine data, noise 5 (the preset's)
+    torch.manual_seed(5)
+    sizes = [1, *map(int, hidden.split(",")), 1]
+    act = {"tanh": torch.nn.Tanh, "relu": torch.nn.ReLU, "sigmoid": torch.nn.Sigmoid}[activation]
+    layers = []
+    for k in range(len(sizes) - 1):
+        if k:
+            layers.append(act())
+        layers.append(torch.nn.Linear(sizes[k], sizes[k + 1]))
+    model = torch.nn.Sequential(*layers)
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
+    losses = []
+    for _ in range(25):
+        preds = model(x.unsqueeze(-1)).squeeze(-1)
+        loss = ((preds - y) ** 2).mean()
+        loss.backward()
+        losses.append(loss.item())
+        optimizer.step()
+        optimizer.zero_grad()
+    assert [e["loss"] for e in epochs] == losses
+    flat = torch.cat([p.detach().reshape(-1) for p in model.parameters()]).tolist()
+    assert list(epochs[-1]["params"].values()) == flat
+    assert list(epochs[-1]["params"])[:2] == ["w1.0", "w1.1"] and len(flat) == len(epochs[-1]["params"])
+
+
+def test_an_mlp_s_landscape_is_its_loss_with_two_weights_moved_and_its_log_summarises():
+    from gdtui.engine import landscape as land
+    from gdtui.engine import resolve
+    from gdtui.engine.trainer import Trainer
+    from gdtui.widgets.rmse_log import format_row
+
+    config = resolve("fastai-quadratic", model="mlp", hidden=(6,), data="sine", points=25, epochs=10)
+    trainer = Trainer(config)
+    trainer.run(10)
+    grid = land.landscape(trainer, ("w1.2", "b2.0"), size=(5, 4))
+    assert grid.minimum is None and not land.curvature(trainer).constant
+    x, y = trainer.data.x_train.double(), trainer.data.y_train.double()
+    module = trainer.model.module.double()
+    names = list(trainer.names)
+    for r in (0, 3):
+        for c in (1, 4):
+            flat = torch.tensor(grid.held, dtype=torch.float64)
+            flat[names.index("w1.2")], flat[names.index("b2.0")] = grid.xs[c], grid.ys[r]
+            torch.nn.utils.vector_to_parameters(flat, module.parameters())
+            with torch.no_grad():
+                expected = ((module(x.unsqueeze(-1)).squeeze(-1) - y) ** 2).mean().item()
+            assert grid.loss[r][c] == pytest.approx(expected, rel=1e-12)
+    row = format_row(trainer.history.result(9))
+    assert "19 params, norm" in row and "w1.0=" not in row  # 6 + 6 weights and biases, then 6 + 1

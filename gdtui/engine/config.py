@@ -7,13 +7,17 @@ must pass lives here, once, torch-free, so the CLI's click types and the TUI's i
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
-MODELS = ("quadratic", "linear", "nn-linear", "poly")
+MODELS = ("quadratic", "linear", "nn-linear", "poly", "mlp")
+ACTIVATIONS = ("tanh", "relu", "sigmoid")
+MAX_HIDDEN = 1024  # units in a hidden layer
+MAX_LAYERS = 8
 LOSSES = ("mse", "sse", "l1", "huber")
 OPTIMIZERS = ("gd", "sgd", "nesterov", "adam", "adamw", "rmsprop", "adagrad")
 SYNTHETIC = ("linear", "quadratic", "cubic", "sine")
@@ -65,6 +69,8 @@ class RunConfig:
     dtype: str = "float32"  # of the data and the parameters
     target_rmse: float | None = None  # stop once the RMSE is at or below it
     patience: int | None = None  # stop once the loss has not improved for this many epochs
+    hidden: tuple[int, ...] = (16,)  # mlp: units of each hidden layer
+    activation: str = "tanh"  # mlp: between the layers
     batch_size: int | None = None  # mini-batches of this many training points (None: the whole set at once)
     shuffle: bool = True  # with batches: reshuffled every epoch from the run's seed (False: the data's order)
 
@@ -228,6 +234,16 @@ def check_init(text: object) -> tuple[float, ...] | tuple[tuple[str, float], ...
     return tuple(_number("init", p) for p in parts)
 
 
+def check_hidden(text: object) -> tuple[int, ...]:
+    parts = list(text) if isinstance(text, (tuple, list)) else str(text).split(",")
+    if not parts or any(not str(p).strip() for p in parts):
+        raise ConfigError("hidden", f"{text!r}: give the units of each hidden layer, N[,N...]")
+    values = tuple(_whole("hidden", p) for p in parts)
+    if len(values) > MAX_LAYERS or not all(1 <= v <= MAX_HIDDEN for v in values):
+        raise ConfigError("hidden", f"{text!r}: 1 to {MAX_LAYERS} layers of 1 to {MAX_HIDDEN} units")
+    return values
+
+
 def check_batch_size(text: object) -> int:
     value = _whole("batch_size", text)
     if not 1 <= value <= MAX_POINTS:
@@ -257,6 +273,12 @@ def param_names(config: RunConfig) -> tuple[str, ...]:
         return ("w", "b") if config.bias else ("w",)
     if config.model == "nn-linear":
         return ("weight", "bias") if config.bias else ("weight",)
+    if config.model == "mlp":  # layer k's weights wk.i (row by row) and biases bk.i, as nn.Sequential holds them
+        sizes = (1, *config.hidden, 1)
+        names: list[str] = []
+        for k, (n_in, n_out) in enumerate(itertools.pairwise(sizes), start=1):
+            names += [f"w{k}.{i}" for i in range(n_in * n_out)] + [f"b{k}.{i}" for i in range(n_out)]
+        return tuple(names)
     return tuple(f"c{i}" for i in range(0 if config.bias else 1, config.degree + 1))
 
 
@@ -289,6 +311,8 @@ CHECKS: dict[str, Callable[[object], Any]] = {
     "target_rmse": check_target_rmse,
     "patience": check_patience,
     "batch_size": check_batch_size,
+    "hidden": check_hidden,
+    "activation": _choice("activation", ACTIVATIONS),
 }
 
 
@@ -296,8 +320,10 @@ def check_combination(config: RunConfig) -> RunConfig:
     """Checks that need several fields at once; returns the config unchanged or raises ConfigError."""
     if config.optimizer == "nesterov" and config.effective_momentum <= 0:
         raise ConfigError("momentum", "nesterov needs a momentum > 0")
-    if not config.bias and config.model == "quadratic":
-        raise ConfigError("bias", "the quadratic model keeps its c: --no-bias is for linear, nn-linear and poly")
+    if not config.bias and config.model in ("quadratic", "mlp"):
+        raise ConfigError(
+            "bias", f"the {config.model} model keeps its constant terms (--no-bias: linear, nn-linear, poly)"
+        )
     if config.init is not None:
         names = param_names(config)
         given = config.init

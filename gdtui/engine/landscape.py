@@ -3,20 +3,21 @@ Hessian, its eigenvalues and plain gradient descent's stability limit 2/λmax) a
 
 Why: the contour picture with the parameters' path on it is what makes a learning rate that is too big visible,
 and the curvature says exactly where "too big" begins (fastai-quadratic diverges above 3.54e-5). Every model
-gdtui has is linear in its parameters (predictions = features(x) @ params), so the grid is one matrix product
-per block of grid points on float64 features, the minimum under MSE is a least-squares fit, and the Hessian of
-MSE is the constant 2/n·XᵀX. UI-free: the app draws what these functions return.
+gdtui has but the mlp is linear in its parameters (predictions = features(x) @ params), so the grid is one matrix
+product per block of grid points on float64 features (an mlp's grid calls its own module, vmapped), the minimum
+under MSE is a least-squares fit, and the Hessian of MSE is the constant 2/n·XᵀX. UI-free: the app draws what
+these functions return.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 
 import torch
 
 from gdtui.engine.config import MAX_LR
-from gdtui.engine.models import Linear, NNLinear, Polynomial, Quadratic, Slope
+from gdtui.engine.models import MLP, Linear, NNLinear, Polynomial, Quadratic, Slope
 from gdtui.engine.stack import ROW_LOSSES
 from gdtui.engine.surface import Curvature, Landscape, LrFind
 from gdtui.engine.trainer import Trainer
@@ -44,6 +45,34 @@ def features(trainer: Trainer, x: torch.Tensor) -> torch.Tensor:
     raise ValueError(f"no landscape for the {trainer.config.model} model")
 
 
+Predict = Callable[[torch.Tensor], torch.Tensor]  # a block of flat parameters (G, P) -> predictions (G, N)
+
+
+def predictor(trainer: Trainer, x: torch.Tensor) -> tuple[Predict, int]:
+    """The model's predictions on x for a block of flat parameter vectors, in float64, and how many grid points
+    a block should hold. Linear in its parameters: one matrix product with its features; an mlp: its own
+    nn.Sequential called with each vector's values (torch.func.functional_call, vmapped over the block)."""
+    if not isinstance(trainer.model, MLP):
+        design = features(trainer, x)
+        return (lambda flats: flats @ design.T), max(1, BLOCK_ELEMENTS // max(len(x), 1))
+    from torch.func import functional_call, vmap
+
+    module = trainer.model.module
+    named = [(name, p.shape, p.numel()) for name, p in module.named_parameters()]
+    column = x.double().unsqueeze(-1)
+
+    def one(flat: torch.Tensor) -> torch.Tensor:
+        values, start = {}, 0
+        for name, shape, count in named:
+            values[name] = flat[start : start + count].view(shape)
+            start += count
+        out: torch.Tensor = functional_call(module, values, (column,))
+        return out.squeeze(-1)
+
+    widest = max(trainer.config.hidden)
+    return vmap(one), max(1, BLOCK_ELEMENTS // max(len(x) * widest, 1))
+
+
 def _training_data(trainer: Trainer) -> tuple[torch.Tensor, torch.Tensor, bool]:
     """The training points (CPU float64), a fixed subsample drawn from the run's seed beyond MAX_POINTS."""
     x, y = trainer.data.x_train.cpu().double(), trainer.data.y_train.cpu().double()
@@ -67,10 +96,9 @@ def params_at(trainer: Trainer, epoch: int | None = None) -> list[float]:
 def losses_at(trainer: Trainer, flats: torch.Tensor) -> torch.Tensor:
     """The training loss at each row of `flats` (grid points x parameters, float64), in blocks."""
     x, y, _ = _training_data(trainer)
-    design = features(trainer, x)
+    predict, block = predictor(trainer, x)
     row_loss = ROW_LOSSES[trainer.config.loss]
-    block = max(1, BLOCK_ELEMENTS // max(len(x), 1))
-    parts = [row_loss(flats[i : i + block] @ design.T, y) for i in range(0, len(flats), block)]
+    parts = [row_loss(predict(flats[i : i + block]), y) for i in range(0, len(flats), block)]
     return torch.cat(parts) if parts else torch.zeros(0, dtype=torch.float64)
 
 
@@ -78,7 +106,7 @@ def minimum(trainer: Trainer) -> list[float] | None:
     """The parameters of least MSE (and SSE), by least squares (None for another loss: see `Landscape.lowest`).
     Solved by QR, which gives the same bits every call (MKL's lstsq was seen to differ in the last bit from call
     to call); a design of deficient rank falls back to lstsq."""
-    if trainer.config.loss not in SQUARED:
+    if trainer.config.loss not in SQUARED or isinstance(trainer.model, MLP):
         return None
     x, y, _ = _training_data(trainer)
     design = features(trainer, x)
@@ -94,19 +122,20 @@ def minimum(trainer: Trainer) -> list[float] | None:
 def curvature(trainer: Trainer, flat: list[float] | None = None) -> Curvature:
     """The curvature of the training loss at `flat` (default: the current parameters)."""
     x, y, _ = _training_data(trainer)
-    design = features(trainer, x)
+    predict, _ = predictor(trainer, x)
     row_loss = ROW_LOSSES[trainer.config.loss]
     at = torch.tensor(params_at(trainer) if flat is None else flat, dtype=torch.float64)
 
     def loss(p: torch.Tensor) -> torch.Tensor:
-        return row_loss((design @ p).unsqueeze(0), y)[0]
+        return row_loss(predict(p.unsqueeze(0)), y)[0]
 
     hessian = torch.autograd.functional.hessian(loss, at)
     assert isinstance(hessian, torch.Tensor)
     eigenvalues = torch.linalg.eigvalsh(hessian).tolist()
     top = eigenvalues[-1]
     limit = 2 / top if top > 0 and math.isfinite(top) else None
-    return Curvature(hessian.tolist(), eigenvalues, limit, trainer.config.loss in SQUARED)
+    constant = trainer.config.loss in SQUARED and not isinstance(trainer.model, MLP)
+    return Curvature(hessian.tolist(), eigenvalues, limit, constant)
 
 
 SANE = 4.0  # a default span holds a path while its loss stays within this factor of its first
@@ -195,14 +224,13 @@ def landscape_job(
     flats[:, i] = xs.repeat(rows)
     flats[:, j] = ys.repeat_interleave(cols)
     x, y, subsampled = _training_data(trainer)
-    design = features(trainer, x)
+    predict, block = predictor(trainer, x)
     row_loss = ROW_LOSSES[trainer.config.loss]
-    block = max(1, BLOCK_ELEMENTS // max(len(x), 1))
     parts: list[torch.Tensor] = []
     for start_row in range(0, len(flats), block):
         if parts:
             yield None  # between blocks: a grid of one block is computed in one go
-        parts.append(row_loss(flats[start_row : start_row + block] @ design.T, y))
+        parts.append(row_loss(predict(flats[start_row : start_row + block]), y))
     loss = torch.cat(parts).view(rows, cols)
     at = int(torch.nan_to_num(loss, nan=math.inf).argmin())
     lowest = (float(xs[at % cols]), float(ys[at // cols]), float(loss.view(-1)[at]))

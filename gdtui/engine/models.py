@@ -6,6 +6,8 @@ nn.Module around nn.Linear); named parameters let the log, the CLI and later exp
 
 from __future__ import annotations
 
+import itertools
+
 import torch
 from torch import nn
 
@@ -145,6 +147,36 @@ class NNLinear(Model):
         return y.squeeze(-1)
 
 
+class MLP(Model):
+    """A small multilayer perceptron, nn.Sequential(Linear(1, h), activation, ..., Linear(h, 1)), fed x as a
+    column; its scalars are named wk.i and bk.i, layer by layer."""
+
+    def __init__(self, module: nn.Sequential, names: tuple[str, ...]):
+        self.module = module
+        self.names = names
+
+    def parameters(self) -> list[torch.Tensor]:
+        return list(self.module.parameters())
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        y: torch.Tensor = self.module(x.unsqueeze(-1))
+        return y.squeeze(-1)
+
+
+ACTIVATION_MODULES = {"tanh": nn.Tanh, "relu": nn.ReLU, "sigmoid": nn.Sigmoid}
+
+
+def mlp_module(config: RunConfig) -> nn.Sequential:
+    """nn.Sequential as a tutorial builds it, with torch's default initialisation (draw under the seed first)."""
+    sizes = (1, *config.hidden, 1)
+    layers: list[nn.Module] = []
+    for k, (n_in, n_out) in enumerate(itertools.pairwise(sizes)):
+        if k:
+            layers.append(ACTIVATION_MODULES[config.activation]())
+        layers.append(nn.Linear(n_in, n_out))
+    return nn.Sequential(*layers)
+
+
 def n_params(config: RunConfig) -> int:
     return len(param_names(config))
 
@@ -157,6 +189,12 @@ def build_model(config: RunConfig, device: torch.device | str = "cpu") -> Model:
     before building its nn.Linear; every other combination draws torch.randn(k).
     """
     dtype = {"float32": torch.float32, "float64": torch.float64}[config.dtype]
+    if config.model == "mlp":
+        torch.default_generator.manual_seed(config.seed)  # torch.manual_seed(seed), then the model: CPU only
+        mlp: Model = MLP(mlp_module(config).to(device=device, dtype=dtype), param_names(config))
+        if config.init is not None:
+            mlp.load_flat(torch.tensor(config.init, dtype=dtype, device=device))
+        return mlp
     if config.model == "nn-linear":
         torch.default_generator.manual_seed(config.seed)  # the article's manual_seed, CPU generator only
         model: Model = NNLinear(LinearRegressionModel(config.bias).to(device=device, dtype=dtype))

@@ -27,6 +27,8 @@ VARY_FIELDS = (
     "patience",
     "batch_size",
     "shuffle",
+    "hidden",
+    "activation",
 )
 BOOLEAN_FIELDS = ("accumulate_grad", "bias", "shuffle")
 _BOOLEAN = {"true": True, "yes": True, "on": True, "1": True, "false": False, "no": False, "off": False, "0": False}
@@ -86,7 +88,7 @@ def lane_label(field: str, value: Any) -> str:
     name = field.replace("_", "-")
     if value is None:
         return f"no {name}"
-    if field == "optimizer" or field == "loss" or field == "model":
+    if field in ("optimizer", "loss", "model", "activation"):
         return str(value)
     if field == "accumulate_grad":
         return "accumulate-grad" if value else "zero-grad"

@@ -10,8 +10,9 @@ a thread worker that can outlive the app; rows here are ASCII, so their width is
 
 from __future__ import annotations
 
+import math
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from rich.segment import Segment
@@ -28,9 +29,18 @@ def _g(value: float | None) -> str:
     return "-" if value is None else f"{value:.6g}"
 
 
+SUMMARY_OVER = 8  # more parameters than this (an mlp): their count and norm, not every weight
+
+
+def params_text(params: Sequence[tuple[str, float]]) -> str:
+    if len(params) > SUMMARY_OVER:
+        return f"{len(params)} params, norm {math.sqrt(math.fsum(v * v for _, v in params)):.6g}"
+    return " ".join(f"{name}={value:.6g}" for name, value in params)
+
+
 def format_row(result: EpochResult) -> str:
     """An epoch as a log row; the test-loss column is there only for a run with a test split."""
-    params = " ".join(f"{name}={value:.6g}" for name, value in result.params)
+    params = params_text(result.params)
     flag = "diverged " if result.status == "diverged" else ""
     test = "" if result.test_loss is None else f"{_g(result.test_loss):<11} "
     return f"{result.epoch:<7} {result.rmse!r:<22} {_g(result.loss):<11} {test}{flag}{params}"
@@ -52,6 +62,8 @@ def width_bound(chunk: Chunk) -> int:
     g = "{:.6g}"
     test = max(11, _widest(chunk.test_loss, g)) + 1 if chunk.test_loss is not None else 0
     params = sum(len(name) + 1 + _widest(column, g) for name, column in zip(chunk.names, chunk.params))
+    if len(chunk.names) > SUMMARY_OVER:
+        params = 40
     return (
         max(7, len(str(chunk.last)))
         + 1
@@ -62,7 +74,7 @@ def width_bound(chunk: Chunk) -> int:
         + test
         + (len("diverged ") if chunk.status == "diverged" else 0)
         + params
-        + max(0, len(chunk.names) - 1)
+        + (max(0, len(chunk.names) - 1) if len(chunk.names) <= SUMMARY_OVER else 0)
     )
 
 
