@@ -27,6 +27,7 @@ from gdtui.engine.config import (
     SYNTHETIC,
     ConfigError,
     RunConfig,
+    check_combination,
     resolve,
 )
 from gdtui.engine.csvfile import CsvData, DataError, read_xy
@@ -39,6 +40,7 @@ if TYPE_CHECKING:
 CommandT = TypeVar("CommandT", bound=Callable[..., Any])
 
 EXIT_OK, EXIT_USAGE, EXIT_DIVERGED = 0, 2, 3
+BOTH_LANES = "give lanes in the file's [[lane]] tables or with --vary, not both"
 STOPS = {  # why a stop rule ended a run, as the summary says it
     "target-rmse": "the RMSE reached --target-rmse {config.target_rmse:g}",
     "patience": "the loss did not improve for --patience {config.patience} epochs",
@@ -67,9 +69,7 @@ def run_options(command: CommandT) -> CommandT:
         click.option(
             "--preset",
             type=click.Choice(list(PRESETS)),
-            default="fastai-quadratic",
-            show_default=True,
-            help="Seed recipe to start from.",
+            help="Seed recipe to start from (default: fastai-quadratic).",
         ),
         click.option("--model", type=click.Choice(MODELS), help="quadratic, linear, nn-linear, poly or mlp."),
         click.option(
@@ -129,6 +129,13 @@ def run_options(command: CommandT) -> CommandT:
             default=None,
             help="With batches: reshuffle them every epoch from the seed (default), or keep the data's order.",
         ),
+        click.option(
+            "--config",
+            "config_file",
+            type=click.Path(dir_okay=False),
+            metavar="FILE.toml",
+            help="Every setting from a TOML file (its [[lane]] tables race as lanes); the command line overrides it.",
+        ),
     ]
     for option in reversed(options):
         command = option(command)
@@ -137,10 +144,39 @@ def run_options(command: CommandT) -> CommandT:
 
 def config_from(options: dict[str, Any]) -> RunConfig:
     """`options` as click passed them (each of its option's type, None where not given)."""
+    return configs_from(options)[0]
+
+
+def configs_from(options: dict[str, Any]) -> list[RunConfig]:
+    """The run's config and its file's lanes (`--config FILE.toml`: the file's settings, each overridden by the
+    command line's); a bad setting is a usage error naming the option, or the file and the key."""
+    options = dict(options)
+    path = options.pop("config_file", None)
+    lanes: list[dict[str, Any]] = []
+    from_file: set[str] = set()
+    if path is not None:
+        from gdtui.engine.tomlconfig import ConfigFileError, load
+
+        try:
+            settings, lanes = load(path)
+        except ConfigFileError as error:
+            raise click.BadParameter(str(error), param_hint="'--config'") from None
+        from_file = {k for k in settings if options.get(k) is None}
+        options = {**settings, **{k: v for k, v in options.items() if v is not None}}
     try:
-        return resolve(**options)
+        base = resolve(**options)
     except ConfigError as error:
+        if error.field in from_file:  # the file's value: named with the file and its key
+            message = f"{path}: {error.field.replace('_', '-')}: {error.message}"
+            raise click.BadParameter(message, param_hint="'--config'") from None
         raise click.BadParameter(error.message, param_hint=f"'--{error.field.replace('_', '-')}'") from None
+    configs = [base]
+    for number, lane in enumerate(lanes, start=1):
+        try:
+            configs.append(check_combination(base.replace(**lane)))
+        except ConfigError as error:
+            raise click.BadParameter(f"{path} [[lane]] {number}: {error.message}", param_hint="'--config'") from None
+    return configs
 
 
 def unused(options: dict[str, Any], config: RunConfig) -> list[str]:
@@ -194,11 +230,13 @@ def cli(ctx: click.Context, start: bool, vary: tuple[str, ...], **options: Any) 
     """Watch and steer gradient descent in the terminal. Without a command, opens the TUI."""
     if ctx.invoked_subcommand is not None:
         return
-    config = config_from(options)
-    lanes: list[RunConfig] = []
+    lanes = configs_from(options)
+    config = lanes[0]
     if vary:
         from gdtui.race_run import check_vary
 
+        if len(lanes) > 1:
+            raise click.BadParameter(BOTH_LANES, param_hint="'--vary'")
         lanes = [lane for _, lane in check_vary(config, vary)]
         config = lanes[0]
     csv = check_data(config)
@@ -250,21 +288,53 @@ def epoch_line(result: EpochResult) -> str:
     "with the lane; the lanes are ranked at the end.",
 )
 @click.option(
+    "--save-config",
+    type=click.Path(dir_okay=False),
+    metavar="FILE.toml",
+    help="Write the run's settings (every lane's) as TOML that --config loads back to the same run.",
+)
+@click.option(
     "--every",
     type=click.IntRange(min=1),
     default=1,
     metavar="N",
     help="Print every Nth epoch and the last (JSON lines too); --out still writes every epoch.",
 )
-def run(as_json: bool, quiet: bool, out: str | None, vary: tuple[str, ...], every: int, **options: Any) -> None:
+def run(
+    as_json: bool,
+    quiet: bool,
+    out: str | None,
+    vary: tuple[str, ...],
+    every: int,
+    save_config: str | None,
+    **options: Any,
+) -> None:
     """Train headless and print a line per epoch, in the seeds' style, at full precision. A run stops at its
     epoch budget, at divergence, or by a stop rule (--target-rmse, --patience): the summary says which."""
-    config = config_from(options)
+    configs = configs_from(options)
+    config = configs[0]
     lanes = None
     if vary:
         from gdtui.race_run import check_vary
 
+        if len(configs) > 1:
+            raise click.BadParameter(BOTH_LANES, param_hint="'--vary'")
         lanes = check_vary(config, vary)
+    elif len(configs) > 1:
+        from gdtui.race_run import file_lanes
+
+        lanes = file_lanes(configs)
+    if save_config:
+        from gdtui.engine.history import write_atomic
+        from gdtui.engine.tomlconfig import dump
+
+        try:
+            write_atomic(save_config, dump([lane for _, lane in lanes] if lanes else [config]))
+        except OSError as error:
+            raise click.BadParameter(
+                f"{save_config}: {error.strerror or error}", param_hint="'--save-config'"
+            ) from None
+        click.echo(f"gdtui: settings written to {save_config}", err=True)
     for note in unused(options, config):
         click.echo(f"gdtui: note: {note}", err=True)
     if out:

@@ -28,6 +28,18 @@ def check_vary(base: RunConfig, specs: tuple[str, ...]) -> list[tuple[str, RunCo
         raise click.BadParameter(error.message, param_hint="'--vary'") from None
 
 
+def file_lanes(configs: list[RunConfig]) -> list[tuple[str, RunConfig]]:
+    """A config file's lanes with their labels: what sets each apart from the first."""
+    from gdtui.engine.vary import VARY_FIELDS, lane_label
+
+    first = configs[0]
+    labelled = []
+    for config in configs:
+        apart = [lane_label(f, getattr(config, f)) for f in VARY_FIELDS if getattr(config, f) != getattr(first, f)]
+        labelled.append((", ".join(apart) or "as in the file", config))
+    return labelled
+
+
 def varied(specs: tuple[str, ...], config: RunConfig) -> dict[str, Any]:
     """The settings the --vary options set, as this lane has them."""
     return {field: getattr(config, field) for field, _ in (parse_vary(spec) for spec in specs)}

@@ -366,3 +366,48 @@ def test_an_mlp_s_landscape_is_its_loss_with_two_weights_moved_and_its_log_summa
             assert grid.loss[r][c] == pytest.approx(expected, rel=1e-12)
     row = format_row(trainer.history.result(9))
     assert "19 params, norm" in row and "w1.0=" not in row  # 6 + 6 weights and biases, then 6 + 1
+
+
+def test_a_toml_file_round_trips_to_the_same_run(capsys, tmp_path):
+    path = tmp_path / "run.toml"
+    args = ["--preset", "linear-manual", "--loss", "sse", "--init", "w=0.5,b=-1", "--batch-size", "3"]
+    args += ["--no-shuffle", "--target-rmse", "0.2", "--epochs", "40", "--dtype", "float64"]
+    code, first, _ = run_json(capsys, *args, "--save-config", str(path))
+    assert code == 0 and path.exists()
+    text = path.read_text()
+    assert 'loss = "sse"' in text and "init = [0.5, -1.0]" in text and "shuffle = false" in text
+    code, again, _ = run_json(capsys, "--config", str(path))
+    assert code == 0 and again == first
+    code, overridden, _ = run_json(capsys, "--config", str(path), "--lr", "0.02")  # the command line wins
+    assert overridden[0]["lr"] == 0.02 and overridden != first and list(overridden[0]["params"]) == ["w", "b"]
+
+
+def test_a_toml_file_s_lanes_race_and_save_back(capsys, tmp_path):
+    path = tmp_path / "race.toml"
+    path.write_text('preset = "linear-manual"\nepochs = 5\n\n[[lane]]\nlr = 0.02\n\n[[lane]]\noptimizer = "adam"\n')
+    code = main(["run", "--config", str(path), "--save-config", str(tmp_path / "back.toml"), "-q"])
+    out = capsys.readouterr().out
+    assert code == 0 and "lr 0.02" in out and "adam" in out
+    back = (tmp_path / "back.toml").read_text()
+    assert back.count("[[lane]]") == 2 and "lr = 0.02" in back and 'optimizer = "adam"' in back
+
+
+@pytest.mark.parametrize(
+    ("text", "named"),
+    [
+        ("lr = 0\n", "lr"),
+        ('colour = "red"\n', "colour"),
+        ("epochs = 2.5\n", "epochs"),
+        ("bias = 1\n", "bias"),
+        ("init = [1, 2]\n", "init"),
+        ("[[lane]]\nseed = 3\n", "seed"),
+        ("lr = \n", "not TOML"),
+    ],
+)
+def test_a_toml_file_s_unknown_key_or_bad_value_is_named_with_the_file(capsys, tmp_path, text, named):
+    path = tmp_path / "bad.toml"
+    path.write_text(text)
+    code = main(["run", "--config", str(path)])
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert str(path) in err and named in err, err

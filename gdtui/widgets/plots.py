@@ -29,7 +29,7 @@ from textual.strip import Strip
 from textual_plotext import PlotextPlot
 
 if TYPE_CHECKING:
-    from typing_extensions import Self
+    from typing import Self
 
 Color = str | tuple[int, int, int]  # a plotext color: a name or RGB
 LIMIT = 1e15
