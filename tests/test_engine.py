@@ -270,11 +270,12 @@ def test_results_are_immutable_and_carry_grad_norm_and_preds():
         stepped[0].loss = 0.0
     results = stepped + chunk
     assert [r.grad_norm for r in results] == pytest.approx([ref[3] for ref in reference], rel=1e-6)
-    # predictions (before the update) on the plot sample: the 20 points themselves
-    assert list(stepped[0].preds) == reference[0][4]
-    assert list(stepped[1].preds) == reference[1][4]
+    # predictions (before the update) on the plot sample: the 20 points themselves, then the fitted function's
+    assert list(stepped[0].preds[:20]) == reference[0][4]
+    assert list(stepped[1].preds[:20]) == reference[1][4]
     assert chunk[0].preds is None
-    assert list(chunk[1].preds) == reference[3][4]
+    assert list(chunk[1].preds[:20]) == reference[3][4]
+    assert len(chunk[1].preds) == 20 + len(trainer.line_x)
     xs, ys, n_train = trainer.plot_data
     time, speed, _ = article_setup()
     assert xs == time.tolist() and ys == speed.tolist() and n_train == 20
@@ -661,7 +662,7 @@ def test_trainer_on_a_million_points_plots_a_sample():
     assert 0 < len(xs) == len(ys) <= PLOT_SAMPLE
     assert n_train == len(xs)
     result = trainer.step()
-    assert len(result.preds) == len(xs)
+    assert len(result.preds) == len(xs) + len(trainer.line_x)  # the sample, then the fitted function
     assert min(xs) <= -2.9 and max(xs) >= 2.9  # synthetic x spans [-3, 3]
 
 

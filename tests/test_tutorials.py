@@ -411,3 +411,17 @@ def test_a_toml_file_s_unknown_key_or_bad_value_is_named_with_the_file(capsys, t
     err = capsys.readouterr().err
     assert code == 2 and len(err.strip().splitlines()) == 1
     assert str(path) in err and named in err, err
+
+
+def test_predictions_go_on_with_the_fitted_function_across_the_data():
+    from gdtui.engine import resolve
+    from gdtui.engine.trainer import LINE_POINTS, Trainer
+
+    trainer = Trainer(resolve("linear-manual"))
+    trainer.run(2)
+    preds = trainer.history.tail(1, tuple(trainer.predict().tolist())).preds
+    x = torch.linspace(1.0, 4.0, LINE_POINTS)  # the data's x range
+    w, b = trainer.history.params["w"][-1], trainer.history.params["b"][-1]
+    line = torch.tensor([w]) * x + torch.tensor([b])  # the model's w * x + b at its current parameters
+    assert list(preds[:4]) == (torch.tensor([w]) * torch.tensor([1.0, 2.0, 3.0, 4.0]) + torch.tensor([b])).tolist()
+    assert list(preds[4:]) == line.tolist() and trainer.line_x.tolist() == x.tolist()

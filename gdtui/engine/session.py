@@ -58,7 +58,8 @@ LOOK_SECONDS = 0.001
 @dataclass(frozen=True)
 class SessionInfo:
     """What the UI needs to draw a new run: its config, device, parameter names, a plot sample of the data
-    (x, y, of which the first n_train are training points), the data's size and whether it has a test split."""
+    (x, y, of which the first n_train are training points), the data's size and whether it has a test split.
+    Predictions (`preds`, and each chunk's) hold the sample's, then the fitted function's at `line_x`."""
 
     config: RunConfig
     device: str
@@ -71,6 +72,7 @@ class SessionInfo:
     preds: tuple[float, ...]
     has_test: bool
     warnings: tuple[str, ...] = ()
+    line_x: tuple[float, ...] = ()  # where `preds` goes on past the sample: the fitted function's x
 
 
 def main() -> None:
@@ -277,6 +279,7 @@ class Session:
                     tuple(t.predict().tolist()),
                     t.data.has_test,
                     t.data.warnings,
+                    tuple(t.line_x.tolist()),
                 ),
             )
         )

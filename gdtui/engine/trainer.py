@@ -40,6 +40,7 @@ from gdtui.engine.models import Model, build_model
 from gdtui.engine.optim import PlainGD, build_optimizer, set_hyperparameters, stepper
 
 _BUILD_LOCK = threading.Lock()
+LINE_POINTS = 120  # the fitted function's x, across the data's range, for the predictions plot's line
 StopCheck = Callable[[], bool]
 
 
@@ -152,7 +153,11 @@ class Trainer:
         self._loss_fn = LOSSES[config.loss]
         self._metric_is_loss = config.loss == "mse"
         self._sample = plot_sample(host_data.x, host_data.y)
-        self._sample_x = self.data.x[self._sample.to(self.device)]
+        # predictions are made on the plot sample, then on LINE_POINTS x across the data (the fitted function)
+        x = host_data.x
+        self.line_x = torch.linspace(float(x.min()), float(x.max()), LINE_POINTS, dtype=x.dtype)
+        sample_x = self.data.x[self._sample.to(self.device)]
+        self._sample_x = torch.cat([sample_x, self.line_x.to(self.device)])
         self.history = History(self.names)
         self.stopped: str | None = None  # the stop rule that ended the run ("target-rmse", "patience")
         self._best, self._since_best = float("inf"), 0

@@ -122,6 +122,8 @@ class PredictionPlot(SafePlot):
         self.ylim = (0.0, 1.0)
         self.label, self.color = "predictions", cast(Color, "red")  # the focused lane's
         self.others: list[tuple[str, Color, list[float]]] = []  # the other lanes': label, color, predictions
+        self.line_x: list[float] = []  # predictions go on past the sample points with the fitted function here
+        self.show_line = False  # draw each lane's fitted function as a line, not its values at the data
 
     def set_data(
         self, x: Iterable[float], y: Iterable[float], n_train: int, ylim: tuple[float, float] | None = None
@@ -152,11 +154,12 @@ class PredictionPlot(SafePlot):
         if test:
             plt.scatter([p[0] for p in test], [p[1] for p in test], color="green", label="test data")
         clipped = 0
+        line = self.show_line and bool(self.line_x)
         for label, color, preds in [*self.others, (self.label, self.color, self.preds)]:
             if not preds:
                 continue
             px, py, off = [], [], 0
-            for x, p in zip(self.x, preds):
+            for x, p in zip(self.line_x, preds[len(self.x) :]) if line else zip(self.x, preds):
                 if not math.isfinite(x) or not math.isfinite(p):
                     continue
                 if p < lo or p > hi:
@@ -164,7 +167,9 @@ class PredictionPlot(SafePlot):
                     p = min(max(p, lo), hi)
                 px.append(x)
                 py.append(p)
-            if px:
+            if px and line:
+                plt.plot(px, py, color=color, label=label)
+            elif px:
                 plt.scatter(px, py, color=color, marker="x" if off else "dot", label=label)
             clipped += off
         plt.ylim(lo, hi)
