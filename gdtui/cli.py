@@ -31,7 +31,7 @@ from gdtui.engine.config import (
     resolve,
 )
 from gdtui.engine.csvfile import CsvData, DataError, read_xy
-from gdtui.engine.history import EpochResult
+from gdtui.engine.history import EpochResult, params_text
 from gdtui.engine.presets import PRESETS
 
 if TYPE_CHECKING:
@@ -381,7 +381,7 @@ def run(
             )
         )
     else:
-        params = "  ".join(f"{name}={value!r}" for name, value in last.params)
+        params = params_text(last.params, "", "  ")  # repr precision (":" with no spec): every digit
         echo(f"{trainer.status}: {trainer.epoch} epochs on {trainer.device}  RMSE: {last.rmse!r}  params: {params}")
         if trainer.stopped is not None:
             echo(f"stopped: {STOPS[trainer.stopped].format(config=config)} at epoch {trainer.epoch}")

@@ -18,6 +18,15 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+SUMMARY_OVER = 8  # more parameters than this (an mlp): their count and norm, not every weight
+
+
+def params_text(params: Sequence[tuple[str, float]], spec: str = ".6g", sep: str = " ") -> str:
+    """Parameters as a log shows them: name=value each, or past SUMMARY_OVER their count and norm."""
+    if len(params) > SUMMARY_OVER:
+        return f"{len(params)} params, norm {math.sqrt(math.fsum(v * v for _, v in params)):{spec}}"
+    return sep.join(f"{name}={value:{spec}}" for name, value in params)
+
 
 @dataclass(frozen=True)
 class EpochResult:

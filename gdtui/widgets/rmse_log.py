@@ -10,9 +10,8 @@ a thread worker that can outlive the app; rows here are ASCII, so their width is
 
 from __future__ import annotations
 
-import math
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from typing import Any
 
 from rich.segment import Segment
@@ -20,22 +19,13 @@ from textual.geometry import Size
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from gdtui.engine.history import Chunk, EpochResult
+from gdtui.engine.history import SUMMARY_OVER, Chunk, EpochResult, params_text
 
 TAIL = 2000
 
 
 def _g(value: float | None) -> str:
     return "-" if value is None else f"{value:.6g}"
-
-
-SUMMARY_OVER = 8  # more parameters than this (an mlp): their count and norm, not every weight
-
-
-def params_text(params: Sequence[tuple[str, float]]) -> str:
-    if len(params) > SUMMARY_OVER:
-        return f"{len(params)} params, norm {math.sqrt(math.fsum(v * v for _, v in params)):.6g}"
-    return " ".join(f"{name}={value:.6g}" for name, value in params)
 
 
 def format_row(result: EpochResult) -> str:
