@@ -179,4 +179,7 @@ class LandscapeControl:
             label = str(lane.number) if lane is not None and several else "•"
             lanes.append(LanePath(color, path.points, lane_id == model.focus, label))
         grid = self.grid
-        self.app.landscape.show(grid, lanes, "" if grid is not None else "the landscape: computing…")
+        note = "" if grid is not None else "the landscape: computing…"
+        if grid is None and len(self.names) == 1:
+            note = f"the landscape needs two parameters: this model has one, {self.names[0]}"
+        self.app.landscape.show(grid, lanes, note)

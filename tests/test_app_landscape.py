@@ -234,3 +234,13 @@ async def test_every_view_draws_under_no_color(monkeypatch):
         await pilot.press("escape", "question_mark")
         await drawn(pilot)
         assert app.is_running
+
+
+async def test_a_model_of_one_parameter_says_it_has_no_pair():
+    app = GdtuiApp(config(preset="linear-manual", bias=False))
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        await pilot.press("t", "t")
+        await drawn(pilot)
+        text = app.landscape.render_line(0).text
+        assert "needs two parameters: this model has one, w" in text

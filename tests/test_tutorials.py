@@ -425,3 +425,9 @@ def test_predictions_go_on_with_the_fitted_function_across_the_data():
     line = torch.tensor([w]) * x + torch.tensor([b])  # the model's w * x + b at its current parameters
     assert list(preds[:4]) == (torch.tensor([w]) * torch.tensor([1.0, 2.0, 3.0, 4.0]) + torch.tensor([b])).tolist()
     assert list(preds[4:]) == line.tolist() and trainer.line_x.tolist() == x.tolist()
+
+
+def test_a_batched_run_that_diverges_exits_3_naming_the_epoch(capsys):
+    code = main(["run", "--batch-size", "5", "--lr", "0.01", "--epochs", "200", "-q"])
+    err = capsys.readouterr().err
+    assert code == 3 and "diverged at epoch" in err
