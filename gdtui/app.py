@@ -400,7 +400,7 @@ class GdtuiApp(App[None]):
                 # on what was last asked: a `]` the session has not confirmed yet is part of the new run
                 config = check_combination(self.config.replace(**{**self.asked.live, field: value}))
         except ConfigError as error:  # a combination the engine refuses
-            self.notify(str(error), severity="error")
+            self.notify(f"{error.field}: {error.message}", title="not applied", severity="error")
             self.params.set_config(self.config, revert=field)
             return
         if ended:  # the change is what a new process starts from (say, device cpu after CUDA ran out of memory)

@@ -142,6 +142,8 @@ class RaceView:
 
     def on_lanes_changed(self, event: messages.LanesChanged) -> None:
         self.lanes.set_lanes(event.lanes, event.focus)
+        focused = self.lanes.get(self.lanes.focus)
+        self.app.status.stopped = focused.stopped if focused is not None else ""  # "done" says why
         self.dirty = self.app._dirty = True
 
     def on_lane_results(self, event: messages.LaneResults) -> None:

@@ -2,7 +2,8 @@
 
 Why: a user must be able to change lr while training runs and see at once whether a value is acceptable.
 Inputs use Textual validators built on the engine's own checks (the CLI refuses the same values); a value
-is applied on Enter or when focus leaves the field, and only if valid.
+is applied on Enter or when focus leaves the field, and only if valid. The optional settings (init, x range,
+the stop rules target and patience) may be left empty: None, the preset's own choice.
 """
 
 from __future__ import annotations
@@ -15,13 +16,64 @@ from textual.validation import ValidationResult, Validator
 from textual.widget import Widget
 from textual.widgets import Input, Label, Select, Static
 
-from gdtui.engine.config import CHECKS, LOSSES, MODELS, OPTIMIZERS, ConfigError, RunConfig
+from gdtui.engine.config import (
+    CHECKS,
+    DTYPES,
+    LOSSES,
+    MODELS,
+    OPTIMIZERS,
+    SYNTHETIC,
+    X_RANGE,
+    ConfigError,
+    RunConfig,
+    check_combination,
+    param_names,
+)
 from gdtui.engine.presets import PRESETS
 from gdtui.messages import FieldChanged
 
-SELECTS = {"preset": tuple(PRESETS), "model": MODELS, "optimizer": OPTIMIZERS, "loss": LOSSES}
+BIAS_CHOICES = (("yes", True), ("no", False))
+SELECTS: dict[str, tuple[tuple[str, object], ...]] = {
+    "preset": tuple((p, p) for p in PRESETS),
+    "model": tuple((m, m) for m in MODELS),
+    "bias": BIAS_CHOICES,
+    "optimizer": tuple((o, o) for o in OPTIMIZERS),
+    "loss": tuple((loss, loss) for loss in LOSSES),
+    "dtype": tuple((d, d) for d in DTYPES),
+}
 INPUTS = ("lr", "momentum", "epochs", "seed", "device", "data", "points", "noise", "degree", "test_fraction")
-LABELS = {"test_fraction": "test frac"}
+# Inputs whose empty value is valid and means None: the preset's draw, the default range, no stop rule.
+OPTIONAL = ("x_range", "init", "target_rmse", "patience")
+# The rows top to bottom (the order tab moves in).
+ORDER = (
+    "preset",
+    "model",
+    "bias",
+    "optimizer",
+    "loss",
+    "lr",
+    "momentum",
+    "epochs",
+    "seed",
+    "device",
+    "dtype",
+    "data",
+    "points",
+    "noise",
+    "x_range",
+    "degree",
+    "test_fraction",
+    "init",
+    "target_rmse",
+    "patience",
+)
+LABELS = {"test_fraction": "test frac", "x_range": "x range", "target_rmse": "target"}
+PLACEHOLDERS = {
+    "x_range": f"{X_RANGE[0]:g},{X_RANGE[1]:g}",
+    "target_rmse": "none (RMSE to stop)",
+    "patience": "none (epochs)",
+}
+BIAS_MODELS = ("linear", "nn-linear", "poly")
 
 
 class EngineCheck(Validator):
@@ -39,11 +91,46 @@ class EngineCheck(Validator):
         return self.success()
 
 
+def _exact(value: float) -> str:
+    """A number as short as it reads back exactly (a field left untouched must not change the run)."""
+    text = f"{value:g}"
+    return text if float(text) == value else repr(value)
+
+
 def shown(field: str, config: RunConfig) -> str:
     value = getattr(config, field)
     if field == "momentum":
         value = config.effective_momentum
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return next(label for label, choice in BIAS_CHOICES if choice == value)
+    if isinstance(value, tuple):  # init, x_range: V1,V2,...
+        return ",".join(_exact(v) for v in value)
+    if field in OPTIONAL and isinstance(value, float):
+        return _exact(value)
     return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def placeholder(field: str, config: RunConfig) -> str:
+    """What an empty optional field means; init names the model's parameters when they are few."""
+    if field == "init":
+        names = ",".join(param_names(config))
+        return f"drawn ({names})" if len(names) <= 12 else "drawn"
+    return PLACEHOLDERS.get(field, "")
+
+
+def visible(field: str, config: RunConfig) -> bool:
+    """Whether a field's row is shown: the settings the run does not use are hidden."""
+    if field == "momentum":
+        return config.uses_momentum
+    if field == "degree":
+        return config.model == "poly"
+    if field == "bias":
+        return config.model in BIAS_MODELS
+    if field == "x_range":
+        return config.data in SYNTHETIC
+    return True
 
 
 def field_of(widget: Widget) -> str:
@@ -65,43 +152,34 @@ class HyperParams(VerticalScroll, can_focus=False):
         yield Static(self._preview(), id="preview")
 
     def _preview(self) -> str:
-        fields = [*SELECTS, *INPUTS]
         return "\n".join(
-            f"{LABELS.get(f, f):<10}{shown(f, self.config)}"
-            for f in fields
-            if (f != "momentum" or self.config.uses_momentum) and (f != "degree" or self.config.model == "poly")
+            f"{LABELS.get(f, f):<10}{shown(f, self.config)}".rstrip() for f in ORDER if visible(f, self.config)
         )
 
     def _form(self) -> list[Widget]:
         rows: list[Widget] = []
-        for field, choices in SELECTS.items():
-            rows.append(
-                Horizontal(
-                    Label(field, classes="name"),
-                    Select(
-                        [(c, c) for c in choices],
-                        value=getattr(self.config, field),
-                        allow_blank=False,
-                        compact=True,
-                        id=f"f-{field}",
-                    ),
-                    classes="row",
+        for field in ORDER:
+            box: Widget
+            if field in SELECTS:
+                box = Select(
+                    list(SELECTS[field]),
+                    value=getattr(self.config, field),
+                    allow_blank=False,
+                    compact=True,
+                    id=f"f-{field}",
                 )
-            )
-        for field in INPUTS:
-            rows.append(
-                Horizontal(
-                    Label(LABELS.get(field, field), classes="name"),
-                    Input(
-                        shown(field, self.config),
-                        id=f"f-{field}",
-                        compact=True,
-                        validators=[EngineCheck(field)],
-                        validate_on=["changed", "submitted", "blur"],
-                    ),
-                    classes="row",
-                    id=f"row-{field}",
+            else:
+                box = Input(
+                    shown(field, self.config),
+                    placeholder=placeholder(field, self.config),
+                    id=f"f-{field}",
+                    compact=True,
+                    validators=[EngineCheck(field)],
+                    validate_on=["changed", "submitted", "blur"],
+                    valid_empty=field in OPTIONAL,
                 )
+            rows.append(
+                Horizontal(Label(LABELS.get(field, field), classes="name"), box, classes="row", id=f"row-{field}")
             )
         rows.append(Static("", id="field-error"))
         return rows
@@ -129,21 +207,34 @@ class HyperParams(VerticalScroll, can_focus=False):
                 select = self.query_one(f"#f-{field}", Select)
                 if select.value != getattr(config, field):
                     select.value = getattr(config, field)
-            for field in INPUTS:
+            for field in (*INPUTS, *OPTIONAL):
                 box = self.query_one(f"#f-{field}", Input)
                 if not box.has_focus or field in ("lr", revert):
                     box.value = shown(field, config)
+            self.query_one("#f-init", Input).placeholder = placeholder("init", config)
         self.query_one("#field-error", Static).update("")
         self._sync_visibility()
 
     def _sync_visibility(self) -> None:
-        self.query_one("#row-momentum").display = self.config.uses_momentum
-        self.query_one("#row-degree").display = self.config.model == "poly"
+        for field in ORDER:
+            self.query_one(f"#row-{field}").display = visible(field, self.config)
+
+    def _value(self, field: str, text: str) -> object:
+        """The value `text` gives `field`, as RunConfig holds it (ConfigError if it is not one)."""
+        if field in OPTIONAL and not text.strip():
+            return None  # empty: drawn, the default range, no stop rule
+        value = CHECKS[field](text)
+        if field == "init" and value and isinstance(value[0], tuple):  # NAME=V,...: in the model's order
+            try:
+                value = check_combination(self.config.replace(init=value)).init
+            except ConfigError:
+                pass  # names the model does not have: the app refuses them with the engine's reason
+        return value
 
     def _commit(self, field: str, text: str, leaving: bool = False) -> None:
         error = self.query_one("#field-error", Static)
         try:
-            value = CHECKS[field](text)
+            value = self._value(field, text)
         except ConfigError as problem:
             error.update(f"{field}: {problem.message} — not applied")
             if leaving:  # the field shows again the value in effect; the message says why

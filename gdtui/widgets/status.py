@@ -9,6 +9,8 @@ from textual.reactive import reactive
 from textual.widgets import Static
 
 STATES = ("loading", "ready", "running", "paused", "done", "diverged", "ended")
+# Why a run is done, when a stop rule ended it before its epoch budget (Trainer.stop_reason).
+STOP_RULES = {"target-rmse": "target RMSE reached", "patience": "loss stopped improving (patience)"}
 
 
 class StatusLine(Static):
@@ -19,6 +21,7 @@ class StatusLine(Static):
     speed = reactive(0.0)
     lr = reactive(0.0)
     limit: reactive[float | None] = reactive(None)  # plain gradient descent's 2/λmax for the focused lane
+    stopped = reactive("")  # the focused lane's stop reason, from the lanes model
 
     def render(self) -> str:
         if self.state == "loading":
@@ -27,6 +30,8 @@ class StatusLine(Static):
             head = f"diverged at epoch {self.epoch} — try a smaller lr (r resets)"
         elif self.state == "ended":
             head = "training process ended — r restarts it"
+        elif self.state == "done" and self.stopped in STOP_RULES:
+            head = f"done — {STOP_RULES[self.stopped]}"
         else:
             head = self.state
         # lr before device: on a narrow terminal the end of the line is what is cut
