@@ -33,6 +33,7 @@ from gdtui import messages
 from gdtui.asked import Asked
 from gdtui.client import SessionClient
 from gdtui.engine.config import LIVE_FIELDS, MAX_LR, ConfigError, RunConfig, check_combination, resolve
+from gdtui.engine.history import claim_new, write_atomic
 from gdtui.engine.presets import PRESETS
 from gdtui.engine.vary import VARY_FIELDS
 from gdtui.landscape_view import ZOOM, LandscapeControl
@@ -98,6 +99,8 @@ class GdtuiApp(App[None]):
         Binding("z", "landscape_recenter", "Re-center", show=False, tooltip="landscape: center on the lane"),
         Binding("0", "landscape_fit", "Fit", show=False, tooltip="landscape: every path and the minimum"),
         Binding("f", "lr_find", "LR test", show=False, tooltip="LR range test of the focused lane"),
+        Binding("v", "toggle_line", "Fit line", show=False, tooltip="predictions: the fitted function as a line"),
+        Binding("W", "save_settings", "Save settings", show=False, tooltip="write every lane's settings as TOML"),
         Binding("a", "add_lane", "Add lane", show=False, tooltip="add a lane (a copy of the focused one)"),
         Binding(
             "b",
@@ -240,7 +243,9 @@ class GdtuiApp(App[None]):
 
     def _run_over(self) -> bool:
         """Whether the run can train no further (its budget spent, or diverged); if so, say what to do."""
-        if self.state == "done":
+        if self.state == "done" and self.status.stopped in ("target-rmse", "patience"):
+            self.notify("A stop rule ended the run (target or patience): r resets it.", title="done")
+        elif self.state == "done":
             self.notify("The epoch budget is spent: raise epochs, or r to reset.", title="done")
         elif self.state == "diverged":
             self.notify("The run diverged: press r to reset, and try a smaller lr.", severity="warning")
@@ -290,6 +295,25 @@ class GdtuiApp(App[None]):
         stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
         base = os.path.abspath(f"gdtui-{self.config.preset}-{stamp}")
         self.session.send("export", f"{base}.csv")  # the session claims a new name: -2, -3... if it is taken
+
+    def action_save_settings(self) -> None:
+        """Every lane's settings as TOML that `gdtui --config FILE` loads back to the same race."""
+        from gdtui.engine.tomlconfig import dump
+
+        configs = [lane.config for lane in self.race.lanes.lanes] or [self.config]
+        stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+        path = claim_new(os.path.abspath(f"gdtui-{self.config.preset}-{stamp}.toml"))
+        try:
+            write_atomic(path, dump(configs))
+        except OSError as error:
+            self.notify(f"{path}: {error.strerror or error}", title="settings not written", severity="error")
+            return
+        self.notify(f"{len(configs)} lane{'s' if len(configs) != 1 else ''} written to {path}", title="settings saved")
+
+    def action_toggle_line(self) -> None:
+        self.plot.show_line = not self.plot.show_line
+        self.tabs.active = "tab-preds"
+        self._dirty = True
 
     def action_help(self) -> None:
         self.push_screen(
@@ -377,6 +401,8 @@ class GdtuiApp(App[None]):
         yield SystemCommand("Landscape: re-center on the focused lane", "z", self.action_landscape_recenter)
         yield SystemCommand("Landscape: every path and the minimum", "0", self.action_landscape_fit)
         yield SystemCommand("LR range test of the focused lane", "f", self.action_lr_find)
+        yield SystemCommand("Predictions: the fitted function as a line, or values", "v", self.action_toggle_line)
+        yield SystemCommand("Write every lane's settings as TOML", "W", self.action_save_settings)
         yield SystemCommand("Toggle log-scale loss curve", "l", self.action_toggle_log)
         yield SystemCommand("Write the run's history to CSV", "w", self.action_export)
         yield from self.race.lane_commands()
@@ -423,6 +449,7 @@ class GdtuiApp(App[None]):
         self.params.set_config(self.config)
         ylim = ARTICLE_YLIM.get(self.config.preset) if self.config.data == "article" else None
         self.plot.set_data(info.x, info.y, info.n_train, ylim)
+        self.plot.line_x = list(info.line_x)
         self.curve.clear()
         self.log_view.reset_rows(info.has_test)
         self.plot.set_preds(info.preds)

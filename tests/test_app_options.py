@@ -194,3 +194,60 @@ async def test_bad_init_is_refused_with_its_reason():
         assert not any(n.title == "reset" for n in app._notifications)
         await run_to_done(pilot)
         assert shown_rmse(app) == solo(config(lr=4e-5))
+
+
+async def test_batch_size_shuffle_and_an_mlp_from_the_pane():
+    start = config(epochs=4)
+    batched = config(epochs=4, batch_size=5)
+    in_order = config(epochs=4, batch_size=5, shuffle=False)
+    app = GdtuiApp(start)
+    async with app.run_test(size=SIZE) as pilot:
+        await field(pilot, "lr")  # the form is built
+        assert not app.query_one("#row-shuffle").display and not app.query_one("#row-hidden").display
+        await type_in(pilot, "batch_size", "5")
+        await applied(pilot, batched)
+        assert app.query_one("#row-shuffle").display  # shuffling is a question only with batches
+        await run_to_done(pilot)
+        assert shown_rmse(app) == solo(batched) != solo(start)
+        await pick(pilot, "shuffle", False)
+        await applied(pilot, in_order)
+        await run_to_done(pilot)
+        assert shown_rmse(app) == solo(in_order) != solo(batched)
+        mlp = in_order.replace(model="mlp")
+        await pick(pilot, "model", "mlp")
+        await applied(pilot, mlp)
+        assert app.query_one("#row-hidden").display and app.query_one("#f-hidden").value == "16"
+        wide = mlp.replace(hidden=(8, 4), activation="relu")
+        await type_in(pilot, "hidden", "8,4")
+        await applied(pilot, mlp.replace(hidden=(8, 4)))
+        await pick(pilot, "activation", "relu")
+        await applied(pilot, wide)
+        await run_to_done(pilot)
+        assert shown_rmse(app) == solo(wide)
+        assert "params, norm" in log_texts(app)[-1]  # an mlp's log sums its weights up
+
+
+async def test_v_draws_the_fitted_function_and_shift_w_saves_every_lane_as_toml(tmp_path, monkeypatch):
+    import torch
+
+    from gdtui.engine.tomlconfig import load
+    from gdtui.engine.trainer import LINE_POINTS
+
+    monkeypatch.chdir(tmp_path)
+    base = config(preset="linear-manual", epochs=30)
+    app = GdtuiApp(base, lanes=[base.replace(lr=0.02, batch_size=2)])
+    async with app.run_test(size=SIZE) as pilot:
+        await run_to_done(pilot)
+        await wait_for(pilot, lambda: len(app.race.lanes) == 2 and app.state == "done", what="both lanes done")
+        await pilot.press("v")
+        assert app.plot.show_line and app.tabs.active == "tab-preds"
+        assert app.plot.line_x == torch.linspace(1.0, 4.0, LINE_POINTS).tolist()
+        trainer = Trainer(base)
+        trainer.run(30)
+        before = trainer.replay(29).model.flat()  # the predictions the log's last row was made with
+        line = trainer.model.predict(torch.linspace(1.0, 4.0, LINE_POINTS), before).tolist()
+        await wait_for(pilot, lambda: app.plot.preds is not None and app.plot.preds[4:] == line, what="the line")
+        await pilot.press("W")
+        await wait_for(pilot, lambda: list(tmp_path.glob("*.toml")), what="the settings file")
+        settings, lanes = load(str(next(tmp_path.glob("*.toml"))))
+        assert settings["lr"] == 0.01 and lanes == [{"lr": 0.02, "batch_size": 2}]

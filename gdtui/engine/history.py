@@ -211,24 +211,29 @@ class History:
         return len(self)
 
     def write_new(self, path: str) -> tuple[str, int]:
-        """Write the history to a file that did not exist: `path`, else `stem-2.ext`, `stem-3.ext`... Each name
-        is claimed with an exclusive create, so two writers (two gdtui in one folder) never share one.
-        Returns the path written and the rows."""
-        stem, ext = os.path.splitext(path)
-        n = 1
-        while True:
-            candidate = path if n == 1 else f"{stem}-{n}{ext}"
-            try:
-                os.close(os.open(candidate, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
-            except FileExistsError:
-                n += 1
-                continue
-            break
+        """Write the history to a file that did not exist: `path`, else `stem-2.ext`, `stem-3.ext`... (see
+        `claim_new`). Returns the path written and the rows."""
+        candidate = claim_new(path)
         try:
             return candidate, self.write(candidate)
         except BaseException:
             os.unlink(candidate)
             raise
+
+
+def claim_new(path: str) -> str:
+    """A file that did not exist, created empty: `path`, else `stem-2.ext`, `stem-3.ext`... Each name is claimed
+    with an exclusive create, so two writers (two gdtui in one folder) never share one."""
+    stem, ext = os.path.splitext(path)
+    n = 1
+    while True:
+        candidate = path if n == 1 else f"{stem}-{n}{ext}"
+        try:
+            os.close(os.open(candidate, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+        except FileExistsError:
+            n += 1
+            continue
+        return candidate
 
 
 def write_atomic(path: str, text: str) -> None:

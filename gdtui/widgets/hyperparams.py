@@ -17,6 +17,7 @@ from textual.widget import Widget
 from textual.widgets import Input, Label, Select, Static
 
 from gdtui.engine.config import (
+    ACTIVATIONS,
     CHECKS,
     DTYPES,
     LOSSES,
@@ -40,10 +41,13 @@ SELECTS: dict[str, tuple[tuple[str, object], ...]] = {
     "optimizer": tuple((o, o) for o in OPTIMIZERS),
     "loss": tuple((loss, loss) for loss in LOSSES),
     "dtype": tuple((d, d) for d in DTYPES),
+    "shuffle": BIAS_CHOICES,
+    "activation": tuple((a, a) for a in ACTIVATIONS),
 }
 INPUTS = ("lr", "momentum", "epochs", "seed", "device", "data", "points", "noise", "degree", "test_fraction")
 # Inputs whose empty value is valid and means None: the preset's draw, the default range, no stop rule.
-OPTIONAL = ("x_range", "init", "target_rmse", "patience")
+OPTIONAL = ("x_range", "init", "target_rmse", "patience", "batch_size")
+REQUIRED = ("hidden",)  # further inputs that always hold a value
 # The rows top to bottom (the order tab moves in).
 ORDER = (
     "preset",
@@ -62,16 +66,21 @@ ORDER = (
     "noise",
     "x_range",
     "degree",
+    "hidden",
+    "activation",
     "test_fraction",
+    "batch_size",
+    "shuffle",
     "init",
     "target_rmse",
     "patience",
 )
-LABELS = {"test_fraction": "test frac", "x_range": "x range", "target_rmse": "target"}
+LABELS = {"test_fraction": "test frac", "x_range": "x range", "target_rmse": "target", "batch_size": "batch"}
 PLACEHOLDERS = {
     "x_range": f"{X_RANGE[0]:g},{X_RANGE[1]:g}",
     "target_rmse": "none (RMSE to stop)",
     "patience": "none (epochs)",
+    "batch_size": "all (full batch)",
 }
 BIAS_MODELS = ("linear", "nn-linear", "poly")
 
@@ -130,6 +139,10 @@ def visible(field: str, config: RunConfig) -> bool:
         return config.model in BIAS_MODELS
     if field == "x_range":
         return config.data in SYNTHETIC
+    if field in ("hidden", "activation"):
+        return config.model == "mlp"
+    if field == "shuffle":
+        return config.batch_size is not None
     return True
 
 
@@ -207,7 +220,7 @@ class HyperParams(VerticalScroll, can_focus=False):
                 select = self.query_one(f"#f-{field}", Select)
                 if select.value != getattr(config, field):
                     select.value = getattr(config, field)
-            for field in (*INPUTS, *OPTIONAL):
+            for field in (*INPUTS, *OPTIONAL, *REQUIRED):
                 box = self.query_one(f"#f-{field}", Input)
                 if not box.has_focus or field in ("lr", revert):
                     box.value = shown(field, config)
