@@ -231,6 +231,10 @@ def test_every_prints_every_nth_epoch_and_the_last(capsys):
         (["--no-bias"], "--bias"),  # the quadratic keeps its c
         (["--loss", "sum"], "--loss"),
         (["--batch-size", "0"], "--batch-size"),
+        (["--model", "mlp", "--hidden", "0"], "--hidden"),
+        (["--model", "mlp", "--hidden", "8,x"], "--hidden"),
+        (["--model", "mlp", "--activation", "gelu"], "--activation"),
+        (["--model", "mlp", "--no-bias"], "--bias"),
         (["--batch-size", "two"], "--batch-size"),
         (["--vary", "batch-size=4,0"], "--vary"),
         (["--vary", "shuffle=maybe"], "--vary"),
@@ -431,3 +435,54 @@ def test_a_batched_run_that_diverges_exits_3_naming_the_epoch(capsys):
     code = main(["run", "--batch-size", "5", "--lr", "0.01", "--epochs", "200", "-q"])
     err = capsys.readouterr().err
     assert code == 3 and "diverged at epoch" in err
+
+
+@pytest.mark.parametrize(
+    "lane",
+    [
+        {"bias": False, "model": "linear"},
+        {"batch_size": 3},
+        {"batch_size": 3, "shuffle": False},
+        {"target_rmse": 20.0},
+        {"patience": 2, "optimizer": "adam", "lr": 0.5},
+        {"model": "mlp", "hidden": (5,), "activation": "sigmoid", "optimizer": "adam", "lr": 0.01},
+        {"loss": "sse", "lr": 1e-7},
+    ],
+    ids=lambda lane: ",".join(f"{k}={v}" for k, v in lane.items()),
+)
+@pytest.mark.parametrize(
+    "data",
+    [{}, {"data": "quadratic", "x_range": (0.0, 2.0), "points": 12}, {"dtype": "float64"}, {"init": (0.1, 0.2, 0.3)}],
+    ids=["article", "x-range", "float64", "init"],
+)
+def test_each_option_races_in_lanes_each_its_solo_run(lane, data):
+    from gdtui.engine import resolve
+    from gdtui.engine.lanes import Race
+    from gdtui.engine.trainer import Trainer
+
+    base = resolve("fastai-quadratic", epochs=30, **data)
+    other = base.replace(**lane)
+    if "model" in lane and base.init is not None:
+        other = other.replace(init=None)  # another model: the init of a, b, c is not its
+    race = Race(base)
+    race.add(other)
+    while any(entry.active for entry in race.lanes):
+        race.run_chunk(None)
+    for entry, config in zip(race.lanes, (base, other)):
+        solo = Trainer(config)
+        solo.run(30)
+        assert list(entry.trainer.history.loss) == list(solo.history.loss)
+        assert entry.trainer.stop_reason == solo.stop_reason
+
+
+def test_a_batched_lane_s_landscape_path_has_a_point_per_epoch():
+    from gdtui.engine import landscape as land
+    from gdtui.engine import resolve
+    from gdtui.engine.trainer import Trainer
+
+    trainer = Trainer(resolve("fastai-quadratic", batch_size=4, epochs=12))
+    trainer.run(12)
+    path = land.thinned_path(trainer, ("a", "b"))
+    assert path[-1] == (trainer.history.params["a"][-1], trainer.history.params["b"][-1])
+    grid = land.landscape(trainer, ("a", "b"), size=(8, 6))
+    assert grid.held == [trainer.history.params[n][-1] for n in "abc"]
