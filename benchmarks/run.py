@@ -1,10 +1,11 @@
 #!/usr/bin/env python
 """gdtui's performance figures, each measured as a ratio against its baseline in one run.
 
-Usage:  python benchmarks/run.py            full run (about 25 min: 9 rounds for figure 1, 5 for the others,
-                                            and figure 1 counted in instructions by callgrind)
+Usage:  python benchmarks/run.py            full run (about 32 min: 9 rounds for figure 1, 3 for figure 9's
+                                            runs, 5 for the others, and figure 1 counted in instructions by
+                                            callgrind)
         python benchmarks/run.py --quick    smoke run (fewer rounds and epochs; memory is extrapolated; no
-                                            instruction count; about 4 min)
+                                            instruction count; about 5 min)
         python benchmarks/run.py --only 1,4 only some figures (numbers as in the table)
 
 Why: issue 4 sets targets for engine overhead, live UI throughput, key latency, first paint, a million points,
@@ -14,8 +15,8 @@ Where wall-clock noise is larger than the effect (figure 1), instructions are al
 
 Modules: common.py (paths, timing whole processes, /proc), terminal.py (gdtui in a private tmux server, read
 through control-mode clients), workers.py (the in-process figures, each in a fresh interpreter started as
-`run.py --worker NAME`, so its memory and imports are its own), instructions.py (callgrind). Not part of CI:
-it measures, it does not judge the build.
+`run.py --worker NAME`, so its memory and imports are its own; figure 9's are in landscape.py), instructions.py
+(callgrind). Not part of CI: it measures, it does not judge the build.
 """
 
 from __future__ import annotations
@@ -491,6 +492,85 @@ class Bench:
             f"history columns; it also keeps {r['checkpoints']} checkpoints",
         )
 
+    # 9 -------------------------------------------------------------------------------------------------
+    def landscape(self):
+        r = worker("land_grid", self.quick, timeout=900)
+        ratio = r["grid_ms"] / r["epochs_ms"]
+        cols, rows = r["size"]
+        self.row(
+            "9a",
+            f"landscape grid {cols}x{rows}, 20 points vs {r['epochs']} epochs",
+            f"{r['grid_ms']:.1f} ms",
+            f"{r['epochs_ms']:.1f} ms",
+            ratio,
+            "<= 1",
+            ratio <= 1,
+            f"landscape(trainer, ('a', 'b'), size=({cols}, {rows})) of {PRESET} after {r['epochs']} epochs (the "
+            f"default span, the minimum, the grid's values as lists) vs run_chunk({r['epochs']}) of a fresh Trainer "
+            f"of it, {r['reps']} alternating reps: grid {_list(r['grid_list'], 1)} ms, epochs "
+            f"{_list(r['epochs_list'], 1)} ms",
+        )
+        self.row(
+            "9a",
+            f"  grid on {r['points']:,} points, subsampled to {r['sample']:,} (info)",
+            f"{r['big_ms']:.0f} ms",
+            "-",
+            None,
+            "-",
+            None,
+            f"the same {cols}x{rows} grid of a {r['points']:,}-point quadratic after {r['epochs']} epochs, "
+            f"{len(r['big_list'])} calls {_list(r['big_list'], 0)} ms (the first, {r['big_first_ms']:.0f} ms, "
+            f"left out of the median); the session computes it a block at a time between chunks",
+        )
+        r = worker("land_frame", self.quick, timeout=900)
+        width, height = r["widget"]
+        gx, gy = r["grid"]
+        paths = r["paths"]
+        self.row(
+            "9b",
+            f"landscape frame {width}x{height}, {len(paths)} paths of {paths[0]:,} points",
+            f"{r['uncached_ms']:.1f} ms",
+            "-",
+            r["uncached_ms"] / 15,
+            "<= 15 ms",
+            r["uncached_ms"] <= 15,
+            f"LandscapeView in App.run_test(size=({width}, {height})): its strips (_build) with a new {gx}x{gy} grid "
+            f"object each frame (the size its area() asks for; the heat redone), {r['reps']} alternating reps; "
+            f"paths thinned by the engine (ends and turning points) of {', '.join(r['lanes'])} after "
+            f"{', '.join(f'{e:,}' for e in r['lane_epochs'])} epochs, cut to {paths[0]:,} points; with gd's own "
+            f"lanes at 1e-5, 3e-5 and 4e-5 over 10,000 epochs ({', '.join(map(str, r['gd_paths']))} points) "
+            f"{r['gd_uncached_ms']:.1f} ms uncached, {r['gd_cached_ms']:.1f} ms cached",
+        )
+        self.row(
+            "9b",
+            "  heat cached, paths moved (info)",
+            f"{r['cached_ms']:.1f} ms",
+            "-",
+            r["cached_ms"] / 15,
+            "-",
+            None,
+        )
+        for figure, name in (("9c", "gd"), ("9d", "adam")):
+            r = worker(f"land_watch_{name}", self.quick, timeout=1800)
+            ratio = r["watched_eps"] / r["hidden_eps"]
+            grids = r["grids"]
+            self.row(
+                figure,
+                f"training, landscape watched vs hidden ({r['label']}, {r['epochs']:,} epochs)",
+                f"{r['watched_eps']:.0f} ep/s",
+                f"{r['hidden_eps']:.0f} ep/s",
+                ratio,
+                ">= 0.9",
+                ratio >= 0.9,
+                f"the session loop in-process over a scripted pipe (commands waiting at the start, none while it "
+                f"runs), from 'run' read to 'done' sent, with ('landscape', pair None, span None, size (111, 66)) "
+                f"sent first or not, {r['rounds']} alternating rounds: watched {_list(r['watched'], 0)} ep/s, "
+                f"hidden {_list(r['hidden'], 0)} ep/s; grids recomputed during the run {grids} (median "
+                f"{median(grids):.0f}); of the watched run's time, tending the landscape (starting, computing and "
+                f"sending grids) {_list([100 * v for v in r['share']], 1)} %; process CPU time ratio (all threads) "
+                f"{r['cpu_ratio']:.3f}",
+            )
+
     FIGURES = {
         "1": "engine_overhead",
         "2": "live_ui",
@@ -500,6 +580,7 @@ class Bench:
         "6": "long_run",
         "7": "cuda_path",
         "8": "lanes",
+        "9": "landscape",
     }
 
 
@@ -573,7 +654,7 @@ def table(rows: list[dict]) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="fewer rounds and epochs: a smoke run")
-    parser.add_argument("--only", help="comma-separated figure numbers (1-8)")
+    parser.add_argument("--only", help="comma-separated figure numbers (1-9)")
     parser.add_argument("--json", help="also write the rows and notes to this file")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()

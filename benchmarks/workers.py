@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 from common import PRESET, PYTHON, ROOT, alternate, median, proc_status
+from landscape import WORKERS as LANDSCAPE_WORKERS
 
 
 def _import_gdtui():
@@ -526,4 +527,5 @@ WORKERS = {
     "epochs": work_epochs,
     "memory": work_memory,
     "syncs": work_syncs,
+    **LANDSCAPE_WORKERS,
 }

@@ -15,6 +15,7 @@ import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from math import isfinite
 
 from rich.segment import Segment
 from rich.style import Style
@@ -186,29 +187,39 @@ class LandscapeView(Widget):
         self, grid: Landscape, cells: list[list[RGB]], trail: dict[tuple[int, int], str], cols: int, rows: int
     ) -> Marks:
         """Recolor the half-cells each path crosses (and note its label in `trail`, by terminal cell); return
-        the marks of the current points."""
+        the marks of the current points. A step within one cell is not drawn, nor a segment between two cells
+        already joined: a zig-zag across the valley retraces itself, and is walked once."""
         marks: Marks = {}
+        half = 2 * rows
+        box = (-0.5, cols - 0.5, -0.5, half - 0.5)
         for path in sorted(self.paths, key=lambda p: p.focused):  # the focused lane's on top
-            points = [p for p in path.points if math.isfinite(p[0]) and math.isfinite(p[1])]
+            points = [self._to_cell(grid, cols, rows, x, y) for x, y in path.points if isfinite(x) and isfinite(y)]
             if not points:
                 continue
-            box = (-0.5, cols - 0.5, -0.5, 2 * rows - 0.5)
-            prev = self._to_cell(grid, cols, rows, *points[0])
-            for point in points[1:] or points:
-                cur = self._to_cell(grid, cols, rows, *point)
-                seen = clip(prev, cur, box)  # a diverged lane's far-off points: only what is in view is walked
+            color, label = path.color, path.label
+            drawn: set[tuple[int, int, int, int]] = set()
+            prev = points[0]
+            for cur in points[1:] or points:
+                key = (round(prev[0]), round(prev[1]), round(cur[0]), round(cur[1]))
+                if (key[0] == key[2] and key[1] == key[3] and len(points) > 1) or key in drawn:
+                    prev = cur
+                    continue
+                drawn.add(key)
+                inside = 0 <= key[0] < cols and 0 <= key[2] < cols and 0 <= key[1] < half and 0 <= key[3] < half
+                seen = (prev, cur) if inside else clip(prev, cur, box)  # a far-off point: only what is in view
                 if seen is not None:
                     (c0, h0), (c1, h1) = seen
-                    steps = int(max(abs(c1 - c0), abs(h1 - h0))) + 1
+                    dc, dh = c1 - c0, h1 - h0
+                    steps = int(max(abs(dc), abs(dh))) + 1
                     for k in range(steps + 1):
-                        c, h = round(c0 + (c1 - c0) * k / steps), round(h0 + (h1 - h0) * k / steps)
-                        if 0 <= c < cols and 0 <= h < 2 * rows:
-                            cells[h][c] = path.color
-                            trail[(h // 2, c)] = path.label
+                        c, h = round(c0 + dc * k / steps), round(h0 + dh * k / steps)
+                        if 0 <= c < cols and 0 <= h < half:
+                            cells[h][c] = color
+                            trail[(h // 2, c)] = label
                 prev = cur
             c, h = round(prev[0]), round(prev[1])
-            if 0 <= c < cols and 0 <= h < 2 * rows:
-                marks[(h // 2, c)] = ("●" if path.focused else "•", path.color)
+            if 0 <= c < cols and 0 <= h < half:
+                marks[(h // 2, c)] = ("●" if path.focused else "•", color)
         return marks
 
     def _build(self) -> list[Strip]:
