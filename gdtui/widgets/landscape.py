@@ -192,20 +192,27 @@ class LandscapeView(Widget):
         marks: Marks = {}
         half = 2 * rows
         box = (-0.5, cols - 0.5, -0.5, half - 0.5)
+        x0, x1, y0, y1 = grid.xs[0], grid.xs[-1], grid.ys[0], grid.ys[-1]
+        sx = (cols - 1) / (x1 - x0) if x1 != x0 else 0.0
+        sy = (half - 1) / (y1 - y0) if y1 != y0 else 0.0
         for path in sorted(self.paths, key=lambda p: p.focused):  # the focused lane's on top
-            points = [self._to_cell(grid, cols, rows, x, y) for x, y in path.points if isfinite(x) and isfinite(y)]
+            points = [((x - x0) * sx, (y1 - y) * sy) for x, y in path.points if isfinite(x) and isfinite(y)]
             if not points:
                 continue
             color, label = path.color, path.label
             drawn: set[tuple[int, int, int, int]] = set()
             prev = points[0]
-            for cur in points[1:] or points:
-                key = (round(prev[0]), round(prev[1]), round(cur[0]), round(cur[1]))
-                if (key[0] == key[2] and key[1] == key[3] and len(points) > 1) or key in drawn:
-                    prev = cur
+            pc, ph = round(prev[0]), round(prev[1])
+            if len(points) == 1 and 0 <= pc < cols and 0 <= ph < half:
+                cells[ph][pc] = color
+                trail[(ph // 2, pc)] = label
+            for cur in points[1:]:
+                cc, ch = round(cur[0]), round(cur[1])
+                if (cc == pc and ch == ph) or (pc, ph, cc, ch) in drawn:
+                    prev, pc, ph = cur, cc, ch
                     continue
-                drawn.add(key)
-                inside = 0 <= key[0] < cols and 0 <= key[2] < cols and 0 <= key[1] < half and 0 <= key[3] < half
+                drawn.add((pc, ph, cc, ch))
+                inside = 0 <= pc < cols and 0 <= cc < cols and 0 <= ph < half and 0 <= ch < half
                 seen = (prev, cur) if inside else clip(prev, cur, box)  # a far-off point: only what is in view
                 if seen is not None:
                     (c0, h0), (c1, h1) = seen
@@ -216,10 +223,9 @@ class LandscapeView(Widget):
                         if 0 <= c < cols and 0 <= h < half:
                             cells[h][c] = color
                             trail[(h // 2, c)] = label
-                prev = cur
-            c, h = round(prev[0]), round(prev[1])
-            if 0 <= c < cols and 0 <= h < half:
-                marks[(h // 2, c)] = ("●" if path.focused else "•", color)
+                prev, pc, ph = cur, cc, ch
+            if 0 <= pc < cols and 0 <= ph < half:
+                marks[(ph // 2, pc)] = ("●" if path.focused else "•", color)
         return marks
 
     def _build(self) -> list[Strip]:
