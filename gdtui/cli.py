@@ -377,6 +377,14 @@ def run(
                     "device": str(trainer.device),
                     "preset": config.preset,
                     "stopped": trainer.stop_reason,
+                    **(
+                        {
+                            "batches": "an update per batch; an epoch's loss is the mean of its batch losses, each "
+                            "taken before its own update, its RMSE the root of the mean of their mean squared errors"
+                        }
+                        if trainer.config.batch_size is not None
+                        else {}
+                    ),
                 }
             )
         )

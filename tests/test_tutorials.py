@@ -273,8 +273,8 @@ def minibatch_reference(batch_size, shuffle, epochs, lr, seed=2021):
 
 @pytest.mark.parametrize(("batch", "shuffle"), [("4", "--shuffle"), ("6", "--no-shuffle"), ("1", "--shuffle")])
 def test_mini_batches_are_the_dataloader_loop(capsys, batch, shuffle):
-    code, epochs, _ = run_json(capsys, "--batch-size", batch, shuffle, "--epochs", "8")
-    assert code == 0
+    code, epochs, summary = run_json(capsys, "--batch-size", batch, shuffle, "--epochs", "8")
+    assert code == 0 and "mean of its batch losses" in summary["batches"]
     expected, params = minibatch_reference(int(batch), shuffle == "--shuffle", 8, 1e-5)
     assert [e["loss"] for e in epochs] == expected
     assert [e["rmse"] for e in epochs] == [v**0.5 for v in expected]  # MSE: the RMSE is the epoch loss's root
