@@ -106,12 +106,20 @@ def params_at(trainer: Trainer, epoch: int | None = None) -> list[float]:
     return [trainer.history.params[name][epoch - 1] for name in trainer.names]
 
 
-def losses_at(trainer: Trainer, flats: torch.Tensor) -> torch.Tensor:
-    """The training loss at each row of `flats` (grid points x parameters, float64), in blocks."""
+def loss_blocks(trainer: Trainer, flats: torch.Tensor) -> Iterator[torch.Tensor]:
+    """The training loss at each row of `flats` (grid points x parameters, float64), a block at a time."""
     x, y, _ = _training_data(trainer)
     predict, block = predictor(trainer, x)
     row_loss = ROW_LOSSES[trainer.config.loss]
-    parts = [row_loss(predict(flats[i : i + block]), y) for i in range(0, len(flats), block)]
+    for start in range(0, len(flats), block):
+        with one_thread():
+            part = row_loss(predict(flats[start : start + block]), y)
+        yield part
+
+
+def losses_at(trainer: Trainer, flats: torch.Tensor) -> torch.Tensor:
+    """The training loss at each row of `flats`, all blocks at once."""
+    parts = list(loss_blocks(trainer, flats))
     return torch.cat(parts) if parts else torch.zeros(0, dtype=torch.float64)
 
 
@@ -237,15 +245,12 @@ def landscape_job(
     flats = torch.tensor(held, dtype=torch.float64).repeat(rows * cols, 1)
     flats[:, i] = xs.repeat(rows)
     flats[:, j] = ys.repeat_interleave(cols)
-    x, y, subsampled = _training_data(trainer)
-    predict, block = predictor(trainer, x)
-    row_loss = ROW_LOSSES[trainer.config.loss]
+    x, _, subsampled = _training_data(trainer)
     parts: list[torch.Tensor] = []
-    for start_row in range(0, len(flats), block):
+    for part in loss_blocks(trainer, flats):
         if parts:
             yield None  # between blocks: a grid of one block is computed in one go
-        with one_thread():
-            parts.append(row_loss(predict(flats[start_row : start_row + block]), y))
+        parts.append(part)
     loss = torch.cat(parts).view(rows, cols)
     at = int(torch.nan_to_num(loss, nan=math.inf).argmin())
     lowest = (float(xs[at % cols]), float(ys[at // cols]), float(loss.view(-1)[at]))
