@@ -430,3 +430,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 from gdtui import cli_landscape as _cli_landscape  # noqa: E402,F401  registers its commands
+from gdtui import cli_serve as _cli_serve  # noqa: E402,F401  registers its commands
