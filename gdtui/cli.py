@@ -429,5 +429,6 @@ def main(argv: list[str] | None = None) -> int:
     return code if isinstance(code, int) else EXIT_OK
 
 
+from gdtui import cli_export as _cli_export  # noqa: E402,F401  registers its commands
 from gdtui import cli_landscape as _cli_landscape  # noqa: E402,F401  registers its commands
 from gdtui import cli_serve as _cli_serve  # noqa: E402,F401  registers its commands

@@ -1,0 +1,480 @@
+"""A run as the plain PyTorch script that prints the same numbers: the Code view and `gdtui export-script`.
+
+Why: gdtui's promise is that its numbers are the tutorial's numbers, and the code is where a learner goes
+next. The script is written out from the run's starting settings and the changes made during it (an lr set at
+epoch 5, an optimizer switched in a branch), in the preset article's own names (`time`/`speed`, `x_data`,
+`learning_rate`), with only torch imported, and every expression as the engine computes it, so that
+`python FILE` prints the log of `gdtui run` bit for bit. Torch-free: the generator only writes text.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from gdtui import __version__
+from gdtui.engine.config import DATA_ARTICLE, X_RANGE, RunConfig, param_names
+
+Change = tuple[int, Mapping[str, Any]]
+
+
+@dataclass(frozen=True)
+class Names:
+    """What the preset's article calls things."""
+
+    x: str = "x"
+    y: str = "y"
+    fn: str = "predict"  # the model function (quadratic, poly)
+    arg: str = "x"
+    targets: str = "targets"  # mse's second argument
+    preds: str = "preds"
+    lr: str = "lr"
+    train: tuple[str, str, str, str] = ("x_train", "y_train", "x_test", "y_test")
+
+
+STYLES = {
+    "fastai-quadratic": Names(x="time", y="speed", fn="function", arg="t"),
+    "qiita-quadratic": Names(x="X", y="Y", fn="func", arg="x", targets="actual"),
+    "linear-module": Names(x="X", y="y", train=("XTrain", "yTrain", "XTest", "yTest")),
+    "linear-manual": Names(x="x_data", y="y_data", preds="y_pred", lr="learning_rate"),
+}
+DTYPE = {"float32": "torch.float32", "float64": "torch.float64"}
+SYNTHETIC = {
+    "linear": "2 * {x} + 1",
+    "quadratic": "0.8 * {x}**2 - {x} + 1",
+    "cubic": "0.5 * {x}**3 - 2 * {x}",
+    "sine": "3 * torch.sin({x})",
+}
+LOSS_DEFS = {
+    "mse": ("def mse(preds, {t}):", "    return ((preds - {t}) ** 2).mean()"),
+    "sse": ("def sse(preds, targets):", "    return (preds - targets).pow(2).sum()"),
+    "l1": ("def l1(preds, targets):", "    return F.l1_loss(preds, targets)"),
+    "huber": ("def huber(preds, targets):", "    return F.huber_loss(preds, targets, delta=1.0)"),
+}
+ACTIVATION = {"tanh": "nn.Tanh()", "relu": "nn.ReLU()", "sigmoid": "nn.Sigmoid()"}
+
+
+def _num(value: float) -> str:
+    return repr(float(value))
+
+
+def phases(config: RunConfig, changes: Sequence[Change]) -> tuple[RunConfig, list[tuple[int, RunConfig]], int]:
+    """The run's settings at its first epoch (changes made before it folded in), each later change as (epoch it
+    was made after, the settings from then on), and the number of epochs the run takes in all."""
+    start = config
+    later: list[tuple[int, RunConfig]] = []
+    budget_at = 0
+    current = config
+    for at, change in changes:
+        current = current.replace(**dict(change))
+        if "epochs" in change:
+            budget_at = at
+        if at == 0:
+            start = current
+        else:
+            later.append((at, current))
+    return start, later, max(current.epochs, budget_at)
+
+
+def script(config: RunConfig, changes: Sequence[Change] = (), command: str | None = None) -> str:
+    """The run that starts with `config` and takes `changes` ((epoch, fields) as Trainer.changes holds them) as
+    a standalone PyTorch script printing `gdtui run`'s epoch lines. `command` names what it reproduces."""
+    return _Writer(config, changes, command).text()
+
+
+class _Writer:
+    def __init__(self, config: RunConfig, changes: Sequence[Change], command: str | None):
+        self.start, self.later, self.total = phases(config, changes)
+        self.configs = [self.start, *(c for _, c in self.later)]
+        self.command = command
+        self.n = STYLES.get(config.preset, Names()) if config.data == DATA_ARTICLE else Names()
+        self.lines: list[str] = []
+        optimizers = {c.optimizer for c in self.configs}
+        self.gd_only = optimizers == {"gd"}
+        self.torch_only = "gd" not in optimizers
+        losses = {c.loss for c in self.configs}
+        self.loss_fixed = self.start.loss if len(losses) == 1 else None
+        self.rmse_is_loss = losses == {"mse"}
+        accumulate = {c.accumulate_grad for c in self.configs}
+        self.zero_fixed: bool | None = not self.start.accumulate_grad if len(accumulate) == 1 else None
+        self.nn = self.start.model in ("nn-linear", "mlp")
+        self.test = self.start.test_fraction > 0
+        self.batched = self.start.batch_size is not None
+
+    def emit(self, *lines: str) -> None:
+        self.lines.extend(lines)
+
+    def text(self) -> str:
+        self.header()
+        self.data()
+        self.model()
+        self.losses()
+        self.optimizer()
+        self.loop()
+        return "\n".join(self.lines) + "\n"
+
+    # -- pieces --------------------------------------------------------------------------------------------
+
+    def header(self) -> None:
+        c = self.start
+        what = f"`{self.command}`" if self.command else "gdtui run with these settings"
+        self.emit(
+            f'"""{c.preset}: gradient descent as gdtui ran it, written out as a plain PyTorch script.',
+            "",
+            f"Exported by gdtui {__version__}. `python` this file prints, epoch by epoch, the RMSE and the loss",
+            f"that {what} prints, digit for digit (the print line adds the epoch and the loss to",
+            'the article\'s "RMSE:"). The RMSE is the square root of the mean squared error on the training data.',
+            '"""',
+            "",
+        )
+        imports = []
+        if self.start.data not in (DATA_ARTICLE, *SYNTHETIC):
+            imports.append("import csv")
+        imports.append("import math")
+        imports.append("")
+        imports.append("import torch")
+        if any(c.loss in ("l1", "huber") for c in self.configs):
+            imports.append("import torch.nn.functional as F")
+        if self.nn:
+            imports.append("from torch import nn")
+        if self.batched:
+            imports.append("from torch.utils.data import DataLoader, TensorDataset")
+        self.emit(*imports, "")
+        device = c.device
+        if device == "auto":
+            self.emit(
+                'device = "cuda" if torch.cuda.is_available() else "mps" if torch.backends.mps.is_available() '
+                'else "cpu"'
+            )
+        else:
+            self.emit(f'device = "{device}"')
+        self.emit(f"dtype = {DTYPE[c.dtype]}", f"torch.manual_seed({c.seed})", "")
+
+    def data(self) -> None:
+        c, n = self.start, self.n
+        x, y = n.x, n.y
+        if c.data == DATA_ARTICLE:
+            k, noise = c.points, _num(c.noise)
+            if c.preset == "fastai-quadratic":
+                self.emit(
+                    f"{x} = torch.arange(0, {k}).float()",
+                    f"{y} = torch.rand({k}) * {noise} + 0.8 * ({x} - 7.5) ** 2 + 1",
+                )
+            elif c.preset == "qiita-quadratic":
+                self.emit(
+                    f"{x} = torch.arange(0, {k}).float()", f"{y} = torch.rand({k}) * {noise} + 0.9 * ({x} - 3) ** 2 + 1"
+                )
+            elif c.preset == "linear-module":
+                self.emit(
+                    "weight, bias = 0.7, 0.3", f"{x} = torch.arange(0, 1, 1 / {k})[:{k}]", f"{y} = weight * {x} + bias"
+                )
+                if c.noise:
+                    self.emit(f"{y} = {y} + {noise} * torch.randn(len({x}))")
+            else:
+                self.emit(f"{x} = torch.arange(1, {k} + 1).float()", f"{y} = 2 * {x}")
+                if c.noise:
+                    self.emit(f"{y} = {y} + {noise} * torch.randn({k})")
+            if c.dtype != "float32":  # the article's data is float32: cast after it is drawn
+                self.emit(f"{x}, {y} = {x}.to(dtype), {y}.to(dtype)")
+        elif c.data in SYNTHETIC:
+            lo, hi = c.x_range or X_RANGE
+            self.emit(
+                f"{x} = torch.linspace({_num(lo)}, {_num(hi)}, {c.points}, dtype=dtype)",
+                f"{y} = {SYNTHETIC[c.data].format(x=x)}",
+            )
+            if c.noise:
+                self.emit(f"{y} = {y} + {_num(c.noise)} * torch.randn({c.points}, dtype=dtype)")
+        else:
+            path = os.path.abspath(c.data)
+            self.emit(
+                "rows = []  # two columns x,y; blank lines skipped",
+                f'with open({path!r}, newline="", encoding="utf-8-sig") as handle:',
+                "    for row in csv.reader(handle, skipinitialspace=True):",
+                "        cells = [cell.strip() for cell in row]",
+                "        if any(cells):",
+                "            rows.append(cells)",
+                "try:",
+                "    float(rows[0][0])",
+                "except ValueError:",
+                "    rows = rows[1:]  # a header row",
+                f"{x} = torch.tensor([float(r[0]) for r in rows], dtype=torch.float64).to(dtype)",
+                f"{y} = torch.tensor([float(r[1]) for r in rows], dtype=torch.float64).to(dtype)",
+            )
+        self.emit(f"{x}, {y} = {x}.to(device), {y}.to(device)")
+        if self.test:
+            xt, yt, xs, ys = n.train
+            f = _num(c.test_fraction)
+            self.emit(
+                f"n_train = int((1 - {f}) * len({x}))  # the first points train, the rest test",
+                f"n_train = min(max(n_train, 1), len({x}) - 1) if len({x}) > 1 else len({x})",
+                f"{xt}, {yt} = {x}[:n_train], {y}[:n_train]",
+                f"{xs}, {ys} = {x}[n_train:], {y}[n_train:]",
+            )
+        self.emit("")
+
+    @property
+    def x_train(self) -> tuple[str, str]:
+        return (self.n.train[0], self.n.train[1]) if self.test else (self.n.x, self.n.y)
+
+    def model(self) -> None:
+        c, n = self.start, self.n
+        names = param_names(c)
+        init = None if c.init is None else f"torch.tensor([{', '.join(_num(v) for v in c.init)}], dtype=dtype)"
+        if self.nn:
+            self.emit(f"torch.manual_seed({c.seed})  # again, right before the model is built")
+            if c.model == "nn-linear":
+                bias = "" if c.bias else ", bias=False"
+                self.emit(
+                    "",
+                    "",
+                    "class LinearRegressionModel(nn.Module):",
+                    "    def __init__(self):",
+                    "        super().__init__()",
+                    f"        self.linear_layer = nn.Linear(in_features=1, out_features=1{bias})",
+                    "",
+                    "    def forward(self, x: torch.Tensor):",
+                    "        return self.linear_layer(x)",
+                    "",
+                    "",
+                    "model = LinearRegressionModel().to(device=device, dtype=dtype)",
+                )
+            else:
+                sizes = (1, *c.hidden, 1)
+                layers = []
+                for i in range(len(sizes) - 1):
+                    if i:
+                        layers.append(ACTIVATION[c.activation])
+                    layers.append(f"nn.Linear({sizes[i]}, {sizes[i + 1]})")
+                self.emit(f"model = nn.Sequential({', '.join(layers)}).to(device=device, dtype=dtype)")
+            if init is not None:
+                self.emit(
+                    f"init = {init}.to(device)  # the initial values, in the order of model.parameters()",
+                    "with torch.no_grad():",
+                    "    start = 0",
+                    "    for p in model.parameters():",
+                    "        p.copy_(init[start : start + p.numel()].reshape(p.shape))",
+                    "        start += p.numel()",
+                )
+            self.emit("parameters = list(model.parameters())", "")
+            self.call = "model({x}.unsqueeze(-1)).squeeze(-1)"
+            return
+        k = len(names)
+        if init is None:
+            if c.preset == "linear-manual":
+                init = f"torch.zeros({k}, dtype=dtype)"
+            else:
+                if c.preset == "fastai-quadratic":
+                    self.emit("torch.randn(3)  # the notebook displayed one draw and threw it away")
+                init = f"torch.randn({k}, dtype=dtype)"
+        if c.model == "linear":
+            self.emit(f"init = {init}.to(device)")
+            if c.bias:
+                self.emit("w = init[:1].clone().requires_grad_()", "b = init[1:].clone().requires_grad_()")
+                self.emit("parameters = [w, b]", "")
+                self.call = "w * {x} + b"
+            else:
+                self.emit("w = init.clone().requires_grad_()", "parameters = [w]", "")
+                self.call = "w * {x}"
+            return
+        self.emit(f"params = {init}.to(device).requires_grad_()", "parameters = [params]", "", "")
+        if c.model == "quadratic":
+            a = n.arg
+            self.emit(
+                f"def {n.fn}({a}, params):",
+                "    a, b, c = params",
+                f"    return a * ({a}**2) + (b * {a}) + c",
+            )
+        else:
+            first = 0 if c.bias else 1
+            self.emit(
+                f"def {n.fn}({n.arg}, params):",
+                f"    powers = torch.arange({first}, {first} + len(params), "
+                f"device={n.arg}.device, dtype={n.arg}.dtype)",
+                f"    return ({n.arg}.unsqueeze(-1) ** powers) @ params",
+            )
+        self.emit("", "")
+        self.call = f"{n.fn}({{x}}, params)"
+
+    def losses(self) -> None:
+        used = sorted({c.loss for c in self.configs} | ({"mse"} if not self.rmse_is_loss else set()))
+        for name in used:
+            head, body = LOSS_DEFS[name]
+            t = self.n.targets if name == "mse" else "targets"
+            self.emit(head.format(t=t), body.format(t=t), "", "")
+
+    def optimizer_code(self, c: RunConfig) -> str:
+        if c.optimizer == "gd":
+            return "None"  # plain gradient descent, written out in the loop
+        lr = f"lr={self.n.lr}"
+        m = _num(c.effective_momentum)
+        return {
+            "sgd": f"torch.optim.SGD(parameters, {lr}, momentum={m}, nesterov=False)",
+            "nesterov": f"torch.optim.SGD(parameters, {lr}, momentum={m}, nesterov=True)",
+            "adam": f"torch.optim.Adam(parameters, {lr})",
+            "adamw": f"torch.optim.AdamW(parameters, {lr})",
+            "rmsprop": f"torch.optim.RMSprop(parameters, {lr}, momentum={m})",
+            "adagrad": f"torch.optim.Adagrad(parameters, {lr})",
+        }[c.optimizer]
+
+    def optimizer(self) -> None:
+        c, n = self.start, self.n
+        self.emit(f"{n.lr} = {_num(c.lr)}", f"epochs = {self.total}")
+        if not self.gd_only:
+            gd = "  # plain gradient descent, written out in the loop" if c.optimizer == "gd" else ""
+            self.emit(f"optimizer = {self.optimizer_code(c)}{gd}")
+        if self.loss_fixed is None:
+            self.emit(f"loss_fn = {c.loss}")
+        if self.zero_fixed is None:
+            self.emit(f"zero_grad = {not c.accumulate_grad}  # False: gradients accumulate from epoch to epoch")
+        if any(self._momentum_change(i) for i in range(len(self.later))):
+            self.emit(
+                "",
+                "",
+                "def set_momentum(optimizer, momentum):",
+                '    """A new momentum from the next step on, as gdtui sets it: a buffer is dropped when it falls to 0',
+                '    and starts anew when it rises from 0 (RMSprop\'s from zeros), once the optimizer has state."""',
+                "    for group in optimizer.param_groups:",
+                '        was, group["momentum"] = group["momentum"], momentum',
+                "        if (was == 0) == (momentum == 0):",
+                "            continue",
+                '        for p in group["params"]:',
+                "            state = optimizer.state.get(p)",
+                "            if not state:",
+                "                continue",
+                '            state.pop("momentum_buffer", None)',
+                "            if momentum > 0 and isinstance(optimizer, torch.optim.RMSprop):",
+                '                state["momentum_buffer"] = torch.zeros_like(p, memory_format=torch.preserve_format)',
+                "",
+            )
+        if self.batched:
+            xt, yt = self.x_train
+            b = self.start.batch_size
+            gen = f"torch.Generator().manual_seed({c.seed})" if c.shuffle else "None"
+            self.emit(
+                "",
+                f"# mini-batches of {b}: an update per batch; an epoch's loss is the mean of its batch losses,",
+                "# each taken before its own update, and its RMSE the root of the mean of their mean squared errors",
+                f"loader = DataLoader(TensorDataset({xt}, {yt}), batch_size={b}, shuffle={c.shuffle}, generator={gen})",
+            )
+        if self.start.patience is not None:
+            self.emit("best, since_best = math.inf, 0  # --patience: epochs since the loss last improved")
+        self.emit("")
+
+    def _momentum_change(self, i: int) -> bool:
+        after, before = self.later[i][1], self.configs[i]
+        return after.optimizer == before.optimizer and after.uses_momentum and after.momentum != before.momentum
+
+    # -- the loop ------------------------------------------------------------------------------------------
+
+    def changes(self) -> None:
+        n = self.n
+        for i, (at, after) in enumerate(self.later):
+            before = self.configs[i]
+            body: list[str] = []
+            if after.optimizer != before.optimizer:
+                if after.lr != before.lr:
+                    body.append(f"{n.lr} = {_num(after.lr)}")
+                fresh = "plain gradient descent" if after.optimizer == "gd" else "a new optimizer starts afresh"
+                body.append(f"optimizer = {self.optimizer_code(after)}  # {fresh}")
+            else:
+                if after.lr != before.lr:
+                    body.append(f"{n.lr} = {_num(after.lr)}")
+                    if after.optimizer != "gd":
+                        body += ["for group in optimizer.param_groups:", f'    group["lr"] = {n.lr}']
+                if self._momentum_change(i):
+                    body.append(f"set_momentum(optimizer, {_num(after.effective_momentum)})")
+            if after.loss != before.loss:
+                body.append(f"loss_fn = {after.loss}")
+            if after.accumulate_grad != before.accumulate_grad:
+                body.append(f"zero_grad = {not after.accumulate_grad}")
+            if not body:
+                continue
+            self.emit(f"    if epoch == {at + 1}:  # changed in gdtui after epoch {at}")
+            self.emit(*(f"        {line}" for line in body))
+
+    def step_lines(self, x: str, y: str, batch: bool) -> list[str]:
+        """One update: forward, loss, backward, the step, the gradients cleared (or kept)."""
+        n = self.n
+        preds = n.preds
+        loss_fn = self.loss_fixed or "loss_fn"
+        lines = [f"{preds} = {self.call.format(x=x)}", f"loss = {loss_fn}({preds}, {y})", "loss.backward()"]
+        if batch:
+            lines.append("losses.append(loss.item())")
+            if not self.rmse_is_loss:
+                lines.append(f"squares.append(mse({preds}.detach(), {y}).item())")
+        elif not self.rmse_is_loss:
+            lines.append(f"square = mse({preds}.detach(), {y}).item()")
+        gd = [
+            "for p in parameters:",
+            f"    p.data = p.data - {n.lr} * p.grad",
+        ]
+        clear_gd = ["for p in parameters:", "    p.grad = None"]
+        if self.gd_only:
+            step, clear = gd, clear_gd
+        elif self.torch_only:
+            step, clear = ["optimizer.step()"], ["optimizer.zero_grad()"]
+        else:
+            step = ["if optimizer is None:", *(f"    {s}" for s in gd), "else:", "    optimizer.step()"]
+            clear = clear_gd
+        lines += step
+        if self.zero_fixed is None:
+            lines += ["if zero_grad:", *(f"    {s}" for s in clear)]
+        elif self.zero_fixed:
+            lines += clear
+        return lines
+
+    def loop(self) -> None:
+        c, n = self.start, self.n
+        x, y = self.x_train
+        self.emit("for epoch in range(1, epochs + 1):")
+        self.changes()
+        pad = "    "
+        if self.batched:
+            self.emit(f"{pad}losses, squares = [], []", f"{pad}for xb, yb in loader:")
+            self.emit(*(f"{pad}    {s}" for s in self.step_lines("xb", "yb", batch=True)))
+            self.emit(f"{pad}value = sum(losses) / len(losses)")
+            if not self.rmse_is_loss:
+                self.emit(f"{pad}square = sum(squares) / len(squares)")
+        else:
+            self.emit(*(f"{pad}{s}" for s in self.step_lines(x, y, batch=False)))
+            self.emit(f"{pad}value = loss.item()")
+        parts = ['f"epoch {epoch}  RMSE: {rmse!r}  loss: {value!r}']
+        square = "value" if self.rmse_is_loss else "square"
+        finite = ["math.isfinite(value)"] if self.rmse_is_loss else ["math.isfinite(value)", "math.isfinite(square)"]
+        if self.test:
+            xs, ys = n.train[2], n.train[3]
+            loss_fn = self.loss_fixed or "loss_fn"
+            self.emit(
+                f"{pad}with torch.inference_mode():",
+                f"{pad}    test_loss = {loss_fn}({self.call.format(x=xs)}, {ys}).item()",
+            )
+            parts.append("  test loss: {test_loss!r}")
+            finite.append("math.isfinite(test_loss)")
+        self.emit(f"{pad}rmse = {square}**0.5", f'{pad}print({"".join(parts)}")')
+        self.emit(f"{pad}finite = all(bool(torch.isfinite(p).all()) for p in parameters)")
+        finite.append("finite")
+        self.emit(
+            f"{pad}if not ({' and '.join(finite)}):  # a loss or a parameter overflowed",
+            f'{pad}    print(f"diverged at epoch {{epoch}} ({n.lr} {{{n.lr}:g}}): try a smaller {n.lr}")',
+            f"{pad}    break",
+        )
+        if c.target_rmse is not None:
+            self.emit(
+                f"{pad}if rmse <= {_num(c.target_rmse)}:  # --target-rmse",
+                f'{pad}    print(f"stopped: the RMSE reached {c.target_rmse:g} at epoch {{epoch}}")',
+                f"{pad}    break",
+            )
+        if c.patience is not None:
+            self.emit(
+                f"{pad}if value < best:",
+                f"{pad}    best, since_best = value, 0",
+                f"{pad}else:",
+                f"{pad}    since_best += 1",
+                f"{pad}    if since_best >= {c.patience}:  # --patience",
+                f'{pad}        print(f"stopped: the loss did not improve for {c.patience} epochs at epoch {{epoch}}")',
+                f"{pad}        break",
+            )
+        if c.preset == "linear-manual" and c.model == "linear" and c.bias and c.data == DATA_ARTICLE:
+            self.emit("", 'print(f"Optimized w: {w.item():.4f}, b: {b.item():.4f}")')
