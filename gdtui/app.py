@@ -32,6 +32,7 @@ from textual.widgets import Footer, Select, Static, TabbedContent, TabPane
 from gdtui import messages
 from gdtui.asked import Asked
 from gdtui.client import SessionClient
+from gdtui.code_view import CodeControl
 from gdtui.engine.config import LIVE_FIELDS, MAX_LR, ConfigError, RunConfig, check_combination, resolve
 from gdtui.engine.history import claim_new, write_atomic
 from gdtui.engine.presets import PRESETS
@@ -93,6 +94,7 @@ class GdtuiApp(App[None]):
         # priority: an open dropdown would take escape for itself and keep the focus (space reopens it)
         Binding("escape", "leave_field", "Leave field", show=False, priority=True),
         Binding("t", "toggle_tab", "Plots", show=False, tooltip="predictions / loss curve / landscape"),
+        Binding("c", "code", "Code", show=False, tooltip="the focused lane as a PyTorch script (w writes it)"),
         Binding("o", "landscape_pair", "Pair", show=False, tooltip="landscape: the next pair of parameters"),
         Binding(
             "plus,equals_sign",
@@ -148,6 +150,7 @@ class GdtuiApp(App[None]):
         self._seen = 0  # commands the session has obeyed
         self.race = RaceView(self)
         self.land = LandscapeControl(self)
+        self.code = CodeControl(self)
         self._dirty = False
         self._last_frame = 0.0
         self._speed_mark = (time.monotonic(), 0)
@@ -334,6 +337,9 @@ class GdtuiApp(App[None]):
             )
         )  # help lists escape
 
+    def action_code(self) -> None:
+        self.code.toggle()
+
     def action_toggle_tab(self) -> None:
         order = ["tab-preds", "tab-curve", "tab-land"]
         self.tabs.active = order[(order.index(self.tabs.active) + 1) % 3] if self.tabs.active in order else order[0]
@@ -469,6 +475,7 @@ class GdtuiApp(App[None]):
         if self._restarting:
             self.notify(f"{self._restarting} changed: the run restarts from epoch 0", title="reset")
             self._restarting = None
+        self.code.refresh()
         if info.warnings:
             more = f" (and {len(info.warnings) - 3} more)" if len(info.warnings) > 3 else ""
             self.notify("\n".join(info.warnings[:3]) + more, title="data", severity="warning", timeout=15)
@@ -494,6 +501,7 @@ class GdtuiApp(App[None]):
         self.race.config_applied(event.config)
         self.params.set_config(self.config)
         self._show_status()
+        self.code.refresh()
 
     @session_reply
     def on_session_error(self, event: messages.SessionError) -> None:
@@ -514,6 +522,7 @@ class GdtuiApp(App[None]):
     @session_reply
     def on_lanes_changed(self, event: messages.LanesChanged) -> None:
         self.race.on_lanes_changed(event)
+        self.code.refresh()
 
     @session_reply
     def on_lane_results(self, event: messages.LaneResults) -> None:
@@ -542,6 +551,10 @@ class GdtuiApp(App[None]):
                 self._apply("lr", lr)
 
         self.push_screen(LrFindScreen(event.result, self.config.lr, label), apply)
+
+    @session_reply
+    def on_script_ready(self, event: messages.ScriptReady) -> None:
+        self.code.on_script(event)
 
     @session_reply
     def on_lane_history(self, event: messages.LaneHistory) -> None:

@@ -126,6 +126,8 @@ class SessionClient:
             post(messages.LandscapeReady(reply[1], reply[2], reply[3], reply[4]))
         elif kind == "lr_find":
             post(messages.LrFound(reply[1], reply[2]))
+        elif kind == "script":
+            post(messages.ScriptReady(reply[1], reply[2], reply[3]))
 
     def _lost(self) -> None:
         was_open = self.conn is not None

@@ -141,3 +141,12 @@ class LrFound(Message):
 
     lane: int
     result: LrFind
+
+
+@dataclass
+class ScriptReady(Message):
+    """The focused lane as a plain PyTorch script (gdtui.engine.script), as it stood at `epoch`."""
+
+    lane: int
+    epoch: int
+    text: str

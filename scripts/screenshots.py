@@ -1,7 +1,8 @@
 """Regenerate screenshots/*.svg: the app as a user sees it, driven from the keyboard with Pilot.
 
-Run: python scripts/screenshots.py   (writes screenshots/main, done, linear-module, loss-curve, diverged,
-small, small-no-pane, help, race, race-curve, landscape and lr-find .svg)
+Run: python scripts/screenshots.py [NAME...]   (writes screenshots/main, done, linear-module, loss-curve,
+diverged, small, small-no-pane, help, race, race-curve, landscape, lr-find, mlp, batches and code .svg; only the
+NAMEs given, if any)
 """
 
 from __future__ import annotations
@@ -18,12 +19,15 @@ from gdtui.engine import resolve  # noqa: E402
 from tests.tui_helpers import drawn, ready, wait_for  # noqa: E402
 
 OUT = ROOT / "screenshots"
+ONLY = set(sys.argv[1:])
 
 
 async def shoot(
     name: str, config, size, keys: str = "", until=None, tab: str | None = None, lanes=(), then: str = "", shown=None
 ) -> None:
     """Press `keys`, wait `until`, show `tab`, press `then` and wait until `shown`, then take the screenshot."""
+    if ONLY and name not in ONLY:
+        return
     app = GdtuiApp(config, lanes=list(lanes))
     async with app.run_test(size=size) as pilot:
         await ready(pilot)
@@ -101,6 +105,24 @@ async def main() -> None:
         (120, 36),
         then="f",
         shown=lambda a: type(a.screen).__name__ == "LrFindScreen",
+    )
+    sine = resolve(
+        "fastai-quadratic", data="sine", points=60, noise=0.3, model="mlp", hidden=(16,), optimizer="adam", lr=0.02
+    )
+    await shoot("mlp", sine.replace(epochs=600), (120, 36), "space v", lambda a: a.state == "done")
+    await shoot(
+        "batches",
+        resolve("qiita-quadratic", batch_size=4, epochs=80, lr=1e-4),
+        (120, 36),
+        "space",
+        lambda a: a.state == "done",
+    )
+    await shoot(
+        "code",
+        resolve("linear-manual", epochs=20),
+        (120, 36),
+        "s s s s s right_square_bracket c",
+        shown=lambda a: "if epoch == 6" in getattr(a.screen, "text", ""),
     )
 
 

@@ -12,6 +12,7 @@ step, run, pause and reset act on every lane in lockstep; update and the Session
                  ("add", {settings}) ("branch", epoch | None, {settings}) ("remove", lane id | None) ("focus", id)
                  ("landscape", {pair, span, size} | None) (watch the focused lane's landscape; None: stop)
                  ("lr_find", {start, end, steps}) (an LR range test of the focused lane)
+                 ("script",) (the focused lane as a plain PyTorch script, gdtui.engine.script)
                  (export writes new files: path, else path-2...; with several lanes path-lane1, path-lane2...)
   session -> UI: ("ready", SessionInfo) (the focused lane, after a build, a reset or a change of lanes)
                  ("lanes", [LaneInfo], focused id) ("results", Chunk, state) (the focused lane's epochs)
@@ -22,6 +23,7 @@ step, run, pause and reset act on every lane in lockstep; update and the Session
                  ("curvature", lane id, Curvature) (the focused lane's, after each "ready")
                  ("landscape", lane id, Landscape, {lane id: path} | None, Curvature) (paths: only after a
                  landscape command; the app extends them from the reports) ("lr_find", lane id, LrFind)
+                 ("script", lane id, epoch, text) (the script of the lane as it stands at that epoch)
 While a landscape is watched, the session recomputes it when the focused lane, the pair, the span or the size
 change, when an automatic span no longer holds the current point, or when a held parameter has moved by more
 than a cell (its path's range over the grid's columns); a block of grid points at a time between chunks, at
@@ -435,6 +437,10 @@ class Session:
                 if self.running and t.done:
                     self.running = False
                 self.send_state()
+        elif kind == "script":  # the focused lane as a plain torch script: its start and the changes it took
+            from gdtui.engine.script import script
+
+            self.conn.send(("script", self.focus, t.epoch, script(t.start_config, t.changes)))
         elif kind == "export":  # every lane: the path as given for one, path-lane1, path-lane2... for several
             for number, lane in enumerate(race.lanes, start=1):
                 wanted = command[1]

@@ -1,0 +1,61 @@
+"""The Code view (c): the focused lane as a PyTorch script, following the run's changes, written with w; the
+written script, run by a separate Python, prints the log the TUI showed."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from gdtui.app import GdtuiApp
+from gdtui.widgets.code import CodeScreen
+from tests.tui_helpers import config, log_texts, press_and_wait, ready, wait_for
+
+SIZE = (120, 36)
+
+
+def code_screen(app) -> CodeScreen | None:
+    return app.screen if isinstance(app.screen, CodeScreen) else None
+
+
+async def test_the_code_view_follows_the_run_and_writes_a_script_that_prints_its_log(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    app = GdtuiApp(config(epochs=8))
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        await pilot.press("c")
+        await wait_for(pilot, lambda: code_screen(app) is not None and "torch.manual_seed(2021)" in app.screen.text)
+        screen = code_screen(app)
+        assert "lr = 1e-05" in screen.text and "epochs = 8" in screen.text
+        assert "lane 1" in screen.label and "epoch 0" in screen.label
+        # the run's keys act while the code shows: two steps, then lr x2 from epoch 3
+        await press_and_wait(pilot, "s", lambda: len(log_texts(app)) == 1, "epoch 1")
+        await press_and_wait(pilot, "s", lambda: len(log_texts(app)) == 2, "epoch 2")
+        await press_and_wait(pilot, "right_square_bracket", lambda: "if epoch == 3:" in screen.text, "the change")
+        assert "lr = 2e-05" in screen.text
+        await pilot.press("w")
+        await wait_for(pilot, lambda: list(tmp_path.glob("gdtui-fastai-quadratic-*.py")), what="the script file")
+        await press_and_wait(pilot, "space", lambda: app.state == "done", "done")
+        logged = [text.split()[1] for text in log_texts(app)]
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: code_screen(app) is None, what="the view to close")
+        await pilot.press("c")
+        await wait_for(pilot, lambda: code_screen(app) is not None, what="the view again")
+        await pilot.press("c")
+        await wait_for(pilot, lambda: code_screen(app) is None, what="c to close it")
+    (path,) = tmp_path.glob("gdtui-fastai-quadratic-*.py")
+    done = subprocess.run([sys.executable, "-I", str(path)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    printed = [line.split()[3] for line in done.stdout.splitlines() if line.startswith("epoch ")]
+    assert len(logged) == 8 and printed == logged
+
+
+async def test_the_code_view_shows_the_focused_lane():
+    app = GdtuiApp(config(epochs=5))
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        await press_and_wait(pilot, "a", lambda: len(app.race.lanes.lanes) == 2, "a second lane")
+        await pilot.press("c")
+        await wait_for(pilot, lambda: code_screen(app) is not None and "lane 2" in app.screen.label, what="lane 2")
+        await pilot.press("1")
+        await wait_for(pilot, lambda: "lane 1" in app.screen.label, what="lane 1's script")
+        assert "torch.manual_seed(2021)" in app.screen.text
