@@ -284,8 +284,9 @@ def epoch_line(result: EpochResult) -> str:
     multiple=True,
     metavar="FIELD=V1,V2,...",
     help="Race one lane per combination of the values (repeat for more fields): lr, momentum, optimizer, loss, "
-    "epochs, model, degree, accumulate-grad, bias, batch-size, shuffle, target-rmse, patience. Lines are tagged "
-    "with the lane; the lanes are ranked at the end.",
+    "epochs, model, degree, accumulate-grad, bias, batch-size, shuffle, target-rmse, patience, hidden, activation, "
+    "init; list values are separated by ';' (init=1,2,3;0,0,0). Lines are tagged with the lane; the lanes are "
+    "ranked at the end.",
 )
 @click.option(
     "--save-config",

@@ -44,6 +44,9 @@ APART_FIELDS = (
     "patience",
     "batch_size",
     "shuffle",
+    "hidden",
+    "activation",
+    "init",
 )
 
 

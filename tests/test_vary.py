@@ -123,6 +123,12 @@ def test_out_writes_one_file_per_lane_as_its_solo_run_would(capsys, tmp_path):
         ("lr=", "'lr='"),
         ("lr=1e-5,", "'lr=1e-5,'"),
         ("=1", "'=1'"),
+        ("init=1,2,3;", "a value is missing"),
+        ("init=1,x,3", "init=1,x,3"),
+        ("init=1,2", "not 2"),
+        ("init=a=1,b=2,z=3", "name every parameter"),
+        ("hidden=8;0", "hidden=0"),
+        ("activation=gelu", "activation=gelu"),
     ],
 )
 def test_every_bad_vary_value_exits_2_naming_it(capsys, spec, said):
@@ -152,3 +158,22 @@ def test_accumulate_grad_and_models_vary(capsys):
         assert [line.removeprefix(tag) for line in out.splitlines() if line.startswith(tag)] == epoch_lines(solo)
     code, out, _ = run(capsys, "run", "--epochs", "3", "--vary", "model=quadratic,poly", "--vary", "lr=1e-7")
     assert code == 0 and len([line for line in out.splitlines() if line.startswith("lane ")]) == 6
+
+
+def test_init_and_hidden_vary_by_lane_with_semicolons(capsys):
+    """List values are separated by ';': each lane prints what its solo run with that --init (or --hidden) prints."""
+    code, out, _ = run(capsys, "run", "--epochs", "4", "--vary", "init=1,2,3;a=0,b=0,c=0.5")
+    assert code == 0
+    for number, init, label in ((1, "1,2,3", "init 1,2,3"), (2, "0,0,0.5", "init a=0,b=0,c=0.5")):
+        _, solo, _ = run(capsys, "run", "--epochs", "4", "--init", init)
+        tag = f"lane {number} ({label})  "
+        assert [line.removeprefix(tag) for line in out.splitlines() if line.startswith(tag)] == epoch_lines(solo)
+    sine = ["--data", "sine", "--model", "mlp", "--epochs", "3"]
+    code, out, _ = run(capsys, "run", *sine, "--vary", "hidden=8;8,4")
+    assert code == 0
+    for number, hidden in ((1, "8"), (2, "8,4")):
+        _, solo, _ = run(capsys, "run", *sine, "--hidden", hidden)
+        tag = f"lane {number} (hidden {hidden})  "
+        assert [line.removeprefix(tag) for line in out.splitlines() if line.startswith(tag)] == epoch_lines(solo)
+    code, out, _ = run(capsys, "run", *sine, "--vary", "hidden=8,16")  # commas alone: one layer each
+    assert code == 0 and "lane 2 (hidden 16)" in out

@@ -2,7 +2,9 @@
 
 Why: a sweep is how a learner asks "which lr?" or "is Adam better here?" in one command. Each value is
 checked by the same check its own option uses, so `--vary lr=abc` is refused as `--lr abc` is. Torch-free,
-so the command line refuses a bad value before torch loads.
+so the command line refuses a bad value before torch loads. A value that is a list itself (an init, the layers
+of an mlp) is separated from the next by `;`: `init=1,2,3;0,0,0` is two lanes, `hidden=8;8,4` a lane of one
+layer of 8 and one of layers of 8 and 4 (`hidden=8,16` stays two one-layer lanes).
 """
 
 from __future__ import annotations
@@ -29,7 +31,9 @@ VARY_FIELDS = (
     "shuffle",
     "hidden",
     "activation",
+    "init",
 )
+LIST_FIELDS = ("init", "hidden")  # values that are lists themselves: V1;V2 separates them (init: always)
 BOOLEAN_FIELDS = ("accumulate_grad", "bias", "shuffle")
 _BOOLEAN = {"true": True, "yes": True, "on": True, "1": True, "false": False, "no": False, "off": False, "0": False}
 
@@ -52,7 +56,8 @@ def parse_vary(spec: str) -> tuple[str, list[Any]]:
     if field not in VARY_FIELDS:
         shown = ", ".join(f.replace("_", "-") for f in VARY_FIELDS)
         raise ConfigError("vary", f"{spec!r}: {name.strip()} is not a lane setting; vary one of {shown}")
-    texts = [text for text in values.split(",")]
+    split = ";" if field == "init" or (field in LIST_FIELDS and ";" in values) else ","
+    texts = values.split(split)
     if not values.strip() or any(not text.strip() for text in texts):
         raise ConfigError("vary", f"{spec!r}: a value is missing")
     checked = []
@@ -86,6 +91,11 @@ def lane_configs(base: RunConfig, specs: list[str]) -> list[tuple[str, RunConfig
 def lane_label(field: str, value: Any) -> str:
     """How a lane's setting reads where lanes are told apart: "adam", "lr 2e-05", "no-bias"..."""
     name = field.replace("_", "-")
+    if field == "init" and value is not None:  # V1,V2,... or, named, NAME=V,...
+        named = bool(value) and isinstance(value[0], tuple)
+        return "init " + ",".join(f"{v[0]}={v[1]:g}" if named else f"{v:g}" for v in value)
+    if field == "hidden" and value is not None:
+        return "hidden " + ",".join(str(v) for v in value)
     if value is None:
         return f"no {name}"
     if field in ("optimizer", "loss", "model", "activation"):
