@@ -96,6 +96,7 @@ class GdtuiApp(App[None]):
         Binding("t", "toggle_tab", "Plots", show=False, tooltip="predictions / loss curve / landscape"),
         Binding("c", "code", "Code", show=False, tooltip="the focused lane as a PyTorch script (w writes it)"),
         Binding("o", "landscape_pair", "Pair", show=False, tooltip="landscape: the next pair of parameters"),
+        Binding("O", "landscape_choose_pair", "Choose pair", show=False, tooltip="landscape: type the pair, P1,P2"),
         Binding(
             "plus,equals_sign",
             "landscape_zoom(0.5)",
@@ -352,6 +353,9 @@ class GdtuiApp(App[None]):
     def action_landscape_pair(self) -> None:
         self.land.action_pair()
 
+    def action_landscape_choose_pair(self) -> None:
+        self.land.action_choose_pair()
+
     def action_landscape_zoom(self, factor: float) -> None:
         self.land.action_zoom(factor)
 
@@ -409,6 +413,7 @@ class GdtuiApp(App[None]):
         yield SystemCommand("Hide / show the hyperparameters pane", "p", self.action_toggle_params)
         yield SystemCommand("Switch between predictions, loss curve and landscape", "t", self.action_toggle_tab)
         yield SystemCommand("Landscape: the next pair of parameters", "o", self.action_landscape_pair)
+        yield SystemCommand("Landscape: choose the pair by name", "O", self.action_landscape_choose_pair)
         yield SystemCommand("Landscape: zoom in", "+", lambda: self.action_landscape_zoom(1 / ZOOM))
         yield SystemCommand("Landscape: zoom out", "-", lambda: self.action_landscape_zoom(ZOOM))
         yield SystemCommand("Landscape: re-center on the focused lane", "z", self.action_landscape_recenter)

@@ -85,6 +85,23 @@ class LandscapeControl:
         self.span = None
         self.ask()
 
+    def action_choose_pair(self) -> None:
+        """Type the pair by name (any two of the model's parameters), in a small screen of its own."""
+        from gdtui.widgets.pair import PairScreen
+
+        self.app.tabs.active = "tab-land"
+        if len(self.names) < 2:
+            self.app.notify("The model has fewer than two parameters: no landscape.", title="landscape")
+            return
+        current = self.pair or (self.grid.pair if self.grid is not None else None)
+
+        def chosen(pair: tuple[str, str] | None) -> None:
+            if pair is not None and not self.app._exit:
+                self.pair, self.span = pair, None
+                self.ask()
+
+        self.app.push_screen(PairScreen(self.names, current), chosen)
+
     def action_zoom(self, factor: float) -> None:
         """Zoom in (factor < 1) or out about the span's center."""
         if not self._show_view():

@@ -244,3 +244,35 @@ async def test_a_model_of_one_parameter_says_it_has_no_pair():
         await drawn(pilot)
         text = app.landscape.render_line(0).text
         assert "needs two parameters: this model has one, w" in text
+
+
+async def test_shift_o_types_the_pair_of_an_mlp_by_name_with_completion():
+    from gdtui.widgets.pair import PairScreen, parse_pair
+
+    names = ("w1.0", "w1.1", "b1.0")
+    assert parse_pair("w1.0, b1.0", names) == ("w1.0", "b1.0")
+    assert "not a parameter" in parse_pair("w1.0,zz", names)
+    assert "different" in parse_pair("w1.0,w1.0", names)
+    assert "two parameters" in parse_pair("w1.0", names)
+    app = GdtuiApp(config(data="sine", model="mlp", hidden=(4,), epochs=5))
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        await pilot.press("t", "t")
+        await wait_for(pilot, lambda: app.land.grid is not None, what="a grid")
+        await pilot.press("O")
+        await wait_for(pilot, lambda: isinstance(app.screen, PairScreen), what="the pair screen")
+        field = app.screen.query_one("#pair-input")
+        field.value = ""
+        await pilot.press(*"w2.3,zz")
+        await wait_for(pilot, lambda: "zz is not a parameter" in str(app.screen.query_one("#pair-error").render()))
+        await pilot.press("enter")
+        assert isinstance(app.screen, PairScreen)  # refused, still asking
+        for _ in range(2):
+            await pilot.press("backspace")
+        await pilot.press(*"b1.")
+        await wait_for(pilot, lambda: field._suggestion == "w2.3,b1.0", what="the completion")
+        await pilot.press("right", "enter")
+        await wait_for(pilot, lambda: app.land.grid is not None and app.land.grid.pair == ("w2.3", "b1.0"))
+        await pilot.press("O", "escape")
+        await wait_for(pilot, lambda: not isinstance(app.screen, PairScreen), what="escape to close it")
+        assert app.land.pair == ("w2.3", "b1.0")
