@@ -419,6 +419,7 @@ class GdtuiApp(App[None]):
         yield SystemCommand("Landscape: re-center on the focused lane", "z", self.action_landscape_recenter)
         yield SystemCommand("Landscape: every path and the minimum", "0", self.action_landscape_fit)
         yield SystemCommand("LR range test of the focused lane", "f", self.action_lr_find)
+        yield SystemCommand("Code: the focused lane as a PyTorch script", "c", self.action_code)
         yield SystemCommand("Predictions: the fitted function as a line, or values", "v", self.action_toggle_line)
         yield SystemCommand("Write every lane's settings as TOML", "W", self.action_save_settings)
         yield SystemCommand("Toggle log-scale loss curve", "l", self.action_toggle_log)
