@@ -8,7 +8,7 @@ from gdtui.engine import resolve
 from gdtui.engine.trainer import Trainer
 from gdtui.widgets.lanes_table import LanesTable
 from tests.test_audit_app import caught_up, hold_replies, release_replies
-from tests.tui_helpers import config, ready, wait_for
+from tests.tui_helpers import config, drawn, ready, wait_for
 
 SIZE = (120, 36)
 
@@ -151,6 +151,21 @@ async def test_four_lanes_at_80x24_and_no_crash_down_to_40x12():
         await wait_for(pilot, lambda: app.state == "paused", what="paused")
         epochs = {lane.epoch for lane in lanes_of(app)}
         assert len(epochs) == 1  # lockstep
+        # at 80 columns with the pane shown, the numbers stay in view, "apart" last; all of them at 120
+        app.race.dirty = True
+        await drawn(pilot)
+        labels = [str(column.label) for column in table.columns.values()]
+        assert labels == ["", "#", "epoch", "RMSE", "state", "apart"], labels
+        cells = table.get_row_at(0)
+        assert cells[2] == str(lanes_of(app)[0].epoch) and cells[3] == f"{lanes_of(app)[0].rmse:.6g}"
+        widths = {str(c.label): c.get_render_width(table) for c in table.columns.values()}
+        assert widths["RMSE"] >= len(cells[3]) + 2  # the column grew with the numbers written into it
+        await pilot.resize_terminal(120, 36)
+        await wait_for(
+            pilot,
+            lambda: [str(c.label) for c in table.columns.values()][2:5] == ["apart", "optimizer", "lr"],
+            what="every column at 120",
+        )
 
 
 async def test_the_app_opens_with_the_lanes_of_vary():

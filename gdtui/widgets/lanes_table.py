@@ -1,7 +1,9 @@
 """The lanes table: one row a lane, its color, what sets it apart, its settings, epoch, RMSE and state.
 
 Why: a race is read as a table: which lane is which, where each stands. Up and down (or 1-8) focus a lane,
-the one the hyperparameters pane edits and the RMSE log shows. Shown only while there are several lanes.
+the one the hyperparameters pane edits and the RMSE log shows. Shown only while there are several lanes. Where
+every column does not fit (80 columns with the pane shown), the settings columns give way, since "apart"
+already names what sets each lane apart, and epoch, RMSE and state come first, in view.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from gdtui.lanes import LanesModel, LaneView
 from gdtui.messages import FocusLane
 
 COLUMNS = ("", "#", "apart", "optimizer", "lr", "mom", "loss", "epoch", "RMSE", "state")
+COMPACT = (0, 1, 7, 8, 9, 2)  # where all do not fit: the numbers first, "apart" last (cut if it must be)
 
 
 class LanesTable(DataTable[Any]):
@@ -24,16 +27,34 @@ class LanesTable(DataTable[Any]):
         super().__init__(cursor_type="row", zebra_stripes=False, show_cursor=True, **kwargs)
         self._columns: list[Any] = []
         self._ids: list[int] = []
+        self._kept: tuple[int, ...] = ()
+        self._model: LanesModel | None = None
 
-    def on_mount(self) -> None:
-        self._columns = self.add_columns(*COLUMNS)
+    def on_resize(self) -> None:
+        if self._model is not None:
+            self.show(self._model)
+
+    def _fit(self, rows: list[list[Any]]) -> tuple[int, ...]:
+        """Every column if they all fit the table's width (each cell padded by one on either side), else COMPACT."""
+        widths = [len(name) for name in COLUMNS]
+        for cells in rows:
+            widths = [max(w, len(str(cell))) for w, cell in zip(widths, cells)]
+        full = sum(w + 2 * self.cell_padding for w in widths)
+        return tuple(range(len(COLUMNS))) if full <= self.size.width or not self.size.width else COMPACT
 
     def show(self, model: LanesModel) -> None:
         """Draw `model`'s lanes, the cursor on the focused one: cells in place while the lanes stay the same
         (so the cursor stays where the user put it), rows anew when lanes come or go."""
-        rows = [self._cells(model, lane) for lane in model.lanes]
+        self._model = model
+        full = [self._cells(model, lane) for lane in model.lanes]
+        kept = self._fit(full)
+        rows = [[cells[i] for i in kept] for cells in full]
         ids = [lane.id for lane in model.lanes]
         with self.prevent(DataTable.RowHighlighted):
+            if kept != self._kept:
+                self.clear(columns=True)
+                self._columns = self.add_columns(*(COLUMNS[i] for i in kept))
+                self._kept, self._ids = kept, []
             if ids != self._ids:
                 self.clear()
                 for lane_id, cells in zip(ids, rows):
@@ -42,7 +63,7 @@ class LanesTable(DataTable[Any]):
             else:
                 for lane_id, cells in zip(ids, rows):
                     for column, value in zip(self._columns, cells):
-                        self.update_cell(str(lane_id), column, value)
+                        self.update_cell(str(lane_id), column, value, update_width=True)
             if model.focus in ids and self.cursor_row != ids.index(model.focus):
                 self.move_cursor(row=ids.index(model.focus), animate=False)
 
