@@ -326,3 +326,22 @@ def test_a_diverged_lane_branches_from_its_last_finite_epoch_by_default():
     source = race.lanes[0].trainer
     branch = race.branch(0)
     assert branch.origin == (0, source.epoch - 1) and branch.trainer.status == "ok"
+
+
+def test_a_budgeted_chunk_of_several_units_caps_its_epochs_by_their_cost():
+    """Units after the first follow its epochs without a clock of their own: a budgeted chunk runs at most
+    budget / (the last chunk's seconds per lockstep epoch) epochs, PROBE_EPOCHS before that is known."""
+    from gdtui.engine.lanes import PROBE_EPOCHS
+
+    race = Race(resolve("fastai-quadratic", epochs=10_000))
+    race.add(resolve("fastai-quadratic", epochs=10_000, model="linear"))  # another model: another unit
+    chunks = race.run_chunk(budget=60.0)
+    assert {len(c) for c in chunks.values()} == {PROBE_EPOCHS}
+    assert race.epoch_cost is not None and race.epoch_cost > 0
+    race.epoch_cost = 0.01
+    chunks = race.run_chunk(budget=0.05)
+    assert {len(c) for c in chunks.values()} == {5} and len(chunks) == 2
+    chunks = race.run_chunk(max_epochs=40)  # no budget (a step, gdtui run): no cap
+    assert {len(c) for c in chunks.values()} == {40}
+    alone = Race(resolve("fastai-quadratic", epochs=100))
+    assert len(alone.run_chunk(budget=60.0)[0]) == 100  # one unit keeps its own clock: no cap

@@ -23,6 +23,7 @@ from gdtui.engine.history import Chunk
 from gdtui.engine.trainer import Trainer, TrainingError
 
 MAX_LANES = 8
+PROBE_EPOCHS = 8  # a budgeted chunk of several units, before their cost per epoch is known
 
 
 @dataclass
@@ -48,6 +49,7 @@ class Race:
         first = Trainer(config, readback=readback, csv=csv)
         self.lanes: list[Lane] = [Lane(0, first)]
         self._next_id = 1
+        self.epoch_cost: float | None = None  # seconds a lockstep epoch of every unit took in the last chunk
 
     def lane(self, lane_id: int) -> Lane:
         for lane in self.lanes:
@@ -126,12 +128,20 @@ class Race:
             units = [[active[i] for i in unit] for unit in stack.groups([lane.trainer for lane in active])]
         first, *others = units
         share = None if budget is None else budget * len(first) / len(active)
-        deadline = None if share is None else time.perf_counter() + share
+        if others and budget is not None:
+            # the other units follow the first unit's epochs without a clock of their own (the race stays in
+            # lockstep): the epochs are capped so that all of them fit the budget, by the last chunk's cost
+            cap = PROBE_EPOCHS if self.epoch_cost is None else max(1, int(budget / self.epoch_cost))
+            max_epochs = cap if max_epochs is None else min(max_epochs, cap)
+        started = time.perf_counter()
+        deadline = None if share is None else started + share
         n = self._run_unit(first, max_epochs, deadline, should_stop, chunks)
         if n == 0:
             return chunks
         for unit in others:  # exactly as many epochs as the first unit ran: the race stays in lockstep
             self._run_unit(unit, n, None, None, chunks)
+        if others:
+            self.epoch_cost = (time.perf_counter() - started) / n
         return chunks
 
     def _run_unit(
