@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rich.table import Table
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
@@ -26,9 +27,15 @@ class HelpScreen(ModalScreen[None]):
         self.keys = [(b.key_display or b.key, b.tooltip or b.description) for b in bindings]
 
     def compose(self) -> ComposeResult:
-        rows = [f"  {key:<16} {text}" for key, text in self.keys + EXTRA]
+        table = Table.grid(padding=(0, 2))  # a long description wraps within its own column
+        table.add_column(no_wrap=True, min_width=14)
+        table.add_column()
+        for key, text in self.keys + EXTRA:
+            table.add_row(key, text)
         with VerticalScroll(id="help-box"):  # scrolls (arrows, page keys) where the terminal is short
-            yield Static("gdtui keys\n\n" + "\n".join(rows) + "\n\n  escape, q or ? closes this help", id="help-text")
+            yield Static("gdtui keys", id="help-title")
+            yield Static(table, id="help-text")
+            yield Static("escape, q or ? closes this help", id="help-end")
 
     def on_mount(self) -> None:
         box = self.query_one("#help-box")
