@@ -150,6 +150,13 @@ def test_the_matrix(tmp_path):
     paths = [export(str(tmp_path / f"case{i}.py"), *args) for i, args in enumerate(MATRIX)]
     for i, args in enumerate(MATRIX):
         assert imports(open(paths[i]).read()) <= {"torch", "math"}, args
+    lint = subprocess.run(
+        [sys.executable, "-m", "ruff", "check", "--no-cache", "--isolated", "--select", "F,E9", *paths],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert lint.returncode == 0, lint.stdout  # no undefined name, no unused import or variable
     got = run_scripts(paths)
     for args, lines in zip(MATRIX, got):
         expected = run_lines(*args)

@@ -32,11 +32,12 @@ class Names:
     preds: str = "preds"
     lr: str = "lr"
     train: tuple[str, str, str, str] = ("x_train", "y_train", "x_test", "y_test")
+    step: str | None = None  # the article's function for one step, called by the loop (None: inline)
 
 
 STYLES = {
-    "fastai-quadratic": Names(x="time", y="speed", fn="function", arg="t"),
-    "qiita-quadratic": Names(x="X", y="Y", fn="func", arg="x", targets="actual"),
+    "fastai-quadratic": Names(x="time", y="speed", fn="function", arg="t", step="apply_step"),
+    "qiita-quadratic": Names(x="X", y="Y", fn="func", arg="x", targets="actual", step="step"),
     "linear-module": Names(x="X", y="y", train=("XTrain", "yTrain", "XTest", "yTest")),
     "linear-manual": Names(x="x_data", y="y_data", preds="y_pred", lr="learning_rate"),
 }
@@ -58,6 +59,31 @@ ACTIVATION = {"tanh": "nn.Tanh()", "relu": "nn.ReLU()", "sigmoid": "nn.Sigmoid()
 
 def _num(value: float) -> str:
     return repr(float(value))
+
+
+def _spaced(lines: list[str]) -> list[str]:
+    """PEP 8's blank lines: two before a top-level def or class (and after its body), never more than two."""
+    out: list[str] = []
+    for line in lines:
+        top = line.startswith(("def ", "class "))
+        after_body = bool(out) and out[-1].startswith("    ") and line and not line.startswith((" ", "#"))
+        if top or (after_body and _in_def(out)):
+            while out and not out[-1]:
+                out.pop()
+            if out:
+                out += ["", ""]
+        if not line and len(out) >= 2 and not out[-1] and not out[-2]:
+            continue
+        out.append(line)
+    return out
+
+
+def _in_def(lines: list[str]) -> bool:
+    """Whether the last top-level statement in `lines` opened a def or a class."""
+    for line in reversed(lines):
+        if line and not line.startswith(" "):
+            return line.startswith(("def ", "class "))
+    return False
 
 
 def phases(config: RunConfig, changes: Sequence[Change]) -> tuple[RunConfig, list[tuple[int, RunConfig]], int]:
@@ -113,7 +139,7 @@ class _Writer:
         self.losses()
         self.optimizer()
         self.loop()
-        return "\n".join(self.lines) + "\n"
+        return "\n".join(_spaced(self.lines)) + "\n"
 
     # -- pieces --------------------------------------------------------------------------------------------
 
@@ -406,11 +432,10 @@ class _Writer:
                 lines.append(f"squares.append(mse({preds}.detach(), {y}).item())")
         elif not self.rmse_is_loss:
             lines.append(f"square = mse({preds}.detach(), {y}).item()")
-        gd = [
-            "for p in parameters:",
-            f"    p.data = p.data - {n.lr} * p.grad",
-        ]
+        gd = ["for p in parameters:", f"    p.data = p.data - {n.lr} * p.grad"]
         clear_gd = ["for p in parameters:", "    p.grad = None"]
+        if self.start.model == "quadratic":  # one tensor, as the articles step it
+            gd, clear_gd = [f"params.data -= {n.lr} * params.grad.data"], ["params.grad = None"]
         if self.gd_only:
             step, clear = gd, clear_gd
         elif self.torch_only:
@@ -428,18 +453,24 @@ class _Writer:
     def loop(self) -> None:
         c, n = self.start, self.n
         x, y = self.x_train
+        pad = "    "
+        body: list[str] = []
+        if self.batched:
+            body += ["losses = []" if self.rmse_is_loss else "losses, squares = [], []", "for xb, yb in loader:"]
+            body += [f"    {s}" for s in self.step_lines("xb", "yb", batch=True)]
+            body.append("value = sum(losses) / len(losses)")
+            if not self.rmse_is_loss:
+                body.append("square = sum(squares) / len(squares)")
+        else:
+            body += self.step_lines(x, y, batch=False)
+            body.append("value = loss.item()")
+        returned = "value" if self.rmse_is_loss else "value, square"
+        if n.step is not None:  # the article's own step function, its loss (and RMSE's square) returned
+            self.emit("", f"def {n.step}(params):", *(f"{pad}{s}" for s in body), f"{pad}return {returned}", "", "")
+            body = [f"{returned} = {n.step}(params)"]
         self.emit("for epoch in range(1, epochs + 1):")
         self.changes()
-        pad = "    "
-        if self.batched:
-            self.emit(f"{pad}losses, squares = [], []", f"{pad}for xb, yb in loader:")
-            self.emit(*(f"{pad}    {s}" for s in self.step_lines("xb", "yb", batch=True)))
-            self.emit(f"{pad}value = sum(losses) / len(losses)")
-            if not self.rmse_is_loss:
-                self.emit(f"{pad}square = sum(squares) / len(squares)")
-        else:
-            self.emit(*(f"{pad}{s}" for s in self.step_lines(x, y, batch=False)))
-            self.emit(f"{pad}value = loss.item()")
+        self.emit(*(f"{pad}{s}" for s in body))
         parts = ['f"epoch {epoch}  RMSE: {rmse!r}  loss: {value!r}']
         square = "value" if self.rmse_is_loss else "square"
         finite = ["math.isfinite(value)"] if self.rmse_is_loss else ["math.isfinite(value)", "math.isfinite(square)"]
@@ -456,7 +487,8 @@ class _Writer:
         self.emit(f"{pad}finite = all(bool(torch.isfinite(p).all()) for p in parameters)")
         finite.append("finite")
         self.emit(
-            f"{pad}if not ({' and '.join(finite)}):  # a loss or a parameter overflowed",
+            f"{pad}# a loss or a parameter overflowed: the run diverged",
+            f"{pad}if not ({' and '.join(finite)}):",
             f'{pad}    print(f"diverged at epoch {{epoch}} ({n.lr} {{{n.lr}:g}}): try a smaller {n.lr}")',
             f"{pad}    break",
         )

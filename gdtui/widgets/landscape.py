@@ -11,12 +11,14 @@ size; a frame only lays the paths over it. Torch-free: it draws a `surface.Lands
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from math import isfinite
 
+import numpy as np
 from rich.segment import Segment
 from rich.style import Style
 from textual.geometry import Size
@@ -63,17 +65,23 @@ PALETTE = tuple((round(r * 0.85), round(g * 0.85), round(b * 0.85)) for r, g, b 
 def bands(loss: Sequence[Sequence[float]]) -> tuple[list[list[int]], float, float]:
     """Each grid value's band, by the log of its loss between the grid's lowest and highest (a zero loss counts
     as a millionth of the highest); non-finite values take the top band. Returns the bands, lowest, highest."""
-    finite = [v for row in loss for v in row if math.isfinite(v)]
-    if not finite:
-        return [[BANDS - 1] * len(row) for row in loss], math.nan, math.nan
-    lo, hi = min(finite), max(finite)
+    levels, lo, hi = _bands(loss)
+    return levels.tolist(), lo, hi
+
+
+def _bands(loss: Sequence[Sequence[float]]) -> tuple[np.ndarray, float, float]:
+    """`bands` as an array (numpy: a grid is thousands of values, redone for every grid the session sends)."""
+    values = np.asarray(loss, dtype=np.float64)
+    finite = np.isfinite(values)
+    if not finite.any():
+        return np.full(values.shape, BANDS - 1, dtype=np.int64), math.nan, math.nan
+    lo, hi = float(values[finite].min()), float(values[finite].max())
     floor = lo if lo > 0 else max(hi * 1e-6, 1e-300)
     bottom, top = math.log10(floor), math.log10(max(hi, floor))
     scale = (BANDS - 1e-9) / (top - bottom) if top > bottom else 0.0
-    log = math.log10
-    levels = [
-        [int((log(max(v, floor)) - bottom) * scale) if math.isfinite(v) else BANDS - 1 for v in row] for row in loss
-    ]
+    with np.errstate(invalid="ignore"):
+        levels = ((np.log10(np.maximum(np.where(finite, values, floor), floor)) - bottom) * scale).astype(np.int64)
+    levels[~finite] = BANDS - 1
     return levels, lo, hi
 
 
@@ -97,6 +105,14 @@ def clip(
         if t0 > t1:
             return None
     return (ax + t0 * dx, ay + t0 * dy), (ax + t1 * dx, ay + t1 * dy)
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _walk(c0: int, h0: int, c1: int, h1: int) -> tuple[tuple[int, int], ...]:
+    """The cells of a straight segment from cell (c0, h0) to cell (c1, h1), both ends included."""
+    dc, dh = c1 - c0, h1 - h0
+    steps = max(abs(dc), abs(dh), 1)
+    return tuple((round(c0 + dc * k / steps), round(h0 + dh * k / steps)) for k in range(steps + 1))
 
 
 def fmt(v: float) -> str:
@@ -168,12 +184,12 @@ class LandscapeView(Widget):
         cached = self._heat
         if cached is not None and cached[0] is grid and cached[1] == (cols, rows):
             return cached[2], cached[3], cached[4]
-        levels, lo, hi = bands(grid.loss)
-        gy, gx = len(grid.ys), len(grid.xs)
-        heat = []
-        for h in range(2 * rows):  # screen half-rows from the top: the grid's last row (highest y) first
-            row = levels[gy - 1 - min(gy - 1, h * gy // (2 * rows))]
-            heat.append([row[min(gx - 1, c * gx // cols)] for c in range(cols)])
+        levels, lo, hi = _bands(grid.loss)
+        gy, gx = levels.shape
+        # screen half-rows from the top (the grid's last row, highest y, first), and columns, sampled
+        ys = [gy - 1 - min(gy - 1, h * gy // (2 * rows)) for h in range(2 * rows)]
+        xs = [min(gx - 1, c * gx // cols) for c in range(cols)]
+        heat: list[list[int]] = levels[np.ix_(ys, xs)].tolist()
         self._heat = (grid, (cols, rows), heat, lo, hi)
         return heat, lo, hi
 
@@ -187,8 +203,9 @@ class LandscapeView(Widget):
         self, grid: Landscape, cells: list[list[RGB]], trail: dict[tuple[int, int], str], cols: int, rows: int
     ) -> Marks:
         """Recolor the half-cells each path crosses (and note its label in `trail`, by terminal cell); return
-        the marks of the current points. A step within one cell is not drawn, nor a segment between two cells
-        already joined: a zig-zag across the valley retraces itself, and is walked once."""
+        the marks of the current points. A path's segments are walked from cell to cell (each walk cached: a
+        path moved on by a point keeps nearly all of them), its cells gathered in a set and painted once, so a
+        zig-zag across the valley that retraces itself costs what its distinct cells cost."""
         marks: Marks = {}
         half = 2 * rows
         box = (-0.5, cols - 0.5, -0.5, half - 0.5)
@@ -199,31 +216,28 @@ class LandscapeView(Widget):
             points = [((x - x0) * sx, (y1 - y) * sy) for x, y in path.points if isfinite(x) and isfinite(y)]
             if not points:
                 continue
-            color, label = path.color, path.label
-            drawn: set[tuple[int, int, int, int]] = set()
+            painted: set[tuple[int, int]] = set()
             prev = points[0]
             pc, ph = round(prev[0]), round(prev[1])
-            if len(points) == 1 and 0 <= pc < cols and 0 <= ph < half:
-                cells[ph][pc] = color
-                trail[(ph // 2, pc)] = label
+            painted.add((pc, ph))
             for cur in points[1:]:
                 cc, ch = round(cur[0]), round(cur[1])
-                if (cc == pc and ch == ph) or (pc, ph, cc, ch) in drawn:
-                    prev, pc, ph = cur, cc, ch
+                if cc == pc and ch == ph:
+                    prev = cur
                     continue
-                drawn.add((pc, ph, cc, ch))
-                inside = 0 <= pc < cols and 0 <= cc < cols and 0 <= ph < half and 0 <= ch < half
-                seen = (prev, cur) if inside else clip(prev, cur, box)  # a far-off point: only what is in view
-                if seen is not None:
-                    (c0, h0), (c1, h1) = seen
-                    dc, dh = c1 - c0, h1 - h0
-                    steps = int(max(abs(dc), abs(dh))) + 1
-                    for k in range(steps + 1):
-                        c, h = round(c0 + dc * k / steps), round(h0 + dh * k / steps)
-                        if 0 <= c < cols and 0 <= h < half:
-                            cells[h][c] = color
-                            trail[(h // 2, c)] = label
+                if 0 <= pc < cols and 0 <= cc < cols and 0 <= ph < half and 0 <= ch < half:
+                    painted.update(_walk(pc, ph, cc, ch))
+                else:  # a far-off point: only what is in view, walked between the clipped ends
+                    seen = clip(prev, cur, box)
+                    if seen is not None:
+                        (c0, h0), (c1, h1) = seen
+                        painted.update(_walk(round(c0), round(h0), round(c1), round(h1)))
                 prev, pc, ph = cur, cc, ch
+            color, label = path.color, path.label
+            for c, h in painted:
+                if 0 <= c < cols and 0 <= h < half:
+                    cells[h][c] = color
+                    trail[(h // 2, c)] = label
             if 0 <= pc < cols and 0 <= ph < half:
                 marks[(ph // 2, pc)] = ("●" if path.focused else "•", color)
         return marks
@@ -252,6 +266,7 @@ class LandscapeView(Widget):
         strips = [self._title(width, lo, hi)]
         labels = {0: grid.ys[-1], rows - 1: grid.ys[0], (rows - 1) // 2: grid.ys[len(grid.ys) // 2]}
         colorless = self.colorless
+        styles = self._styles
         for r in range(rows):
             label = fmt(labels[r]).rjust(MARGIN - 1)[: MARGIN - 1] + "┤" if r in labels else " " * (MARGIN - 1) + "│"
             segments = [Segment(label, self._style(DIM))]
@@ -273,7 +288,8 @@ class LandscapeView(Widget):
                     char, color = mark
                     style = self._style(color, PALETTE[heat[2 * r + 1][c]], True)
                 else:
-                    style, char = self._style(top[c], bottom[c]), HALF
+                    fg, bg = top[c], bottom[c]
+                    style, char = styles.get((fg, bg, False)) or self._style(fg, bg), HALF
                 if style is run_style:
                     run += char
                 else:
