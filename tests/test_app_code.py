@@ -19,19 +19,23 @@ def code_screen(app) -> CodeScreen | None:
 
 async def test_the_code_view_follows_the_run_and_writes_a_script_that_prints_its_log(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    app = GdtuiApp(config(epochs=8))
+    app = GdtuiApp(config(epochs=16))
     async with app.run_test(size=SIZE) as pilot:
         await ready(pilot)
         await pilot.press("c")
         await wait_for(pilot, lambda: code_screen(app) is not None and "torch.manual_seed(2021)" in app.screen.text)
         screen = code_screen(app)
-        assert "lr = 1e-05" in screen.text and "epochs = 8" in screen.text
+        assert "lr = 1e-05" in screen.text and "epochs = 16" in screen.text
         assert "lane 1" in screen.label and "epoch 0" in screen.label
-        # the run's keys act while the code shows: two steps, then lr x2 from epoch 3
-        await press_and_wait(pilot, "s", lambda: len(log_texts(app)) == 1, "epoch 1")
-        await press_and_wait(pilot, "s", lambda: len(log_texts(app)) == 2, "epoch 2")
-        await press_and_wait(pilot, "right_square_bracket", lambda: "if epoch == 3:" in screen.text, "the change")
+        # the run's keys act while the code shows: lr x2 after epoch 5, halved after epoch 12
+        for n in range(1, 6):
+            await press_and_wait(pilot, "s", lambda n=n: len(log_texts(app)) == n, f"epoch {n}")
+        await press_and_wait(pilot, "right_square_bracket", lambda: "if epoch == 6:" in screen.text, "the change")
         assert "lr = 2e-05" in screen.text
+        for n in range(6, 13):
+            await press_and_wait(pilot, "s", lambda n=n: len(log_texts(app)) == n, f"epoch {n}")
+        await press_and_wait(pilot, "left_square_bracket", lambda: "if epoch == 13:" in screen.text, "the second")
+        assert "epoch 12" in screen.label
         await pilot.press("w")
         await wait_for(pilot, lambda: list(tmp_path.glob("gdtui-fastai-quadratic-*.py")), what="the script file")
         await press_and_wait(pilot, "space", lambda: app.state == "done", "done")
@@ -46,7 +50,7 @@ async def test_the_code_view_follows_the_run_and_writes_a_script_that_prints_its
     done = subprocess.run([sys.executable, "-I", str(path)], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     printed = [line.split()[3] for line in done.stdout.splitlines() if line.startswith("epoch ")]
-    assert len(logged) == 8 and printed == logged
+    assert len(logged) == 16 and printed == logged
 
 
 async def test_the_code_view_shows_the_focused_lane():
