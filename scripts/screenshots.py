@@ -122,7 +122,8 @@ async def main() -> None:
         resolve("linear-manual", epochs=20),
         (120, 36),
         "s s s s s right_square_bracket c",
-        shown=lambda a: "if epoch == 6" in getattr(a.screen, "text", ""),
+        lambda a: "if epoch == 6" in getattr(a.screen, "text", ""),
+        then="end",
     )
 
 

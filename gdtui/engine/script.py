@@ -147,11 +147,12 @@ class _Writer:
         c = self.start
         what = f"`{self.command}`" if self.command else "gdtui run with these settings"
         self.emit(
-            f'"""{c.preset}: gradient descent as gdtui ran it, written out as a plain PyTorch script.',
+            f'"""{c.preset}: gradient descent as gdtui ran it, as a plain PyTorch script.',
             "",
-            f"Exported by gdtui {__version__}. `python` this file prints, epoch by epoch, the RMSE and the loss",
-            f"that {what} prints, digit for digit (the print line adds the epoch and the loss to",
-            'the article\'s "RMSE:"). The RMSE is the square root of the mean squared error on the training data.',
+            f"Exported by gdtui {__version__}. Run with python, it prints the RMSE and the loss of",
+            f"every epoch as {what} prints them, digit for digit.",
+            'The print line adds the epoch and the loss to the article\'s "RMSE:"; the RMSE is',
+            "the square root of the mean squared error on the training data.",
             '"""',
             "",
         )

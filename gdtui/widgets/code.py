@@ -51,7 +51,9 @@ class CodeScreen(Screen[None]):
         box = self.query_one("#code-box")
         box.border_title = f"Code · {label}"
         box.border_subtitle = "python FILE prints this run's log · w writes it · escape closes"
-        self.query_one("#code", Static).update(Syntax(text, "python", theme="ansi_dark", line_numbers=True))
+        self.query_one("#code", Static).update(
+            Syntax(text, "python", theme="ansi_dark", line_numbers=True, word_wrap=True)
+        )
 
     def action_write(self) -> None:
         if not self.text:
