@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from gdtui.cli import check_data, cli, configs_from, run_options, unused
+from gdtui.cli import build_trainer, check_data, cli, configs_from, run_options, unused
 from gdtui.engine.history import write_atomic
 from gdtui.engine.script import script
 
@@ -32,14 +32,16 @@ def export_script(output: str | None, **options: Any) -> None:
     `gdtui run` with the same options prints them. With a --config file's lanes, its first run is written."""
     configs = configs_from(options)
     config = configs[0]
-    check_data(config)
+    trainer = build_trainer(config, check_data(config))  # gdtui run's checks: the data, its split, the device
     for note in unused(options, config):
         click.echo(f"gdtui: note: {note}", err=True)
     if len(configs) > 1:
         click.echo(f"gdtui: note: the file races {len(configs)} lanes; the script is its first run's", err=True)
     argv = sys.argv[1:]
     command = "gdtui run " + shlex.join(argv[argv.index("export-script") + 1 :]) if "export-script" in argv else None
-    text = script(config, command=_strip_output(command))
+    if len(configs) > 1:
+        command = None  # `gdtui run --config FILE` would race the file's lanes
+    text = script(config, command=_strip_output(command), n_train=trainer.data.n_train)
     if output is None:
         click.echo(text, nl=False)
         return
@@ -64,7 +66,7 @@ def _strip_output(command: str | None) -> str | None:
         if word in ("-o", "--output"):
             skip = True
             continue
-        if word.startswith("--output="):
+        if word.startswith(("--output=", "-o")):  # -oFILE, --output=FILE
             continue
         kept.append(word)
     return shlex.join(kept).strip()

@@ -74,6 +74,14 @@ MATRIX = [
     ["--preset", "fastai-quadratic", "--patience", "3", "--loss", "l1", "--lr", "0.01", "--epochs", "400"],
     ["--preset", "fastai-quadratic", "--lr", "1e-3", "--epochs", "50"],
     ["--preset", "linear-manual", "--optimizer", "sgd", "--lr", "5", "--momentum", "0.9", "--batch-size", "2"],
+    # a batch size as large as the training set: the whole set at once, in the data's order, as gdtui trains it
+    ["--batch-size", "20"],
+    ["--preset", "linear-module", "--batch-size", "40", "--epochs", "20"],
+    ["--preset", "linear-manual", "--batch-size", "9"],
+    # an article's names with a model that has no `params` (its step function is the loop's then)
+    ["--model", "linear", "--lr", "1e-4"],
+    ["--preset", "qiita-quadratic", "--model", "nn-linear", "--lr", "1e-3"],
+    ["--model", "mlp", "--hidden", "3", "--lr", "1e-4", "--epochs", "5"],
 ]
 
 
@@ -169,8 +177,11 @@ def test_csv_data(tmp_path):
     data = tmp_path / "data.csv"
     rows = ["\ufeffhours, score", ""] + [f"{x / 3!r},{(x / 3) ** 2 * 0.7 - x / 9 + 1.25!r}" for x in range(12)]
     data.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    odd = tmp_path / 'a\\x b """ c.csv'  # a backslash and triple quotes: the script must still parse
+    odd.write_text(data.read_text(encoding="utf-8"), encoding="utf-8")
     cases = [
         ["--data", str(data), "--model", "quadratic", "--lr", "0.01", "--epochs", "20"],
+        ["--data", str(odd), "--model", "linear", "--lr", "0.01", "--epochs", "5", "--batch-size", "12"],
         ["--data", str(data), "--model", "linear", "--dtype", "float64", "--test-fraction", "0.25", "--lr", "0.05"],
     ]
     paths = [export(str(tmp_path / f"csv{i}.py"), *args) for i, args in enumerate(cases)]
@@ -293,6 +304,8 @@ def test_phases_fold_early_changes_and_budget():
         (["--init", "1,2"], "--init"),
         (["--data", "/no/such.csv"], "--data"),
         (["--batch-size", "0"], "--batch-size"),
+        (["--test-fraction", "0.5", "--points", "1"], "at least 2 points"),  # gdtui run's checks of the data
+        (["--device", "cuda:7"], "cuda:7"),  # and of the device (no accelerator here or in CI)
     ],
 )
 def test_bad_options_exit_2_with_one_line(args, option, capsys, tmp_path):
@@ -326,3 +339,23 @@ def test_the_script_never_reads_gdtui(tmp_path):
     done = subprocess.run([sys.executable, path], capture_output=True, text=True, timeout=120, env=env)
     assert done.returncode == 0, done.stderr
     assert sum(line.startswith("epoch ") for line in done.stdout.splitlines()) == 3
+
+
+def test_a_nan_test_loss_stays_a_value_in_the_history():
+    """NaN once marked "no test set" in the history, so a run whose test loss became NaN lost it from its lines
+    (gdtui run and the script print it): the history now knows whether the run has a test set."""
+    from array import array
+
+    from gdtui.engine.history import Chunk, History
+
+    def chunk(first, test):
+        ones = array("d", [1.0, 2.0])
+        return Chunk(first, ones, ones, test, [ones], ones, 0.1, ("w",), "ok", None)
+
+    held = History(("w",))
+    held.extend(chunk(1, array("d", [0.5, float("nan")])))
+    assert held.result(0).test_loss == 0.5 and epoch_line(held.result(1)).endswith("test loss: nan")
+    assert held.tail(1).test_loss is not None and held.head(1).has_test
+    alone = History(("w",))
+    alone.extend(chunk(1, None))
+    assert alone.result(1).test_loss is None and alone.tail(2).test_loss is None

@@ -124,6 +124,7 @@ class History:
         self.lr = array("d")
         self.params = {name: array("d") for name in self.names}
         self.status = "ok"
+        self.has_test = False  # whether the run holds out test data (a NaN test loss is a value then)
 
     def __len__(self) -> int:
         return len(self.loss)
@@ -138,7 +139,7 @@ class History:
             first=start + 1,
             loss=self.loss[start:],
             rmse=self.rmse[start:],
-            test_loss=None if all(math.isnan(v) for v in self.test_loss[start:]) else self.test_loss[start:],
+            test_loss=self.test_loss[start:] if self.has_test else None,
             params=[self.params[name][start:] for name in self.names],
             grad_norm=self.grad_norm[start:],
             lr=self.lr[-1],
@@ -154,12 +155,14 @@ class History:
         head.grad_norm, head.lr = self.grad_norm[:n], self.lr[:n]
         head.params = {name: column[:n] for name, column in self.params.items()}
         head.status = self.status if n >= len(self) else "ok"
+        head.has_test = self.has_test
         return head
 
     def extend(self, chunk: Chunk) -> None:
         n = len(chunk)
         self.loss += _doubles(chunk.loss)
         self.rmse += _doubles(chunk.rmse)
+        self.has_test = chunk.test_loss is not None
         self.test_loss += _doubles(chunk.test_loss) if chunk.test_loss is not None else array("d", [math.nan]) * n
         self.grad_norm += _doubles(chunk.grad_norm)
         self.lr += array("d", [chunk.lr]) * n
@@ -174,7 +177,7 @@ class History:
             epoch=index + 1,
             loss=self.loss[index],
             rmse=self.rmse[index],
-            test_loss=None if math.isnan(test) else test,
+            test_loss=test if self.has_test else None,
             params=tuple((name, self.params[name][index]) for name in self.names),
             grad_norm=self.grad_norm[index],
             lr=self.lr[index],

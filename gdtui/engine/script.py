@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from gdtui import __version__
@@ -104,14 +104,28 @@ def phases(config: RunConfig, changes: Sequence[Change]) -> tuple[RunConfig, lis
     return start, later, max(current.epochs, budget_at)
 
 
-def script(config: RunConfig, changes: Sequence[Change] = (), command: str | None = None) -> str:
+def script(
+    config: RunConfig, changes: Sequence[Change] = (), command: str | None = None, n_train: int | None = None
+) -> str:
     """The run that starts with `config` and takes `changes` ((epoch, fields) as Trainer.changes holds them) as
-    a standalone PyTorch script printing `gdtui run`'s epoch lines. `command` names what it reproduces."""
-    return _Writer(config, changes, command).text()
+    a standalone PyTorch script printing `gdtui run`'s epoch lines. `command` names what it reproduces;
+    `n_train`, the training points (a CSV's are counted by the trainer), says whether a batch size makes
+    mini-batches (smaller than the training set) or the whole set at once, as the trainer trains it."""
+    return _Writer(config, changes, command, n_train).text()
+
+
+def _training_points(config: RunConfig) -> int | None:
+    """How many points train, where the settings alone say it (not for a CSV): `data.split_point`'s rule."""
+    if config.data != DATA_ARTICLE and config.data not in SYNTHETIC:
+        return None
+    n, f = config.points, config.test_fraction
+    if f <= 0:
+        return n
+    return min(max(int((1 - f) * n), 1), n - 1) if n > 1 else n
 
 
 class _Writer:
-    def __init__(self, config: RunConfig, changes: Sequence[Change], command: str | None):
+    def __init__(self, config: RunConfig, changes: Sequence[Change], command: str | None, n_train: int | None):
         self.start, self.later, self.total = phases(config, changes)
         self.configs = [self.start, *(c for _, c in self.later)]
         self.command = command
@@ -127,7 +141,11 @@ class _Writer:
         self.zero_fixed: bool | None = not self.start.accumulate_grad if len(accumulate) == 1 else None
         self.nn = self.start.model in ("nn-linear", "mlp")
         self.test = self.start.test_fraction > 0
-        self.batched = self.start.batch_size is not None
+        n_train = n_train if n_train is not None else _training_points(self.start)
+        size = self.start.batch_size
+        self.batched = size is not None and (n_train is None or size < n_train)  # Trainer._batched
+        if self.n.step is not None and self.start.model not in ("quadratic", "poly"):
+            self.n = replace(self.n, step=None)  # the articles' step functions take `params`
 
     def emit(self, *lines: str) -> None:
         self.lines.extend(lines)
@@ -145,17 +163,24 @@ class _Writer:
 
     def header(self) -> None:
         c = self.start
-        what = f"`{self.command}`" if self.command else "gdtui run with these settings"
+        rmse = (
+            "the root of the mean of its batches' mean squared errors"
+            if self.batched
+            else "the square root of the mean squared error on the training data"
+        )
         self.emit(
             f'"""{c.preset}: gradient descent as gdtui ran it, as a plain PyTorch script.',
             "",
-            f"Exported by gdtui {__version__}. Run with python, it prints the RMSE and the loss of",
-            f"every epoch as {what} prints them, digit for digit.",
-            'The print line adds the epoch and the loss to the article\'s "RMSE:"; the RMSE is',
-            "the square root of the mean squared error on the training data.",
+            f"Exported by gdtui {__version__}. Run with python, it prints each epoch's RMSE and loss",
+            "(and test loss) as gdtui printed them, digit for digit. An epoch's RMSE is",
+            f"{rmse}.",
             '"""',
-            "",
         )
+        if self.later:
+            self.emit("# the changes made in gdtui during the run are the `if epoch == N:` lines in the loop")
+        elif self.command:  # as a comment: a command may hold any character but a newline
+            self.emit(f"# the same numbers as: {self.command.replace(chr(10), ' ')}")
+        self.emit("")
         imports = []
         if self.start.data not in (DATA_ARTICLE, *SYNTHETIC):
             imports.append("import csv")
@@ -354,7 +379,7 @@ class _Writer:
         if self.loss_fixed is None:
             self.emit(f"loss_fn = {c.loss}")
         if self.zero_fixed is None:
-            self.emit(f"zero_grad = {not c.accumulate_grad}  # False: gradients accumulate from epoch to epoch")
+            self.emit(f"zero_grad = {not c.accumulate_grad}  # False: the gradients accumulate from step to step")
         if any(self._momentum_change(i) for i in range(len(self.later))):
             self.emit(
                 "",
@@ -383,7 +408,9 @@ class _Writer:
                 "",
                 f"# mini-batches of {b}: an update per batch; an epoch's loss is the mean of its batch losses,",
                 "# each taken before its own update, and its RMSE the root of the mean of their mean squared errors",
-                f"loader = DataLoader(TensorDataset({xt}, {yt}), batch_size={b}, shuffle={c.shuffle}, generator={gen})",
+                "loader = DataLoader(",
+                f"    TensorDataset({xt}, {yt}), batch_size={b}, shuffle={c.shuffle}, generator={gen}",
+                ")",
             )
         if self.start.patience is not None:
             self.emit("best, since_best = math.inf, 0  # --patience: epochs since the loss last improved")
@@ -449,6 +476,8 @@ class _Writer:
             lines += ["if zero_grad:", *(f"    {s}" for s in clear)]
         elif self.zero_fixed:
             lines += clear
+        else:
+            lines.append("# the gradients are not cleared: they accumulate from step to step (--accumulate-grad)")
         return lines
 
     def loop(self) -> None:

@@ -440,7 +440,8 @@ class Session:
         elif kind == "script":  # the focused lane as a plain torch script: its start and the changes it took
             from gdtui.engine.script import script
 
-            self.conn.send(("script", self.focus, t.epoch, script(t.start_config, t.changes)))
+            text = script(t.start_config, t.changes, n_train=t.data.n_train)
+            self.conn.send(("script", self.focus, t.epoch, text))
         elif kind == "export":  # every lane: the path as given for one, path-lane1, path-lane2... for several
             for number, lane in enumerate(race.lanes, start=1):
                 wanted = command[1]
