@@ -49,4 +49,6 @@ class CodeControl:
         assert self.screen is not None
         lane = self.app.race.lanes.get(event.lane)
         label = f"lane {lane.number}: {self.app.race.lanes.apart(lane)}" if lane is not None else "the run"
-        self.screen.show(event.text, f"{label} · epoch {event.epoch}")
+        changes = event.text.count("# changed in gdtui after epoch")
+        made = f" · {changes} change{'s' if changes != 1 else ''} made during the run" if changes else ""
+        self.screen.show(event.text, label + made)  # not its epoch: the view is not redrawn as epochs go by
