@@ -230,16 +230,8 @@ def cli(ctx: click.Context, start: bool, vary: tuple[str, ...], **options: Any) 
     """Watch and steer gradient descent in the terminal. Without a command, opens the TUI."""
     if ctx.invoked_subcommand is not None:
         return
-    lanes = configs_from(options)
+    lanes, csv = tui_lanes(options, vary)
     config = lanes[0]
-    if vary:
-        from gdtui.race_run import check_vary
-
-        if len(lanes) > 1:
-            raise click.BadParameter(BOTH_LANES, param_hint="'--vary'")
-        lanes = [lane for _, lane in check_vary(config, vary)]
-        config = lanes[0]
-    csv = check_data(config)
     from gdtui.client import SessionClient
 
     session = SessionClient()
@@ -256,6 +248,19 @@ def cli(ctx: click.Context, start: bool, vary: tuple[str, ...], **options: Any) 
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(app.return_code or 0)
+
+
+def tui_lanes(options: dict[str, Any], vary: tuple[str, ...]) -> tuple[list[RunConfig], CsvData | None]:
+    """The TUI's lanes from its options (the file's lanes, or --vary's) and its CSV data read, every value
+    checked: a bad one is a usage error naming it (`gdtui` and `gdtui serve`)."""
+    lanes = configs_from(options)
+    if vary:
+        from gdtui.race_run import check_vary
+
+        if len(lanes) > 1:
+            raise click.BadParameter(BOTH_LANES, param_hint="'--vary'")
+        lanes = [lane for _, lane in check_vary(lanes[0], vary)]
+    return lanes, check_data(lanes[0])
 
 
 def _fmt(value: float | None) -> str:

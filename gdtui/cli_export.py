@@ -41,7 +41,7 @@ def export_script(output: str | None, **options: Any) -> None:
     command = "gdtui run " + shlex.join(argv[argv.index("export-script") + 1 :]) if "export-script" in argv else None
     if len(configs) > 1:
         command = None  # `gdtui run --config FILE` would race the file's lanes
-    text = script(config, command=_strip_output(command), n_train=trainer.data.n_train)
+    text = script(config, (), trainer.data.n_train, _strip_output(command))
     if output is None:
         click.echo(text, nl=False)
         return

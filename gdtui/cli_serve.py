@@ -16,7 +16,7 @@ from typing import Any
 
 import click
 
-from gdtui.cli import BOTH_LANES, EXIT_USAGE, check_data, cli, configs_from, run_options
+from gdtui.cli import EXIT_USAGE, cli, run_options, tui_lanes
 
 NEEDS_SERVE = "gdtui serve needs textual-serve: pip install 'gdtui[serve]'"
 SERVE_ONLY = ("host", "port", "title")  # the server's own options: not passed on to each tab's app
@@ -42,7 +42,7 @@ def serve(
     ctx: click.Context, host: str, port: int, title: str | None, start: bool, vary: tuple[str, ...], **options: Any
 ) -> None:
     """Serve the TUI in a browser (textual-serve): each tab gets its own app and its own training process."""
-    check_run(options, vary)
+    tui_lanes(options, vary)  # gdtui's checks, before any server starts
     command = child_command(ctx.meta["gdtui.serve.args"])
     try:
         from textual_serve.server import Server
@@ -50,18 +50,6 @@ def serve(
         click.echo(NEEDS_SERVE, err=True)
         ctx.exit(EXIT_USAGE)
     Server(command, host=host, port=port, title=title or "gdtui").serve()
-
-
-def check_run(options: dict[str, Any], vary: tuple[str, ...]) -> None:
-    """The checks `gdtui` makes of its run options (a bad one is a usage error naming it), without starting."""
-    lanes = configs_from(options)
-    if vary:
-        from gdtui.race_run import check_vary
-
-        if len(lanes) > 1:
-            raise click.BadParameter(BOTH_LANES, param_hint="'--vary'")
-        lanes = [lane for _, lane in check_vary(lanes[0], vary)]
-    check_data(lanes[0])
 
 
 def child_command(args: Sequence[str]) -> str:

@@ -127,7 +127,7 @@ class SessionClient:
         elif kind == "lr_find":
             post(messages.LrFound(reply[1], reply[2]))
         elif kind == "script":
-            post(messages.ScriptReady(reply[1], reply[2], reply[3]))
+            post(messages.ScriptReady(reply[1], reply[2]))
 
     def _lost(self) -> None:
         was_open = self.conn is not None

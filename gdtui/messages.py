@@ -145,8 +145,7 @@ class LrFound(Message):
 
 @dataclass
 class ScriptReady(Message):
-    """The focused lane as a plain PyTorch script (gdtui.engine.script), as it stood at `epoch`."""
+    """The focused lane as a plain PyTorch script (gdtui.engine.script)."""
 
     lane: int
-    epoch: int
     text: str

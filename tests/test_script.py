@@ -257,7 +257,7 @@ def test_changes_made_during_a_run(tmp_path):
     paths = []
     for i, t in enumerate(runs):
         path = tmp_path / f"changed{i}.py"
-        path.write_text(script(t.start_config, t.changes))
+        path.write_text(script(t.start_config, t.changes, t.data.n_train))
         paths.append(str(path))
     text = open(paths[0]).read()
     assert "if epoch == 6:" in text and "if epoch == 13:" in text  # the lr changes after epochs 5 and 12
@@ -281,7 +281,7 @@ def test_a_branch_exports_its_whole_history(tmp_path):
     paths = []
     for i, lane in enumerate((branch, first)):
         path = tmp_path / f"lane{i}.py"
-        path.write_text(script(lane.trainer.start_config, lane.trainer.changes))
+        path.write_text(script(lane.trainer.start_config, lane.trainer.changes, lane.trainer.data.n_train))
         paths.append(str(path))
     got = run_scripts(paths)
     assert got[0] == history_lines(branch.trainer)

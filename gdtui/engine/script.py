@@ -104,28 +104,16 @@ def phases(config: RunConfig, changes: Sequence[Change]) -> tuple[RunConfig, lis
     return start, later, max(current.epochs, budget_at)
 
 
-def script(
-    config: RunConfig, changes: Sequence[Change] = (), command: str | None = None, n_train: int | None = None
-) -> str:
+def script(config: RunConfig, changes: Sequence[Change], n_train: int, command: str | None = None) -> str:
     """The run that starts with `config` and takes `changes` ((epoch, fields) as Trainer.changes holds them) as
-    a standalone PyTorch script printing `gdtui run`'s epoch lines. `command` names what it reproduces;
-    `n_train`, the training points (a CSV's are counted by the trainer), says whether a batch size makes
-    mini-batches (smaller than the training set) or the whole set at once, as the trainer trains it."""
-    return _Writer(config, changes, command, n_train).text()
-
-
-def _training_points(config: RunConfig) -> int | None:
-    """How many points train, where the settings alone say it (not for a CSV): `data.split_point`'s rule."""
-    if config.data != DATA_ARTICLE and config.data not in SYNTHETIC:
-        return None
-    n, f = config.points, config.test_fraction
-    if f <= 0:
-        return n
-    return min(max(int((1 - f) * n), 1), n - 1) if n > 1 else n
+    a standalone PyTorch script printing `gdtui run`'s epoch lines. `n_train` (the trainer's training points)
+    says whether a batch size makes mini-batches or the whole set at once, as the trainer trains it; `command`
+    names what the script reproduces."""
+    return _Writer(config, changes, n_train, command).text()
 
 
 class _Writer:
-    def __init__(self, config: RunConfig, changes: Sequence[Change], command: str | None, n_train: int | None):
+    def __init__(self, config: RunConfig, changes: Sequence[Change], n_train: int, command: str | None):
         self.start, self.later, self.total = phases(config, changes)
         self.configs = [self.start, *(c for _, c in self.later)]
         self.command = command
@@ -141,9 +129,8 @@ class _Writer:
         self.zero_fixed: bool | None = not self.start.accumulate_grad if len(accumulate) == 1 else None
         self.nn = self.start.model in ("nn-linear", "mlp")
         self.test = self.start.test_fraction > 0
-        n_train = n_train if n_train is not None else _training_points(self.start)
         size = self.start.batch_size
-        self.batched = size is not None and (n_train is None or size < n_train)  # Trainer._batched
+        self.batched = size is not None and size < n_train  # Trainer._batched
         if self.n.step is not None and self.start.model not in ("quadratic", "poly"):
             self.n = replace(self.n, step=None)  # the articles' step functions take `params`
 

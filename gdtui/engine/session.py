@@ -23,7 +23,7 @@ step, run, pause and reset act on every lane in lockstep; update and the Session
                  ("curvature", lane id, Curvature) (the focused lane's, after each "ready")
                  ("landscape", lane id, Landscape, {lane id: path} | None, Curvature) (paths: only after a
                  landscape command; the app extends them from the reports) ("lr_find", lane id, LrFind)
-                 ("script", lane id, epoch, text) (the script of the lane as it stands at that epoch)
+                 ("script", lane id, text) (the focused lane's script)
 While a landscape is watched, the session recomputes it when the focused lane, the pair, the span or the size
 change, when an automatic span no longer holds the current point, or when a held parameter has moved by more
 than a cell (its path's range over the grid's columns); a block of grid points at a time between chunks, at
@@ -440,8 +440,7 @@ class Session:
         elif kind == "script":  # the focused lane as a plain torch script: its start and the changes it took
             from gdtui.engine.script import script
 
-            text = script(t.start_config, t.changes, n_train=t.data.n_train)
-            self.conn.send(("script", self.focus, t.epoch, text))
+            self.conn.send(("script", self.focus, script(t.start_config, t.changes, t.data.n_train)))
         elif kind == "export":  # every lane: the path as given for one, path-lane1, path-lane2... for several
             for number, lane in enumerate(race.lanes, start=1):
                 wanted = command[1]
