@@ -108,8 +108,8 @@ def work_land_frame(quick: bool) -> dict:
     from gdtui.engine.config import resolve
     from gdtui.engine.landscape import landscape_job, thinned_path
     from gdtui.engine.trainer import Trainer
-    from gdtui.lanes import COLORS
-    from gdtui.widgets.landscape import LandscapeView, LanePath
+    from gdtui.tui.lanes import COLORS
+    from gdtui.tui.widgets.landscape import LandscapeView, LanePath
 
     trainers, raw = [], []
     for settings in FRAME_LANES:

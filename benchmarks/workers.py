@@ -196,7 +196,7 @@ def work_plot(quick: bool) -> dict:
 
     from gdtui.engine.config import resolve
     from gdtui.engine.trainer import Trainer
-    from gdtui.widgets.plots import PredictionPlot
+    from gdtui.tui.widgets.plots import PredictionPlot
 
     points = 1_000_000
     start = time.perf_counter()

@@ -14,8 +14,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from gdtui.app import GdtuiApp  # noqa: E402
 from gdtui.engine import resolve  # noqa: E402
+from gdtui.tui.app import GdtuiApp  # noqa: E402
 from tests.tui_helpers import drawn, ready, wait_for  # noqa: E402
 
 OUT = ROOT / "screenshots"

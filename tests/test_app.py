@@ -13,11 +13,11 @@ import torch
 from textual.widgets import TabbedContent
 from torch import nn
 
-from gdtui.app import GdtuiApp
-from gdtui.widgets.hyperparams import HyperParams
-from gdtui.widgets.plots import LossCurve, PredictionPlot
-from gdtui.widgets.rmse_log import RmseLog
-from gdtui.widgets.status import StatusLine
+from gdtui.tui.app import GdtuiApp
+from gdtui.tui.widgets.hyperparams import HyperParams
+from gdtui.tui.widgets.plots import LossCurve, PredictionPlot
+from gdtui.tui.widgets.rmse_log import RmseLog
+from gdtui.tui.widgets.status import StatusLine
 from tests.tui_helpers import config, field, log_texts, palette_pick, press_and_wait, ready, run_to_done, wait_for
 
 # The fastai article's published log (seeds 000/001).
@@ -408,7 +408,7 @@ async def test_log_keeps_the_newest_row_in_view_when_the_terminal_shrinks():
 
 
 def test_epoch_ticks_are_whole_round_epochs():
-    from gdtui.widgets.plots import epoch_ticks
+    from gdtui.tui.widgets.plots import epoch_ticks
 
     assert epoch_ticks(3) == ([1, 2, 3], ["1", "2", "3"])
     assert epoch_ticks(100) == ([20, 40, 60, 80, 100], ["20", "40", "60", "80", "100"])
@@ -419,7 +419,7 @@ def test_epoch_ticks_are_whole_round_epochs():
 def test_log_ticks_label_the_values_not_their_logarithms():
     from math import log10
 
-    from gdtui.widgets.plots import log_ticks
+    from gdtui.tui.widgets.plots import log_ticks
 
     ticks, labels = log_ticks(log10(18.0), log10(75.0))
     assert labels[0] == "18" and labels[-1] == "75" and len(labels) == 5
@@ -664,7 +664,7 @@ async def test_write_twice_in_a_second_keeps_both_files(tmp_path, monkeypatch):
             return datetime(2026, 1, 2, 3, 4, 5)
 
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr("gdtui.app.datetime", Frozen)
+    monkeypatch.setattr("gdtui.tui.app.datetime", Frozen)
     app = GdtuiApp(config())
     async with app.run_test(size=SIZE) as pilot:
         await ready(pilot)
@@ -681,7 +681,7 @@ async def test_write_twice_in_a_second_keeps_both_files(tmp_path, monkeypatch):
 
 
 async def test_log_follows_the_newest_row_and_keeps_a_bounded_tail():
-    from gdtui.widgets.rmse_log import TAIL
+    from gdtui.tui.widgets.rmse_log import TAIL
 
     app = GdtuiApp(config(epochs=TAIL + 500))
     async with app.run_test(size=SIZE) as pilot:
@@ -725,7 +725,7 @@ def test_log_rows_are_the_reference_loops_epochs(overrides, expected, diverges):
 )
 def test_log_width_holds_every_row(overrides):
     from gdtui.engine.trainer import Trainer
-    from gdtui.widgets.rmse_log import width_bound
+    from gdtui.tui.widgets.rmse_log import width_bound
 
     trainer = Trainer(config(**{"epochs": 1000, **overrides}))
     chunk = trainer.run_chunk(300)

@@ -6,8 +6,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from gdtui.app import GdtuiApp
-from gdtui.widgets.code import CodeScreen
+from gdtui.tui.app import GdtuiApp
+from gdtui.tui.widgets.code import CodeScreen
 from tests.tui_helpers import config, log_texts, press_and_wait, ready, wait_for
 
 SIZE = (120, 36)

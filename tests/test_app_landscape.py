@@ -11,10 +11,10 @@ from itertools import pairwise
 import torch
 from textual.app import App, ComposeResult
 
-from gdtui.app import GdtuiApp
 from gdtui.engine.surface import Landscape
 from gdtui.engine.trainer import Trainer
-from gdtui.widgets.landscape import HALF, PALETTE, RAMP, LandscapeView, LanePath, bands, clip
+from gdtui.tui.app import GdtuiApp
+from gdtui.tui.widgets.landscape import HALF, PALETTE, RAMP, LandscapeView, LanePath, bands, clip
 from tests.tui_helpers import config, drawn, ready, wait_for
 
 SIZE = (120, 36)
@@ -182,7 +182,7 @@ async def test_paths_grow_with_every_report_and_each_lane_has_its_own():
 
 
 async def test_f_runs_the_lr_range_test_and_enter_applies_the_pick_to_the_focused_lane():
-    from gdtui.widgets.lr_find import LrFindScreen
+    from gdtui.tui.widgets.lr_find import LrFindScreen
 
     app = GdtuiApp(config(epochs=5))
     async with app.run_test(size=SIZE) as pilot:
@@ -213,7 +213,7 @@ async def test_the_view_says_when_the_grid_is_computed_on_a_subsample():
 
 async def test_every_view_draws_under_no_color(monkeypatch):
     """NO_COLOR: Textual grays or strips every style; no view may hand it a segment it cannot read."""
-    from gdtui.widgets.lr_find import LrFindScreen
+    from gdtui.tui.widgets.lr_find import LrFindScreen
 
     monkeypatch.setenv("NO_COLOR", "1")
     app = GdtuiApp(config(epochs=20))
@@ -247,7 +247,7 @@ async def test_a_model_of_one_parameter_says_it_has_no_pair():
 
 
 async def test_shift_o_types_the_pair_of_an_mlp_by_name_with_completion():
-    from gdtui.widgets.pair import PairScreen, parse_pair
+    from gdtui.tui.widgets.pair import PairScreen, parse_pair
 
     names = ("w1.0", "w1.1", "b1.0")
     assert parse_pair("w1.0, b1.0", names) == ("w1.0", "b1.0")

@@ -3,10 +3,10 @@ the focused lane; the race runs in lockstep, every lane its solo run; the palett
 
 from __future__ import annotations
 
-from gdtui.app import GdtuiApp
 from gdtui.engine import resolve
 from gdtui.engine.trainer import Trainer
-from gdtui.widgets.lanes_table import LanesTable
+from gdtui.tui.app import GdtuiApp
+from gdtui.tui.widgets.lanes_table import LanesTable
 from tests.test_audit_app import caught_up, hold_replies, release_replies
 from tests.tui_helpers import config, drawn, ready, wait_for
 
@@ -202,8 +202,8 @@ def test_gdtui_vary_hands_the_app_its_lanes(monkeypatch):
         def run(self):
             pass
 
-    monkeypatch.setattr("gdtui.client.SessionClient", Session)
-    monkeypatch.setattr("gdtui.app.GdtuiApp", App)
+    monkeypatch.setattr("gdtui.tui.client.SessionClient", Session)
+    monkeypatch.setattr("gdtui.tui.app.GdtuiApp", App)
     monkeypatch.setattr(os, "_exit", lambda code: None)
     main(["--vary", "lr=1e-5,2e-5", "--vary", "optimizer=gd,adam"])
     base = resolve("fastai-quadratic")

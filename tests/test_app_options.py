@@ -4,10 +4,10 @@ solo Trainer with the same settings; bad values refused with the engine's reason
 
 from __future__ import annotations
 
-from gdtui.app import GdtuiApp
 from gdtui.engine.config import RunConfig
 from gdtui.engine.trainer import Trainer
-from gdtui.widgets.status import StatusLine
+from gdtui.tui.app import GdtuiApp
+from gdtui.tui.widgets.status import StatusLine
 from tests.tui_helpers import config, field, log_texts, press_and_wait, run_to_done, wait_for
 
 SIZE = (120, 36)

@@ -6,8 +6,8 @@ import inspect
 
 from textual import events
 
-from gdtui.app import GdtuiApp
-from gdtui.widgets.palette import SafeCommandPalette
+from gdtui.tui.app import GdtuiApp
+from gdtui.tui.widgets.palette import SafeCommandPalette
 from tests.tui_helpers import config, ready, wait_for
 
 SIZE = (120, 36)

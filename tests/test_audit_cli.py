@@ -13,11 +13,11 @@ import torch
 
 from gdtui import __version__
 from gdtui.cli import main
-from gdtui.client import SessionClient
 from gdtui.engine import resolve
 from gdtui.engine import session as session_module
 from gdtui.engine.csvfile import DataError, read_xy
 from gdtui.engine.trainer import Trainer
+from gdtui.tui.client import SessionClient
 
 
 def run(capsys, *args):
@@ -126,7 +126,7 @@ def test_the_tui_command_reads_a_csv_once(tmp_path, monkeypatch):
         reads.append(p)
         return real(p)
 
-    monkeypatch.setattr("gdtui.cli.read_xy", counting)
+    monkeypatch.setattr("gdtui.cli.main.read_xy", counting)
     monkeypatch.setattr("gdtui.engine.data.read_xy", counting)
     spawned = {}
 
@@ -146,8 +146,8 @@ def test_the_tui_command_reads_a_csv_once(tmp_path, monkeypatch):
         def run(self):
             pass
 
-    monkeypatch.setattr("gdtui.client.SessionClient", Session)
-    monkeypatch.setattr("gdtui.app.GdtuiApp", App)
+    monkeypatch.setattr("gdtui.tui.client.SessionClient", Session)
+    monkeypatch.setattr("gdtui.tui.app.GdtuiApp", App)
     monkeypatch.setattr(os, "_exit", lambda code: None)
     main(["--preset", "linear-manual", "--data", str(path)])
     assert reads == [str(path)]
@@ -249,7 +249,7 @@ SLOW_CRASH = (
 
 
 async def test_a_dead_session_is_reported_with_its_real_exit_status(monkeypatch):
-    from gdtui import messages
+    from gdtui.tui import messages
 
     monkeypatch.setattr(SessionClient, "command", (sys.executable, "-c", SLOW_CRASH))
     posted = []

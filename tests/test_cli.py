@@ -664,8 +664,8 @@ def test_tui_command_gives_the_app_the_preset_with_its_overrides(monkeypatch):
         def run(self):
             seen["ran"] = True
 
-    monkeypatch.setattr("gdtui.client.SessionClient", Session)
-    monkeypatch.setattr("gdtui.app.GdtuiApp", App)
+    monkeypatch.setattr("gdtui.tui.client.SessionClient", Session)
+    monkeypatch.setattr("gdtui.tui.app.GdtuiApp", App)
     monkeypatch.setattr(os, "_exit", lambda code: seen.setdefault("exit", code))
     main(["--preset", "qiita-quadratic", "--lr", "0.001", "--run"])
     assert seen["config"] == resolve("qiita-quadratic", lr=0.001) == seen["spawned"]

@@ -39,7 +39,14 @@ def test_engine_loads_no_ui(engine_modules):
 
 @pytest.mark.parametrize(
     "module",
-    ["gdtui.engine", "gdtui.cli", "gdtui.engine.vary", "gdtui.race_run", "gdtui.engine.surface", "gdtui.engine.paths"],
+    [
+        "gdtui.engine",
+        "gdtui.cli",
+        "gdtui.engine.vary",
+        "gdtui.cli.race_run",
+        "gdtui.engine.surface",
+        "gdtui.engine.paths",
+    ],
 )
 def test_config_side_loads_no_torch(module):
     loaded = loaded_after(module)

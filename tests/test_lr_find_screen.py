@@ -11,7 +11,7 @@ from textual.app import App
 from textual.widgets import Static
 
 from gdtui.engine.surface import LrFind
-from gdtui.widgets.lr_find import EMPTY, LrFindPlot, LrFindScreen
+from gdtui.tui.widgets.lr_find import EMPTY, LrFindPlot, LrFindScreen
 from tests.tui_helpers import wait_for
 
 LANE = "lane 2: adam, lr 0.05"

@@ -13,10 +13,10 @@ import time
 import pytest
 from textual import events
 
-from gdtui.app import GdtuiApp
-from gdtui.widgets.hyperparams import INPUTS, OPTIONAL, REQUIRED
-from gdtui.widgets.rmse_log import RmseLog
-from gdtui.widgets.status import STATES, StatusLine
+from gdtui.tui.app import GdtuiApp
+from gdtui.tui.widgets.hyperparams import INPUTS, OPTIONAL, REQUIRED
+from gdtui.tui.widgets.rmse_log import RmseLog
+from gdtui.tui.widgets.status import STATES, StatusLine
 from tests.tui_helpers import config, ready, wait_for
 
 SIZE = (120, 36)
@@ -292,7 +292,7 @@ async def test_closing_while_the_form_is_built_raises_nothing():
 
 def test_the_session_imports_this_gdtui_from_any_directory(tmp_path):
     import gdtui
-    from gdtui.client import _child_env
+    from gdtui.tui.client import _child_env
 
     found = subprocess.run(
         [sys.executable, "-c", "import gdtui; print(gdtui.__file__)"],

@@ -30,9 +30,9 @@ from typing import Any
 import pytest
 
 from gdtui.cli import main
-from gdtui.cli_serve import NEEDS_SERVE, child_command
-from gdtui.client import SessionClient, _child_env
+from gdtui.cli.serve import NEEDS_SERVE, child_command
 from gdtui.engine.presets import PRESETS
+from gdtui.tui.client import SessionClient, _child_env
 
 ROOT = Path(__file__).resolve().parent.parent
 DEADLINE = 30.0  # seconds any one wait of the browser test may take

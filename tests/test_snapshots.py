@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from gdtui.app import GdtuiApp
-from gdtui.widgets.help import HelpScreen
+from gdtui.tui.app import GdtuiApp
+from gdtui.tui.widgets.help import HelpScreen
 from tests.tui_helpers import config, drawn, ready, wait_for
 
 

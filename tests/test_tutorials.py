@@ -350,7 +350,7 @@ def test_an_mlp_s_landscape_is_its_loss_with_two_weights_moved_and_its_log_summa
     from gdtui.engine import landscape as land
     from gdtui.engine import resolve
     from gdtui.engine.trainer import Trainer
-    from gdtui.widgets.rmse_log import format_row
+    from gdtui.tui.widgets.rmse_log import format_row
 
     config = resolve("fastai-quadratic", model="mlp", hidden=(6,), data="sine", points=25, epochs=10)
     trainer = Trainer(config)

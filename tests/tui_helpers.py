@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from gdtui.engine import resolve
-from gdtui.widgets.rmse_log import RmseLog
+from gdtui.tui.widgets.rmse_log import RmseLog
 
 TIMEOUT = 60.0
 

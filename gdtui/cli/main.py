@@ -232,11 +232,11 @@ def cli(ctx: click.Context, start: bool, vary: tuple[str, ...], **options: Any) 
         return
     lanes, csv = tui_lanes(options, vary)
     config = lanes[0]
-    from gdtui.client import SessionClient
+    from gdtui.tui.client import SessionClient
 
     session = SessionClient()
     session.spawn(config, csv)  # torch loads in the session process while Textual loads here
-    from gdtui.app import GdtuiApp
+    from gdtui.tui.app import GdtuiApp
 
     app = GdtuiApp(config, start=start, session=session, lanes=lanes[1:])
     try:
@@ -255,7 +255,7 @@ def tui_lanes(options: dict[str, Any], vary: tuple[str, ...]) -> tuple[list[RunC
     checked: a bad one is a usage error naming it (`gdtui` and `gdtui serve`)."""
     lanes = configs_from(options)
     if vary:
-        from gdtui.race_run import check_vary
+        from gdtui.cli.race_run import check_vary
 
         if len(lanes) > 1:
             raise click.BadParameter(BOTH_LANES, param_hint="'--vary'")
@@ -321,13 +321,13 @@ def run(
     config = configs[0]
     lanes = None
     if vary:
-        from gdtui.race_run import check_vary
+        from gdtui.cli.race_run import check_vary
 
         if len(configs) > 1:
             raise click.BadParameter(BOTH_LANES, param_hint="'--vary'")
         lanes = check_vary(config, vary)
     elif len(configs) > 1:
-        from gdtui.race_run import file_lanes
+        from gdtui.cli.race_run import file_lanes
 
         lanes = file_lanes(configs)
     if save_config:
@@ -348,7 +348,7 @@ def run(
         if not os.path.isdir(folder) or not os.access(folder, os.W_OK):
             raise click.BadParameter(f"{out}: cannot write in {folder}", param_hint="'--out'")
     if lanes is not None:
-        from gdtui.race_run import run_race
+        from gdtui.cli.race_run import run_race
 
         run_race(lanes, vary, check_data(config), as_json, quiet, out)
         return
@@ -435,6 +435,6 @@ def main(argv: list[str] | None = None) -> int:
     return code if isinstance(code, int) else EXIT_OK
 
 
-from gdtui import cli_export as _cli_export  # noqa: E402,F401  registers its commands
-from gdtui import cli_landscape as _cli_landscape  # noqa: E402,F401  registers its commands
-from gdtui import cli_serve as _cli_serve  # noqa: E402,F401  registers its commands
+from gdtui.cli import export as _cli_export  # noqa: E402,F401  registers its commands
+from gdtui.cli import landscape as _cli_landscape  # noqa: E402,F401  registers its commands
+from gdtui.cli import serve as _cli_serve  # noqa: E402,F401  registers its commands

@@ -13,8 +13,8 @@ from typing import Any
 from rich.text import Text
 from textual.widgets import DataTable
 
-from gdtui.lanes import LanesModel, LaneView
-from gdtui.messages import FocusLane
+from gdtui.tui.lanes import LanesModel, LaneView
+from gdtui.tui.messages import FocusLane
 
 COLUMNS = ("", "#", "apart", "optimizer", "lr", "mom", "loss", "epoch", "RMSE", "state")
 COMPACT = (0, 1, 7, 8, 9, 2)  # where all do not fit: the numbers first, "apart" last (cut if it must be)

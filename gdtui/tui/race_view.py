@@ -12,12 +12,12 @@ from typing import TYPE_CHECKING, Any
 
 from textual.app import SystemCommand
 
-from gdtui import messages
 from gdtui.engine.config import LIVE_FIELDS, RunConfig
-from gdtui.lanes import LanesModel, LaneView
+from gdtui.tui import messages
+from gdtui.tui.lanes import LanesModel, LaneView
 
 if TYPE_CHECKING:
-    from gdtui.app import GdtuiApp
+    from gdtui.tui.app import GdtuiApp
 
 MAX_LANES = 8
 COMPARISONS: list[tuple[str, str, list[dict[str, Any]]]] = [

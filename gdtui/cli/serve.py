@@ -16,7 +16,7 @@ from typing import Any
 
 import click
 
-from gdtui.cli import EXIT_USAGE, cli, run_options, tui_lanes
+from gdtui.cli.main import EXIT_USAGE, cli, run_options, tui_lanes
 
 NEEDS_SERVE = "gdtui serve needs textual-serve: pip install 'gdtui[serve]'"
 SERVE_ONLY = ("host", "port", "title")  # the server's own options: not passed on to each tab's app

@@ -23,7 +23,7 @@ from textual.widgets import Static
 from textual_plotext import PlotextPlot
 
 from gdtui.engine.surface import LrFind
-from gdtui.widgets.plots import LIMIT, log_ticks
+from gdtui.tui.widgets.plots import LIMIT, log_ticks
 
 RGB = tuple[int, int, int]
 RAW: RGB = (90, 150, 255)

@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from gdtui.cli import build_trainer, check_data, cli, configs_from, run_options, unused
+from gdtui.cli.main import build_trainer, check_data, cli, configs_from, run_options, unused
 from gdtui.engine.history import write_atomic
 from gdtui.engine.script import script
 

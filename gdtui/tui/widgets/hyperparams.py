@@ -31,7 +31,7 @@ from gdtui.engine.config import (
     param_names,
 )
 from gdtui.engine.presets import PRESETS
-from gdtui.messages import FieldChanged
+from gdtui.tui.messages import FieldChanged
 
 BIAS_CHOICES = (("yes", True), ("no", False))
 SELECTS: dict[str, tuple[tuple[str, object], ...]] = {

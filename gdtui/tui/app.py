@@ -29,25 +29,25 @@ from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import Footer, Select, Static, TabbedContent, TabPane
 
-from gdtui import messages
-from gdtui.asked import Asked
-from gdtui.client import SessionClient
-from gdtui.code_view import CodeControl
 from gdtui.engine.config import LIVE_FIELDS, MAX_LR, ConfigError, RunConfig, check_combination, resolve
 from gdtui.engine.history import claim_new, write_atomic
 from gdtui.engine.presets import PRESETS
 from gdtui.engine.vary import VARY_FIELDS
-from gdtui.landscape_view import ZOOM, LandscapeControl
-from gdtui.race_view import RaceView
-from gdtui.widgets.help import HelpScreen
-from gdtui.widgets.hyperparams import HyperParams
-from gdtui.widgets.landscape import LandscapeView
-from gdtui.widgets.lanes_table import LanesTable
-from gdtui.widgets.lr_find import LrFindScreen
-from gdtui.widgets.palette import SafeCommandPalette
-from gdtui.widgets.plots import LossCurve, PredictionPlot
-from gdtui.widgets.rmse_log import RmseLog
-from gdtui.widgets.status import StatusLine
+from gdtui.tui import messages
+from gdtui.tui.asked import Asked
+from gdtui.tui.client import SessionClient
+from gdtui.tui.code_view import CodeControl
+from gdtui.tui.landscape_view import ZOOM, LandscapeControl
+from gdtui.tui.race_view import RaceView
+from gdtui.tui.widgets.help import HelpScreen
+from gdtui.tui.widgets.hyperparams import HyperParams
+from gdtui.tui.widgets.landscape import LandscapeView
+from gdtui.tui.widgets.lanes_table import LanesTable
+from gdtui.tui.widgets.lr_find import LrFindScreen
+from gdtui.tui.widgets.palette import SafeCommandPalette
+from gdtui.tui.widgets.plots import LossCurve, PredictionPlot
+from gdtui.tui.widgets.rmse_log import RmseLog
+from gdtui.tui.widgets.status import StatusLine
 
 ReplyT = TypeVar("ReplyT", bound=Message)
 

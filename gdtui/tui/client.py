@@ -94,7 +94,7 @@ class SessionClient:
     def _dispatch(self, reply: tuple[Any, ...]) -> None:
         """Post one reply as its message. `reply` is unpickled from the pipe, so its items are only as typed as
         the protocol in gdtui.engine.session says: (kind, ...), each kind with its own items."""
-        from gdtui import messages
+        from gdtui.tui import messages
 
         if self.target is None:  # never so: replies are read only once attached
             return
@@ -138,7 +138,7 @@ class SessionClient:
             self._report = self._loop.create_task(self._report_lost(self.process))
 
     async def _report_lost(self, process: subprocess.Popen[bytes] | None) -> None:
-        from gdtui import messages
+        from gdtui.tui import messages
 
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.EXIT_WAIT

@@ -11,14 +11,14 @@ from __future__ import annotations
 from itertools import combinations
 from typing import TYPE_CHECKING, Any
 
-from gdtui import messages
 from gdtui.engine.paths import Path
 from gdtui.engine.surface import Curvature, Landscape
-from gdtui.lanes import COLORS
-from gdtui.widgets.landscape import LanePath
+from gdtui.tui import messages
+from gdtui.tui.lanes import COLORS
+from gdtui.tui.widgets.landscape import LanePath
 
 if TYPE_CHECKING:
-    from gdtui.app import GdtuiApp
+    from gdtui.tui.app import GdtuiApp
 
 Span = tuple[tuple[float, float], tuple[float, float]]
 ZOOM = 2.0
@@ -87,7 +87,7 @@ class LandscapeControl:
 
     def action_choose_pair(self) -> None:
         """Type the pair by name (any two of the model's parameters), in a small screen of its own."""
-        from gdtui.widgets.pair import PairScreen
+        from gdtui.tui.widgets.pair import PairScreen
 
         self.app.tabs.active = "tab-land"
         if len(self.names) < 2:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from gdtui.cli import (
+from gdtui.cli.main import (
     EXIT_DIVERGED,
     build_trainer,
     check_data,

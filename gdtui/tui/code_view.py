@@ -1,7 +1,7 @@
 """The app's Code view: when to ask the session for the focused lane's script, and where to show it.
 
 Why: the script follows the run (a new lr, a branch, another lane focused), so it is asked for again after each
-change the session confirms while the view is open; the view itself (gdtui.widgets.code) only draws and writes.
+change the session confirms while the view is open; the view itself (gdtui.tui.widgets.code) only draws and writes.
 Torch-free: the session writes the script (gdtui.engine.script).
 """
 
@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from gdtui import messages
-from gdtui.widgets.code import CodeScreen
+from gdtui.tui import messages
+from gdtui.tui.widgets.code import CodeScreen
 
 if TYPE_CHECKING:
-    from gdtui.app import GdtuiApp
+    from gdtui.tui.app import GdtuiApp
 
 
 class CodeControl:

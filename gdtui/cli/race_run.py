@@ -58,7 +58,7 @@ def run_race(
     quiet: bool,
     out: str | None,
 ) -> None:
-    from gdtui.cli import epoch_line
+    from gdtui.cli.main import epoch_line
     from gdtui.engine.lanes import MAX_LANES, Race
 
     if len(lanes) > MAX_LANES:
