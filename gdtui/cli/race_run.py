@@ -59,7 +59,8 @@ def run_race(
     out: str | None,
 ) -> None:
     from gdtui.cli.main import epoch_line
-    from gdtui.engine.lanes import MAX_LANES, Race
+    from gdtui.engine.config import MAX_LANES
+    from gdtui.engine.lanes import Race
 
     if len(lanes) > MAX_LANES:
         raise click.BadParameter(f"{len(lanes)} lanes: a race holds at most {MAX_LANES}", param_hint="'--vary'")

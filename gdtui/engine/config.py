@@ -31,6 +31,7 @@ MAX_DEGREE = 9
 MAX_SEED = 2**63 - 1
 MAX_LR = 1e6
 MAX_NOISE = 1e12
+MAX_LANES = 8  # lanes in a race: the TUI's, `gdtui run --vary`'s and a TOML file's
 
 _DEVICE_RE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 

@@ -17,12 +17,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from gdtui.engine import stack
-from gdtui.engine.config import LIVE_FIELDS, SWITCH_FIELDS, ConfigError, RunConfig
+from gdtui.engine.config import LIVE_FIELDS, MAX_LANES, SWITCH_FIELDS, ConfigError, RunConfig
 from gdtui.engine.csvfile import CsvData
 from gdtui.engine.history import Chunk
 from gdtui.engine.trainer import Trainer, TrainingError
 
-MAX_LANES = 8
 PROBE_EPOCHS = 8  # a budgeted chunk of several units, before their cost per epoch is known
 
 

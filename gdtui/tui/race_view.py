@@ -12,14 +12,13 @@ from typing import TYPE_CHECKING, Any
 
 from textual.app import SystemCommand
 
-from gdtui.engine.config import LIVE_FIELDS, RunConfig
+from gdtui.engine.config import LIVE_FIELDS, MAX_LANES, RunConfig
 from gdtui.tui import messages
 from gdtui.tui.lanes import LanesModel, LaneView
 
 if TYPE_CHECKING:
     from gdtui.tui.app import GdtuiApp
 
-MAX_LANES = 8
 COMPARISONS: list[tuple[str, str, list[dict[str, Any]]]] = [
     (
         "Compare learning rates ×0.5 ×2 ×4",
