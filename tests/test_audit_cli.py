@@ -126,7 +126,7 @@ def test_the_tui_command_reads_a_csv_once(tmp_path, monkeypatch):
         reads.append(p)
         return real(p)
 
-    monkeypatch.setattr("gdtui.cli.main.read_xy", counting)
+    monkeypatch.setattr("gdtui.cli.common.read_xy", counting)
     monkeypatch.setattr("gdtui.engine.data.read_xy", counting)
     spawned = {}
 

@@ -18,7 +18,8 @@ import sys
 
 import pytest
 
-from gdtui.cli import epoch_line, main
+from gdtui.cli import main
+from gdtui.cli.common import epoch_line
 from gdtui.engine import resolve
 from gdtui.engine.lanes import Race
 from gdtui.engine.script import phases, script

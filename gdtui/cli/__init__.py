@@ -1,5 +1,8 @@
-"""The command line: one module per command, registered in gdtui.cli.main."""
+"""The command line: `gdtui` and its subcommands, one module per command, named in gdtui.cli.root.
 
-from gdtui.cli.main import main
+Why: `gdtui.cli:main` is the console entry point; importing it loads neither torch nor Textual.
+"""
+
+from gdtui.cli.root import main
 
 __all__ = ["main"]

@@ -13,12 +13,12 @@ from typing import Any
 
 import click
 
-from gdtui.cli.main import build_trainer, check_data, cli, configs_from, run_options, unused
+from gdtui.cli.common import build_trainer, check_data, configs_from, run_options, unused
 from gdtui.engine.history import write_atomic
 from gdtui.engine.script import script
 
 
-@cli.command("export-script")
+@click.command("export-script")
 @run_options
 @click.option(
     "-o",

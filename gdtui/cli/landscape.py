@@ -14,15 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from gdtui.cli.main import (
-    EXIT_DIVERGED,
-    build_trainer,
-    check_data,
-    cli,
-    config_from,
-    run_options,
-    unused,
-)
+from gdtui.cli.common import EXIT_DIVERGED, build_trainer, check_data, config_from, run_options, unused
 from gdtui.engine.config import MAX_LR
 from gdtui.engine.history import write_atomic
 
@@ -176,7 +168,7 @@ def _grid_text(grid: Landscape, as_json: bool) -> str:
     return "\n".join(lines) + "\n"
 
 
-@cli.command()
+@click.command()
 @run_options
 @click.option("--pair", metavar="P1,P2", help="The two parameters on the axes.  [default: the model's first two]")
 @click.option(
@@ -249,7 +241,7 @@ def landscape(
         click.get_current_context().exit(EXIT_DIVERGED)
 
 
-@cli.command("lr-find")
+@click.command("lr-find")
 @run_options
 @click.option("--start", type=float, default=1e-8, show_default=True, help="The ramp's first lr, > 0.")
 @click.option(

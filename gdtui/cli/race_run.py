@@ -13,19 +13,10 @@ from typing import Any
 
 import click
 
-from gdtui.engine.config import ConfigError, RunConfig
+from gdtui.cli.common import EXIT_DIVERGED, epoch_line
+from gdtui.engine.config import RunConfig
 from gdtui.engine.csvfile import CsvData
-from gdtui.engine.vary import lane_configs, parse_vary
-
-EXIT_DIVERGED = 3
-
-
-def check_vary(base: RunConfig, specs: tuple[str, ...]) -> list[tuple[str, RunConfig]]:
-    """The lanes of `specs`, or a usage error naming --vary and the value at fault."""
-    try:
-        return lane_configs(base, list(specs))
-    except ConfigError as error:
-        raise click.BadParameter(error.message, param_hint="'--vary'") from None
+from gdtui.engine.vary import parse_vary
 
 
 def file_lanes(configs: list[RunConfig]) -> list[tuple[str, RunConfig]]:
@@ -58,7 +49,6 @@ def run_race(
     quiet: bool,
     out: str | None,
 ) -> None:
-    from gdtui.cli.main import epoch_line
     from gdtui.engine.config import MAX_LANES
     from gdtui.engine.lanes import Race
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import click
 
-from gdtui.cli.main import EXIT_USAGE, cli, run_options, tui_lanes
+from gdtui.cli.common import EXIT_USAGE, run_options, tui_lanes
 
 NEEDS_SERVE = "gdtui serve needs textual-serve: pip install 'gdtui[serve]'"
 SERVE_ONLY = ("host", "port", "title")  # the server's own options: not passed on to each tab's app
@@ -30,7 +30,7 @@ class _KeepsArgs(click.Command):
         return super().parse_args(ctx, args)
 
 
-@cli.command(cls=_KeepsArgs)
+@click.command(cls=_KeepsArgs)
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (0.0.0.0: every one).")
 @click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True, help="Port to listen on.")
 @click.option("--title", help="The page's title (default: gdtui).")

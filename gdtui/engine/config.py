@@ -11,7 +11,7 @@ import itertools
 import math
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 MODELS = ("quadratic", "linear", "nn-linear", "poly", "mlp")
@@ -47,7 +47,7 @@ class ConfigError(ValueError):
 
 @dataclass(frozen=True)
 class RunConfig:
-    """Everything that defines a run. Build one with `resolve()`; change one with `.replace()`."""
+    """Everything that defines a run. Build one with `gdtui.engine.presets.resolve()`; change one with `.replace()`."""
 
     preset: str = "fastai-quadratic"
     data: str = DATA_ARTICLE
@@ -339,22 +339,3 @@ def check_combination(config: RunConfig) -> RunConfig:
                 "init", f"the {config.model} model has {len(names)} parameters ({', '.join(names)}), not {len(given)}"
             )
     return config
-
-
-def resolve(preset: str | None = None, **overrides: Any) -> RunConfig:
-    """The config of `preset` with every non-None override applied and checked."""
-    from gdtui.engine.presets import PRESETS
-
-    name = preset or "fastai-quadratic"
-    if name not in PRESETS:
-        raise ConfigError("preset", f"unknown preset {name!r}: choose one of {', '.join(PRESETS)}")
-    config = PRESETS[name].config
-    known = {f.name for f in fields(RunConfig)}
-    changes: dict[str, Any] = {}
-    for key, value in overrides.items():
-        if value is None:
-            continue
-        if key not in known:
-            raise ConfigError(key, f"unknown setting {key!r}")
-        changes[key] = CHECKS[key](value) if key in CHECKS else value
-    return check_combination(config.replace(**changes))

@@ -2,14 +2,18 @@
 
 Why: a learner who opens gdtui beside an article must see that article's RMSE log. The settings live here,
 torch-free, so the CLI and the TUI can list them instantly; how each article draws its data lives in
-`data.py`, and its initial parameters (in its own order of random draws) in `models.py`.
+`data.py`, and its initial parameters (in its own order of random draws) in `models.py`. `resolve()` lives
+here, beside the table it starts from, so the config module needs no presets (presets build on config).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+from typing import Any
 
-from gdtui.engine.config import RunConfig
+from gdtui.engine.config import CHECKS, ConfigError, RunConfig, check_combination
+
+DEFAULT_PRESET = "fastai-quadratic"
 
 
 @dataclass(frozen=True)
@@ -101,3 +105,20 @@ PRESETS: dict[str, Preset] = {
         ),
     )
 }
+
+
+def resolve(preset: str | None = None, **overrides: Any) -> RunConfig:
+    """The config of `preset` with every non-None override applied and checked."""
+    name = preset or DEFAULT_PRESET
+    if name not in PRESETS:
+        raise ConfigError("preset", f"unknown preset {name!r}: choose one of {', '.join(PRESETS)}")
+    config = PRESETS[name].config
+    known = {f.name for f in fields(RunConfig)}
+    changes: dict[str, Any] = {}
+    for key, value in overrides.items():
+        if value is None:
+            continue
+        if key not in known:
+            raise ConfigError(key, f"unknown setting {key!r}")
+        changes[key] = CHECKS[key](value) if key in CHECKS else value
+    return check_combination(config.replace(**changes))

@@ -1,0 +1,97 @@
+"""The `gdtui` command: without a subcommand it opens the TUI; its subcommands load on demand.
+
+Why: the one place that names every subcommand, by module and attribute, so `gdtui` itself imports none of
+them (`gdtui run` loads run's module, `gdtui --help` loads each for its short help) and no command's module
+imports this one back: the commands depend on `common`, this module on `common` and on the names below.
+Torch and Textual load only inside the command that needs them.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+from typing import Any
+
+import click
+
+from gdtui import __version__
+from gdtui.cli.common import EXIT_OK, EXIT_USAGE, run_options, tui_lanes
+
+COMMANDS = {  # name: "module:attribute" of its click command
+    "export-script": "gdtui.cli.export:export_script",
+    "landscape": "gdtui.cli.landscape:landscape",
+    "lr-find": "gdtui.cli.landscape:lr_find",
+    "presets": "gdtui.cli.presets:presets",
+    "run": "gdtui.cli.run:run",
+    "serve": "gdtui.cli.serve:serve",
+}
+
+
+class LazyGroup(click.Group):
+    """A group whose subcommands are imported when named (click's "Lazily Loading Subcommands")."""
+
+    def __init__(self, *args: Any, lazy_commands: dict[str, str], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.lazy_commands = lazy_commands
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *self.lazy_commands})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.lazy_commands:
+            return super().get_command(ctx, cmd_name)
+        module, _, attribute = self.lazy_commands[cmd_name].partition(":")
+        command = getattr(importlib.import_module(module), attribute)
+        if not isinstance(command, click.Command):
+            raise TypeError(f"{self.lazy_commands[cmd_name]} is not a click command")
+        return command
+
+
+@click.group(
+    cls=LazyGroup,
+    lazy_commands=COMMANDS,
+    invoke_without_command=True,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+@click.version_option(__version__, "--version", "-V", prog_name="gdtui", message="%(prog)s %(version)s")
+@run_options
+@click.option("--run", "start", is_flag=True, help="Start training at once.")
+@click.option("--vary", multiple=True, metavar="FIELD=V1,V2,...", help="Open with a lane per combination (see run).")
+@click.pass_context
+def cli(ctx: click.Context, start: bool, vary: tuple[str, ...], **options: Any) -> None:
+    """Watch and steer gradient descent in the terminal. Without a command, opens the TUI."""
+    if ctx.invoked_subcommand is not None:
+        return
+    lanes, csv = tui_lanes(options, vary)
+    config = lanes[0]
+    from gdtui.tui.client import SessionClient
+
+    session = SessionClient()
+    session.spawn(config, csv)  # torch loads in the session process while Textual loads here
+    from gdtui.tui.app import GdtuiApp
+
+    app = GdtuiApp(config, start=start, session=session, lanes=lanes[1:])
+    try:
+        app.run()
+    finally:
+        session.stop()
+    # The terminal is restored and the session is gone. If the terminal itself is gone (a dropped SSH link),
+    # Textual's input thread can spin on end-of-file and keep the process alive: leave without waiting on it.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(app.return_code or 0)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: click errors become one line on stderr and exit code 2."""
+    try:
+        code = cli.main(args=argv, prog_name="gdtui", standalone_mode=False)
+    except click.ClickException as error:
+        click.echo(f"gdtui: error: {error.format_message()}", err=True)
+        return EXIT_USAGE
+    except click.exceptions.Abort:
+        return 130
+    except KeyboardInterrupt:
+        return 130
+    return code if isinstance(code, int) else EXIT_OK
