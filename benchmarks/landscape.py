@@ -38,7 +38,7 @@ def work_land_grid(quick: bool) -> dict:
     """A 120x72 grid of the preset after 50 epochs against 50 epochs of a fresh run of it (run_chunk, as figure
     1b trains in-process); then the same grid on a million points (subsampled to 10,000 by the engine)."""
     _import_gdtui()
-    from gdtui.engine.config import resolve
+    from gdtui.engine import resolve
     from gdtui.engine.landscape import landscape
     from gdtui.engine.trainer import Trainer
 
@@ -105,7 +105,7 @@ def work_land_frame(quick: bool) -> dict:
     _import_gdtui()
     from textual.app import App
 
-    from gdtui.engine.config import resolve
+    from gdtui.engine import resolve
     from gdtui.engine.landscape import landscape_job, thinned_path
     from gdtui.engine.trainer import Trainer
     from gdtui.tui.lanes import COLORS
@@ -245,7 +245,7 @@ def _watch(name: str, quick: bool) -> dict:
     "done" sent, alternating sides run by run. On the watched side, the time the loop spent tending the landscape
     (Session.tend_landscape: starting grids, computing them, sending them) during the run is also added up."""
     _import_gdtui()
-    from gdtui.engine.config import resolve
+    from gdtui.engine import resolve
     from gdtui.engine.session import Session
 
     settings, full, short = WATCH_RUNS[name]

@@ -50,7 +50,7 @@ def seed_epochs():
 def trainer_epochs(epochs=10**7):
     """A Trainer of the preset, as a function that runs n more epochs the way `gdtui run` does."""
     _import_gdtui()
-    from gdtui.engine.config import resolve
+    from gdtui.engine import resolve
     from gdtui.engine.trainer import Trainer
 
     trainer = Trainer(resolve(PRESET, epochs=epochs))
@@ -121,7 +121,7 @@ def work_session(quick: bool) -> dict:
     from multiprocessing.connection import Connection
 
     _import_gdtui()
-    from gdtui.engine.config import resolve
+    from gdtui.engine import resolve
     from gdtui.engine.trainer import Trainer
 
     window, rounds = (2.0, 2) if quick else (4.0, 4)
@@ -194,7 +194,7 @@ def work_plot(quick: bool) -> dict:
     _import_gdtui()
     from textual.app import App
 
-    from gdtui.engine.config import resolve
+    from gdtui.engine import resolve
     from gdtui.engine.trainer import Trainer
     from gdtui.tui.widgets.plots import PredictionPlot
 
@@ -261,7 +261,7 @@ def work_epochs(quick: bool) -> dict:
     _import_gdtui()
     import torch
 
-    from gdtui.engine.config import resolve
+    from gdtui.engine import resolve
     from gdtui.engine.trainer import Trainer
 
     points = 1_000_000
@@ -301,7 +301,7 @@ def work_memory(quick: bool) -> dict:
     _import_gdtui()
     import gc
 
-    from gdtui.engine.config import resolve
+    from gdtui.engine import resolve
     from gdtui.engine.trainer import Trainer
 
     total = 1_000_000
@@ -354,7 +354,7 @@ def work_syncs(quick: bool) -> dict:
     import torch
 
     from gdtui.engine import trainer as trainer_module
-    from gdtui.engine.config import resolve
+    from gdtui.engine import resolve
 
     tree = ast.parse(Path(trainer_module.__file__).read_text())
     cls = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "Trainer")
@@ -404,7 +404,7 @@ def work_syncs(quick: bool) -> dict:
 
 
 def _lane_configs(epochs: int):
-    from gdtui.engine.config import resolve
+    from gdtui.engine import resolve
 
     settings = [
         {"lr": 1e-5},

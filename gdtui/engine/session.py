@@ -5,25 +5,8 @@ training for the GIL (measured: a silent app cost 22%, the best threaded design 
 speed); in its own process the trainer runs at full speed on its own core, torch loads there while the UI
 paints at once, and a dead parent (a dropped SSH link) closes the pipe, which ends the child.
 
-Protocol (tuples over a multiprocessing Connection). The session serves a race of lanes (gdtui.engine.lanes):
-step, run, pause and reset act on every lane in lockstep; update and the SessionInfo are the focused lane's.
-  UI -> session: ("step",) ("run",) ("pause",) ("reset",) ("update", {lr|momentum|epochs: value})
-                 ("config", RunConfig) (a new race of one lane) ("export", path) ("quit",)
-                 ("add", {settings}) ("branch", epoch | None, {settings}) ("remove", lane id | None) ("focus", id)
-                 ("landscape", {pair, span, size} | None) (watch the focused lane's landscape; None: stop)
-                 ("lr_find", {start, end, steps}) (an LR range test of the focused lane)
-                 ("script",) (the focused lane as a plain PyTorch script, gdtui.engine.script)
-                 (export writes new files: path, else path-2...; with several lanes path-lane1, path-lane2...)
-  session -> UI: ("ready", SessionInfo) (the focused lane, after a build, a reset or a change of lanes)
-                 ("lanes", [LaneInfo], focused id) ("results", Chunk, state) (the focused lane's epochs)
-                 ("lane_results", {lane id: Chunk}) (the other lanes' epochs of the same report)
-                 ("history", lane id, RMSE column, Chunk | None) (the focused lane's past, after a lanes command)
-                 ("state", state, epoch) ("config", RunConfig) ("error", field, message) ("exported", path, rows)
-                 ("seen", n) after obeying each command: n commands obeyed so far
-                 ("curvature", lane id, Curvature) (the focused lane's, after each "ready")
-                 ("landscape", lane id, Landscape, {lane id: path} | None, Curvature) (paths: only after a
-                 landscape command; the app extends them from the reports) ("lr_find", lane id, LrFind)
-                 ("script", lane id, text) (the focused lane's script)
+Protocol: the typed commands and replies of gdtui.engine.protocol, over a multiprocessing Connection. The
+session serves a race of lanes (gdtui.engine.lanes); every report names its lane.
 While a landscape is watched, the session recomputes it when the focused lane, the pair, the span or the size
 change, when an automatic span no longer holds the current point, or when a held parameter has moved by more
 than a cell (its path's range over the grid's columns); a block of grid points at a time between chunks, at
@@ -43,8 +26,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
+from gdtui.engine import protocol as p
 from gdtui.engine.config import DATA_FIELDS, ConfigError, RunConfig, check_combination
 from gdtui.engine.csvfile import CsvData
+from gdtui.engine.protocol import LaneInfo, SessionInfo
 from gdtui.engine.surface import Curvature
 
 if TYPE_CHECKING:
@@ -57,26 +42,6 @@ LOG_TAIL = 2000  # the epochs a UI's log keeps
 LOOK_SECONDS = 0.001
 
 
-@dataclass(frozen=True)
-class SessionInfo:
-    """What the UI needs to draw a new run: its config, device, parameter names, a plot sample of the data
-    (x, y, of which the first n_train are training points), the data's size and whether it has a test split.
-    Predictions (`preds`, and each chunk's) hold the sample's, then the fitted function's at `line_x`."""
-
-    config: RunConfig
-    device: str
-    names: tuple[str, ...]
-    x: list[float]
-    y: list[float]
-    n_train: int
-    n_points: int
-    label: str
-    preds: tuple[float, ...]
-    has_test: bool
-    warnings: tuple[str, ...] = ()
-    line_x: tuple[float, ...] = ()  # where `preds` goes on past the sample: the fitted function's x
-
-
 def main() -> None:
     """`python -m gdtui.engine.session FD`: serve the session on the socket FD (the UI started us with our
     standard streams on /dev/null, so no library output can reach the terminal it draws on)."""
@@ -85,10 +50,10 @@ def main() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     conn = Connection(int(sys.argv[1]))
     try:
-        _, config, csv = conn.recv()
+        start = conn.recv()
     except (EOFError, OSError):
         return
-    serve(conn, config, csv)
+    serve(conn, start.config, start.csv)
 
 
 def serve(conn: Pipe, config: RunConfig, csv: CsvData | None = None) -> None:
@@ -111,8 +76,8 @@ def serve(conn: Pipe, config: RunConfig, csv: CsvData | None = None) -> None:
 class Pipe(Protocol):
     """The session's end of its pipe (a multiprocessing Connection; tests script their own)."""
 
-    def send(self, obj: Any) -> None: ...
-    def recv(self) -> Any: ...
+    def send(self, obj: p.Reply) -> None: ...
+    def recv(self) -> p.Command: ...
     def poll(self) -> bool: ...
     def close(self) -> None: ...
 
@@ -131,18 +96,6 @@ class Watch:
     shown_span: tuple[tuple[float, float], tuple[float, float]] | None = None
     job: Any = None  # a landscape_job generator under way, with its key
     job_key: tuple[Any, ...] | None = None
-
-
-@dataclass(frozen=True)
-class LaneInfo:
-    """A lane of the race as the UI lists it: its id, settings, where it branched from, epoch and status."""
-
-    id: int
-    config: RunConfig
-    origin: tuple[int, int] | None
-    epoch: int
-    status: str
-    stopped: str = ""  # Trainer.stop_reason: "epochs", "target-rmse", "patience", "diverged" or ""
 
 
 class Session:
@@ -174,7 +127,7 @@ class Session:
 
     def send_lanes(self) -> None:
         assert self.race is not None
-        lanes = [
+        lanes = tuple(
             LaneInfo(
                 lane.id,
                 lane.trainer.config,
@@ -184,8 +137,8 @@ class Session:
                 lane.trainer.stop_reason,
             )
             for lane in self.race.lanes
-        ]
-        self.conn.send(("lanes", lanes, self.focus))
+        )
+        self.conn.send(p.Lanes(lanes, self.focus))
 
     def send_history(self) -> None:
         """The focused lane's past, for a UI that shows it anew (after a change of focus or of lanes): its whole
@@ -193,10 +146,10 @@ class Session:
         t = self.trainer
         assert t is not None
         tail = t.history.tail(LOG_TAIL, tuple(t.predict().tolist()))
-        self.conn.send(("history", self.focus, t.history.rmse, tail))
+        self.conn.send(p.History(self.focus, t.history.rmse, tail))
 
     def send_state(self) -> None:
-        self.conn.send(("state", self.state(), self.trainer.epoch if self.trainer else 0))
+        self.conn.send(p.State(self.focus, self.state(), self.trainer.epoch if self.trainer else 0))
 
     def build(self, config: RunConfig, csv: CsvData | None = None) -> bool:
         from gdtui.engine.csvfile import DataError
@@ -208,15 +161,15 @@ class Session:
             race = Race(config, csv=csv if csv is not None and config.data == csv.path else None)
         except DeviceError as error:
             self.refused = "device"
-            self.conn.send(("error", "device", str(error)))
+            self.conn.send(p.Error("device", str(error)))
             return False
         except DataError as error:
             self.refused = "data"
-            self.conn.send(("error", "data", str(error)))
+            self.conn.send(p.Error("data", str(error)))
             return False
         except ConfigError as error:
             self.refused = error.field
-            self.conn.send(("error", error.field, error.message))
+            self.conn.send(p.Error(error.field, error.message))
             return False
         self.race, self.focus = race, race.lanes[0].id
         self.running = False
@@ -237,7 +190,7 @@ class Session:
             try:
                 race.replace(self.focus, config)
             except ConfigError as error:
-                self.conn.send(("error", error.field, error.message))
+                self.conn.send(p.Error(error.field, error.message))
                 return False
             self.running = False
             self.send_ready()
@@ -254,7 +207,7 @@ class Session:
             for lane_config in configs[1:]:
                 self.race.add(check_combination(lane_config))
         except ConfigError as error:
-            self.conn.send(("error", error.field, error.message))
+            self.conn.send(p.Error(error.field, error.message))
         self.focus = self.race.lanes[min(focus_at, len(self.race.lanes) - 1)].id
         self.send_ready()
         self.send_lanes()
@@ -267,8 +220,8 @@ class Session:
         assert t is not None
         x, y, n_train = t.plot_data
         self.conn.send(
-            (
-                "ready",
+            p.Ready(
+                self.focus,
                 SessionInfo(
                     t.config,
                     str(t.device),
@@ -285,7 +238,7 @@ class Session:
                 ),
             )
         )
-        self.conn.send(("curvature", self.focus, self.curvature_of(t)))
+        self.conn.send(p.CurvatureKnown(self.focus, self.curvature_of(t)))
         if self.watch is not None:  # new lanes, a reset or a new focus: the grid and the app's paths start anew
             self.watch.paths_wanted = True
             self.watch.job = self.watch.job_key = None
@@ -308,28 +261,28 @@ class Session:
         conn = self.conn
         while True:
             if self.running:
-                self.obey(("run",), self.chunk, acknowledge=False)
+                self.obey("run", self.chunk, acknowledge=False)
             if self.watch is not None:
-                self.obey(("landscape",), self.tend_landscape, acknowledge=False)
+                self.obey("landscape", self.tend_landscape, acknowledge=False)
             if (self.running or self.landscape_pending()) and not conn.poll():
                 continue
             command = conn.recv()
-            if command[0] == "quit":
+            if isinstance(command, p.Quit):
                 return
-            self.obey(command, lambda: self.handle(command))  # noqa: B023 (called at once)
+            self.obey(command_name(command), lambda: self.handle(command))  # noqa: B023 (called at once)
 
-    def obey(self, command: tuple[Any, ...], work: Callable[[], None], acknowledge: bool = True) -> None:
+    def obey(self, what: str, work: Callable[[], None], acknowledge: bool = True) -> None:
         """Do `work` for `command`, then acknowledge it ("seen", count of commands obeyed). Whatever the engine
         raises becomes an error reply naming the command, and the session goes on (paused) with the run as it
         stands: the epochs that completed are reported first."""
         try:
-            self._obey(command, work)
+            self._obey(what, work)
         finally:
             if acknowledge:
                 self.seen += 1
-                self.conn.send(("seen", self.seen))
+                self.conn.send(p.Seen(self.seen))
 
-    def _obey(self, command: tuple[Any, ...], work: Callable[[], None]) -> None:
+    def _obey(self, what: str, work: Callable[[], None]) -> None:
         from gdtui.engine.lanes import RaceError
         from gdtui.engine.trainer import TrainingError
 
@@ -342,8 +295,8 @@ class Session:
             if isinstance(error, RaceError):
                 self.report(error.chunks)
             elif isinstance(error, TrainingError) and error.chunk is not None:
-                self.conn.send(("results", error.chunk, self.state()))
-            self.conn.send(("error", command[0], f"{command[0]} failed: {error}"))
+                self.conn.send(p.Results(self.focus, error.chunk))
+            self.conn.send(p.Error(what, f"{what} failed: {error}"))
             if self.trainer is not None:
                 self.send_state()
 
@@ -358,16 +311,12 @@ class Session:
         self.report(chunks)
         if any(race.lane(lane_id).trainer.stopped for lane_id in chunks):  # a stop rule ended a lane: say why
             self.send_lanes()
-        if self.focus not in chunks:
-            self.send_state()
+        self.send_state()
 
     def report(self, chunks: dict[int, Chunk]) -> None:
-        """Send new epochs: the other lanes' first, then the focused lane's with the state."""
-        others = {lane_id: chunk for lane_id, chunk in chunks.items() if lane_id != self.focus}
-        if others:
-            self.conn.send(("lane_results", others))
-        if self.focus in chunks:
-            self.conn.send(("results", chunks[self.focus], self.state()))
+        """Send new epochs, a report per lane (each naming its lane), the focused lane's last."""
+        for lane_id, chunk in sorted(chunks.items(), key=lambda item: item[0] == self.focus):
+            self.conn.send(p.Results(lane_id, chunk))
 
     def _command_waiting(self) -> Callable[[], bool]:
         """A should_stop for run_chunk: is a command waiting? Asked of the pipe at most every LOOK_SECONDS."""
@@ -384,75 +333,86 @@ class Session:
 
         return waiting
 
-    def handle(self, command: tuple[Any, ...]) -> None:
-        kind = command[0]
+    def handle(self, command: p.Command) -> None:
         t = self.trainer
-        if kind == "config":
-            if not self.rebuild(command[1]):
+        if isinstance(command, p.Configure):
+            if not self.rebuild(command.config):
                 self.send_state()
             return
         if t is None:
             return
         race = self.race
         assert race is not None
-        if kind == "step":
-            self.running = False
-            if any(lane.active for lane in race.lanes):  # never past the budget, however many were queued
-                self.chunk(1)
-            else:
+        match command:
+            case p.Step():
+                self.running = False
+                if any(lane.active for lane in race.lanes):  # never past the budget, however many were queued
+                    self.chunk(1)
+                else:
+                    self.send_state()
+            case p.Run():
+                self.running = any(lane.active for lane in race.lanes)
                 self.send_state()
-        elif kind == "run":
-            self.running = any(lane.active for lane in race.lanes)
-            self.send_state()
-        elif kind == "pause":
-            self.running = False
-            self.send_state()
-        elif kind == "reset":
-            self.running = False
-            race.reset()
-            self.send_ready()
-            self.send_lanes()
-            self.send_state()
-        elif kind in ("add", "branch", "remove", "focus"):
-            self.lanes_command(command)
-        elif kind == "landscape":
-            ask = command[1]
-            self.watch = None if ask is None else Watch(ask.get("pair"), ask.get("span"), tuple(ask["size"]))
-        elif kind == "lr_find":
-            from gdtui.engine.landscape import lr_find
-
-            try:
-                found = lr_find(t, **command[1])
-            except ValueError as error:
-                self.conn.send(("error", "lr_find", str(error)))
-            else:
-                self.conn.send(("lr_find", self.focus, found))
-        elif kind == "update":
-            try:
-                config = t.update(**command[1])
-            except ConfigError as error:
-                self.conn.send(("error", error.field, error.message))
-            else:
-                self.conn.send(("config", config))
-                if self.running and t.done:
-                    self.running = False
+            case p.Pause():
+                self.running = False
                 self.send_state()
-        elif kind == "script":  # the focused lane as a plain torch script: its start and the changes it took
-            from gdtui.engine.script import script
-
-            self.conn.send(("script", self.focus, script(t.start_config, t.changes, t.data.n_train)))
-        elif kind == "export":  # every lane: the path as given for one, path-lane1, path-lane2... for several
-            for number, lane in enumerate(race.lanes, start=1):
-                wanted = command[1]
-                if len(race.lanes) > 1:
-                    stem, ext = os.path.splitext(wanted)
-                    wanted = f"{stem}-lane{number}{ext}"
+            case p.Reset():
+                self.running = False
+                race.reset()
+                self.send_ready()
+                self.send_lanes()
+                self.send_state()
+            case p.AddLane() | p.BranchLane() | p.RemoveLane() | p.FocusLane():
+                self.lanes_command(command)
+            case p.WatchLandscape(pair, span, size):
+                self.watch = Watch(pair, span, size)
+            case p.UnwatchLandscape():
+                self.watch = None
+            case p.FindLr():
+                self.find_lr(t, command)
+            case p.Update(changes):
                 try:
-                    path, rows = lane.trainer.history.write_new(wanted)
-                except OSError as error:
-                    self.conn.send(("error", "export", f"{wanted}: {error.strerror or error}"))
-                    return
-                self.conn.send(("exported", path, rows))
+                    config = t.update(**changes)
+                except ConfigError as error:
+                    self.conn.send(p.Error(error.field, error.message))
+                else:
+                    self.conn.send(p.Applied(self.focus, config))
+                    if self.running and t.done:
+                        self.running = False
+                    self.send_state()
+            case p.GetScript():  # the focused lane as a plain torch script: its start and the changes it took
+                from gdtui.engine.script import script
+
+                self.conn.send(p.ScriptReady(self.focus, script(t.start_config, t.changes, t.data.n_train)))
+            case p.Export(wanted):
+                self.export(wanted)
+
+    def find_lr(self, t: Trainer, ask: p.FindLr) -> None:
+        from gdtui.engine.landscape import lr_find
+
+        ramp = {name: value for name, value in vars(ask).items() if value is not None}
+        try:
+            found = lr_find(t, **ramp)
+        except ValueError as error:
+            self.conn.send(p.Error("lr_find", str(error)))
+        else:
+            self.conn.send(p.LrFound(self.focus, found))
+
+    def export(self, wanted: str) -> None:
+        """Every lane's history: the path as given for one lane, path-lane1, path-lane2... for several."""
+        race = self.race
+        assert race is not None
+        for number, lane in enumerate(race.lanes, start=1):
+            path = wanted
+            if len(race.lanes) > 1:
+                stem, ext = os.path.splitext(wanted)
+                path = f"{stem}-lane{number}{ext}"
+            try:
+                written, rows = lane.trainer.history.write_new(path)
+            except OSError as error:
+                self.conn.send(p.Error("export", f"{path}: {error.strerror or error}"))
+                return
+            self.conn.send(p.Exported(lane.id, written, rows))
 
     # the landscape ---------------------------------------------------------------------------------------
 
@@ -465,7 +425,7 @@ class Session:
         names = t.names
         if len(names) < 2:
             return None
-        pair = watch.pair if watch.pair and all(p in names for p in watch.pair) else (names[0], names[1])
+        pair = watch.pair if watch.pair and all(n in names for n in watch.pair) else (names[0], names[1])
         key = (self.focus, pair, watch.span, watch.size)
         if watch.paths_wanted or key != watch.computed or watch.held is None or watch.tolerance is None:
             return key
@@ -505,7 +465,7 @@ class Session:
                 watch.job = landscape_job(t, key[1], key[3], key[2], paths=others)
             except ValueError as error:  # a model with no landscape
                 self.watch = None
-                self.conn.send(("error", "landscape", str(error)))
+                self.conn.send(p.Error("landscape", str(error)))
                 return
             watch.job_key = key
         if watch.job is None:
@@ -543,36 +503,40 @@ class Session:
         if watch.paths_wanted:
             paths = {lane.id: thinned_path(lane.trainer, pair) for lane in race.lanes if lane.trainer.names == names}
             watch.paths_wanted = False
-        self.conn.send(("landscape", self.focus, grid, paths, self.curvature_of(t, grid.held)))
+        self.conn.send(p.LandscapeReady(self.focus, grid, paths, self.curvature_of(t, grid.held)))
 
-    def lanes_command(self, command: tuple[Any, ...]) -> None:
-        """("add", changes): a copy of the focused lane from epoch 0, with `changes`, focused; ("branch", epoch,
-        changes): the focused lane from `epoch` (None: its latest), focused; ("remove", id): a lane (None: the
-        focused one; never the last); ("focus", id)."""
+    def lanes_command(self, command: p.AddLane | p.BranchLane | p.RemoveLane | p.FocusLane) -> None:
+        """Add a copy of the focused lane, branch it, remove a lane (never the last) or focus one."""
         race = self.race
         assert race is not None
-        kind = command[0]
         try:
-            if kind == "add":
-                config = race.lane(self.focus).trainer.config.replace(**command[1])
-                self.focus = race.add(check_combination(config)).id
-            elif kind == "branch":
-                self.focus = race.branch(self.focus, command[1], **command[2]).id
-            elif kind == "remove":
-                race.remove(self.focus if command[1] is None else command[1])
-                if self.focus not in [lane.id for lane in race.lanes]:
-                    self.focus = race.lanes[0].id
-            elif kind == "focus":
-                self.focus = race.lane(command[1]).id
+            match command:
+                case p.AddLane(changes):
+                    config = race.lane(self.focus).trainer.config.replace(**changes)
+                    self.focus = race.add(check_combination(config)).id
+                case p.BranchLane(epoch, changes):
+                    self.focus = race.branch(self.focus, epoch, **changes).id
+                case p.RemoveLane(lane):
+                    race.remove(self.focus if lane is None else lane)
+                    if self.focus not in [lane.id for lane in race.lanes]:
+                        self.focus = race.lanes[0].id
+                case p.FocusLane(lane):
+                    self.focus = race.lane(lane).id
         except (ConfigError, KeyError) as error:
             field = error.field if isinstance(error, ConfigError) else "lanes"
             message = error.message if isinstance(error, ConfigError) else str(error.args[0])
-            self.conn.send(("error", field, message))
+            self.conn.send(p.Error(field, message))
             return
         self.send_ready()
         self.send_history()
         self.send_lanes()
         self.send_state()
+
+
+def command_name(command: p.Command) -> str:
+    """What a command is called in an error reply ("step failed: ..."): its class name in snake case."""
+    name = type(command).__name__
+    return "".join(f"_{c.lower()}" if c.isupper() else c for c in name).lstrip("_")
 
 
 if __name__ == "__main__":

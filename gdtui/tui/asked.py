@@ -17,10 +17,12 @@ class Asked:
     def __init__(self) -> None:
         self.running: bool | None = None  # None: nothing asked, the session's own state stands
         self.live: dict[str, Any] = {}
+        self.focus: int | None = None  # the lane last asked to focus (None: the session's focus stands)
 
     def clear(self) -> None:
         self.running = None
         self.live.clear()
+        self.focus = None
 
     def is_running(self, state: str) -> bool:
         """Whether the run is (or is about to be) running: the last run/pause asked, else the session's state."""

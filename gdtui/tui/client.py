@@ -17,8 +17,9 @@ import subprocess
 import sys
 import tempfile
 from multiprocessing.connection import Connection
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING
 
+from gdtui.engine import protocol
 from gdtui.engine.config import RunConfig
 from gdtui.engine.csvfile import CsvData
 
@@ -65,7 +66,7 @@ class SessionClient:
         theirs.close()
         self.conn = Connection(ours.detach())
         self.sent = 0
-        self.conn.send(("config", config, csv))  # the session's first config: not counted, never acknowledged
+        self.conn.send(protocol.Start(config, csv))  # not counted, never acknowledged
 
     def attach(self, target: MessagePump) -> None:
         """Post the session's replies to `target` (the app), read on the running event loop."""
@@ -74,8 +75,8 @@ class SessionClient:
             self._loop = asyncio.get_running_loop()
             self._loop.add_reader(self.conn.fileno(), self._readable)
 
-    def send(self, *command: object) -> None:
-        """Send a command; `sent` counts them, and the session acknowledges each one ("seen")."""
+    def send(self, command: protocol.Command) -> None:
+        """Send a command; `sent` counts them, and the session acknowledges each one (protocol.Seen)."""
         if self.conn is None:
             return
         try:
@@ -91,43 +92,12 @@ class SessionClient:
         except (EOFError, OSError):
             self._lost()
 
-    def _dispatch(self, reply: tuple[Any, ...]) -> None:
-        """Post one reply as its message. `reply` is unpickled from the pipe, so its items are only as typed as
-        the protocol in gdtui.engine.session says: (kind, ...), each kind with its own items."""
+    def _dispatch(self, reply: protocol.Reply) -> None:
+        """Post one reply, as it came, to the app."""
         from gdtui.tui import messages
 
-        if self.target is None:  # never so: replies are read only once attached
-            return
-        kind = reply[0]
-        post = self.target.post_message
-        if kind == "results":
-            post(messages.Results(reply[1], reply[2]))
-        elif kind == "state":
-            post(messages.SessionState(reply[1], reply[2]))
-        elif kind == "ready":
-            post(messages.SessionReady(reply[1]))
-        elif kind == "config":
-            post(messages.ConfigApplied(reply[1]))
-        elif kind == "error":
-            post(messages.SessionError(reply[1], reply[2]))
-        elif kind == "exported":
-            post(messages.Exported(reply[1], reply[2]))
-        elif kind == "lanes":
-            post(messages.LanesChanged(reply[1], reply[2]))
-        elif kind == "lane_results":
-            post(messages.LaneResults(reply[1]))
-        elif kind == "history":
-            post(messages.LaneHistory(reply[1], reply[2], reply[3]))
-        elif kind == "seen":
-            post(messages.SessionSeen(reply[1]))
-        elif kind == "curvature":
-            post(messages.CurvatureKnown(reply[1], reply[2]))
-        elif kind == "landscape":
-            post(messages.LandscapeReady(reply[1], reply[2], reply[3], reply[4]))
-        elif kind == "lr_find":
-            post(messages.LrFound(reply[1], reply[2]))
-        elif kind == "script":
-            post(messages.ScriptReady(reply[1], reply[2]))
+        if self.target is not None:  # never None: replies are read only once attached
+            self.target.post_message(messages.SessionReply(reply))
 
     def _lost(self) -> None:
         was_open = self.conn is not None
@@ -197,7 +167,7 @@ class SessionClient:
         """Ask the session to quit at its next epoch boundary, then make sure the process is gone."""
         if self.conn is not None:
             try:
-                self.conn.send(("quit",))
+                self.conn.send(protocol.Quit())
             except (OSError, ValueError):
                 pass
         self._detach()

@@ -7,48 +7,53 @@ Torch-free: the session writes the script (gdtui.engine.script).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-from gdtui.tui import messages
+from gdtui.engine import protocol as p
+from gdtui.tui.lanes import LanesModel
+from gdtui.tui.race_view import describe
+from gdtui.tui.routes import Routes
+from gdtui.tui.shell import Shell
 from gdtui.tui.widgets.code import CodeScreen
-
-if TYPE_CHECKING:
-    from gdtui.tui.app import GdtuiApp
 
 
 class CodeControl:
     """Opens and closes the Code screen (`toggle`), asks for the script while it is open (`refresh`)."""
 
-    def __init__(self, app: GdtuiApp) -> None:
-        self.app = app
+    def __init__(self, shell: Shell, lanes: LanesModel) -> None:
+        self.shell, self.lanes = shell, lanes
         self.screen: CodeScreen | None = None
 
     @property
     def open(self) -> bool:
-        return self.screen is not None and self.screen in self.app.screen_stack
+        return self.screen is not None and self.shell.showing(self.screen)
 
     def toggle(self) -> None:
         if self.open:
             assert self.screen is not None
             self.screen.action_close()
             return
-        if self.app._session_gone():
-            return
-        self.screen = CodeScreen(self.app.config.preset)
-        self.app.push_screen(self.screen)
-        self.app.session.send("script")
+        screen = CodeScreen(self.shell.config.preset)
+        if self.shell.send(p.GetScript()):
+            self.screen = screen
+            self.shell.push_screen(screen)
 
     def refresh(self) -> None:
         """After a change the session confirmed (settings, lanes, focus): the script anew, if it shows."""
-        if self.open and not self.app._session_gone():
-            self.app.session.send("script")
+        if self.open:
+            self.shell.send(p.GetScript())
 
-    def on_script(self, event: messages.ScriptReady) -> None:
-        if not self.open or event.lane != self.app.race.lanes.focus:
+    def replies(self) -> Routes:
+        """The script anew after a change the session confirmed; the script itself."""
+        return {
+            p.Ready: lambda _: self.refresh(),
+            p.Lanes: lambda _: self.refresh(),
+            p.Applied: lambda reply: self.refresh() if reply.lane == self.lanes.focus else None,
+            p.ScriptReady: self.on_script,
+        }
+
+    def on_script(self, reply: p.ScriptReady) -> None:
+        if not self.open or reply.lane != self.lanes.focus:
             return  # closed, or the focus moved on: a newer script is on its way
         assert self.screen is not None
-        lane = self.app.race.lanes.get(event.lane)
-        label = f"lane {lane.number}: {self.app.race.lanes.apart(lane)}" if lane is not None else "the run"
-        changes = event.text.count("# changed in gdtui after epoch")
+        changes = reply.text.count("# changed in gdtui after epoch")
         made = f" · {changes} change{'s' if changes != 1 else ''} made during the run" if changes else ""
-        self.screen.show(event.text, label + made)  # not its epoch: the view is not redrawn as epochs go by
+        self.screen.show(reply.text, describe(self.lanes, reply.lane) + made)  # not its epoch: not redrawn per epoch

@@ -9,18 +9,22 @@ thinning, the curvature, the ramp); this module only asks and draws. Torch-free.
 from __future__ import annotations
 
 from itertools import combinations
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from textual.widgets import TabbedContent
+
+from gdtui.engine import protocol as p
+from gdtui.engine.history import Chunk
 from gdtui.engine.paths import Path
+from gdtui.engine.protocol import Span
 from gdtui.engine.surface import Curvature, Landscape
-from gdtui.tui import messages
-from gdtui.tui.lanes import COLORS
-from gdtui.tui.widgets.landscape import LanePath
+from gdtui.tui.lanes import COLORS, LanesModel
+from gdtui.tui.race_view import describe
+from gdtui.tui.routes import Routes
+from gdtui.tui.shell import Shell
+from gdtui.tui.widgets.landscape import LandscapeView, LanePath
+from gdtui.tui.widgets.status import StatusLine
 
-if TYPE_CHECKING:
-    from gdtui.tui.app import GdtuiApp
-
-Span = tuple[tuple[float, float], tuple[float, float]]
 ZOOM = 2.0
 
 
@@ -28,8 +32,10 @@ class LandscapeControl:
     """The landscape view's state and keys: `shown` while its tab is active (the session computes grids only
     then), the pair and span asked for, and the paths, grown from every report between grids."""
 
-    def __init__(self, app: GdtuiApp) -> None:
-        self.app = app
+    def __init__(
+        self, shell: Shell, view: LandscapeView, tabs: TabbedContent, status: StatusLine, lanes: LanesModel
+    ) -> None:
+        self.shell, self.view, self.tabs, self.status, self.lanes = shell, view, tabs, status, lanes
         self.shown = False
         self.pair: tuple[str, str] | None = None
         self.span: Span | None = None  # None: the session's default (every path and the minimum)
@@ -50,25 +56,23 @@ class LandscapeControl:
             self.ask(force=True)
         else:
             self.asked = None
-            if not self.app._session_gone():
-                self.app.session.send("landscape", None)
+            self.shell.send(p.UnwatchLandscape())
 
     def ask(self, force: bool = False) -> None:
         """Tell the session what the view needs (its pair, span and the widget's size), if that changed."""
-        if not self.shown or self.app._session_gone():
+        if not self.shown:
             return
-        cols, rows = self.app.landscape.area()
+        cols, rows = self.view.area()
         want = (self.pair, self.span, (cols, 2 * rows))
-        if force or want != self.asked:
+        if (force or want != self.asked) and self.shell.send(p.WatchLandscape(*want)):
             self.asked = want
-            self.app.session.send("landscape", {"pair": self.pair, "span": self.span, "size": want[2]})
 
     # keys ---------------------------------------------------------------------------------------------------
 
     def _show_view(self) -> bool:
         """Bring the landscape tab up; False (the key does nothing more) if it was not up."""
-        if self.app.tabs.active != "tab-land":
-            self.app.tabs.active = "tab-land"
+        if self.tabs.active != "tab-land":
+            self.tabs.active = "tab-land"
             return False
         return self.grid is not None
 
@@ -77,7 +81,7 @@ class LandscapeControl:
             return
         pairs = list(combinations(self.names, 2))
         if len(pairs) < 2:
-            self.app.notify(f"The model has only {' and '.join(self.names)}.", title="landscape")
+            self.shell.notify(f"The model has only {' and '.join(self.names)}.", title="landscape")
             return
         # on what was last asked for: a second o before the first grid arrives goes one pair further
         current = self.pair or (self.grid.pair if self.grid is not None else pairs[0])
@@ -89,18 +93,18 @@ class LandscapeControl:
         """Type the pair by name (any two of the model's parameters), in a small screen of its own."""
         from gdtui.tui.widgets.pair import PairScreen
 
-        self.app.tabs.active = "tab-land"
+        self.tabs.active = "tab-land"
         if len(self.names) < 2:
-            self.app.notify("The model has fewer than two parameters: no landscape.", title="landscape")
+            self.shell.notify("The model has fewer than two parameters: no landscape.", title="landscape")
             return
         current = self.pair or (self.grid.pair if self.grid is not None else None)
 
         def chosen(pair: tuple[str, str] | None) -> None:
-            if pair is not None and not self.app._exit:
+            if pair is not None:
                 self.pair, self.span = pair, None
                 self.ask()
 
-        self.app.push_screen(PairScreen(self.names, current), chosen)
+        self.shell.push_screen(PairScreen(self.names, current), chosen)
 
     def action_zoom(self, factor: float) -> None:
         """Zoom in (factor < 1) or out about the span's center."""
@@ -130,9 +134,22 @@ class LandscapeControl:
             self.ask()
 
     def action_lr_find(self) -> None:
-        if not self.app._session_gone():
-            self.app.notify("Ramping the lr from 1e-08 to 10 from the lane's start…", title="LR range test")
-            self.app.session.send("lr_find", {})
+        if self.shell.send(p.FindLr()):
+            self.shell.notify("Ramping the lr from 1e-08 to 10 from the lane's start…", title="LR range test")
+
+    def on_lr_found(self, reply: p.LrFound) -> None:
+        """The LR test's curves, in a screen whose pick (enter) the lane takes as its lr."""
+        from gdtui.tui.widgets.lr_find import LrFindScreen
+
+        if reply.lane != self.lanes.focus:
+            return  # the focus moved on while the ramp ran
+
+        def apply(lr: float | None) -> None:
+            if lr is not None:
+                self.shell.apply("lr", lr)
+
+        screen = LrFindScreen(reply.result, self.shell.config.lr, describe(self.lanes, reply.lane))
+        self.shell.push_screen(screen, apply)
 
     def _shown_span(self) -> Span:
         """The span last asked for (two quick + zoom twice), or the one in view where the session chose it."""
@@ -143,14 +160,24 @@ class LandscapeControl:
         return (grid.xs[0], grid.xs[-1]), (grid.ys[0], grid.ys[-1])
 
     def _current_point(self) -> tuple[float, float] | None:
-        path = self.paths.get(self.app.race.lanes.focus)
+        path = self.paths.get(self.lanes.focus)
         return path.last if path is not None else None
 
     # replies ------------------------------------------------------------------------------------------------
 
-    def on_curvature(self, event: messages.CurvatureKnown) -> None:
-        self.curvature = event.curvature
-        self.app.status.limit = event.curvature.lr_limit
+    def replies(self) -> Routes:
+        return {
+            p.Ready: lambda reply: self.on_ready(reply.info.names),
+            p.Results: lambda reply: self.extend(reply.lane, reply.chunk),
+            p.CurvatureKnown: self.on_curvature,
+            p.LandscapeReady: self.on_landscape,
+            p.LrFound: self.on_lr_found,
+        }
+
+    def on_curvature(self, reply: p.CurvatureKnown) -> None:
+        if reply.lane == self.lanes.focus:
+            self.curvature = reply.curvature
+            self.status.limit = reply.curvature.lr_limit
 
     def on_ready(self, names: tuple[str, ...]) -> None:
         """A new run, a reset or a change of lanes: the paths start anew with the next grid."""
@@ -160,17 +187,18 @@ class LandscapeControl:
         self.grid = None if names != getattr(self.grid, "names", names) else self.grid
         self.dirty = True
 
-    def on_landscape(self, event: messages.LandscapeReady) -> None:
-        if event.lane != self.app.race.lanes.focus or not self.shown:
+    def on_landscape(self, reply: p.LandscapeReady) -> None:
+        if reply.lane != self.lanes.focus or not self.shown:
             return
-        self.grid = event.grid
-        self.names = event.grid.names
-        if event.paths is not None:
-            self.paths = {lane: Path.seeded(points) for lane, points in event.paths.items()}
-        self.on_curvature(messages.CurvatureKnown(event.lane, event.curvature))
-        self.dirty = self.app._dirty = True
+        self.grid = reply.grid
+        self.names = reply.grid.names
+        if reply.paths is not None:
+            self.paths = {lane: Path.seeded(points) for lane, points in reply.paths.items()}
+        self.on_curvature(p.CurvatureKnown(reply.lane, reply.curvature))
+        self.dirty = True
+        self.shell.redraw()
 
-    def extend(self, lane_id: int, chunk: Any) -> None:
+    def extend(self, lane_id: int, chunk: Chunk) -> None:
         """A lane's new epochs (a Chunk) grow its path."""
         path, grid = self.paths.get(lane_id), self.grid
         if path is None or grid is None or len(chunk) == 0 or tuple(chunk.names) != grid.names:
@@ -187,7 +215,7 @@ class LandscapeControl:
             return
         self.ask()
         self.dirty = False
-        model = self.app.race.lanes
+        model = self.lanes
         several = len(model) > 1
         lanes = []
         for lane_id, path in self.paths.items():
@@ -199,4 +227,4 @@ class LandscapeControl:
         note = "" if grid is not None else "the landscape: computing…"
         if grid is None and len(self.names) == 1:
             note = f"the landscape needs two parameters: this model has one, {self.names[0]}"
-        self.app.landscape.show(grid, lanes, note)
+        self.view.show(grid, lanes, note)

@@ -1,24 +1,32 @@
 """The app's lanes: the keys that add, branch, remove and focus lanes, the ready comparisons of the command
-palette, and the replies that keep the lanes model, the table and the plots up to date.
+palette, and the session's reports that keep the lanes model, the table, the log and the plots up to date.
 
-Why: a race is the app's second subject beside the run itself; its keys and replies live here, on the
-lanes model (gdtui/lanes.py), so app.py stays the shell that routes keys and replies. Mixed into GdtuiApp.
+Why: every report names its lane (gdtui.engine.protocol), and this view credits each one to that lane in the
+lanes model (gdtui.tui.lanes), whatever the user has focused meanwhile. The log, the loss curve and the
+predictions show the lane the session has focused: a Ready names it, the History that follows fills the log,
+and the loss curve is that lane's own series in the model, so a lane's curve always has as many values as it
+has epochs. Keys compose on the focus last asked for (gdtui.tui.asked), so 2 1 2 1 pressed faster than the
+session answers still ends on lane 1.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from textual.app import SystemCommand
 
-from gdtui.engine.config import LIVE_FIELDS, MAX_LANES, RunConfig
-from gdtui.tui import messages
+from gdtui.engine import protocol as p
+from gdtui.engine.config import LIVE_FIELDS, MAX_LANES
 from gdtui.tui.lanes import LanesModel, LaneView
+from gdtui.tui.routes import Routes
+from gdtui.tui.shell import Shell
+from gdtui.tui.widgets.lanes_table import LanesTable
+from gdtui.tui.widgets.plots import LossCurve, PredictionPlot
+from gdtui.tui.widgets.rmse_log import RmseLog
+from gdtui.tui.widgets.status import StatusLine
 
-if TYPE_CHECKING:
-    from gdtui.tui.app import GdtuiApp
-
+ARTICLE_YLIM = {"fastai-quadratic": (-100.0, 100.0), "qiita-quadratic": (-75.0, 120.0)}
 COMPARISONS: list[tuple[str, str, list[dict[str, Any]]]] = [
     (
         "Compare learning rates ×0.5 ×2 ×4",
@@ -40,73 +48,92 @@ COMPARISONS: list[tuple[str, str, list[dict[str, Any]]]] = [
 ]
 
 
-class RaceView:
-    """Lane keys and replies for the app: it holds the lanes model and draws the table and plots from it."""
+def describe(lanes: LanesModel, lane_id: int) -> str:
+    """ "lane 2: lr 2e-05" for a lane of the race, "the run" where it is gone."""
+    lane = lanes.get(lane_id)
+    return f"lane {lane.number}: {lanes.apart(lane)}" if lane is not None else "the run"
 
-    def __init__(self, app: GdtuiApp) -> None:
-        self.app = app
+
+class RaceView:
+    """Lane keys and reports: it holds the lanes model and draws the table, the log and the plots from it."""
+
+    def __init__(
+        self,
+        shell: Shell,
+        table: LanesTable,
+        log: RmseLog,
+        plot: PredictionPlot,
+        curve: LossCurve,
+        status: StatusLine,
+    ) -> None:
+        self.shell = shell
+        self.table, self.log, self.plot, self.curve, self.status = table, log, plot, curve, status
         self.lanes = LanesModel()
         self.dirty = False
+
+    @property
+    def focus(self) -> int:
+        """The lane the session has focused: the one the log and the plots show."""
+        return self.lanes.focus
 
     # keys ---------------------------------------------------------------------------------------------------
 
     def action_add_lane(self, changes: dict[str, Any] | None = None) -> None:
         """A copy of the focused lane from epoch 0 (focused: the next edit sets it apart)."""
-        if self.app._session_gone() or not self._room(1):
+        if not self._room(1):
             return
-        self.app.asked.live = {name: getattr(self.app.config, name) for name in LIVE_FIELDS} | dict(changes or {})
-        self.app.session.send("add", dict(changes or {}))
+        if self.shell.send(p.AddLane(dict(changes or {}))):
+            self._compose_on(self.shell.config, changes)
 
     def action_branch_lane(self) -> None:
         """The focused lane from the epoch selected in the RMSE log (its latest if the log follows)."""
-        if self.app._session_gone() or not self._room(1):
-            return
-        self.app.asked.live = {name: getattr(self.app.config, name) for name in LIVE_FIELDS}
-        self.app.session.send("branch", self.app.log_view.selected_epoch(), {})
+        if self._room(1) and self.shell.send(p.BranchLane(self.log.selected_epoch())):
+            self._compose_on(self.shell.config)
 
     def action_remove_lane(self) -> None:
-        if self.app._session_gone():
-            return
         if len(self.lanes) <= 1:
-            self.app.notify("The last lane stays: a for another lane first.", title="lanes")
+            self.shell.notify("The last lane stays: a for another lane first.", title="lanes")
             return
-        rest = [lane for lane in self.lanes.lanes if lane.id != self.lanes.focus]
-        self._ask_focus(rest[0])
-        self.app.session.send("remove", None)
+        focus = self._asked_focus()
+        rest = [lane for lane in self.lanes.lanes if lane.id != focus]
+        if self.shell.send(p.RemoveLane(focus)):
+            self._compose_on(rest[0].config)
+            self.shell.asked.focus = rest[0].id
 
     def action_focus_lane(self, number: int) -> None:
         lane = self.lanes.numbered(number)
         if lane is None:
             if len(self.lanes) > 1:
-                self.app.notify(f"There is no lane {number}: lanes 1 to {len(self.lanes)}.", title="lanes")
+                self.shell.notify(f"There is no lane {number}: lanes 1 to {len(self.lanes)}.", title="lanes")
             return
-        self._focus(lane)
+        self.focus_lane(lane.id)
 
-    def table_focus(self, event: messages.FocusLane) -> None:
-        lane = self.lanes.get(event.lane)
-        if lane is not None:
-            self._focus(lane)
-
-    def _focus(self, lane: LaneView) -> None:
-        if lane.id == self.lanes.focus or self.app._session_gone():
+    def focus_lane(self, lane_id: int) -> None:
+        """Focus a lane (a key, or the table's cursor): keys after this compose on it."""
+        lane = self.lanes.get(lane_id)
+        if lane is None or lane.id == self._asked_focus():
             return
-        self._ask_focus(lane)
-        self.lanes.focus = lane.id
-        self.app.session.send("focus", lane.id)
+        if self.shell.send(p.FocusLane(lane.id)):
+            self._compose_on(lane.config)
+            self.shell.asked.focus = lane.id
 
-    def _ask_focus(self, lane: LaneView) -> None:
-        """Keys after this compose on the lane about to be focused (its lr, for `]`)."""
-        self.app.asked.live = {name: getattr(lane.config, name) for name in LIVE_FIELDS}
+    def _asked_focus(self) -> int:
+        asked = self.shell.asked.focus
+        return self.lanes.focus if asked is None else asked
+
+    def _compose_on(self, config: Any, changes: dict[str, Any] | None = None) -> None:
+        """Keys after this compose on `config`'s live values (its lr, for `]`), with `changes` over them."""
+        self.shell.asked.live = {name: getattr(config, name) for name in LIVE_FIELDS} | dict(changes or {})
 
     def _room(self, wanted: int) -> bool:
         if len(self.lanes) + wanted > MAX_LANES:
-            self.app.notify(f"A race holds at most {MAX_LANES} lanes: x removes the focused one.", title="lanes")
+            self.shell.notify(f"A race holds at most {MAX_LANES} lanes: x removes the focused one.", title="lanes")
             return False
         return True
 
     def compare(self, variants: list[dict[str, Any]]) -> None:
         """Lanes beside the focused one, each the focused lane's settings with one variant (lr as a factor)."""
-        config: RunConfig = self.app.config
+        config = self.shell.config
         wanted = []
         for variant in variants:
             if "flip" in variant:
@@ -115,11 +142,10 @@ class RaceView:
                 wanted.append({"lr": config.lr * variant["lr"]})
             elif variant.get("optimizer") != config.optimizer:
                 wanted.append(dict(variant))
-        if not wanted or self.app._session_gone() or not self._room(len(wanted)):
+        if not wanted or not self._room(len(wanted)):
             return
-        for changes in wanted:
-            self.app.session.send("add", changes)
-        self.app.asked.live = {name: getattr(config, name) for name in LIVE_FIELDS} | wanted[-1]
+        if all(self.shell.send(p.AddLane(changes)) for changes in wanted):
+            self._compose_on(config, wanted[-1])
 
     def lane_commands(self) -> Iterator[SystemCommand]:
         for title, help_text, variants in COMPARISONS:
@@ -130,55 +156,84 @@ class RaceView:
         for n in range(1, MAX_LANES + 1):
             yield SystemCommand(f"Focus lane {n}", str(n), lambda n=n: self.action_focus_lane(n))
 
-    # replies ------------------------------------------------------------------------------------------------
+    # reports ------------------------------------------------------------------------------------------------
 
-    def config_applied(self, config: RunConfig) -> None:
-        """A live change the focused lane took."""
-        lane = self.lanes.get(self.lanes.focus)
-        if lane is not None:
-            lane.config = config
-            self.dirty = self.app._dirty = True
+    def replies(self) -> Routes:
+        return {
+            p.Ready: self.on_ready,
+            p.Lanes: self.on_lanes,
+            p.Results: self.on_results,
+            p.History: self.on_history,
+            p.Applied: self.on_applied,
+        }
 
-    def on_lanes_changed(self, event: messages.LanesChanged) -> None:
-        self.lanes.set_lanes(event.lanes, event.focus)
+    def on_ready(self, reply: p.Ready) -> None:
+        """The session focused `reply.lane` anew: its data, and a log that starts over (its History follows)."""
+        info = reply.info
+        self.lanes.focus = reply.lane
+        ylim = ARTICLE_YLIM.get(info.config.preset) if info.config.data == "article" else None
+        self.plot.set_data(info.x, info.y, info.n_train, ylim)
+        self.plot.line_x = list(info.line_x)
+        self.log.reset_rows(info.has_test)
+        self.plot.set_preds(info.preds)
+        self.status.epoch = 0
+        self._changed()
+
+    def on_lanes(self, reply: p.Lanes) -> None:
+        self.lanes.set_lanes(reply.lanes, reply.focus)
         focused = self.lanes.get(self.lanes.focus)
-        self.app.status.stopped = focused.stopped if focused is not None else ""  # "done" says why
-        self.dirty = self.app._dirty = True
+        self.status.stopped = focused.stopped if focused is not None else ""  # "done" says why
+        self._changed()
 
-    def on_lane_results(self, event: messages.LaneResults) -> None:
-        for lane_id, chunk in event.chunks.items():
-            self.lanes.extend(lane_id, chunk)
-        self.dirty = self.app._dirty = True
+    def on_results(self, reply: p.Results) -> None:
+        """A lane's new epochs, credited to the lane the report names."""
+        self.lanes.extend(reply.lane, reply.chunk)
+        if reply.lane == self.lanes.focus:
+            self.log.add_chunk(reply.chunk)
+            self.plot.set_preds(reply.chunk.preds)
+        self._changed()
 
-    def on_lane_history(self, event: messages.LaneHistory) -> None:
-        tail = event.tail
-        self.lanes.set_history(event.lane, event.rmse, tail.preds if tail else None)
-        self.app.curve.clear()
-        self.app.curve.extend(event.rmse)
-        if tail is not None:
-            self.app.log_view.add_chunk(tail)
-            self.app.plot.set_preds(tail.preds)
-            self.app.status.epoch = tail.last
-        self.dirty = self.app._dirty = True
+    def on_history(self, reply: p.History) -> None:
+        tail = reply.tail
+        self.lanes.set_history(reply.lane, reply.rmse, tail.preds if tail else None)
+        if reply.lane == self.lanes.focus and tail is not None:
+            self.log.add_chunk(tail)
+            self.plot.set_preds(tail.preds)
+            self.status.epoch = tail.last
+        self._changed()
 
-    def draw_lanes(self) -> None:
-        """The table and the plots' other lanes, from the model (once a frame, not once a reply)."""
+    def on_applied(self, reply: p.Applied) -> None:
+        """A live change a lane took."""
+        lane = self.lanes.get(reply.lane)
+        if lane is not None:
+            lane.config = reply.config
+            self._changed()
+
+    def _changed(self) -> None:
+        self.dirty = True
+        self.shell.redraw()
+
+    # drawing ------------------------------------------------------------------------------------------------
+
+    def draw(self) -> None:
+        """The table and the plots' lanes, from the model (once a frame, not once a report)."""
         self.dirty = False
         model = self.lanes
         several = len(model) > 1
-        self.app.lanes_table.display = several
+        self.table.display = several
         if several:
-            self.app.lanes_table.show(model)
+            self.table.show(model, self._asked_focus())
         focused = model.get(model.focus)
+        self.curve.rmse = focused.series if focused is not None else self.curve.rmse[:0]
         others = [lane for lane in model.lanes if lane.id != model.focus] if several else []
-        self.app.plot.others = [(self._legend(lane), lane.color, lane.preds or []) for lane in others]
-        self.app.curve.others = [(self._legend(lane), lane.color, lane.series) for lane in others]
+        self.plot.others = [(self._legend(lane), lane.color, lane.preds or []) for lane in others]
+        self.curve.others = [(self._legend(lane), lane.color, lane.series) for lane in others]
         if focused is not None and several:
-            self.app.plot.label, self.app.plot.color = self._legend(focused), focused.color
-            self.app.curve.label, self.app.curve.color = self._legend(focused), focused.color
+            self.plot.label, self.plot.color = self._legend(focused), focused.color
+            self.curve.label, self.curve.color = self._legend(focused), focused.color
         else:
-            self.app.plot.label, self.app.plot.color = "predictions", "red"
-            self.app.curve.label, self.app.curve.color = "", "red"  # one lane: as gdtui always drew it
+            self.plot.label, self.plot.color = "predictions", "red"
+            self.curve.label, self.curve.color = "", "red"  # one lane: as gdtui always drew it
 
     def _legend(self, lane: LaneView) -> str:
         return f"{lane.number} {self.lanes.apart(lane)}"[:20]

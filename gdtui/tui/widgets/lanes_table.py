@@ -29,10 +29,11 @@ class LanesTable(DataTable[Any]):
         self._ids: list[int] = []
         self._kept: tuple[int, ...] = ()
         self._model: LanesModel | None = None
+        self._focus: int | None = None
 
     def on_resize(self) -> None:
         if self._model is not None:
-            self.show(self._model)
+            self.show(self._model, self._focus)
 
     def _fit(self, rows: list[list[Any]]) -> tuple[int, ...]:
         """Every column if they all fit the table's width (each cell padded by one on either side), else COMPACT."""
@@ -42,10 +43,11 @@ class LanesTable(DataTable[Any]):
         full = sum(w + 2 * self.cell_padding for w in widths)
         return tuple(range(len(COLUMNS))) if full <= self.size.width or not self.size.width else COMPACT
 
-    def show(self, model: LanesModel) -> None:
-        """Draw `model`'s lanes, the cursor on the focused one: cells in place while the lanes stay the same
-        (so the cursor stays where the user put it), rows anew when lanes come or go."""
-        self._model = model
+    def show(self, model: LanesModel, focus: int | None = None) -> None:
+        """Draw `model`'s lanes, the cursor on `focus` (the lane last asked for; default the focused one): cells
+        in place while the lanes stay the same (so the cursor stays where the user put it), rows anew when lanes
+        come or go."""
+        self._model, self._focus = model, focus
         full = [self._cells(model, lane) for lane in model.lanes]
         kept = self._fit(full)
         rows = [[cells[i] for i in kept] for cells in full]
@@ -64,8 +66,9 @@ class LanesTable(DataTable[Any]):
                 for lane_id, cells in zip(ids, rows):
                     for column, value in zip(self._columns, cells):
                         self.update_cell(str(lane_id), column, value, update_width=True)
-            if model.focus in ids and self.cursor_row != ids.index(model.focus):
-                self.move_cursor(row=ids.index(model.focus), animate=False)
+            focus = model.focus if focus is None else focus
+            if focus in ids and self.cursor_row != ids.index(focus):
+                self.move_cursor(row=ids.index(focus), animate=False)
 
     @staticmethod
     def _cells(model: LanesModel, lane: LaneView) -> list[Any]:

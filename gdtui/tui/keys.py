@@ -1,0 +1,96 @@
+"""Every key of the app and every entry of its command palette, each naming the action it runs.
+
+Why: the keys are the app's whole surface; listed here in one place they read as a table, the help screen and
+the footer are drawn from them, and the app itself keeps to what each action does. An action
+`view('verb', ...)` runs a method of one of the app's views (`land`: the landscape, `race`: the lanes).
+"""
+
+from __future__ import annotations
+
+from textual.binding import Binding
+
+KEYS = [
+    # Short descriptions keep the whole footer within 80 columns; the help screen shows the tooltips.
+    Binding("s", "step", "Step", tooltip="train one epoch"),
+    Binding("space", "toggle_run", "Run", tooltip="run / pause"),
+    Binding("r", "reset", "Reset", tooltip="reset to the initial parameters"),
+    Binding("right_square_bracket", "lr(2.0)", "lr×2", key_display="]", tooltip="double the learning rate"),
+    Binding("left_square_bracket", "lr(0.5)", "lr÷2", key_display="[", tooltip="halve the learning rate"),
+    Binding("l", "toggle_log", "Log", tooltip="loss curve, log scale on / off"),
+    Binding("w", "export", "Write", tooltip="write the run's history to a CSV file"),
+    Binding("question_mark", "help", "Help", key_display="?", tooltip="this help"),
+    Binding("q", "quit", "Quit", tooltip="quit"),
+    Binding("ctrl+q", "quit", "Quit", show=False, priority=True, tooltip="quit"),
+    Binding("ctrl+c", "quit", "Quit", show=False, priority=True, tooltip="quit"),
+    # priority: an open dropdown would take escape for itself and keep the focus (space reopens it)
+    Binding("escape", "leave_field", "Leave field", show=False, priority=True),
+    Binding("t", "toggle_tab", "Plots", show=False, tooltip="predictions / loss curve / landscape"),
+    Binding("c", "code", "Code", show=False, tooltip="the focused lane as a PyTorch script (w writes it)"),
+    Binding("o", "view('land', 'action_pair')", "Pair", show=False, tooltip="landscape: the next pair of parameters"),
+    Binding(
+        "O", "view('land', 'action_choose_pair')", "Choose pair", show=False, tooltip="landscape: type the pair, P1,P2"
+    ),
+    Binding(
+        "plus,equals_sign",
+        "view('land', 'action_zoom', 0.5)",
+        "Zoom in",
+        key_display="+",
+        show=False,
+        tooltip="landscape: zoom in",
+    ),
+    Binding(
+        "minus",
+        "view('land', 'action_zoom', 2.0)",
+        "Zoom out",
+        key_display="-",
+        show=False,
+        tooltip="landscape: zoom out",
+    ),
+    Binding("z", "view('land', 'action_recenter')", "Re-center", show=False, tooltip="landscape: center on the lane"),
+    Binding("0", "view('land', 'action_fit')", "Fit", show=False, tooltip="landscape: every path and the minimum"),
+    Binding("f", "view('land', 'action_lr_find')", "LR test", show=False, tooltip="LR range test of the focused lane"),
+    Binding("v", "toggle_line", "Fit line", show=False, tooltip="predictions: the fitted function as a line"),
+    Binding("W", "save_settings", "Save settings", show=False, tooltip="write every lane's settings as TOML"),
+    Binding(
+        "a", "view('race', 'action_add_lane')", "Add lane", show=False, tooltip="add a lane (a copy of the focused one)"
+    ),
+    Binding(
+        "b",
+        "view('race', 'action_branch_lane')",
+        "Branch",
+        show=False,
+        tooltip="branch the focused lane (epoch in view)",
+    ),
+    Binding("x", "view('race', 'action_remove_lane')", "Remove lane", show=False, tooltip="remove the focused lane"),
+    *[Binding(str(n), f"view('race', 'action_focus_lane', {n})", f"Lane {n}", show=False) for n in range(1, 9)],
+    Binding("p", "toggle_params", "Pane", show=False, tooltip="hide / show the hyperparameters pane"),
+]
+
+# The help screen lists the number keys once.
+LANE_KEYS_HELP = Binding("1-8", "noop", "focus lane N (or arrows in the table)")
+HELP = [b for b in KEYS if b.action != "leave_field" and not b.action.startswith("view('race', 'action_focus_lane'")]
+HELP.append(LANE_KEYS_HELP)
+
+# The command palette's entries beside its presets and lanes: title, the key that does the same, the action.
+PALETTE = [
+    ("Step one epoch", "s", "step"),
+    ("Run / pause", "space", "toggle_run"),
+    ("Reset to the initial parameters", "r", "reset"),
+    ("Double the learning rate", "]", "lr(2.0)"),
+    ("Halve the learning rate", "[", "lr(0.5)"),
+    ("Help: every key", "?", "help"),
+    ("Hide / show the hyperparameters pane", "p", "toggle_params"),
+    ("Switch between predictions, loss curve and landscape", "t", "toggle_tab"),
+    ("Landscape: the next pair of parameters", "o", "view('land', 'action_pair')"),
+    ("Landscape: choose the pair by name", "O", "view('land', 'action_choose_pair')"),
+    ("Landscape: zoom in", "+", "view('land', 'action_zoom', 0.5)"),
+    ("Landscape: zoom out", "-", "view('land', 'action_zoom', 2.0)"),
+    ("Landscape: re-center on the focused lane", "z", "view('land', 'action_recenter')"),
+    ("Landscape: every path and the minimum", "0", "view('land', 'action_fit')"),
+    ("LR range test of the focused lane", "f", "view('land', 'action_lr_find')"),
+    ("Code: the focused lane as a PyTorch script", "c", "code"),
+    ("Predictions: the fitted function as a line, or values", "v", "toggle_line"),
+    ("Write every lane's settings as TOML", "W", "save_settings"),
+    ("Toggle log-scale loss curve", "l", "toggle_log"),
+    ("Write the run's history to CSV", "w", "export"),
+]

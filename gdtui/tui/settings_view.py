@@ -1,0 +1,100 @@
+"""The focused lane's settings: what the pane (or a key, or the LR test's pick) changes, sent to the session as
+a live update or as a new run, and the session's answers shown back in the pane.
+
+Why: a change is composed on what was last asked (a `]` the session has not confirmed yet is part of the new
+run), checked by the engine's own rules before it is sent, and either taken (the pane shows it) or refused
+(the pane shows the old value again and a notice says why). That round trip is the settings' own, apart from
+the app's keys and the plots.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime
+from typing import cast
+
+from gdtui.engine import protocol as p
+from gdtui.engine.config import LIVE_FIELDS, ConfigError, RunConfig, check_combination
+from gdtui.engine.history import claim_new, write_atomic
+from gdtui.engine.presets import resolve
+from gdtui.tui.lanes import LanesModel
+from gdtui.tui.routes import Routes
+from gdtui.tui.shell import Shell
+from gdtui.tui.widgets.hyperparams import HyperParams
+
+
+class SettingsControl:
+    """Applies changes of the focused lane's settings and shows the session's answers in the pane."""
+
+    def __init__(self, shell: Shell, params: HyperParams, lanes: LanesModel) -> None:
+        self.shell, self.params, self.lanes = shell, params, lanes
+        self.restarting: str | None = None  # the field whose change restarts the run, until the session takes it
+
+    def apply(self, field: str, value: object) -> None:
+        """A live field (lr, momentum, epochs) as an update of the running lane; any other as a new run of it
+        (a new process, when the last one ended)."""
+        shell = self.shell
+        ended = shell.state == "ended"
+        if field in LIVE_FIELDS and not ended:
+            shell.asked.live[field] = value
+            shell.send(p.Update({field: value}))
+            return
+        try:
+            if field == "preset":  # a preset's value is its name
+                config = resolve(cast(str, value), device=shell.config.device)
+            else:
+                config = check_combination(shell.config.replace(**{**shell.asked.live, field: value}))
+        except ConfigError as error:  # a combination the engine refuses
+            shell.notify(f"{error.field}: {error.message}", title="not applied", severity="error")
+            self.params.set_config(shell.config, revert=field)
+            return
+        if ended:  # the change is what a new process starts from (say, device cpu after CUDA ran out of memory)
+            shell.restart(config)
+            return
+        self.restarting = field  # the notice waits for the session to accept the change
+        shell.asked.running = False
+        shell.asked.live = {name: getattr(config, name) for name in LIVE_FIELDS}  # the new run's, from now on
+        shell.send(p.Configure(config))
+
+    def save(self) -> None:
+        """Every lane's settings as TOML that `gdtui --config FILE` loads back to the same race."""
+        from gdtui.engine.tomlconfig import dump
+
+        configs: list[RunConfig] = [lane.config for lane in self.lanes.lanes] or [self.shell.config]
+        stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+        path = claim_new(os.path.abspath(f"gdtui-{self.shell.config.preset}-{stamp}.toml"))
+        try:
+            write_atomic(path, dump(configs))
+        except OSError as error:
+            self.shell.notify(f"{path}: {error.strerror or error}", title="settings not written", severity="error")
+            return
+        lanes = f"{len(configs)} lane{'s' if len(configs) != 1 else ''}"
+        self.shell.notify(f"{lanes} written to {path}", title="settings saved")
+
+    # replies ----------------------------------------------------------------------------------------------
+
+    def replies(self) -> Routes:
+        return {p.Ready: self.on_ready, p.Applied: self.on_applied, p.Error: self.on_error}
+
+    def on_ready(self, reply: p.Ready) -> None:
+        info = reply.info
+        self.params.set_config(info.config)
+        if self.restarting:
+            self.shell.notify(f"{self.restarting} changed: the run restarts from epoch 0", title="reset")
+            self.restarting = None
+        if info.warnings:
+            more = f" (and {len(info.warnings) - 3} more)" if len(info.warnings) > 3 else ""
+            self.shell.notify("\n".join(info.warnings[:3]) + more, title="data", severity="warning", timeout=15)
+
+    def on_applied(self, reply: p.Applied) -> None:
+        if reply.lane == self.lanes.focus:
+            self.params.set_config(reply.config)
+
+    def on_error(self, reply: p.Error) -> None:
+        # a missing device is worth a long look: the run goes on (or starts) on the device it already had
+        timeout = 20 if reply.field == "device" else 6
+        self.restarting = None
+        self.shell.asked.live.pop(reply.field, None)
+        text = reply.message if reply.message.startswith(reply.field) else f"{reply.field}: {reply.message}"
+        self.shell.notify(text, title="not applied", severity="error", timeout=timeout)
+        self.params.set_config(self.shell.config, revert=reply.field)
