@@ -14,6 +14,7 @@ import pytest
 import torch
 
 from gdtui.engine import ConfigError, resolve
+from gdtui.engine import protocol as p
 from gdtui.engine import session as session_module
 from gdtui.engine.config import OPTIMIZERS
 from gdtui.engine.device import DeviceError, resolve_device
@@ -35,7 +36,7 @@ class ScriptedPipe:
 
     def recv(self):
         if not self.script:
-            return ("quit",)
+            return p.Quit()
         return self.script.pop(0)[1]
 
     def send(self, reply):
@@ -64,7 +65,7 @@ def serve(config, script, monkeypatch):
 
 
 def errors(replies):
-    return [r for r in replies if r[0] == "error"]
+    return [r for r in replies if isinstance(r, p.Error)]
 
 
 def reference_loop(name, epochs, changes, lr=1e-5, momentum=0.0):
@@ -131,18 +132,18 @@ def test_live_lr_and_momentum_on_every_optimizer_while_running(name, field, monk
         # nesterov refuses momentum 0 (as a new run does): 0.9 -> 0.5 -> 0 (refused) -> 0.7
         start, changes = {"momentum": 0.9}, [(4, {"momentum": 0.5}), (9, {"momentum": 0.0}), (12, {"momentum": 0.7})]
     config = resolve("fastai-quadratic", optimizer=name, epochs=16, **start)
-    script = [(0, ("run",))] + [(epoch, ("update", change)) for epoch, change in changes]
+    script = [(0, p.Run())] + [(epoch, p.Update(change)) for epoch, change in changes]
     session, replies = serve(config, script, monkeypatch)
     refused = [e for e in errors(replies)]
     if name == "nesterov" and field == "momentum":
-        assert refused == [("error", "momentum", "nesterov needs a momentum > 0")]
+        assert refused == [p.Error("momentum", "nesterov needs a momentum > 0")]
         changes = [c for c in changes if c[1] != {"momentum": 0.0}]
     else:
         assert refused == []
     assert session.trainer.epoch == 16 and session.state() == "done"
     expected = reference_loop(name, 16, dict(changes), momentum=config.effective_momentum)
     assert session_history(session) == expected
-    applied = [r[1] for r in replies if r[0] == "config"]
+    applied = [r.config for r in replies if isinstance(r, p.Applied)]
     assert len(applied) == len(changes)
 
 
@@ -151,11 +152,11 @@ def test_live_epochs_on_every_optimizer_while_running(name, monkeypatch):
     """The budget lowered below the run's epoch-to-be stops it there ("done"); raised again, run continues the
     same run: the numbers are those of one uninterrupted run."""
     config = resolve("fastai-quadratic", optimizer=name, epochs=20, lr=1e-5)
-    script = [(0, ("run",)), (3, ("update", {"epochs": 8})), (8, ("update", {"epochs": 14})), (8, ("run",))]
+    script = [(0, p.Run()), (3, p.Update({"epochs": 8})), (8, p.Update({"epochs": 14})), (8, p.Run())]
     session, replies = serve(config, script, monkeypatch)
     assert errors(replies) == []
-    states = [r[1] for r in replies if r[0] in ("state", "results")]
-    assert "done" in [r[2] for r in replies if r[0] == "results"]  # stopped at 8 before the budget rose
+    states = [(r.state, r.epoch) for r in replies if isinstance(r, p.State)]
+    assert ("done", 8) in states  # stopped at 8 before the budget rose
     assert session.trainer.epoch == 14 and session.state() == "done", states
     assert session_history(session) == reference_loop(name, 14, {}, momentum=config.effective_momentum)
 
@@ -177,9 +178,9 @@ def test_an_engine_exception_in_a_command_becomes_an_error_reply(monkeypatch):
         raise RuntimeError("the engine broke")
 
     monkeypatch.setattr(Trainer, "update", broken)
-    script = [(0, ("step",)), (1, ("update", {"lr": 2e-5})), (1, ("step",)), (2, ("step",))]
+    script = [(0, p.Step()), (1, p.Update({"lr": 2e-5})), (1, p.Step()), (2, p.Step())]
     session, replies = serve(resolve("fastai-quadratic", epochs=10), script, monkeypatch)
-    assert errors(replies) == [("error", "update", "update failed: the engine broke")]
+    assert errors(replies) == [p.Error("update", "update failed: the engine broke")]
     assert session.trainer.epoch == 3  # the steps after the failed update ran
     assert session_history(session) == reference_loop("gd", 3, {})
 
@@ -198,12 +199,12 @@ def test_an_epoch_that_fails_while_running_reports_what_ran_and_the_run_goes_on(
 
     monkeypatch.setattr(torch.optim.SGD, "step", failing)
     config = resolve("fastai-quadratic", optimizer="sgd", momentum=0.5, epochs=10)
-    script = [(0, ("run",)), (4, ("step",)), (5, ("run",))]
+    script = [(0, p.Run()), (4, p.Step()), (5, p.Run())]
     session, replies = serve(config, script, monkeypatch)
-    results = [r for r in replies if r[0] == "results"]
-    assert (results[0][1].first, results[0][1].last) == (1, 3)
-    error_at = replies.index(("error", "run", "run failed: RuntimeError: step failed"))
-    assert replies[error_at + 1] == ("state", "paused", 3)
+    results = [r for r in replies if isinstance(r, p.Results)]
+    assert results[0].lane == 0 and (results[0].chunk.first, results[0].chunk.last) == (1, 3)
+    error_at = replies.index(p.Error("run", "run failed: RuntimeError: step failed"))
+    assert replies[error_at + 1] == p.State(0, "paused", 3)
     assert session.trainer.epoch == 10
     expected = reference_loop("sgd", 10, {}, momentum=0.5)
     assert session_history(session) == expected

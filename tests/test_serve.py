@@ -31,6 +31,7 @@ import pytest
 
 from gdtui.cli import main
 from gdtui.cli.serve import NEEDS_SERVE, child_command
+from gdtui.engine import protocol as p
 from gdtui.engine.presets import PRESETS
 from gdtui.tui.client import SessionClient, _child_env
 
@@ -126,14 +127,15 @@ def test_serve_starts_the_server_with_the_child_s_command(servers: list[dict[str
 # the training process keeps off standard output --------------------------------------------------------------
 
 
-def _until(conn: Connection, kind: str, seconds: float = 30.0) -> tuple[Any, ...]:
-    """The session's next reply of `kind` (the replies before it are dropped); fails after `seconds`."""
+def _until(conn: Connection, kind: type, seconds: float = 30.0, lane: int | None = None) -> Any:
+    """The session's next reply of `kind` (of `lane`, if given; the replies before it are dropped); fails after
+    `seconds`."""
     while conn.poll(seconds):
         reply = conn.recv()
-        assert reply[0] != "error" or kind == "error", reply
-        if reply[0] == kind:
-            return tuple(reply)
-    raise AssertionError(f"no {kind!r} reply within {seconds} s")
+        assert not isinstance(reply, p.Error) or kind is p.Error, reply
+        if isinstance(reply, kind) and (lane is None or reply.lane == lane):
+            return reply
+    raise AssertionError(f"no {kind.__name__} reply within {seconds} s")
 
 
 def test_the_training_process_never_writes_to_stdout(tmp_path: Path) -> None:
@@ -154,31 +156,31 @@ def test_the_training_process_never_writes_to_stdout(tmp_path: Path) -> None:
     theirs.close()
     conn = Connection(ours.detach())
     try:
-        conn.send(("config", PRESETS["fastai-quadratic"].config.replace(epochs=100_000), None))
-        _until(conn, "ready")
+        conn.send(p.Start(PRESETS["fastai-quadratic"].config.replace(epochs=100_000)))
+        _until(conn, p.Ready)
         seen = 0
 
-        def obey(*command: Any) -> None:
+        def obey(command: p.Command) -> None:
             nonlocal seen
             conn.send(command)
             seen += 1
-            assert _until(conn, "seen")[1] == seen
+            assert _until(conn, p.Seen).count == seen
 
-        obey("step")
-        obey("run")
-        _until(conn, "results")
-        obey("pause")
-        obey("update", {"lr": 2e-5})
-        obey("landscape", {"pair": None, "span": None, "size": (16, 8)})
-        _until(conn, "landscape")
-        obey("landscape", None)
-        obey("lr_find", {"steps": 20})
-        obey("add", {"lr": 3e-5})
-        obey("run")
-        _until(conn, "lane_results")
-        obey("export", str(tmp_path / "history.csv"))
-        obey("reset")
-        conn.send(("quit",))  # not acknowledged: the session ends
+        obey(p.Step())
+        obey(p.Run())
+        _until(conn, p.Results)
+        obey(p.Pause())
+        obey(p.Update({"lr": 2e-5}))
+        obey(p.WatchLandscape(None, None, (16, 8)))
+        _until(conn, p.LandscapeReady)
+        obey(p.UnwatchLandscape())
+        obey(p.FindLr(steps=20))
+        obey(p.AddLane({"lr": 3e-5}))
+        obey(p.Run())
+        _until(conn, p.Results, lane=0)  # the lane not focused reports too
+        obey(p.Export(str(tmp_path / "history.csv")))
+        obey(p.Reset())
+        conn.send(p.Quit())  # not acknowledged: the session ends
         assert process.wait(30) == 0
     finally:
         conn.close()

@@ -7,6 +7,7 @@ from __future__ import annotations
 import torch
 
 from gdtui.engine import landscape as landscape_module
+from gdtui.engine import protocol as p
 from gdtui.engine import resolve
 from gdtui.engine import session as session_module
 from gdtui.engine.trainer import Trainer
@@ -14,7 +15,7 @@ from tests.test_audit_engine import errors, serve
 
 
 def of(replies, kind):
-    return [r for r in replies if r[0] == kind]
+    return [r for r in replies if isinstance(r, kind)]
 
 
 def fastai_hessian_limit():
@@ -27,28 +28,29 @@ def fastai_hessian_limit():
 
 def test_the_curvature_follows_every_ready_with_the_lr_limit(monkeypatch):
     config = resolve("fastai-quadratic", epochs=5)
-    script = [(0, ("step",)), (1, ("add", {"lr": 2e-5})), (1, ("reset",))]
+    script = [(0, p.Step()), (1, p.AddLane({"lr": 2e-5})), (1, p.Reset())]
     session, replies = serve(config, script, monkeypatch)
-    curvatures = of(replies, "curvature")
-    readies = of(replies, "ready")
+    curvatures = of(replies, p.CurvatureKnown)
+    readies = of(replies, p.Ready)
     assert len(curvatures) == len(readies) == 3
-    for _, lane_id, info in curvatures:
+    for known in curvatures:
+        info = known.curvature
         assert abs(info.lr_limit - fastai_hessian_limit()) <= 1e-9 * fastai_hessian_limit()
         assert info.constant and len(info.eigenvalues) == 3
-    assert [c[1] for c in curvatures] == [0, 1, 1]  # the focused lane's: the added one after add
+    assert [c.lane for c in curvatures] == [r.lane for r in readies] == [0, 1, 1]  # the focused lane's
 
 
 def test_a_watched_grid_is_computed_once_while_nothing_it_depends_on_moves(monkeypatch):
     config = resolve("fastai-quadratic", epochs=10)
     span = ((-1.0, 2.0), (-2.0, 1.0))
-    script = [(0, ("landscape", {"pair": ("a", "b"), "span": span, "size": (30, 20)}))]
-    script += [(k, ("step",)) for k in range(10)]
+    script = [(0, p.WatchLandscape(("a", "b"), span, (30, 20)))]
+    script += [(k, p.Step()) for k in range(10)]
     session, replies = serve(config, script, monkeypatch)
     assert errors(replies) == []
-    grids = of(replies, "landscape")
+    grids = of(replies, p.LandscapeReady)
     # c, the held parameter, moves by about 1e-5 an epoch at lr 1e-5: far less than a cell, so one grid serves
     assert len(grids) == 1
-    _, lane_id, grid, paths, curvature = grids[0]
+    lane_id, grid, paths, curvature = grids[0].lane, grids[0].grid, grids[0].paths, grids[0].curvature
     assert lane_id == 0 and grid.pair == ("a", "b") and len(grid.xs) == 30 and len(grid.ys) == 20
     assert (grid.xs[0], grid.xs[-1], grid.ys[0], grid.ys[-1]) == (-1.0, 2.0, -2.0, 1.0)
     assert set(paths) == {0} and len(paths[0]) == 1  # asked for at epoch 0: the start alone
@@ -58,13 +60,13 @@ def test_a_watched_grid_is_computed_once_while_nothing_it_depends_on_moves(monke
 def test_the_grid_follows_a_held_parameter_that_moves_more_than_a_cell(monkeypatch):
     config = resolve("fastai-quadratic", optimizer="adam", lr=0.5, epochs=30)
     span = ((-5.0, 5.0), (-5.0, 5.0))
-    script = [(0, ("landscape", {"pair": ("a", "b"), "span": span, "size": (40, 20)}))]
-    script += [(k, ("step",)) for k in range(30)]
+    script = [(0, p.WatchLandscape(("a", "b"), span, (40, 20)))]
+    script += [(k, p.Step()) for k in range(30)]
     session, replies = serve(config, script, monkeypatch)
     assert errors(replies) == []
-    grids = of(replies, "landscape")
+    grids = of(replies, p.LandscapeReady)
     assert 1 < len(grids) < 30  # recomputed as c moves, not after every epoch
-    helds = [g[2].held[2] for g in grids]
+    helds = [g.grid.held[2] for g in grids]
     assert len(set(helds)) == len(helds)  # each one because c had moved
     watch = session.watch
     c = session.trainer.history.params["c"][-1]
@@ -73,23 +75,23 @@ def test_the_grid_follows_a_held_parameter_that_moves_more_than_a_cell(monkeypat
 
 
 def paths_of(grids):
-    return [len(g[3]) for g in grids if g[3] is not None]
+    return [len(g.paths) for g in grids if g.paths is not None]
 
 
 def test_a_new_pair_gets_a_new_grid_and_every_lane_s_path(monkeypatch):
     config = resolve("fastai-quadratic", epochs=20)
     script = [
-        (0, ("add", {"lr": 2e-5})),
-        (0, ("run",)),
-        (10**9, ("landscape", {"pair": ("b", "c"), "span": None, "size": (24, 12)})),
-        (10**9, ("landscape", {"pair": ("x", "c"), "span": None, "size": (24, 12)})),  # not a parameter: a, b
+        (0, p.AddLane({"lr": 2e-5})),
+        (0, p.Run()),
+        (10**9, p.WatchLandscape(("b", "c"), None, (24, 12))),
+        (10**9, p.WatchLandscape(("x", "c"), None, (24, 12))),  # not a parameter: a, b
     ]
     session, replies = serve(config, script, monkeypatch)
     assert errors(replies) == []
-    grids = of(replies, "landscape")
-    assert [g[2].pair for g in grids] == [("b", "c"), ("a", "b")]
+    grids = of(replies, p.LandscapeReady)
+    assert [g.grid.pair for g in grids] == [("b", "c"), ("a", "b")]
     first, second = (lane.trainer for lane in session.race.lanes)
-    _, focus, grid, paths, _ = grids[0]
+    focus, grid, paths = grids[0].lane, grids[0].grid, grids[0].paths
     assert focus == 1 and set(paths) == {0, 1}
     for lane_id, trainer in ((0, first), (1, second)):
         path = paths[lane_id]
@@ -106,25 +108,26 @@ def test_a_big_grid_is_computed_between_chunks_never_holding_training_up(monkeyp
     monkeypatch.setattr(landscape_module, "BLOCK_ELEMENTS", 10 * 20)
     monkeypatch.setattr(session_module, "CHUNK_SECONDS", 0.0)
     config = resolve("fastai-quadratic", epochs=1000)
-    script = [(0, ("landscape", {"pair": ("a", "b"), "span": None, "size": (10, 8)})), (0, ("run",))]
+    script = [(0, p.WatchLandscape(("a", "b"), None, (10, 8))), (0, p.Run())]
     session, replies = serve(config, script, monkeypatch)
     assert errors(replies) == []
-    kinds = [r[0] for r in replies if r[0] in ("results", "landscape")]
-    first = kinds.index("landscape")
+    kinds = [type(r).__name__ for r in replies if isinstance(r, p.Results | p.LandscapeReady)]
+    first = kinds.index("LandscapeReady")
+    kinds = ["results" if kind == "Results" else kind for kind in kinds]
     assert kinds[:first].count("results") >= 7  # 8 blocks: training went on between them
 
 
 def test_the_lr_range_test_leaves_its_lane_as_it_was(monkeypatch):
     config = resolve("fastai-quadratic", epochs=10)
-    script = [(0, ("step",)), (0, ("step",)), (2, ("lr_find", {"start": 1e-8, "end": 1.0, "steps": 60}))]
-    script += [(2, ("lr_find", {"start": 1.0, "end": 0.1, "steps": 60})), (2, ("step",))]
+    script = [(0, p.Step()), (0, p.Step()), (2, p.FindLr(1e-8, 1.0, 60))]
+    script += [(2, p.FindLr(1.0, 0.1, 60)), (2, p.Step())]
     session, replies = serve(config, script, monkeypatch)
-    found = of(replies, "lr_find")
-    assert len(found) == 1 and found[0][1] == 0
-    ramp = found[0][2]
+    found = of(replies, p.LrFound)
+    assert len(found) == 1 and found[0].lane == 0
+    ramp = found[0].result
     assert ramp.lrs[0] == 1e-8 and len(ramp.lrs) <= 60
     assert abs(ramp.lr_limit - fastai_hessian_limit()) <= 1e-9 * fastai_hessian_limit()
-    assert [e[1] for e in errors(replies)] == ["lr_find"]
+    assert [e.field for e in errors(replies)] == ["lr_find"]
     solo = Trainer(config)
     solo.run(3)
     assert session.trainer.history.rmse == solo.history.rmse  # the ramp ran beside the lane, not on it
