@@ -58,7 +58,7 @@ def release_replies(app):
 def caught_up(app):
     """Nothing the app asked for is outstanding, and the session has obeyed every command sent (the lanes of
     --vary are sent without asking anything: only the count tells that they are all in)."""
-    return app.asked.running is None and not app.asked.live and app._seen >= app.session.sent
+    return app.asked.running is None and not app.asked.live and app.seen >= app.session.sent
 
 
 async def test_keys_are_composed_on_what_was_asked_not_on_what_was_confirmed():

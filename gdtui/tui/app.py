@@ -79,6 +79,7 @@ class GdtuiApp(App[None]):
         self.state = "loading"
         self.asked = Asked()
         self.seen = 0  # commands the session has obeyed
+        self.frames = Frames()
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="main"):
@@ -118,7 +119,7 @@ class GdtuiApp(App[None]):
         self.log_view.border_title = "RMSE log"
         self._show_status()
         self._check_size()
-        self.frames = Frames(self.status, [self.plot, self.curve, self.landscape], [self.race, self.land])
+        self.frames.attach(self.status, [self.plot, self.curve, self.landscape], [self.race, self.land])
         self.set_interval(FRAME / 2, lambda: self.frames.tick(self.state == "running"))
         if self.session.conn is None:
             self.session.spawn(self.config)

@@ -29,11 +29,17 @@ class View(Protocol):
 class Frames:
     """Draws the `plots` after their `views` (which set what they show) when `dirty`; measures epochs/s."""
 
-    def __init__(self, status: StatusLine, plots: Sequence[Plot], views: Sequence[View]) -> None:
-        self.status, self.plots, self.views = status, plots, views
+    def __init__(self) -> None:
+        self.status: StatusLine | None = None
+        self.plots: Sequence[Plot] = ()
+        self.views: Sequence[View] = ()
         self.dirty = False  # something to draw in the next frame
         self.last = 0.0
         self._speed_mark = (time.monotonic(), 0)
+
+    def attach(self, status: StatusLine, plots: Sequence[Plot], views: Sequence[View]) -> None:
+        """What to draw, once the app's widgets are mounted."""
+        self.status, self.plots, self.views = status, plots, views
 
     def state_changed(self, running: bool, epoch: int) -> None:
         """The user is waiting for the new state word (space -> "paused"): it goes out in a frame of its own,
@@ -47,6 +53,8 @@ class Frames:
         """Redraw if anything changed and the last frame is old enough (the session's core is its own, but the
         UI's frames must stay cheap)."""
         now = time.monotonic()
+        if self.status is None:
+            return
         if running:
             t0, e0 = self._speed_mark
             if now - t0 >= 0.5:
