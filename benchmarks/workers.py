@@ -353,8 +353,8 @@ def work_syncs(quick: bool) -> dict:
     _import_gdtui()
     import torch
 
-    from gdtui.engine import trainer as trainer_module
     from gdtui.engine import resolve
+    from gdtui.engine import trainer as trainer_module
 
     tree = ast.parse(Path(trainer_module.__file__).read_text())
     cls = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "Trainer")
