@@ -195,9 +195,9 @@ def work_land_frame(quick: bool) -> dict:
 
 class ScriptedPipe:
     """The session's end of the pipe with a UI that sent its commands at once and quits when the run is done:
-    poll() is true while a command waits and false while the run trains; recv() gives ("quit",) once they are
-    read (the session reads again only when it stops running). It notes when "run" is read, when "done" is sent
-    and the grids sent in between."""
+    poll() is true while a command waits and false while the run trains; recv() gives Quit once they are read
+    (the session reads again only when it stops running). It notes when Run is read, when "done" is sent and the
+    grids sent in between."""
 
     def __init__(self, script):
         self.script = list(script)
@@ -211,19 +211,22 @@ class ScriptedPipe:
         return bool(self.script)
 
     def recv(self):
+        from gdtui.engine import protocol
+
         if not self.script:
-            return ("quit",)
+            return protocol.Quit()
         command = self.script.pop(0)
-        if command[0] == "run":
+        if isinstance(command, protocol.Run):
             self.started, self.cpu[0] = time.perf_counter(), time.process_time()
         return command
 
     def send(self, reply):
-        kind = reply[0]
-        if kind == "landscape":
+        from gdtui.engine import protocol
+
+        if isinstance(reply, protocol.LandscapeReady):
             self.sent += 1
             self.grids += self.started is not None and self.finished is None
-        state = reply[2] if kind == "results" else reply[1] if kind == "state" else None
+        state = reply.state if isinstance(reply, protocol.State) else None
         if state in ("done", "diverged") and self.started is not None and self.finished is None:
             self.finished, self.cpu[1] = time.perf_counter(), time.process_time()
             self.state = state
@@ -245,18 +248,18 @@ def _watch(name: str, quick: bool) -> dict:
     "done" sent, alternating sides run by run. On the watched side, the time the loop spent tending the landscape
     (Session.tend_landscape: starting grids, computing them, sending them) during the run is also added up."""
     _import_gdtui()
-    from gdtui.engine import resolve
+    from gdtui.engine import protocol, resolve
     from gdtui.engine.session import Session
 
     settings, full, short = WATCH_RUNS[name]
     epochs = short if quick else full
     rounds = 2 if quick else 3
-    ask = ("landscape", {"pair": None, "span": None, "size": (111, 66)})  # what a 120x36 view's area() asks
+    ask = protocol.WatchLandscape(None, None, (111, 66))  # what a 120x36 view's area() asks
     config = resolve(PRESET, **settings)
     seen = {"grids": [], "share": [], True: [], False: []}  # True/False: CPU seconds watched/hidden
 
     def side(watched: bool, n: int = epochs) -> float:
-        pipe = ScriptedPipe(([ask] if watched else []) + [("run",)])
+        pipe = ScriptedPipe(([ask] if watched else []) + [protocol.Run()])
         session = Session(pipe)
         tend, tending = session.tend_landscape, [0.0]
 

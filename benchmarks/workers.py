@@ -121,7 +121,7 @@ def work_session(quick: bool) -> dict:
     from multiprocessing.connection import Connection
 
     _import_gdtui()
-    from gdtui.engine import resolve
+    from gdtui.engine import protocol, resolve
     from gdtui.engine.trainer import Trainer
 
     window, rounds = (2.0, 2) if quick else (4.0, 4)
@@ -139,12 +139,12 @@ def work_session(quick: bool) -> dict:
     conn = Connection(ours.detach())
     trainer = Trainer(config)
     try:
-        conn.send(("config", config, None))
+        conn.send(protocol.Start(config))
         deadline = time.monotonic() + 120
         while True:
             if not conn.poll(max(deadline - time.monotonic(), 0)):
                 raise TimeoutError("session not ready in 120 s")
-            if conn.recv()[0] == "ready":
+            if isinstance(conn.recv(), protocol.Ready):
                 break
         state = {"epoch": 0, "running": False}
 
@@ -154,16 +154,16 @@ def work_session(quick: bool) -> dict:
                 if left <= 0 or not conn.poll(left):
                     return
                 reply = conn.recv()
-                if reply[0] == "results":
-                    state["epoch"] = reply[1].last
+                if isinstance(reply, protocol.Results):
+                    state["epoch"] = reply.chunk.last
 
         def session_side():
-            conn.send(("run",))
+            conn.send(protocol.Run())
             drain(time.perf_counter() + 0.5)  # reach full speed
             e0, t0 = state["epoch"], time.perf_counter()
             drain(t0 + window)
             rate = (state["epoch"] - e0) / (time.perf_counter() - t0)
-            conn.send(("pause",))
+            conn.send(protocol.Pause())
             drain(time.perf_counter() + 0.3)
             return rate
 
@@ -177,7 +177,7 @@ def work_session(quick: bool) -> dict:
         s_rates, h_rates = alternate(rounds, session_side, headless_side)
     finally:
         try:
-            conn.send(("quit",))
+            conn.send(protocol.Quit())
         except OSError:
             pass
         try:

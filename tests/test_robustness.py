@@ -194,7 +194,7 @@ async def test_key_storm(tmp_path, monkeypatch):
         # and the status line at the moment that answer is handled.
         seen = []
         notify = app.notify
-        await wait_for(pilot, lambda: app.session.sent == app._seen, what="the session caught up")
+        await wait_for(pilot, lambda: app.session.sent == app.seen, what="the session caught up")
         lanes = app.race.lanes
         focused = lanes.get(lanes.focus)
         name = "final.csv" if len(lanes) == 1 else f"final-lane{focused.number}.csv"
