@@ -15,10 +15,13 @@ import math
 from collections.abc import Callable, Generator, Iterator
 from contextlib import contextmanager
 
+import numpy as np
+import numpy.typing as npt
 import torch
 
 from gdtui.engine.config import MAX_LR
 from gdtui.engine.models import MLP, Linear, NNLinear, Polynomial, Quadratic, Slope
+from gdtui.engine.paths import CAP, Path
 from gdtui.engine.stack import ROW_LOSSES
 from gdtui.engine.surface import Curvature, Landscape, LrFind
 from gdtui.engine.trainer import Trainer
@@ -304,24 +307,12 @@ def lr_find(
     return LrFind(lrs, losses, smoothed, suggestion, limit)
 
 
-def thinned_path(trainer: Trainer, pair: tuple[str, str], cap: int = 2048) -> list[tuple[float, float]]:
-    """The lane's path through `pair` from its initial parameters, thinned as paths.Path thins it: the ends and
-    the turning points, every other one dropped while more than `cap` remain."""
+def thinned_path(trainer: Trainer, pair: tuple[str, str], cap: int = CAP) -> list[tuple[float, float]]:
+    """The lane's path through `pair` from its initial parameters, thinned by paths.Path (as the app grows it)."""
     names = list(trainer.names)
     start = params_at(trainer, 0)
 
-    def column(name: str) -> torch.Tensor:
-        first = torch.tensor([start[names.index(name)]], dtype=torch.float64)
-        past = trainer.history.params[name]
-        return torch.cat([first, torch.frombuffer(past, dtype=torch.float64)]) if len(past) else first
+    def column(name: str) -> npt.NDArray[np.float64]:
+        return np.concatenate(([start[names.index(name)]], np.asarray(trainer.history.params[name], np.float64)))
 
-    xs, ys = column(pair[0]), column(pair[1])
-    if len(xs) <= 2:
-        return list(zip(xs.tolist(), ys.tolist()))
-    heading = torch.stack([torch.sign(xs.diff()), torch.sign(ys.diff())], dim=1)
-    turns = (heading[1:] != heading[:-1]).any(dim=1).nonzero().squeeze(1) + 1
-    inner = turns
-    while len(inner) + 2 > cap:
-        inner = inner[1::2]
-    keep = torch.cat([torch.tensor([0]), inner, torch.tensor([len(xs) - 1])])
-    return list(zip(xs[keep].tolist(), ys[keep].tolist()))
+    return Path.of(column(pair[0]), column(pair[1]), cap).points

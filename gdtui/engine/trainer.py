@@ -131,7 +131,7 @@ class Trainer:
     def sibling(self, config: RunConfig) -> Trainer:
         """A new run of `config` on this run's data (shared, not copied), from the initial parameters its solo
         run would draw: `Trainer(config)` exactly, without building the data again. `config` may differ in the
-        model, the optimizer and the other settings of a lane (LANE_FIELDS), not in what defines the data."""
+        model, the optimizer and the other settings of a lane (vary.LANE_FIELDS), not in what defines the data."""
         differing = [f for f in DATA_FIELDS if getattr(config, f) != getattr(self.config, f)]
         if differing:
             raise ConfigError(differing[0], f"a lane shares its data: {differing[0]} must stay as it is")

@@ -14,16 +14,17 @@ from typing import Any
 
 from gdtui.engine.config import CHECKS, ConfigError, RunConfig, check_combination
 
-# what a lane may set for itself; the data (preset, data, points, noise, seed, device, test fraction) is shared
-VARY_FIELDS = (
+# The settings a lane may hold apart from the others (every field of RunConfig but DATA_FIELDS, which the
+# lanes share), in the order the lanes table and `gdtui run` say what sets a lane apart. `--vary` takes these.
+LANE_FIELDS = (
+    "optimizer",
     "lr",
     "momentum",
-    "optimizer",
     "loss",
     "epochs",
+    "accumulate_grad",
     "model",
     "degree",
-    "accumulate_grad",
     "bias",
     "target_rmse",
     "patience",
@@ -33,6 +34,7 @@ VARY_FIELDS = (
     "activation",
     "init",
 )
+VARY_FIELDS = LANE_FIELDS
 LIST_FIELDS = ("init", "hidden")  # values that are lists themselves: V1;V2 separates them (init: always)
 BOOLEAN_FIELDS = ("accumulate_grad", "bias", "shuffle")
 _BOOLEAN = {"true": True, "yes": True, "on": True, "1": True, "false": False, "no": False, "off": False, "0": False}

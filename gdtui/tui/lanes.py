@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gdtui.engine.config import RunConfig
-from gdtui.engine.vary import lane_label
+from gdtui.engine.vary import LANE_FIELDS, lane_label
 
 # Okabe and Ito's palette, told apart with the common colour blindnesses too: as RGB for plotext (a theme
 # does not remap them) and as hex for Rich (the lanes table). The data is drawn in the theme's blue and green.
@@ -30,24 +30,7 @@ _RGB = (
 )
 COLORS: tuple[tuple[int, int, int], ...] = _RGB
 RICH_COLORS = tuple(f"#{r:02x}{g:02x}{b:02x}" for r, g, b in _RGB)
-APART_FIELDS = (
-    "optimizer",
-    "lr",
-    "momentum",
-    "loss",
-    "epochs",
-    "accumulate_grad",
-    "model",
-    "degree",
-    "bias",
-    "target_rmse",
-    "patience",
-    "batch_size",
-    "shuffle",
-    "hidden",
-    "activation",
-    "init",
-)
+APART_FIELDS = LANE_FIELDS  # what the lanes table shows as setting a lane apart
 
 
 @dataclass
