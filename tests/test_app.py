@@ -18,7 +18,17 @@ from gdtui.tui.widgets.hyperparams import HyperParams
 from gdtui.tui.widgets.plots import LossCurve, PredictionPlot
 from gdtui.tui.widgets.rmse_log import RmseLog
 from gdtui.tui.widgets.status import StatusLine
-from tests.tui_helpers import config, field, log_texts, palette_pick, press_and_wait, ready, run_to_done, wait_for
+from tests.tui_helpers import (
+    config,
+    field,
+    log_texts,
+    palette_pick,
+    press_and_wait,
+    ready,
+    refreshed,
+    run_to_done,
+    wait_for,
+)
 
 # The fastai article's published log (seeds 000/001).
 PUBLISHED = ["74.96194346966999", "36.43029986215973", "22.692756149058336"]
@@ -288,7 +298,7 @@ async def test_help_lists_every_key_and_closes():
     async with app.run_test(size=SIZE) as pilot:
         await ready(pilot)
         await pilot.press("question_mark")
-        await pilot.pause()
+        await wait_for(pilot, lambda: app.screen.query("#help-text"), what="the help screen")
         from rich.console import Console
 
         console = Console(width=72, record=True, file=io.StringIO())
@@ -315,7 +325,7 @@ async def test_help_lists_every_key_and_closes():
             "t",
         } <= listed
         await pilot.press("escape")
-        await pilot.pause()
+        await wait_for(pilot, lambda: not app.screen.query("#help-text"), what="the help screen to close")
         assert not app.screen.query("#help-text")
 
 
@@ -323,7 +333,15 @@ async def test_footer_shows_every_key_at_80_columns():
     app = GdtuiApp(config())
     async with app.run_test(size=(80, 24)) as pilot:
         await ready(pilot)
-        await pilot.pause(0.3)
+        await wait_for(
+            pilot,
+            lambda: (
+                {k.action for k in app.query("FooterKey")} >= {b.action for b in app.BINDINGS if b.show}
+                and all(k.region.width for k in app.query("FooterKey"))
+            ),
+            what="the footer to lay out its keys",
+        )
+        await refreshed(pilot)
         footer_keys = list(app.query("FooterKey"))
         palette = next(k for k in footer_keys if k.has_class("-command-palette"))
         keys = [k for k in footer_keys if k is not palette]
@@ -339,11 +357,15 @@ async def test_p_hides_the_hyperparameters_to_give_the_log_room():
         narrow = log.outer_size.width
         app.query_one("#f-lr").focus()
         await pilot.press("escape", "p")
-        await pilot.pause(0.3)
+        await wait_for(
+            pilot, lambda: not app.params.display and log.outer_size.width != narrow, what="the log to widen"
+        )
+        await refreshed(pilot)
         assert not app.params.display and log.outer_size.width == 80 > narrow
         assert all("bias=" in line for line in _shown(log)[1:4])  # more of each row in view, unscrolled
         await pilot.press("p")
-        await pilot.pause(0.3)
+        await wait_for(pilot, lambda: app.params.display and log.outer_size.width != 80, what="the log to narrow")
+        await refreshed(pilot)
         assert app.params.display and log.outer_size.width == narrow
 
 
@@ -352,14 +374,19 @@ async def test_help_scrolls_to_its_last_line_in_a_short_terminal():
     async with app.run_test(size=(80, 24)) as pilot:
         await ready(pilot)
         await pilot.press("question_mark")
-        await pilot.pause(0.3)
+        await wait_for(
+            pilot,
+            lambda: app.screen.query("#help-box") and app.screen.query_one("#help-box").region.height,
+            what="the help box laid out",
+        )
+        await refreshed(pilot)
         box = app.screen.query_one("#help-box")
         assert box.max_scroll_y > 0 and box.scroll_y == 0  # 24 rows cannot hold every key
         await pilot.press("end")
-        await pilot.pause(0.3)
+        await wait_for(pilot, lambda: box.scroll_y == box.max_scroll_y, what="the help box scrolled to its end")
         assert box.scroll_y == box.max_scroll_y
         await pilot.press("escape")
-        await pilot.pause()
+        await wait_for(pilot, lambda: not app.screen.query("#help-box"), what="the help screen to close")
         assert not app.screen.query("#help-box")
 
 
@@ -768,7 +795,8 @@ async def test_log_header_names_the_test_loss_and_scrolls_sideways_with_the_rows
         assert _shown(log)[0] == log.header[: log.scrollable_content_region.width].rstrip()
         assert log.max_scroll_x > 0  # 80 columns cannot hold the parameters
         log.scroll_to(x=log.max_scroll_x, animate=False)
-        await pilot.pause(0.1)
+        await wait_for(pilot, lambda: log.scroll_x == log.max_scroll_x, what="the log scrolled sideways")
+        await after_frames(pilot, log)
         width, x = log.scrollable_content_region.width, log.scroll_x
         shown = _shown(log)
         assert shown[0] == log.header[x : x + width].rstrip()

@@ -8,7 +8,7 @@ from gdtui.engine.trainer import Trainer
 from gdtui.tui.app import GdtuiApp
 from gdtui.tui.widgets.lanes_table import LanesTable
 from tests.test_audit_app import caught_up, hold_replies, release_replies
-from tests.tui_helpers import config, drawn, ready, wait_for
+from tests.tui_helpers import config, drawn, ready, refreshed, wait_for
 
 SIZE = (120, 36)
 
@@ -146,7 +146,8 @@ async def test_four_lanes_at_80x24_and_no_crash_down_to_40x12():
         await wait_for(pilot, lambda: table.region.height >= 3 and app.log_view.region.height >= 3, what="laid out")
         for size in ((60, 18), (40, 12), (80, 24)):
             await pilot.resize_terminal(*size)
-            await pilot.pause(0.3)
+            await wait_for(pilot, lambda size=size: app.screen.size == size, what=f"the screen at {size}")
+            await refreshed(pilot)  # drawn at that size
         await pilot.press("space")
         await wait_for(pilot, lambda: app.state == "paused", what="paused")
         epochs = {lane.epoch for lane in lanes_of(app)}

@@ -11,12 +11,40 @@ TIMEOUT = 60.0
 
 
 async def wait_for(pilot, predicate, timeout: float = TIMEOUT, what: str = "condition") -> None:
+    """Until `predicate()` holds: each turn handles the messages pending (pilot.pause waits for the screen to
+    process them) and then gives the loop a moment. `timeout` only guards against a hang: a slow machine
+    just takes more turns."""
     loop = asyncio.get_running_loop()
     end = loop.time() + timeout
     while not predicate():
         if loop.time() > end:
-            raise AssertionError(f"timed out waiting for {what}")
+            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
         await pilot.pause(0.02)
+
+
+async def refreshed(pilot, frames: int = 2) -> None:
+    """Wait until the app has handled the messages queued now, then `frames` screen refreshes more: layout,
+    scrolls deferred to after a refresh, and what they schedule in turn have all run by then."""
+    app = pilot.app
+    done = []
+
+    def mark(left: int) -> None:
+        if left:
+            app.call_after_refresh(mark, left - 1)
+        else:
+            done.append(True)
+
+    app.call_after_refresh(mark, frames - 1)
+    await wait_for(pilot, lambda: done, what=f"{frames} screen refreshes")
+
+
+async def replies_read(pilot) -> None:
+    """Wait until the app has read every reply the session has written to its pipe so far, and handled it."""
+    session = pilot.app.session
+    await wait_for(
+        pilot, lambda: session.conn is None or not session.conn.poll(), what="the session's replies to be read"
+    )
+    await pilot.pause()
 
 
 async def ready(pilot, timeout: float = TIMEOUT) -> None:
@@ -28,11 +56,11 @@ async def drawn(pilot) -> None:
     """Force a frame now (the app spaces its frames by 4x their cost, which a slow machine can stretch beyond any
     fixed pause), wait until it has been drawn, then let the screen refresh."""
     app = pilot.app
-    await pilot.pause(0.1)  # replies already sent are read first
+    await replies_read(pilot)  # replies already sent are read first
     app._dirty = True
     app._last_frame = float("-inf")
     await wait_for(pilot, lambda: not app._dirty, what="a frame")
-    await pilot.pause(0.3)
+    await refreshed(pilot)
 
 
 async def palette_pick(pilot, text: str) -> None:
@@ -64,7 +92,7 @@ async def run_to_done(pilot) -> None:
     """Wait for the session, press space, wait for "done" and a frame."""
     await ready(pilot)
     await press_and_wait(pilot, "space", lambda: pilot.app.state == "done", "done")
-    await pilot.pause(0.3)
+    await drawn(pilot)
 
 
 async def field(pilot, name: str):
