@@ -41,7 +41,7 @@ async def test_a_race_from_the_keyboard():
         await pilot.press("right_square_bracket")
         await wait_for(pilot, lambda: caught_up(app) and app.config.lr == 2e-5, what="lr x2 on lane 2")
         await add_lane(pilot, 3)
-        app._apply("optimizer", "adam")
+        app.apply("optimizer", "adam")
         await wait_for(pilot, lambda: caught_up(app) and app.config.optimizer == "adam", what="adam on lane 3")
         await pilot.press("space")
         await wait_for(pilot, lambda: app.state == "done", what="done")

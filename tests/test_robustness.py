@@ -13,6 +13,7 @@ import time
 import pytest
 from textual import events
 
+from gdtui.engine import protocol as p
 from gdtui.tui.app import GdtuiApp
 from gdtui.tui.widgets.hyperparams import INPUTS, OPTIONAL, REQUIRED
 from gdtui.tui.widgets.rmse_log import RmseLog
@@ -156,11 +157,12 @@ async def test_key_storm(tmp_path, monkeypatch):
     resets = 0
     sent = app.session.send
 
-    def counting_send(*command):
+    def counting_send(command):
         nonlocal resets
-        if command[0] in ("reset", "config", "add", "branch", "remove", "focus"):  # each may show a lower epoch
+        # each may show a lower epoch
+        if isinstance(command, p.Reset | p.Configure | p.AddLane | p.BranchLane | p.RemoveLane | p.FocusLane):
             resets += 1
-        sent(*command)
+        sent(command)
 
     app.session.send = counting_send
     async with app.run_test(size=(80, 24)) as pilot:
@@ -205,7 +207,7 @@ async def test_key_storm(tmp_path, monkeypatch):
             return notify(message, *args, **kwargs)
 
         app.notify = noting
-        sent("export", str(tmp_path / "final.csv"))
+        sent(p.Export(str(tmp_path / "final.csv")))
         await wait_for(pilot, lambda: seen, what="the session's count of its epochs")
         ((epochs, logged, shown),) = seen
         assert logged == epochs == shown

@@ -57,9 +57,9 @@ async def drawn(pilot) -> None:
     fixed pause), wait until it has been drawn, then let the screen refresh."""
     app = pilot.app
     await replies_read(pilot)  # replies already sent are read first
-    app._dirty = True
-    app._last_frame = float("-inf")
-    await wait_for(pilot, lambda: not app._dirty, what="a frame")
+    app.frames.dirty = True
+    app.frames.last = float("-inf")
+    await wait_for(pilot, lambda: not app.frames.dirty, what="a frame")
     await refreshed(pilot)
 
 

@@ -11,6 +11,7 @@ session answers still ends on lane 1.
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Iterator
 from typing import Any
 
@@ -210,6 +211,9 @@ class RaceView:
             self._changed()
 
     def _changed(self) -> None:
+        """The loss curve is the focused lane's own series (never a copy that could drift from it)."""
+        focused = self.lanes.get(self.lanes.focus)
+        self.curve.rmse = focused.series if focused is not None else array("d")
         self.dirty = True
         self.shell.redraw()
 
@@ -224,7 +228,6 @@ class RaceView:
         if several:
             self.table.show(model, self._asked_focus())
         focused = model.get(model.focus)
-        self.curve.rmse = focused.series if focused is not None else self.curve.rmse[:0]
         others = [lane for lane in model.lanes if lane.id != model.focus] if several else []
         self.plot.others = [(self._legend(lane), lane.color, lane.preds or []) for lane in others]
         self.curve.others = [(self._legend(lane), lane.color, lane.series) for lane in others]

@@ -235,12 +235,6 @@ class LossCurve(SafePlot):
         self.label, self.color = "", cast(Color, "red")  # the focused lane's line
         self.others: list[tuple[str, Color, array[float]]] = []  # the other lanes': label, color, RMSE
 
-    def clear(self) -> None:
-        self.rmse = array("d")
-
-    def extend(self, values: Iterable[float]) -> None:
-        self.rmse.extend(values)
-
     def replot(self) -> None:
         plt = self.plt
         plt.clear_data()
