@@ -691,7 +691,7 @@ async def test_write_twice_in_a_second_keeps_both_files(tmp_path, monkeypatch):
             return datetime(2026, 1, 2, 3, 4, 5)
 
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr("gdtui.tui.app.datetime", Frozen)
+    monkeypatch.setattr("gdtui.tui.files.datetime", Frozen)
     app = GdtuiApp(config())
     async with app.run_test(size=SIZE) as pilot:
         await ready(pilot)

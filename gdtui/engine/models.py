@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from gdtui.engine.config import RunConfig, param_names
+from gdtui.engine.presets import starts_at_zero
 
 
 class Model:
@@ -204,7 +205,7 @@ def build_model(config: RunConfig, device: torch.device | str = "cpu") -> Model:
     k = n_params(config)
     if config.init is not None:  # the tutorial's own values
         init = torch.tensor(config.init, dtype=dtype)
-    elif config.preset == "linear-manual":
+    elif starts_at_zero(config):
         init = torch.zeros(k, dtype=dtype)
     else:
         if config.preset == "fastai-quadratic":

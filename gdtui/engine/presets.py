@@ -107,6 +107,12 @@ PRESETS: dict[str, Preset] = {
 }
 
 
+def starts_at_zero(config: RunConfig) -> bool:
+    """Whether the run's parameters start at zero, as linear-manual's article starts them (unless `init` says
+    otherwise); every other run draws them (gdtui.engine.models.build_model)."""
+    return config.init is None and config.preset == "linear-manual" and config.model not in ("mlp", "nn-linear")
+
+
 def resolve(preset: str | None = None, **overrides: Any) -> RunConfig:
     """The config of `preset` with every non-None override applied and checked."""
     name = preset or DEFAULT_PRESET

@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import math
-import os
 import signal
 from collections.abc import Iterator
-from datetime import datetime
 from functools import partial
 from typing import Any, ClassVar
 
@@ -35,6 +33,7 @@ from gdtui.tui import messages
 from gdtui.tui.asked import Asked
 from gdtui.tui.client import SessionClient
 from gdtui.tui.code_view import CodeControl
+from gdtui.tui.files import new_name
 from gdtui.tui.frames import FRAME, Frames
 from gdtui.tui.keys import HELP, KEYS, PALETTE
 from gdtui.tui.landscape_view import LandscapeControl
@@ -134,7 +133,7 @@ class GdtuiApp(App[None]):
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGHUP):
             try:
-                loop.add_signal_handler(sig, self.exit)
+                loop.add_signal_handler(sig, partial(self.exit, return_code=128 + sig))  # as a shell reports it
             except (NotImplementedError, RuntimeError, ValueError):
                 pass
 
@@ -241,9 +240,7 @@ class GdtuiApp(App[None]):
         if self.state != "ended" and (self.status.epoch == 0 or self.state == "loading"):
             self.notify("No epoch has run yet: nothing to write.", title="history")
             return
-        stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-        # the session claims a new name: -2, -3... if it is taken
-        self.send(p.Export(os.path.abspath(f"gdtui-{self.config.preset}-{stamp}.csv")))
+        self.send(p.Export(new_name(self.config.preset, "csv")))  # the session claims it anew: -2, -3... if taken
 
     def action_toggle_line(self) -> None:
         self.plot.show_line = not self.plot.show_line
@@ -309,6 +306,10 @@ class GdtuiApp(App[None]):
     @on(messages.FieldChanged)
     def _field_changed(self, event: messages.FieldChanged) -> None:
         self.apply(event.field, event.value)
+
+    @on(messages.FieldLeft)
+    def _field_left(self) -> None:
+        self.log_view.focus()
 
     def action_save_settings(self) -> None:
         self.settings.save()

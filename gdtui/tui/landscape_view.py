@@ -8,6 +8,7 @@ thinning, the curvature, the ramp); this module only asks and draws. Torch-free.
 
 from __future__ import annotations
 
+import math
 from itertools import combinations
 from typing import Any
 
@@ -26,6 +27,13 @@ from gdtui.tui.widgets.landscape import LandscapeView, LanePath
 from gdtui.tui.widgets.status import StatusLine
 
 ZOOM = 2.0
+MAX_HALF = 1e15  # a span's half width at most: beyond, a float32 model's loss overflows on most of the grid
+MIN_HALF = 1e-9  # and at least, relative to its center (or to 1 near 0): a grid's columns stay distinct floats
+
+
+def half_width(center: float, wanted: float) -> float:
+    """`wanted`, clamped to the half widths whose grid stays finite and distinct about `center`."""
+    return min(max(wanted, MIN_HALF * max(abs(center), 1.0)), MAX_HALF)
 
 
 class LandscapeControl:
@@ -111,7 +119,11 @@ class LandscapeControl:
         if not self._show_view():
             return
         (x0, x1), (y0, y1) = self._shown_span()
-        cx, cy, hx, hy = (x0 + x1) / 2, (y0 + y1) / 2, (x1 - x0) / 2 * factor, (y1 - y0) / 2 * factor
+        cx, cy, old_x, old_y = (x0 + x1) / 2, (y0 + y1) / 2, (x1 - x0) / 2, (y1 - y0) / 2
+        hx, hy = half_width(cx, old_x * factor), half_width(cy, old_y * factor)
+        if math.isclose(hx, old_x, rel_tol=1e-6) and math.isclose(hy, old_y, rel_tol=1e-6):
+            self.shell.notify("The landscape zooms no further this way: 0 fits it again.", title="landscape")
+            return
         self.span = ((cx - hx, cx + hx), (cy - hy, cy + hy))
         self.ask()
 
@@ -120,10 +132,10 @@ class LandscapeControl:
         if not self._show_view():
             return
         point = self._current_point()
-        if point is None:
-            return
+        if point is None or not all(map(math.isfinite, point)):
+            return  # no point yet, or a diverged lane's
         (x0, x1), (y0, y1) = self._shown_span()
-        hx, hy = (x1 - x0) / 2, (y1 - y0) / 2
+        hx, hy = half_width(point[0], (x1 - x0) / 2), half_width(point[1], (y1 - y0) / 2)
         self.span = ((point[0] - hx, point[0] + hx), (point[1] - hy, point[1] + hy))
         self.ask()
 

@@ -37,6 +37,11 @@ class FieldChanged(Message):
 
 
 @dataclass
+class FieldLeft(Message):
+    """The user pressed enter in a field of the pane: the keys go back to the run."""
+
+
+@dataclass
 class FocusLane(Message):
     """The user moved to a lane in the lanes table."""
 

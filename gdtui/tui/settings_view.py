@@ -9,14 +9,12 @@ the app's keys and the plots.
 
 from __future__ import annotations
 
-import os
-from datetime import datetime
 from typing import cast
 
 from gdtui.engine import protocol as p
 from gdtui.engine.config import LIVE_FIELDS, ConfigError, RunConfig, check_combination
-from gdtui.engine.history import claim_new, write_atomic
 from gdtui.engine.presets import resolve
+from gdtui.tui.files import failure, new_name, write_new
 from gdtui.tui.lanes import LanesModel
 from gdtui.tui.routes import Routes
 from gdtui.tui.shell import Shell
@@ -61,12 +59,10 @@ class SettingsControl:
         from gdtui.engine.tomlconfig import dump
 
         configs: list[RunConfig] = [lane.config for lane in self.lanes.lanes] or [self.shell.config]
-        stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-        path = claim_new(os.path.abspath(f"gdtui-{self.shell.config.preset}-{stamp}.toml"))
         try:
-            write_atomic(path, dump(configs))
+            path = write_new(new_name(self.shell.config.preset, "toml"), dump(configs))
         except OSError as error:
-            self.shell.notify(f"{path}: {error.strerror or error}", title="settings not written", severity="error")
+            self.shell.notify(failure(error), title="settings not written", severity="error")
             return
         lanes = f"{len(configs)} lane{'s' if len(configs) != 1 else ''}"
         self.shell.notify(f"{lanes} written to {path}", title="settings saved")
@@ -93,8 +89,10 @@ class SettingsControl:
     def on_error(self, reply: p.Error) -> None:
         # a missing device is worth a long look: the run goes on (or starts) on the device it already had
         timeout = 20 if reply.field == "device" else 6
-        self.restarting = None
+        changed, self.restarting = self.restarting, None
         self.shell.asked.live.pop(reply.field, None)
         text = reply.message if reply.message.startswith(reply.field) else f"{reply.field}: {reply.message}"
+        if changed is not None and changed != reply.field:  # say what the user changed, not only what failed
+            text = f"{changed} not changed: the new run could not start ({text})"
         self.shell.notify(text, title="not applied", severity="error", timeout=timeout)
-        self.params.set_config(self.shell.config, revert=reply.field)
+        self.params.set_config(self.shell.config, revert=changed or reply.field)

@@ -8,9 +8,6 @@ and the script follows each change they make.
 
 from __future__ import annotations
 
-import os
-from datetime import datetime
-
 from rich.syntax import Syntax
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -18,7 +15,7 @@ from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
-from gdtui.engine.history import claim_new, write_atomic
+from gdtui.tui.files import failure, new_name, write_new
 
 
 class CodeScreen(Screen[None]):
@@ -59,12 +56,10 @@ class CodeScreen(Screen[None]):
         if not self.text:
             self.notify("The script has not arrived yet.", title="code")
             return
-        stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
         try:
-            path = claim_new(os.path.abspath(f"gdtui-{self.preset}-{stamp}.py"))
-            write_atomic(path, self.text)
+            path = write_new(new_name(self.preset, "py"), self.text)
         except OSError as error:
-            self.notify(f"{error.strerror or error}", title="script not written", severity="error")
+            self.notify(failure(error), title="script not written", severity="error")
             return
         self.notify(f"python {path} prints the same log", title="script written")
 

@@ -2,8 +2,10 @@
 
 Why: a user must be able to change lr while training runs and see at once whether a value is acceptable.
 Inputs use Textual validators built on the engine's own checks (the CLI refuses the same values); a value
-is applied on Enter or when focus leaves the field, and only if valid. The optional settings (init, x range,
-the stop rules target and patience) may be left empty: None, the preset's own choice.
+is applied on Enter or when focus leaves the field, and only if valid and typed: a field shows its value
+rounded (lr 1.23285e-05), so tabbing through the pane must not apply what it shows. Enter gives the keys back
+to the run. The optional settings (init, x range, the stop rules target and patience) may be left empty: None,
+the preset's own choice.
 """
 
 from __future__ import annotations
@@ -30,8 +32,8 @@ from gdtui.engine.config import (
     check_combination,
     param_names,
 )
-from gdtui.engine.presets import PRESETS
-from gdtui.tui.messages import FieldChanged
+from gdtui.engine.presets import PRESETS, starts_at_zero
+from gdtui.tui.messages import FieldChanged, FieldLeft
 
 BIAS_CHOICES = (("yes", True), ("no", False))
 SELECTS: dict[str, tuple[tuple[str, object], ...]] = {
@@ -124,8 +126,12 @@ def shown(field: str, config: RunConfig) -> str:
 def placeholder(field: str, config: RunConfig) -> str:
     """What an empty optional field means; init names the model's parameters when they are few."""
     if field == "init":
-        names = ",".join(param_names(config))
-        return f"drawn ({names})" if len(names) <= 12 else "drawn"
+        names = param_names(config)
+        if starts_at_zero(config):  # linear-manual: w = b = 0
+            zeros = " = ".join([*names, "0"])
+            return zeros if len(zeros) <= 20 else "zeros"
+        listed = ",".join(names)
+        return f"drawn ({listed})" if len(listed) <= 12 else "drawn"
     return PLACEHOLDERS.get(field, "")
 
 
@@ -158,6 +164,7 @@ class HyperParams(VerticalScroll, can_focus=False):
         super().__init__(**kwargs)
         self.config = config
         self.ready = False
+        self.shown: dict[str, str] = {}  # what each input showed when last set: leaving it untouched applies nothing
 
     def compose(self) -> ComposeResult:
         # The first frame shows the values as text; the form (some 60 widgets, a third of the cost of the
@@ -166,7 +173,7 @@ class HyperParams(VerticalScroll, can_focus=False):
 
     def _preview(self) -> str:
         return "\n".join(
-            f"{LABELS.get(f, f):<10}{shown(f, self.config)}".rstrip() for f in ORDER if visible(f, self.config)
+            f"{LABELS.get(f, f):<11}{shown(f, self.config)}".rstrip() for f in ORDER if visible(f, self.config)
         )
 
     def _form(self) -> list[Widget]:
@@ -223,7 +230,7 @@ class HyperParams(VerticalScroll, can_focus=False):
             for field in (*INPUTS, *OPTIONAL, *REQUIRED):
                 box = self.query_one(f"#f-{field}", Input)
                 if not box.has_focus or field in ("lr", revert):
-                    box.value = shown(field, config)
+                    box.value = self.shown[field] = shown(field, config)
             self.query_one("#f-init", Input).placeholder = placeholder("init", config)
         self.query_one("#field-error", Static).update("")
         self._sync_visibility()
@@ -244,7 +251,10 @@ class HyperParams(VerticalScroll, can_focus=False):
                 pass  # names the model does not have: the app refuses them with the engine's reason
         return value
 
-    def _commit(self, field: str, text: str, leaving: bool = False) -> None:
+    def _commit(self, field: str, text: str, leaving: bool = False) -> bool:
+        """Apply `text` if the user typed it and it is valid; False if it is refused."""
+        if text == self.shown.get(field):
+            return True  # untouched: what it shows may be rounded, and the run keeps its exact value
         error = self.query_one("#field-error", Static)
         try:
             value = self._value(field, text)
@@ -252,12 +262,13 @@ class HyperParams(VerticalScroll, can_focus=False):
             error.update(f"{field}: {problem.message} — not applied")
             if leaving:  # the field shows again the value in effect; the message says why
                 with self.prevent(Input.Changed):
-                    self.query_one(f"#f-{field}", Input).value = shown(field, self.config)
-            return
+                    self.query_one(f"#f-{field}", Input).value = self.shown[field] = shown(field, self.config)
+            return False
         error.update("")
         current = self.config.effective_momentum if field == "momentum" else getattr(self.config, field)
         if value != current:
             self.post_message(FieldChanged(field, value))
+        return True
 
     def on_input_changed(self, event: Input.Changed) -> None:
         field = field_of(event.input)
@@ -267,8 +278,12 @@ class HyperParams(VerticalScroll, can_focus=False):
         )
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
+        """Enter applies the field and gives the keys back to the run (leaving the field applies nothing more)."""
         event.stop()
-        self._commit(field_of(event.input), event.value)
+        field = field_of(event.input)
+        if self._commit(field, event.value):  # refused: the field keeps the keys, and says why
+            self.shown[field] = event.value  # applied once: leaving the field applies it no more
+            self.post_message(FieldLeft())
 
     def on_input_blurred(self, event: Input.Blurred) -> None:
         self._commit(field_of(event.input), event.value, leaving=True)

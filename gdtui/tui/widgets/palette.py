@@ -5,6 +5,10 @@ they trigger) and each deferred piece looks up the palette's parts when it runs;
 (ctrl+p, a search, escape), the lookup raises NoMatches and ends the app. Two quick enters also select twice,
 and the second dismiss pops the screen below. Here only the screen on top may dismiss itself, and every
 deferred callback does nothing once the palette is closing.
+
+The palette also runs the entry the user sees: its search runs in a worker, so an enter typed right after the
+text would pick from the list of an earlier search ("focus lane 2", enter: "Add a lane" ran instead). An
+enter that comes before the search of what was typed has answered waits for it.
 """
 
 from __future__ import annotations
@@ -13,13 +17,16 @@ import functools
 from collections.abc import Callable
 from typing import Any
 
-from textual import work
-from textual.command import CommandPalette
+from textual import on, work
+from textual.command import CommandInput, CommandPalette
 from textual.css.query import NoMatches
+from textual.widgets import Input
 
 
 class SafeCommandPalette(CommandPalette):
     _dismissed = False
+    _answered: str | None = None  # the text whose search the list shows
+    _enter_waiting = False  # an enter came before the search of the text typed had answered
 
     @property
     def closing(self) -> bool:
@@ -79,6 +86,15 @@ class SafeCommandPalette(CommandPalette):
         except NoMatches:
             pass
 
+    @on(Input.Submitted)
+    def _enter(self, event: Input.Submitted) -> None:
+        """Enter picks from the list of the text typed: it waits for that search if it has not answered yet."""
+        typed = self.query_one(CommandInput).value.strip()
+        if self._list_visible and typed and typed != self._answered:
+            event.stop()
+            event.prevent_default()  # not CommandPalette's own handler, which would pick from the stale list
+            self._enter_waiting = True
+
     @work(exclusive=True, group=CommandPalette._GATHER_COMMANDS_GROUP, exit_on_error=False)
     async def _gather_commands(self, search_value: str) -> None:
         if self.closing:
@@ -86,4 +102,10 @@ class SafeCommandPalette(CommandPalette):
         try:
             await CommandPalette._gather_commands.__wrapped__(self, search_value)  # type: ignore[attr-defined]
         except NoMatches:
-            pass  # the palette closed while searching
+            return  # the palette closed while searching
+        if self.closing or search_value != self.query_one(CommandInput).value.strip():
+            return  # cancelled: a newer search is under way
+        self._answered = search_value
+        if self._enter_waiting:
+            self._enter_waiting = False
+            self._select_or_command()
