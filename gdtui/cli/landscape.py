@@ -74,11 +74,14 @@ def _start(options: dict[str, Any]) -> Trainer:
 
 
 def _limit_text(found: Curvature, lr: float) -> str:
+    if not found.computed:
+        return f"curvature not computed (its time budget ran out)  run's lr: {lr!r}"
     eigenvalues = ", ".join(repr(e) for e in found.eigenvalues)
+    what = "Hessian eigenvalues" if found.every else "Hessian eigenvalues (the smallest and the largest, by Lanczos)"
     if found.lr_limit is None:
-        return f"Hessian eigenvalues {eigenvalues}  lr limit 2/λmax: unknown (λmax not positive)  run's lr: {lr!r}"
+        return f"{what} {eigenvalues}  lr limit 2/λmax: unknown (λmax not positive)  run's lr: {lr!r}"
     side = "above the limit: plain gradient descent diverges" if lr > found.lr_limit else "not above the limit"
-    return f"Hessian eigenvalues {eigenvalues}  lr limit 2/λmax: {found.lr_limit!r}  run's lr: {lr!r} ({side})"
+    return f"{what} {eigenvalues}  lr limit 2/λmax: {found.lr_limit!r}  run's lr: {lr!r} ({side})"
 
 
 def _last_finite(trainer: Trainer, epoch: int) -> int:
@@ -117,6 +120,7 @@ def _summary(
         "minimum_loss": best_loss,
         "lowest": {p1: grid.lowest[0], p2: grid.lowest[1], "loss": grid.lowest[2]},
         "hessian_eigenvalues": found.eigenvalues,
+        "curvature_computed": found.computed,
         "lr_limit": found.lr_limit,
         "lr": lr,
         "lr_exceeds_limit": None if found.lr_limit is None else lr > found.lr_limit,
@@ -271,7 +275,7 @@ def lr_find(start: float, end: float, steps: int, as_json: bool, **options: Any)
     from gdtui.engine import landscape as land
 
     found = land.lr_find(trainer, start, end, steps)
-    curve = land.curvature(trainer, land.params_at(trainer, 0))
+    curve = found.curvature if found.curvature is not None else land.curvature(trainer, land.params_at(trainer, 0))
     lr = trainer.config.lr
     rows = list(zip(range(1, len(found.lrs) + 1), found.lrs, found.losses, found.smoothed))
     if as_json:
@@ -282,6 +286,7 @@ def lr_find(start: float, end: float, steps: int, as_json: bool, **options: Any)
             "rule": RULE,
             "lr_limit": found.lr_limit,
             "hessian_eigenvalues": curve.eigenvalues,
+            "curvature_computed": curve.computed,
             "lr": lr,
             "steps": len(rows),
             "start": start,

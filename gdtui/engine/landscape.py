@@ -12,8 +12,10 @@ these functions return.
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable, Generator, Iterator
 from contextlib import contextmanager
+from typing import Any, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -26,8 +28,19 @@ from gdtui.engine.stack import ROW_LOSSES
 from gdtui.engine.surface import Curvature, Landscape, LrFind
 from gdtui.engine.trainer import Trainer
 
-__all__ = ["Curvature", "Landscape", "LrFind", "curvature", "landscape", "landscape_job", "lr_find"]
+__all__ = [
+    "Curvature",
+    "Landscape",
+    "LrFind",
+    "curvature",
+    "curvature_job",
+    "landscape",
+    "landscape_job",
+    "lr_find",
+    "lr_find_job",
+]
 
+T = TypeVar("T")
 SQUARED = ("mse", "sse")  # losses whose minimum is the least-squares fit and whose Hessian is constant
 MAX_POINTS = 10_000  # the grid is computed on a fixed subsample of larger data
 BLOCK_ELEMENTS = 2_000_000  # grid points x data points computed at once
@@ -71,22 +84,10 @@ def predictor(trainer: Trainer, x: torch.Tensor) -> tuple[Predict, int]:
     if not isinstance(trainer.model, MLP):
         design = features(trainer, x)
         return (lambda flats: flats @ design.T), max(1, BLOCK_ELEMENTS // max(len(x), 1))
-    from torch.func import functional_call, vmap
-
-    module = trainer.model.module
-    named = [(name, p.shape, p.numel()) for name, p in module.named_parameters()]
-    column = x.double().unsqueeze(-1)
-
-    def one(flat: torch.Tensor) -> torch.Tensor:
-        values, start = {}, 0
-        for name, shape, count in named:
-            values[name] = flat[start : start + count].view(shape)
-            start += count
-        out: torch.Tensor = functional_call(module, values, (column,))
-        return out.squeeze(-1)
+    from torch.func import vmap
 
     widest = max(trainer.config.hidden)
-    return vmap(one), max(1, BLOCK_ELEMENTS // max(len(x) * widest, 1))
+    return vmap(_mlp_one(trainer, x)), max(1, BLOCK_ELEMENTS // max(len(x) * widest, 1))
 
 
 def _training_data(trainer: Trainer) -> tuple[torch.Tensor, torch.Tensor, bool]:
@@ -143,12 +144,76 @@ def minimum(trainer: Trainer) -> list[float] | None:
     return [float(v) for v in solution.tolist()]
 
 
-def curvature(trainer: Trainer, flat: list[float] | None = None) -> Curvature:
-    """The curvature of the training loss at `flat` (default: the current parameters)."""
+def finish(job: Generator[None, None, T]) -> T:
+    """Run a job (a generator computing a slice per `next()`) to its end and return its value."""
+    while True:
+        try:
+            next(job)
+        except StopIteration as done:
+            value: T = done.value
+            return value
+
+
+FULL_HESSIAN_MAX = 128  # parameters up to which an mlp's Hessian is built whole (its every eigenvalue, exact)
+BUDGET_SECONDS = 2.0  # the time a large model's eigenvalues may take, summed over its slices
+TOLERANCE = 1e-4  # Lanczos stops once both extreme Ritz values' residuals are within this of the largest |λ|
+SEED = 0  # the Lanczos start vector's seed: the same parameters give the same eigenvalues
+SLICE_MACS = 2_000_000  # multiply-adds of one forward pass over a slice's block of points (a Hessian-vector
+# product over a block costs some 6 of them: ~10 ms)
+CHECK = 5  # Lanczos looks at its Ritz values every CHECK products
+MEANS = ("mse", "l1", "huber")  # losses that are a mean over the points (sse: a sum)
+
+
+def _mlp_one(trainer: Trainer, x: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
+    """An mlp's predictions on x (float64) for one flat parameter vector, by torch.func.functional_call."""
+    from torch.func import functional_call
+
+    assert isinstance(trainer.model, MLP)
+    module = trainer.model.module
+    named = [(name, p.shape, p.numel()) for name, p in module.named_parameters()]
+    column = x.double().unsqueeze(-1)
+
+    def one(flat: torch.Tensor) -> torch.Tensor:
+        values, start = {}, 0
+        for name, shape, count in named:
+            values[name] = flat[start : start + count].view(shape)
+            start += count
+        out: torch.Tensor = functional_call(module, values, (column,))
+        return out.squeeze(-1)
+
+    return one
+
+
+def curvature(trainer: Trainer, flat: list[float] | None = None, budget: float = BUDGET_SECONDS) -> Curvature:
+    """The curvature of the training loss at `flat` (default: the current parameters), all at once."""
+    return finish(curvature_job(trainer, flat, budget))
+
+
+def curvature_job(
+    trainer: Trainer, flat: list[float] | None = None, budget: float = BUDGET_SECONDS
+) -> Generator[None, None, Curvature]:
+    """`curvature()` a slice at a time: each `next()` does a bounded piece of work (so a session reads its pipe
+    between slices); the Curvature is the generator's return value.
+
+    A model linear in its parameters, and an mlp of at most FULL_HESSIAN_MAX parameters, gets its whole Hessian
+    (torch.autograd.functional.hessian, in one slice) and every eigenvalue. A larger mlp never builds it: the
+    largest and the smallest eigenvalue (by value; the smallest may be negative) come from Lanczos on
+    Hessian-vector products (reverse-over-reverse autograd), from a start vector drawn from SEED, in
+    O(parameters) memory (three vectors, and one block's graph at a time), each product a block of points per
+    slice. It stops when both extreme Ritz values'
+    residuals are within TOLERANCE of the largest |λ|; once `budget` seconds (the time spent in its slices, not
+    between them) pass first, the Curvature says it was not computed."""
+    constant = trainer.config.loss in SQUARED and not isinstance(trainer.model, MLP)
+    at = torch.tensor(params_at(trainer) if flat is None else flat, dtype=torch.float64)
+    if not isinstance(trainer.model, MLP) or len(at) <= FULL_HESSIAN_MAX:
+        return _full_curvature(trainer, at, constant)
+    return (yield from _lanczos(trainer, at, budget))
+
+
+def _full_curvature(trainer: Trainer, at: torch.Tensor, constant: bool) -> Curvature:
     x, y, _ = _training_data(trainer)
     predict, _ = predictor(trainer, x)
     row_loss = ROW_LOSSES[trainer.config.loss]
-    at = torch.tensor(params_at(trainer) if flat is None else flat, dtype=torch.float64)
 
     def loss(p: torch.Tensor) -> torch.Tensor:
         return row_loss(predict(p.unsqueeze(0)), y)[0]
@@ -157,10 +222,97 @@ def curvature(trainer: Trainer, flat: list[float] | None = None) -> Curvature:
         hessian = torch.autograd.functional.hessian(loss, at)
     assert isinstance(hessian, torch.Tensor)
     eigenvalues = torch.linalg.eigvalsh(hessian).tolist()
-    top = eigenvalues[-1]
-    limit = 2 / top if top > 0 and math.isfinite(top) else None
-    constant = trainer.config.loss in SQUARED and not isinstance(trainer.model, MLP)
-    return Curvature(hessian.tolist(), eigenvalues, limit, constant)
+    return Curvature(hessian.tolist(), eigenvalues, _limit(eigenvalues[-1]), constant)
+
+
+def _limit(top: float) -> float | None:
+    return 2 / top if top > 0 and math.isfinite(top) else None
+
+
+def _hvp_blocks(trainer: Trainer, at: torch.Tensor) -> list[Callable[[torch.Tensor], torch.Tensor]]:
+    """The Hessian-vector product of the training loss at `at`, as one function per block of points (their sum
+    is the whole product), each block small enough for a slice."""
+    x, y, _ = _training_data(trainer)
+    row_loss = ROW_LOSSES[trainer.config.loss]
+    per_point = max(1, len(at))  # a forward pass costs about a multiply-add per parameter and point
+    size = max(1, SLICE_MACS // per_point)
+    blocks: list[Callable[[torch.Tensor], torch.Tensor]] = []
+    for start in range(0, len(x), size):
+        xb, yb = x[start : start + size], y[start : start + size]
+        weight = len(xb) / len(x) if trainer.config.loss in MEANS else 1.0
+        blocks.append(_block_product(_mlp_one(trainer, xb), row_loss, yb, weight, at))
+    return blocks
+
+
+def _block_product(
+    one: Callable[[torch.Tensor], torch.Tensor],
+    row_loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    y: torch.Tensor,
+    weight: float,
+    at: torch.Tensor,
+) -> Callable[[torch.Tensor], torch.Tensor]:
+    """v -> H_block·v at `at`, for the block's share (`weight`) of the loss: the gradient with its graph, then one
+    backward pass through it (Pearlmutter's reverse-over-reverse, by torch.autograd: torch.func's grad imports
+    torch._dynamo on its first call, 2.2 s measured, more than the whole budget). The graph is the block's alone
+    and is dropped after each product, so memory stays that of one block."""
+
+    def product(v: torch.Tensor) -> torch.Tensor:
+        point = at.detach().requires_grad_(True)
+        loss = row_loss(one(point).unsqueeze(0), y)[0] * weight
+        (gradient,) = torch.autograd.grad(loss, point, create_graph=True)
+        if gradient.grad_fn is None:  # the loss is linear here (relu's flat side): no curvature
+            return torch.zeros_like(v)
+        (out,) = torch.autograd.grad(gradient, point, grad_outputs=v, allow_unused=True)
+        return torch.zeros_like(v) if out is None else out
+
+    return product
+
+
+def _lanczos(trainer: Trainer, at: torch.Tensor, budget: float) -> Generator[None, None, Curvature]:
+    """The extreme eigenvalues of the Hessian at `at` by Lanczos (the three-term recurrence, three vectors kept:
+    without reorthogonalisation copies of converged eigenvalues may appear, never wrong extremes)."""
+    clock = time.perf_counter
+    spent = 0.0
+    began = clock()
+    blocks = _hvp_blocks(trainer, at)
+    n = len(at)
+    generator = torch.Generator().manual_seed(SEED)
+    v = torch.randn(n, dtype=torch.float64, generator=generator)
+    v /= torch.linalg.vector_norm(v)
+    v_prev = torch.zeros_like(v)
+    alphas: list[float] = []
+    betas: list[float] = []
+    beta = 0.0
+    for _ in range(n):
+        w = torch.zeros_like(v)
+        for product in blocks:
+            with one_thread():
+                w += product(v)
+            spent += clock() - began
+            if spent > budget:
+                return Curvature(None, [], None, False, computed=False)
+            yield None
+            began = clock()
+        alpha = float(w @ v)
+        w -= alpha * v + beta * v_prev
+        alphas.append(alpha)
+        beta = float(torch.linalg.vector_norm(w))
+        if len(alphas) % CHECK and beta > 1e-300:
+            betas.append(beta)
+            v_prev, v = v, w / beta
+            continue
+        tridiagonal = np.diag(alphas) + np.diag(betas, 1) + np.diag(betas, -1)
+        theta, s = np.linalg.eigh(tridiagonal)  # numpy's: torch's took 14 ms a call, numpy's 5 on a busy machine
+        low, high = float(theta[0]), float(theta[-1])
+        scale = max(abs(low), abs(high))
+        residuals = (beta * abs(float(s[-1, 0])), beta * abs(float(s[-1, -1])))
+        if not (math.isfinite(low) and math.isfinite(high) and math.isfinite(beta)):
+            return Curvature(None, [], None, False, computed=False)
+        if max(residuals) <= TOLERANCE * scale or beta <= 1e-300:
+            return Curvature(None, [low, high], _limit(high), False)
+        betas.append(beta)
+        v_prev, v = v, w / beta
+    return Curvature(None, [float(theta[0]), float(theta[-1])], _limit(float(theta[-1])), False)
 
 
 SANE = 4.0  # a default span holds a path while its loss stays within this factor of its first
@@ -209,13 +361,7 @@ def landscape(
 ) -> Landscape:
     """The loss over a `size` (columns x rows) grid of the two named parameters, the others held at their values
     after `epoch` (default: the latest); the default span holds the lane's path and the minimum."""
-    job = landscape_job(trainer, pair, size, span, epoch)
-    while True:
-        try:
-            next(job)
-        except StopIteration as done:
-            grid: Landscape = done.value
-            return grid
+    return finish(landscape_job(trainer, pair, size, span, epoch))
 
 
 def landscape_job(
@@ -271,12 +417,24 @@ def landscape_job(
     )
 
 
-def lr_find(
-    trainer: Trainer, start: float = 1e-8, end: float = 10.0, steps: int = 100, stop_factor: float = 4.0
-) -> LrFind:
+def lr_find(trainer: Trainer, *ramp: Any, **options: Any) -> LrFind:
+    """The LR range test of `lr_find_job` (the same arguments), all at once."""
+    return finish(lr_find_job(trainer, *ramp, **options))
+
+
+def lr_find_job(
+    trainer: Trainer,
+    start: float = 1e-8,
+    end: float = 10.0,
+    steps: int = 100,
+    stop_factor: float = 4.0,
+    budget: float = BUDGET_SECONDS,
+) -> Generator[None, None, LrFind]:
     """Ramp the lr exponentially from `start` to `end` over `steps` steps of the lane's optimizer, from the lane's
     initial parameters, stopping once the loss passes `stop_factor` times its best. The lane is untouched (the
-    ramp runs on a fresh run of its start). The suggestion is the lr of the lowest raw loss, divided by 10."""
+    ramp runs on a fresh run of its start). The suggestion is the lr of the lowest raw loss, divided by 10; the
+    curvature at the initial parameters gives the limit. A step (then a slice of the curvature) per `next()`;
+    the LrFind is the generator's return value."""
     if not 0 < start < end <= MAX_LR:
         raise ValueError(f"the ramp needs 0 < start < end <= {MAX_LR:g}")
     if steps < 2:
@@ -288,6 +446,8 @@ def lr_find(
     smoothed: list[float] = []
     average, beta = 0.0, 0.9
     for k in range(steps):
+        if k:
+            yield None
         lr = start * ratio**k
         probe.update(lr=lr)
         before = probe.epoch
@@ -301,10 +461,11 @@ def lr_find(
         smoothed.append(average / (1 - beta ** (k + 1)))
         if not math.isfinite(loss) or loss > stop_factor * min(losses):
             break
+    del probe
     finite = [(loss, lr) for loss, lr in zip(losses, lrs) if math.isfinite(loss)]
     suggestion = min(finite)[1] / 10 if finite else None
-    limit = curvature(trainer, params_at(trainer, 0)).lr_limit
-    return LrFind(lrs, losses, smoothed, suggestion, limit)
+    found = yield from curvature_job(trainer, params_at(trainer, 0), budget)
+    return LrFind(lrs, losses, smoothed, suggestion, found.lr_limit, found)
 
 
 def thinned_path(trainer: Trainer, pair: tuple[str, str], cap: int = CAP) -> list[tuple[float, float]]:

@@ -22,7 +22,7 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -30,7 +30,7 @@ from gdtui.engine import protocol as p
 from gdtui.engine.config import DATA_FIELDS, ConfigError, RunConfig, check_combination
 from gdtui.engine.csvfile import CsvData
 from gdtui.engine.protocol import LaneInfo, SessionInfo
-from gdtui.engine.surface import Curvature
+from gdtui.engine.surface import Curvature, Landscape
 
 if TYPE_CHECKING:
     from gdtui.engine.history import Chunk
@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from gdtui.engine.trainer import Trainer
 
 CHUNK_SECONDS = 0.1
+NO_CURVATURE = Curvature([], [], None, False)  # a model with no landscape (one parameter...)
 LOG_TAIL = 2000  # the epochs a UI's log keeps
 LOOK_SECONDS = 0.001
 
@@ -98,6 +99,15 @@ class Watch:
     job_key: tuple[Any, ...] | None = None
 
 
+@dataclass
+class Job:
+    """A long computation done a slice at a time between chunks (a generator: each `next()` a slice; its return
+    value is the result), and what to do with its result."""
+
+    work: Generator[None, None, Any]
+    done: Callable[[Any], None]
+
+
 class Session:
     """The engine's command loop: a race of lanes (one, unless the UI adds more) on one dataset, driven by
     commands from `conn`, reporting on them. `trainer` is the focused lane's: the one the UI edits and logs."""
@@ -110,6 +120,7 @@ class Session:
         self.refused: str | None = None  # the field the last build refused
         self.seen = 0  # commands obeyed (the first config, sent with the spawn, is not counted)
         self.watch: Watch | None = None
+        self.jobs: dict[str, Job] = {}  # the curvature, the LR range test: each under way, by what it is
 
     @property
     def trainer(self) -> Trainer | None:
@@ -170,6 +181,12 @@ class Session:
         except ConfigError as error:
             self.refused = error.field
             self.conn.send(p.Error(error.field, error.message))
+            return False
+        except (EOFError, OSError):
+            raise
+        except Exception as error:  # an allocation that fails (a huge model), a bug: the session stays up
+            self.refused = "configure"
+            self.conn.send(p.Error("configure", f"configure failed: {type(error).__name__}: {error}"))
             return False
         self.race, self.focus = race, race.lanes[0].id
         self.running = False
@@ -238,35 +255,93 @@ class Session:
                 ),
             )
         )
-        self.conn.send(p.CurvatureKnown(self.focus, self.curvature_of(t)))
+        self.start_curvature(t)
         if self.watch is not None:  # new lanes, a reset or a new focus: the grid and the app's paths start anew
             self.watch.paths_wanted = True
             self.watch.job = self.watch.job_key = None
 
-    def curvature_of(self, trainer: Trainer, flat: list[float] | None = None) -> Curvature:
-        from gdtui.engine.landscape import curvature
+    def start_curvature(self, t: Trainer) -> None:
+        """Compute the focused lane's curvature at its current parameters, a slice at a time (the first slice now:
+        a small model's is done in it, and its CurvatureKnown follows the Ready at once); a new one replaces it."""
+        from gdtui.engine.landscape import curvature_job, params_at
 
+        lane = self.focus
         try:
-            return curvature(trainer, flat)
+            self.start_job(
+                "curvature", curvature_job(t, params_at(t)), lambda found: self.conn.send(p.CurvatureKnown(lane, found))
+            )
         except ValueError:  # a model with no landscape
-            return Curvature([], [], None, False)
+            self.conn.send(p.CurvatureKnown(lane, NO_CURVATURE))
 
-    def loop(self, config: RunConfig, csv: CsvData | None = None) -> None:
+    def start_job(self, name: str, work: Generator[None, None, Any], done: Callable[[Any], None]) -> None:
+        """Start `work` (replacing a job of the same name) and do its first slice now."""
+        before = self.jobs.get(name)
+        self.jobs[name] = Job(work, done)
+        try:
+            self.tend_job(name, slices=1)
+        except Exception:
+            if before is not None and name not in self.jobs:  # a request refused at once keeps the one under way
+                self.jobs[name] = before
+            raise
+
+    def tend_jobs(self) -> None:
+        """Advance every job under way: up to CHUNK_SECONDS of slices while training runs, else until done or a
+        command waits."""
+        for name in list(self.jobs):
+            self.obey(name, lambda: self.tend_job(name), acknowledge=False)  # noqa: B023 (called at once)
+
+    def tend_job(self, name: str, slices: int | None = None) -> None:
+        job = self.jobs.get(name)
+        if job is None:
+            return
+        end = time.perf_counter() + CHUNK_SECONDS
+        done = 0
+        try:
+            while True:
+                try:
+                    next(job.work)
+                except StopIteration as finished:
+                    if self.jobs.get(name) is job:
+                        del self.jobs[name]
+                    job.done(finished.value)
+                    return
+                done += 1
+                if slices is not None and done >= slices:
+                    return
+                if time.perf_counter() > end or (not self.running and self.conn.poll()):
+                    return
+        except BaseException:
+            if self.jobs.get(name) is job:  # a job that failed is dropped (obey reports it)
+                del self.jobs[name]
+            raise
+
+    def start(self, config: RunConfig, csv: CsvData | None = None) -> None:
         if not self.build(config, csv):
             # The notice is sent. A missing device: the same run on the cpu; anything else: the preset itself.
             from gdtui.engine.presets import PRESETS
 
             if self.refused != "device" or not self.build(config.replace(device="cpu"), csv):
                 self.build(PRESETS[config.preset].config)
+
+    def loop(self, config: RunConfig, csv: CsvData | None = None) -> None:
+        self.obey("configure", lambda: self.start(config, csv), acknowledge=False)
         conn = self.conn
         while True:
             if self.running:
                 self.obey("run", self.chunk, acknowledge=False)
             if self.watch is not None:
                 self.obey("landscape", self.tend_landscape, acknowledge=False)
-            if (self.running or self.landscape_pending()) and not conn.poll():
+            if self.jobs:
+                self.tend_jobs()
+            if (self.running or self.landscape_pending() or self.jobs) and not conn.poll():
                 continue
-            command = conn.recv()
+            try:
+                command = conn.recv()
+            except (EOFError, OSError):
+                raise
+            except Exception as error:  # a command that cannot be read (unpickled): said, and the session goes on
+                conn.send(p.Error("pipe", f"a command could not be read: {type(error).__name__}: {error}"))
+                continue
             if isinstance(command, p.Quit):
                 return
             self.obey(command_name(command), lambda: self.handle(command))  # noqa: B023 (called at once)
@@ -388,15 +463,14 @@ class Session:
                 self.export(wanted)
 
     def find_lr(self, t: Trainer, ask: p.FindLr) -> None:
-        from gdtui.engine.landscape import lr_find
+        from gdtui.engine.landscape import lr_find_job
 
         ramp = {name: value for name, value in vars(ask).items() if value is not None}
+        lane = self.focus
         try:
-            found = lr_find(t, **ramp)
+            self.start_job("lr_find", lr_find_job(t, **ramp), lambda found: self.conn.send(p.LrFound(lane, found)))
         except ValueError as error:
             self.conn.send(p.Error("lr_find", str(error)))
-        else:
-            self.conn.send(p.LrFound(self.focus, found))
 
     def export(self, wanted: str) -> None:
         """Every lane's history: the path as given for one lane, path-lane1, path-lane2... for several."""
@@ -462,12 +536,12 @@ class Session:
         if key is not None and key != watch.job_key:
             others = [lane.trainer for lane in race.lanes if lane.id != self.focus]
             try:
-                watch.job = landscape_job(t, key[1], key[3], key[2], paths=others)
+                grid = landscape_job(t, key[1], key[3], key[2], paths=others)
             except ValueError as error:  # a model with no landscape
                 self.watch = None
                 self.conn.send(p.Error("landscape", str(error)))
                 return
-            watch.job_key = key
+            watch.job, watch.job_key = _with_curvature(t, grid), key
         if watch.job is None:
             return
         end = time.perf_counter() + CHUNK_SECONDS
@@ -481,9 +555,10 @@ class Session:
             if time.perf_counter() > end or (not self.running and self.conn.poll()):
                 return
 
-    def _send_landscape(self, watch: Watch, t: Trainer, key: tuple[Any, ...], grid: Any) -> None:
+    def _send_landscape(self, watch: Watch, t: Trainer, key: tuple[Any, ...], done: Any) -> None:
         from gdtui.engine.landscape import thinned_path
 
+        grid, curve = done
         race = self.race
         assert race is not None
         pair = grid.pair
@@ -503,7 +578,7 @@ class Session:
         if watch.paths_wanted:
             paths = {lane.id: thinned_path(lane.trainer, pair) for lane in race.lanes if lane.trainer.names == names}
             watch.paths_wanted = False
-        self.conn.send(p.LandscapeReady(self.focus, grid, paths, self.curvature_of(t, grid.held)))
+        self.conn.send(p.LandscapeReady(self.focus, grid, paths, curve))
 
     def lanes_command(self, command: p.AddLane | p.BranchLane | p.RemoveLane | p.FocusLane) -> None:
         """Add a copy of the focused lane, branch it, remove a lane (never the last) or focus one."""
@@ -531,6 +606,18 @@ class Session:
         self.send_history()
         self.send_lanes()
         self.send_state()
+
+
+def _with_curvature(t: Trainer, grid: Generator[None, None, Landscape]) -> Generator[None, None, Any]:
+    """A landscape_job, then the curvature at its held parameters, both a slice at a time: (grid, curvature)."""
+    from gdtui.engine.landscape import curvature_job
+
+    done = yield from grid
+    try:
+        curve = yield from curvature_job(t, done.held)
+    except ValueError:  # a model with no landscape
+        curve = NO_CURVATURE
+    return done, curve
 
 
 def command_name(command: p.Command) -> str:

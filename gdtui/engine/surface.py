@@ -9,13 +9,21 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class Curvature:
-    """The Hessian of the training loss at some parameters, its eigenvalues (ascending) and the learning rate
-    above which plain gradient descent diverges there, 2/λmax (None when λmax is not positive)."""
+    """The curvature of the training loss at some parameters: its Hessian (None for a large model, whose Hessian
+    is never built), its eigenvalues (ascending: every one with the Hessian, else the smallest and the largest,
+    from Hessian-vector products) and the learning rate above which plain gradient descent diverges there,
+    2/λmax (None when λmax is not positive or was not computed)."""
 
-    hessian: list[list[float]]
+    hessian: list[list[float]] | None
     eigenvalues: list[float]
     lr_limit: float | None
     constant: bool  # the same everywhere (MSE: the Hessian is 2/n·XᵀX)
+    computed: bool = True  # False: the time budget ran out first (no eigenvalues, no limit)
+
+    @property
+    def every(self) -> bool:
+        """Whether `eigenvalues` holds every eigenvalue (the Hessian was built), not only the two extremes."""
+        return self.hessian is not None
 
 
 @dataclass(frozen=True)
@@ -45,3 +53,4 @@ class LrFind:
     smoothed: list[float]
     suggestion: float | None
     lr_limit: float | None
+    curvature: Curvature | None = None  # at the initial parameters, whence lr_limit

@@ -190,6 +190,7 @@ class LandscapeControl:
         if reply.lane == self.lanes.focus:
             self.curvature = reply.curvature
             self.status.limit = reply.curvature.lr_limit
+            self.status.uncomputed = not reply.curvature.computed
 
     def on_ready(self, names: tuple[str, ...]) -> None:
         """A new run, a reset or a change of lanes: the paths start anew with the next grid."""

@@ -21,6 +21,7 @@ class StatusLine(Static):
     speed = reactive(0.0)
     lr = reactive(0.0)
     limit: reactive[float | None] = reactive(None)  # plain gradient descent's 2/λmax for the focused lane
+    uncomputed = reactive(False)  # the focused lane's curvature ran out of its time budget
     stopped = reactive("")  # the focused lane's stop reason, from the lanes model
 
     def render(self) -> str:
@@ -36,7 +37,9 @@ class StatusLine(Static):
             head = self.state
         # lr before device: on a narrow terminal the end of the line is what is cut
         lr = f"lr {self.lr:g}"
-        if self.limit is not None:
+        if self.uncomputed:
+            lr += "  curvature not computed"
+        elif self.limit is not None:
             lr += f" {'>' if self.lr > self.limit else '<'} 2/λmax {self.limit:.3g}"
         parts = [head, f"epoch {self.epoch}/{self.epochs}", lr]
         if self.state == "running":
