@@ -48,14 +48,11 @@ def run_race(
     as_json: bool,
     quiet: bool,
     out: str | None,
+    every: int = 1,
 ) -> None:
-    from gdtui.engine.config import MAX_LANES
-    from gdtui.engine.lanes import Race
-
-    if len(lanes) > MAX_LANES:
-        raise click.BadParameter(f"{len(lanes)} lanes: a race holds at most {MAX_LANES}", param_hint="'--vary'")
     from gdtui.engine.csvfile import DataError
     from gdtui.engine.device import DeviceError
+    from gdtui.engine.lanes import Race
 
     try:
         race = Race(lanes[0][1], csv=csv)
@@ -74,7 +71,13 @@ def run_race(
         chunks = race.run_chunk(max_epochs=1000)
         if quiet:
             continue
-        rows = sorted((r.epoch, numbers[i], i, r) for i, chunk in chunks.items() for r in chunk.results())
+        done = {lane.id: lane.trainer.epoch for lane in race.lanes if lane.trainer.done}  # its last epoch: printed
+        rows = sorted(
+            (r.epoch, numbers[i], i, r)
+            for i, chunk in chunks.items()
+            for r in chunk.results()
+            if r.epoch % every == 0 or r.epoch == done.get(i)
+        )
         if as_json:
             lines = [json.dumps({"event": "epoch", "lane": tags[i], **r.record()}) for _, _, i, r in rows]
         else:

@@ -88,10 +88,12 @@ def run(
         lanes = file_lanes(configs)
     if save_config:
         from gdtui.engine.history import write_atomic
-        from gdtui.engine.tomlconfig import dump
+        from gdtui.engine.tomlconfig import ConfigFileError, dump
 
         try:
             write_atomic(save_config, dump([lane for _, lane in lanes] if lanes else [config]))
+        except ConfigFileError as error:
+            raise click.BadParameter(f"{save_config}: {error}", param_hint="'--save-config'") from None
         except OSError as error:
             raise click.BadParameter(
                 f"{save_config}: {error.strerror or error}", param_hint="'--save-config'"
@@ -106,7 +108,7 @@ def run(
     if lanes is not None:
         from gdtui.cli.race_run import run_race
 
-        run_race(lanes, vary, check_data(config), as_json, quiet, out)
+        run_race(lanes, vary, check_data(config), as_json, quiet, out, every)
         return
     trainer = build_trainer(config, check_data(config))
     for warning in trainer.data.warnings:

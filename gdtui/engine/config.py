@@ -32,6 +32,7 @@ MAX_SEED = 2**63 - 1
 MAX_LR = 1e6
 MAX_NOISE = 1e12
 MAX_LANES = 8  # lanes in a race: the TUI's, `gdtui run --vary`'s and a TOML file's
+FLOAT32_MAX = 3.4028234663852886e38  # the largest finite float32
 
 _DEVICE_RE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 
@@ -317,6 +318,12 @@ CHECKS: dict[str, Callable[[object], Any]] = {
 }
 
 
+def check_lanes(count: int, field: str, what: str = "") -> None:
+    """Refuse a race of `count` lanes past MAX_LANES (ConfigError naming `field`), before any lane is built."""
+    if count > MAX_LANES:
+        raise ConfigError(field, f"{count:,} lanes{what}: a race holds at most {MAX_LANES}")
+
+
 def check_combination(config: RunConfig) -> RunConfig:
     """Checks that need several fields at once; returns the config unchanged or raises ConfigError."""
     if config.optimizer == "nesterov" and config.effective_momentum <= 0:
@@ -338,4 +345,9 @@ def check_combination(config: RunConfig) -> RunConfig:
             raise ConfigError(
                 "init", f"the {config.model} model has {len(names)} parameters ({', '.join(names)}), not {len(given)}"
             )
+        if config.dtype == "float32":  # checked in the run's dtype, as a CSV value is: float32 would make it inf
+            big = next((v for v in config.init if abs(v) > FLOAT32_MAX), None)
+            if big is not None:
+                too_large = f"{big:g} is too large for float32 (at most {FLOAT32_MAX:.7g}; --dtype float64 holds it)"
+                raise ConfigError("init", too_large)
     return config

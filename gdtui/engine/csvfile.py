@@ -16,7 +16,8 @@ import struct
 from array import array
 from dataclasses import dataclass
 
-FLOAT32_MAX = 3.4028234663852886e38
+from gdtui.engine.config import FLOAT32_MAX
+
 NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?", re.ASCII)
 
 

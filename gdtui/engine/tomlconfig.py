@@ -5,7 +5,7 @@ back to the same run. The top level holds a run's settings under the command lin
 `init = [0.5, -1, 2]`; "none" for a setting left unset); each `[[lane]]` table adds a lane with the settings
 that set it apart. Every value
 passes the check its option passes, and an unknown key or a bad value is named with the file and the key.
-tomllib reads; the writing is plain (scalars and arrays of numbers only). Torch-free.
+tomllib reads; the writing is plain (scalars and arrays of numbers only, every string escaped). Torch-free.
 """
 
 from __future__ import annotations
@@ -15,11 +15,15 @@ import tomllib
 from dataclasses import fields
 from typing import Any
 
-from gdtui.engine.config import CHECKS, DATA_FIELDS, ConfigError, RunConfig
+from gdtui.engine.config import CHECKS, DATA_FIELDS, ConfigError, RunConfig, check_lanes
 
 BOOLEANS = ("accumulate_grad", "bias", "shuffle")
 OPTIONAL = ("momentum", "init", "x_range", "target_rmse", "patience", "batch_size")  # "none": not set
 KEYS = tuple(f.name for f in fields(RunConfig))
+LISTS = ("init", "x_range", "hidden")  # the keys that take an array (of numbers)
+MAX_BYTES = 1 << 20  # a settings file is a few hundred bytes; a race of 8 lanes a few KiB
+_SHORT = {"\b": "\\b", "\t": "\\t", "\n": "\\n", "\f": "\\f", "\r": "\\r", '"': '\\"', "\\": "\\\\"}
+ESCAPES = {**{c: f"\\u{c:04x}" for c in (*range(0x20), 0x7F)}, **{ord(k): v for k, v in _SHORT.items()}}
 
 
 class ConfigFileError(ValueError):
@@ -30,25 +34,38 @@ def _key(name: str) -> str:
     return name.replace("-", "_")
 
 
+def _shown(value: Any) -> str:
+    """A value as an error line shows it: its repr, cut short."""
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
 def _value(path: str, key: str, value: Any) -> Any:
-    """A file's value for `key`, checked as its option checks it."""
+    """A file's value for `key`, its shape checked (TOML's type), then its value as its option checks it."""
     where = f"{path}: {key.replace('_', '-')}"
     if key in BOOLEANS:
         if not isinstance(value, bool):
-            raise ConfigFileError(f"{where}: {value!r} is not true or false")
+            raise ConfigFileError(f"{where}: {_shown(value)} is not true or false")
         return value
     if key == "preset":
         if not isinstance(value, str):
-            raise ConfigFileError(f"{where}: {value!r} is not a preset name")
+            raise ConfigFileError(f"{where}: {_shown(value)} is not a preset name")
         return value
     if key in OPTIONAL and value == "none":
         return None
-    if isinstance(value, bool) or (isinstance(value, (dict, list)) and key not in ("init", "x_range", "hidden")):
-        raise ConfigFileError(f"{where}: {value!r} is not a value for it")
+    if isinstance(value, list):
+        if key not in LISTS:
+            raise ConfigFileError(f"{where}: {_shown(value)} is a list; give one value")
+        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value):
+            raise ConfigFileError(f"{where}: {_shown(value)} is not a list of numbers")
+    elif isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        raise ConfigFileError(f"{where}: {_shown(value)} is not a value for it")
     try:
         return CHECKS[key](value if isinstance(value, (list, str)) else str(value))
     except ConfigError as error:
         raise ConfigFileError(f"{where}: {error.message}") from None
+    except (TypeError, ValueError, OverflowError):  # a shape the checks above let through: never a traceback
+        raise ConfigFileError(f"{where}: {_shown(value)} is not a value for it") from None
 
 
 def _settings(path: str, table: dict[str, Any], allowed: tuple[str, ...]) -> dict[str, Any]:
@@ -56,26 +73,52 @@ def _settings(path: str, table: dict[str, Any], allowed: tuple[str, ...]) -> dic
     for name, value in table.items():
         key = _key(name)
         if key not in allowed:
-            raise ConfigFileError(f"{path}: unknown key {name!r}")
+            raise ConfigFileError(f"{path}: unknown key {_shown(name)}")
         out[key] = _value(path, key, value)
     return out
 
 
 def load(path: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """The run's settings and each [[lane]]'s, checked (ConfigFileError names the file and the key)."""
+    """The run's settings and each [[lane]]'s, checked (ConfigFileError names the file and the key). The file is
+    read up to MAX_BYTES (what is longer is no settings file: /dev/zero is refused, not read forever), as UTF-8."""
     try:
         with open(path, "rb") as handle:
-            document = tomllib.load(handle)
+            data = handle.read(MAX_BYTES + 1)
     except OSError as error:
         raise ConfigFileError(f"{path}: {error.strerror or error}") from None
+    if len(data) > MAX_BYTES:
+        raise ConfigFileError(f"{path}: larger than {MAX_BYTES // 1024} KiB: not a settings file")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise ConfigFileError(f"{path}: not UTF-8 text (byte {error.start})") from None
+    try:
+        document = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
         raise ConfigFileError(f"{path}: not TOML: {error}") from None
+    except RecursionError:
+        raise ConfigFileError(f"{path}: not TOML: nested too deep") from None
+    except ValueError as error:  # an integer past Python's digit limit
+        raise ConfigFileError(f"{path}: not TOML: {str(error).split(';')[0]}") from None
     lanes = document.pop("lane", [])
     if not isinstance(lanes, list) or not all(isinstance(lane, dict) for lane in lanes):
         raise ConfigFileError(f"{path}: lane must be [[lane]] tables")
+    if lanes:  # counted before any lane is checked: the top level is the first lane
+        try:
+            check_lanes(1 + len(lanes), "config", f" (the top level and {len(lanes)} [[lane]] tables)")
+        except ConfigError as error:
+            raise ConfigFileError(f"{path}: {error.message}") from None
     base = _settings(path, document, KEYS)
     lane_keys = tuple(k for k in KEYS if k not in DATA_FIELDS)
     return base, [_settings(f"{path} [[lane]] {n}", lane, lane_keys) for n, lane in enumerate(lanes, start=1)]
+
+
+def _string(text: str) -> str:
+    """A TOML basic string holding `text` exactly: quotes, backslashes and every control character escaped (a
+    path with a newline loads back). A lone surrogate (a path's undecodable bytes) has no TOML form: refused."""
+    if any(0xD800 <= ord(c) <= 0xDFFF for c in text):
+        raise ConfigFileError(f"{_shown(text)} is not Unicode text: TOML cannot hold it")
+    return '"' + text.translate(ESCAPES) + '"'
 
 
 def _toml(value: Any) -> str:
@@ -87,7 +130,7 @@ def _toml(value: Any) -> str:
         return repr(value) if math.isfinite(value) else ("nan" if value != value else ("inf" if value > 0 else "-inf"))
     if isinstance(value, int):
         return str(value)
-    return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return _string(str(value))
 
 
 def dump(configs: list[RunConfig]) -> str:

@@ -10,9 +10,10 @@ layer of 8 and one of layers of 8 and 4 (`hidden=8,16` stays two one-layer lanes
 from __future__ import annotations
 
 import itertools
+import math
 from typing import Any
 
-from gdtui.engine.config import CHECKS, ConfigError, RunConfig, check_combination
+from gdtui.engine.config import CHECKS, ConfigError, RunConfig, check_combination, check_lanes
 
 # The settings a lane may hold apart from the others (every field of RunConfig but DATA_FIELDS, which the
 # lanes share), in the order the lanes table and `gdtui run` say what sets a lane apart. `--vary` takes these.
@@ -49,8 +50,8 @@ def _check(field: str, text: str) -> Any:
     return CHECKS[field](text)
 
 
-def parse_vary(spec: str) -> tuple[str, list[Any]]:
-    """`FIELD=V1,V2,...` as the field and its checked values; ConfigError("vary", ...) names what is wrong."""
+def _split(spec: str) -> tuple[str, list[str]]:
+    """`FIELD=V1,V2,...` as the field and its values' texts, unchecked (cheap: a product is counted on these)."""
     name, sep, values = spec.partition("=")
     field = name.strip().lower().replace("-", "_")
     if not sep or not field:
@@ -62,22 +63,36 @@ def parse_vary(spec: str) -> tuple[str, list[Any]]:
     texts = values.split(split)
     if not values.strip() or any(not text.strip() for text in texts):
         raise ConfigError("vary", f"{spec!r}: a value is missing")
+    return field, texts
+
+
+def _checked(field: str, texts: list[str]) -> list[Any]:
     checked = []
     for text in texts:
         try:
             checked.append(_check(field, text))
         except ConfigError as error:
             raise ConfigError("vary", f"{field.replace('_', '-')}={text.strip()}: {error.message}") from None
-    return field, checked
+    return checked
+
+
+def parse_vary(spec: str) -> tuple[str, list[Any]]:
+    """`FIELD=V1,V2,...` as the field and its checked values; ConfigError("vary", ...) names what is wrong."""
+    field, texts = _split(spec)
+    return field, _checked(field, texts)
 
 
 def lane_configs(base: RunConfig, specs: list[str]) -> list[tuple[str, RunConfig]]:
     """One (label, config) per combination of the varied values (a product, in the order given), each
-    checked as a run; the label says what sets the lane apart ("lr 2e-05, adam")."""
-    axes = [parse_vary(spec) for spec in specs]
-    fields = [field for field, _ in axes]
+    checked as a run; the label says what sets the lane apart ("lr 2e-05, adam"). The product is counted
+    before any value is checked or any lane built: past MAX_LANES it is refused at once."""
+    split = [_split(spec) for spec in specs]
+    fields = [field for field, _ in split]
     if len(set(fields)) != len(fields):
         raise ConfigError("vary", f"{next(f for f in fields if fields.count(f) > 1)} is varied twice")
+    counts = [len(texts) for _, texts in split]
+    check_lanes(math.prod(counts), "vary", f" ({' x '.join(map(str, counts))})" if len(counts) > 1 else "")
+    axes = [(field, _checked(field, texts)) for field, texts in split]
     lanes = []
     for combo in itertools.product(*(values for _, values in axes)):
         changes = dict(zip(fields, combo))

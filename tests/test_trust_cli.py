@@ -1,0 +1,191 @@
+"""Trust what you see (issue 24): no silent changes, nothing half-written, every input and every computation
+bounded. `--every` in races, one lane limit checked up front, --init in the run's dtype, outputs that are the
+data file, --out on a full disk, TOML files of any shape, data files that are not files, and the exit status
+after SIGTERM / SIGHUP."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from gdtui.cli import main
+from gdtui.engine import resolve
+
+LANE_LINE = re.compile(r"^lane (\d+) \((.*?)\)  epoch (\d+)  RMSE: ")
+
+
+def cli(capsys, *args):
+    """`gdtui ARGS` in-process: (exit code, stdout, stderr)."""
+    code = main(list(args))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+@pytest.fixture
+def no_session(monkeypatch):
+    """The TUI's session process and app may not start: a refusal must come before them."""
+    import gdtui.tui.client
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the session was started")
+
+    monkeypatch.setattr(gdtui.tui.client, "SessionClient", refuse)
+
+
+def nine_lane_toml(tmp_path):
+    path = tmp_path / "nine.toml"
+    path.write_text("lr = 1e-5\n" + "".join(f"\n[[lane]]\nlr = {n + 1}e-5\n" for n in range(1, 9)))
+    return str(path)
+
+
+# --every N in races ---------------------------------------------------------------------------------------
+
+
+def test_every_applies_to_a_vary_race_each_lane_as_its_solo_run(capsys):
+    code, out, _ = cli(capsys, "run", "--epochs", "10", "--every", "4", "--vary", "lr=1e-5,2e-5")
+    assert code == 0
+    epochs = {}
+    for line in out.splitlines():
+        if m := LANE_LINE.match(line):
+            epochs.setdefault(int(m[1]), []).append(int(m[3]))
+    assert epochs == {1: [4, 8, 10], 2: [4, 8, 10]}
+    _, solo, _ = cli(capsys, "run", "--epochs", "10", "--every", "4", "--lr", "2e-5")
+    lane2 = [line.split("  ", 1)[1] for line in out.splitlines() if line.startswith("lane 2 ")]
+    assert lane2 == [line for line in solo.splitlines() if line.startswith("epoch ")]
+
+
+def test_every_applies_to_a_config_files_lanes_and_json(capsys, tmp_path):
+    path = tmp_path / "race.toml"
+    path.write_text("epochs = 7\nlr = 1e-5\n\n[[lane]]\nlr = 2e-5\nepochs = 5\n")
+    code, out, _ = cli(capsys, "run", "--config", str(path), "--every", "3", "--json")
+    assert code == 0
+    records = [json.loads(line) for line in out.splitlines()]
+    seen = [(r["lane"]["number"], r["epoch"]) for r in records if r["event"] == "epoch"]
+    assert sorted(seen) == [(1, 3), (1, 6), (1, 7), (2, 3), (2, 5)]
+
+
+# one lane limit, checked up front ---------------------------------------------------------------------------
+
+
+def test_a_vary_product_is_counted_before_any_lane_is_built(capsys, monkeypatch):
+    import gdtui.engine.vary
+
+    built = []
+    monkeypatch.setattr(gdtui.engine.vary, "check_combination", lambda config: built.append(config) or config)
+    lrs = ",".join(f"{n}e-6" for n in range(1, 1001))
+    momenta = ",".join(f"{n / 1001:.6f}" for n in range(1000))
+    code, _, err = cli(capsys, "run", "--optimizer", "sgd", "--vary", f"lr={lrs}", "--vary", f"momentum={momenta}")
+    assert code == 2 and built == []
+    assert "'--vary'" in err and "1,000,000 lanes" in err and "at most 8" in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_vary_values_past_the_limit_are_refused_before_they_are_checked(capsys):
+    code, _, err = cli(capsys, "run", "--vary", "lr=abc," + ",".join(f"{n}e-5" for n in range(1, 9)))
+    assert code == 2 and "9 lanes" in err and "abc" not in err
+
+
+@pytest.mark.parametrize("command", [[], ["serve"], ["run"]])
+def test_a_toml_file_of_nine_lanes_is_refused_at_start_naming_the_file(capsys, tmp_path, no_session, command):
+    path = nine_lane_toml(tmp_path)
+    code, out, err = cli(capsys, *command, "--config", path)
+    assert code == 2 and out == ""
+    assert "'--config'" in err and "--vary" not in err and path in err and "9 lanes" in err
+
+
+@pytest.mark.parametrize("command", [[], ["serve"]])
+def test_the_tui_and_serve_refuse_nine_vary_lanes_at_start(capsys, no_session, command):
+    code, _, err = cli(capsys, *command, "--vary", "lr=" + ",".join(f"{n}e-5" for n in range(1, 10)))
+    assert code == 2 and "'--vary'" in err and "9 lanes" in err
+
+
+def test_eight_lanes_in_a_file_still_race(capsys, tmp_path):
+    path = tmp_path / "eight.toml"
+    path.write_text("epochs = 2\n" + "".join(f"\n[[lane]]\nlr = {n}e-6\n" for n in range(1, 8)))
+    code, out, _ = cli(capsys, "run", "--config", str(path), "-q")
+    assert code == 0 and len(out.splitlines()) == 1 + 8
+
+
+# --init in the run's dtype ------------------------------------------------------------------------------
+
+
+def test_init_too_large_for_float32_is_refused_as_a_csv_value_is(capsys):
+    code, _, err = cli(capsys, "run", "--init", "1e39,0,0", "--epochs", "1")
+    assert code == 2 and "'--init'" in err and "float32" in err
+    code, _, err = cli(capsys, "run", "--init", "a=0,b=-1e39,c=0", "--epochs", "1")
+    assert code == 2 and "float32" in err
+    code, out, _ = cli(capsys, "run", "--init", "1e39,0,0", "--epochs", "1", "--dtype", "float64", "-q")
+    assert code in (0, 3) and out  # float64 holds it: the run runs
+
+
+def test_init_too_large_for_float32_is_refused_in_vary_and_toml(capsys, tmp_path):
+    code, _, err = cli(capsys, "run", "--vary", "init=1,2,3;1e39,0,0")
+    assert code == 2 and "'--vary'" in err and "float32" in err
+    path = tmp_path / "big.toml"
+    path.write_text("init = [1e39, 0, 0]\n")
+    code, _, err = cli(capsys, "run", "--config", str(path))
+    assert code == 2 and "float32" in err and str(path) in err
+    assert resolve(init="1e38,0,0").init == (1e38, 0.0, 0.0)
+
+
+# TOML files of any shape, and --save-config that always loads back ---------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("body", "said"),
+    [
+        (b"lr = 1e-5\nnote = '\xff\xfe'\n", "not UTF-8"),
+        (b"init = [[1]]\n", "init"),
+        (b"init = [[1, 2], [3, 4]]\n", "init"),
+        (b"x-range = [[-1, 1]]\n", "x-range"),
+        (b"hidden = [[8]]\n", "hidden"),
+        (b"hidden = [true]\n", "hidden"),
+        (b"init = [1, true, 2]\n", "init"),
+        (b"lr = [1e-5]\n", "lr"),
+        (b"lr = {value = 1e-5}\n", "lr"),
+        (b"lr = 1979-05-27\n", "lr"),
+        (b"epochs = 12:00:00\n", "epochs"),
+        (b"init = {a = 1}\n", "init"),
+        (b"[model]\nname = 'poly'\n", "model"),
+        (b"[[lane]]\nlr = [[1]]\n", "lr"),
+        (b"seed = " + b"9" * 5000 + b"\n", "not TOML"),
+        (b"init = " + b"[" * 3000 + b"]" * 3000 + b"\n", "not TOML"),
+    ],
+)
+def test_a_toml_value_of_the_wrong_shape_exits_2_naming_file_and_key(capsys, tmp_path, body, said):
+    path = tmp_path / "bad.toml"
+    path.write_bytes(body)
+    code, out, err = cli(capsys, "run", "--config", str(path), "--epochs", "1")
+    assert code == 2 and out == ""
+    assert err.startswith("gdtui: error: ") and len(err.strip().splitlines()) == 1, err
+    assert str(path) in err and said in err
+
+
+def test_a_toml_file_that_never_ends_is_refused_not_read_forever(capsys):
+    code, _, err = cli(capsys, "run", "--config", "/dev/zero")
+    assert code == 2 and "/dev/zero" in err and "not a settings file" in err
+
+
+@pytest.mark.parametrize(
+    "name", ["new\nline.csv", "tab\there.csv", "bell\x07\x1b[31m\x7f.csv", 'quote"back\\slash.csv']
+)
+def test_save_config_escapes_every_string_so_the_file_loads_back(capsys, tmp_path, monkeypatch, name):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / name).write_text("x,y\n1,2\n2,4\n3,6\n")
+    saved = tmp_path / "saved.toml"
+    code, first, _ = cli(capsys, "run", "--data", name, "--model", "linear", "--save-config", str(saved))
+    assert code == 0
+    from gdtui.engine.tomlconfig import load
+
+    assert load(str(saved))[0]["data"] == name
+    code, again, _ = cli(capsys, "run", "--config", str(saved))
+    assert code == 0 and again == first
+
+
+def test_save_config_refuses_a_string_toml_cannot_hold(capsys, tmp_path):
+    from gdtui.engine.tomlconfig import ConfigFileError, dump
+
+    with pytest.raises(ConfigFileError, match="TOML cannot hold"):
+        dump([resolve(data="bad\udcff.csv")])
