@@ -189,3 +189,69 @@ def test_save_config_refuses_a_string_toml_cannot_hold(capsys, tmp_path):
 
     with pytest.raises(ConfigFileError, match="TOML cannot hold"):
         dump([resolve(data="bad\udcff.csv")])
+
+
+# data files: regular files only, lines and memory bounded ------------------------------------------------
+
+
+def gdtui_bounded(*args, memory=2 << 30, timeout=120):
+    """`python -m gdtui ARGS` in a child held to `memory` bytes of address space and `timeout` seconds, so a
+    read that never ends fails the test instead of the machine."""
+    import resource
+    import subprocess
+    import sys
+
+    def limit():
+        resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
+
+    return subprocess.run(
+        [sys.executable, "-m", "gdtui", *args], capture_output=True, text=True, timeout=timeout, preexec_fn=limit
+    )
+
+
+@pytest.mark.parametrize("kind", ["dev-zero", "fifo", "directory"])
+def test_a_data_path_that_is_not_a_regular_file_is_refused_at_once(tmp_path, kind):
+    import os
+
+    path = {"dev-zero": "/dev/zero", "fifo": str(tmp_path / "pipe"), "directory": str(tmp_path)}[kind]
+    if kind == "fifo":
+        os.mkfifo(path)  # nobody writes: opening it to read would wait for ever
+    done = gdtui_bounded("run", "--data", path, "--epochs", "1")
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.startswith("gdtui: error: Invalid value for '--data': " + path + ": ")
+    assert ("directory" if kind == "directory" else "not a regular file") in done.stderr
+    assert done.stdout == ""
+
+
+def test_a_line_of_absurd_length_is_refused_by_its_number(capsys, tmp_path):
+    path = tmp_path / "long.csv"
+    path.write_text("x,y\n1,2\n" + " " * 10_000 + "3,4\n5,6\n")
+    code, _, err = cli(capsys, "run", "--data", str(path), "--epochs", "1")
+    assert code == 2 and f"{path}:3: " in err and "longer than" in err
+
+
+def test_reading_an_endless_line_is_bounded_in_memory(tmp_path):
+    path = tmp_path / "sparse.csv"
+    with open(path, "wb") as handle:
+        handle.write(b"x,y\n1,2\n")
+        handle.truncate(8 << 30)  # 8 GiB of NULs on one line, sparse on disk
+    done = gdtui_bounded("run", "--data", str(path), "--epochs", "1", memory=1 << 30)
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert f"{path}:3: " in done.stderr and "longer than" in done.stderr
+
+
+def test_rows_past_the_points_limit_are_refused_by_line(capsys, tmp_path, monkeypatch):
+    import gdtui.engine.csvfile
+
+    monkeypatch.setattr(gdtui.engine.csvfile, "MAX_POINTS", 3)
+    path = tmp_path / "rows.csv"
+    path.write_text("x,y\n1,2\n2,3\n\n3,4\n4,5\n")
+    code, _, err = cli(capsys, "run", "--data", str(path), "--epochs", "1")
+    assert code == 2 and f"{path}:6: more than 3 rows" in err
+
+
+def test_a_regular_file_through_a_symlink_is_still_read(capsys, tmp_path):
+    (tmp_path / "real.csv").write_text("x,y\n1,2\n2,4\n3,6\n")
+    (tmp_path / "link.csv").symlink_to(tmp_path / "real.csv")
+    code, out, _ = cli(capsys, "run", "--data", str(tmp_path / "link.csv"), "--model", "linear", "--epochs", "2")
+    assert code == 0 and out.startswith("epoch 1  RMSE: ")

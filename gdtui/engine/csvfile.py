@@ -9,15 +9,19 @@ changed silently. Torch-free so the command line and the TUI can check a file be
 from __future__ import annotations
 
 import csv
+import io
 import math
 import os
 import re
+import stat
 import struct
 from array import array
+from collections.abc import Iterator
 from dataclasses import dataclass
 
-from gdtui.engine.config import FLOAT32_MAX
+from gdtui.engine.config import FLOAT32_MAX, MAX_POINTS
 
+MAX_LINE = 4096  # characters in a line: two numbers and their spaces take a few dozen
 NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?", re.ASCII)
 
 
@@ -43,19 +47,49 @@ def _float32(value: float) -> float:
     return float(struct.unpack("f", struct.pack("f", value))[0])
 
 
+def _open(path: str) -> io.TextIOWrapper:
+    """`path` opened for reading text, if it is a regular file (checked on the open file: a FIFO is opened
+    without waiting for a writer, then refused; /dev/zero and a directory are refused, never read)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except FileNotFoundError:
+        raise DataError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise DataError(f"{path}: is a directory, not a CSV file") from None
+    try:
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISDIR(mode):
+            raise DataError(f"{path}: is a directory, not a CSV file")
+        if not stat.S_ISREG(mode):
+            raise DataError(f"{path}: not a regular file (a device, a pipe or a socket), not a CSV file")
+        os.set_blocking(fd, True)
+        return open(fd, newline="", encoding="utf-8-sig")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def _lines(handle: io.TextIOWrapper, path: str) -> Iterator[str]:
+    """The file's lines, each read at most MAX_LINE characters at a time: a longer one is refused by its number
+    (a file of one endless line is never held in memory)."""
+    number = 0
+    while line := handle.readline(MAX_LINE + 2):  # room for its \r\n
+        number += 1
+        if len(line.rstrip("\r\n")) > MAX_LINE:
+            raise DataError(f"{path}:{number}: a line longer than {MAX_LINE:,} characters, not x,y")
+        yield line
+
+
 def read_xy(path: str) -> CsvData:
     """The x and y columns of a CSV file: two numeric columns, an optional header, blank lines skipped, a UTF-8
-    byte-order mark allowed."""
-    if not os.path.exists(path):
-        raise DataError(f"{path}: no such file")
-    if os.path.isdir(path):
-        raise DataError(f"{path}: is a directory, not a CSV file")
+    byte-order mark allowed. A regular file only, its lines and its rows bounded (MAX_LINE, MAX_POINTS)."""
     xs: array[float] = array("d")
     ys: array[float] = array("d")
     warnings: list[str] = []
+    reader = None
     try:
-        with open(path, newline="", encoding="utf-8-sig") as handle:
-            reader = csv.reader(handle, skipinitialspace=True)
+        with _open(path) as handle:
+            reader = csv.reader(_lines(handle, path), skipinitialspace=True)
             first = True
             for row in reader:
                 cells = [cell.strip() for cell in row]
@@ -77,12 +111,14 @@ def read_xy(path: str) -> CsvData:
                     raise DataError(f"{where}: too large for float32: {text!r}")
                 if any(_float32(v) == 0 and _nonzero(cell) for v, cell in zip((x, y), cells)):
                     warnings.append(f"{where}: {text!r} underflows to 0 in float32")
+                if len(xs) == MAX_POINTS:
+                    raise DataError(f"{where}: more than {MAX_POINTS:,} rows")
                 xs.append(x)
                 ys.append(y)
     except UnicodeDecodeError:
         raise DataError(f"{path}: not a text file") from None
     except csv.Error as error:
-        raise DataError(f"{path}: {error}") from None
+        raise DataError(f"{path}:{reader.line_num if reader else 0}: {error}") from None
     except OSError as error:
         raise DataError(f"{path}: {error.strerror or error}") from None
     if not xs:
