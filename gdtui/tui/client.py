@@ -1,7 +1,12 @@
 """The UI's end of a training session: starts the session process and turns its replies into app messages.
 
 Why: the app never imports torch and never blocks on training. Commands go down a pipe; replies are read
-on the event loop when the pipe is readable (`loop.add_reader`), so no thread touches a widget. The child's
+on the event loop when the pipe is readable (`loop.add_reader`), so no thread touches a widget. Commands are
+never sent by a blocking write: the session may be blocked sending a large reply (a landscape grid) while we
+write, and a writer blocked in the event loop would never read it (a deadlock: 1,100 zoom commands against 60 KB
+grids froze the app in an audit). A command is written as far as the socket takes it (MSG_DONTWAIT); the rest
+waits in a queue, written when the socket is writable (`loop.add_writer`), and a newer WatchLandscape replaces
+an unsent one at the queue's end. The child's
 standard error goes to a temporary file, never to the terminal the app draws on; if the child dies (CUDA out
 of memory, the OOM killer), its last line tells the user why.
 """
@@ -13,10 +18,13 @@ import os
 import signal
 import site
 import socket
+import struct
 import subprocess
 import sys
 import tempfile
+from collections import deque
 from multiprocessing.connection import Connection
+from multiprocessing.reduction import ForkingPickler
 from typing import IO, TYPE_CHECKING
 
 from gdtui.engine import protocol
@@ -39,7 +47,11 @@ class SessionClient:
         self.target: MessagePump | None = None
         self.process: subprocess.Popen[bytes] | None = None
         self.conn: Connection | None = None
+        self.sock: socket.socket | None = None  # the same socket as conn, for writes that never block
         self.sent = 0
+        self.queue: deque[protocol.Command] = deque()  # commands not yet written
+        self._out = bytearray()  # the rest of a command partly written
+        self._writing = False  # whether the loop watches for the socket to be writable
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stderr: IO[bytes] | None = None
         self._report: asyncio.Task[None] | None = None
@@ -64,9 +76,18 @@ class SessionClient:
             env=_child_env(),
         )
         theirs.close()
-        self.conn = Connection(ours.detach())
+        self.adopt(ours)
+        assert self.conn is not None
+        self.conn.send(protocol.Start(config, csv))  # not counted, never acknowledged (the socket is empty)
+
+    def adopt(self, sock: socket.socket) -> None:
+        """Speak over `sock` (our end of the session's socket pair)."""
+        self.sock = sock
+        self.conn = Connection(os.dup(sock.fileno()))
         self.sent = 0
-        self.conn.send(protocol.Start(config, csv))  # not counted, never acknowledged
+        self.queue.clear()
+        self._out = bytearray()
+        self._writing = False
 
     def attach(self, target: MessagePump) -> None:
         """Post the session's replies to `target` (the app), read on the running event loop."""
@@ -74,16 +95,51 @@ class SessionClient:
         if self.conn is not None:
             self._loop = asyncio.get_running_loop()
             self._loop.add_reader(self.conn.fileno(), self._readable)
+            self._flush()
+
+    @property
+    def pending(self) -> int:
+        """Commands not yet wholly written to the socket."""
+        return len(self.queue) + (1 if self._out else 0)
 
     def send(self, command: protocol.Command) -> None:
-        """Send a command; `sent` counts them, and the session acknowledges each one (protocol.Seen)."""
+        """Send a command without ever blocking; `sent` counts them, and the session acknowledges each one
+        (protocol.Seen). A WatchLandscape replaces one still waiting at the queue's end (it is not counted)."""
         if self.conn is None:
             return
-        try:
+        if isinstance(command, protocol.WatchLandscape) and self.queue and isinstance(self.queue[-1], type(command)):
+            self.queue[-1] = command
+        else:
             self.sent += 1
-            self.conn.send(command)
+            self.queue.append(command)
+        self._flush()
+
+    def _flush(self) -> None:
+        """Write what the socket takes now; watch for it to be writable while anything is left."""
+        sock = self.sock
+        if sock is None:
+            return
+        try:
+            while self._out or self.queue:
+                if not self._out:
+                    self._out = _frame(self.queue.popleft())
+                written = sock.send(self._out, socket.MSG_DONTWAIT)
+                del self._out[:written]
+        except (BlockingIOError, InterruptedError):
+            pass
         except (OSError, ValueError):
             self._lost()
+            return
+        self._watch_writable(bool(self._out or self.queue))
+
+    def _watch_writable(self, wanted: bool) -> None:
+        if self._loop is None or self.sock is None or wanted == self._writing:
+            return
+        if wanted:
+            self._loop.add_writer(self.sock.fileno(), self._flush)
+        else:
+            self._loop.remove_writer(self.sock.fileno())
+        self._writing = wanted
 
     def _readable(self) -> None:
         try:
@@ -158,18 +214,23 @@ class SessionClient:
             if self._loop is not None:
                 try:
                     self._loop.remove_reader(self.conn.fileno())
+                    if self._writing and self.sock is not None:
+                        self._loop.remove_writer(self.sock.fileno())
                 except (OSError, ValueError):
                     pass
             self.conn.close()
-        self.conn = None
+        if self.sock is not None:
+            self.sock.close()
+        self.conn, self.sock, self._writing = None, None, False
+        self.queue.clear()
+        self._out = bytearray()
 
     def stop(self, timeout: float = 0.5) -> None:
-        """Ask the session to quit at its next epoch boundary, then make sure the process is gone."""
+        """Ask the session to quit at its next epoch boundary, then make sure the process is gone. Quit is written
+        only if the socket takes it now: if not, closing our end ends the session as well (its pipe closes)."""
         if self.conn is not None:
-            try:
-                self.conn.send(protocol.Quit())
-            except (OSError, ValueError):
-                pass
+            self.queue.append(protocol.Quit())
+            self._flush()
         self._detach()
         if self.process is not None:
             try:
@@ -179,6 +240,12 @@ class SessionClient:
                 self.process.wait()
         self.process = None
         self._close_stderr()
+
+
+def _frame(command: protocol.Command) -> bytearray:
+    """`command` as Connection.send writes it (Connection.recv reads it): its length, then its pickle."""
+    data = ForkingPickler.dumps(command)
+    return bytearray(struct.pack("!i", len(data)) + bytes(data))
 
 
 def _child_env() -> dict[str, str]:
