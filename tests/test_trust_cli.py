@@ -255,3 +255,61 @@ def test_a_regular_file_through_a_symlink_is_still_read(capsys, tmp_path):
     (tmp_path / "link.csv").symlink_to(tmp_path / "real.csv")
     code, out, _ = cli(capsys, "run", "--data", str(tmp_path / "link.csv"), "--model", "linear", "--epochs", "2")
     assert code == 0 and out.startswith("epoch 1  RMSE: ")
+
+
+# an output that is an input file ----------------------------------------------------------------------------
+
+DATA = "x,y\n1,2\n2,4\n3,6\n"
+
+
+@pytest.mark.parametrize("via", ["name", "symlink", "hard link"])
+@pytest.mark.parametrize(
+    ("command", "option"),
+    [
+        (["run", "--out"], "--out"),
+        (["run", "--json", "--out"], "--out"),
+        (["run", "--save-config"], "--save-config"),
+        (["export-script", "-o"], "--output"),
+        (["landscape", "--out"], "--out"),
+    ],
+)
+def test_an_output_that_is_the_data_file_is_refused_before_anything_runs(capsys, tmp_path, via, command, option):
+    import os
+
+    data = tmp_path / "mine.csv"
+    data.write_text(DATA)
+    target = {"name": data, "symlink": tmp_path / "link.csv", "hard link": tmp_path / "hard.csv"}[via]
+    if via == "symlink":
+        target.symlink_to(data)
+    elif via == "hard link":
+        os.link(data, target)
+    code, out, err = cli(capsys, *command, str(target), "--data", str(data), "--model", "linear", "--epochs", "3")
+    assert code == 2 and out == ""
+    assert f"'{option}'" in err and "is the data file" in err and len(err.strip().splitlines()) == 1
+    assert data.read_text() == DATA
+
+
+def test_a_race_lane_file_that_is_the_data_file_is_refused(capsys, tmp_path):
+    data = tmp_path / "runs-lane2.csv"
+    data.write_text(DATA)
+    code, out, err = cli(
+        capsys,
+        "run",
+        "--data",
+        str(data),
+        "--model",
+        "linear",
+        "--vary",
+        "lr=0.01,0.02",
+        "--out",
+        str(tmp_path / "runs.csv"),
+    )
+    assert code == 2 and out == "" and "is the data file" in err
+    assert data.read_text() == DATA and not (tmp_path / "runs-lane1.csv").exists()
+
+
+def test_an_output_that_is_the_config_file_is_refused(capsys, tmp_path):
+    path = tmp_path / "run.toml"
+    path.write_text("epochs = 2\n")
+    code, _, err = cli(capsys, "run", "--config", str(path), "--save-config", str(path))
+    assert code == 2 and "is the --config file" in err and path.read_text() == "epochs = 2\n"

@@ -8,6 +8,7 @@ module imports this one and nothing else of gdtui.cli, so the commands load on d
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -189,10 +190,40 @@ def unused(options: dict[str, Any], config: RunConfig) -> list[str]:
     return notes
 
 
+def check_outputs(
+    config: RunConfig, config_file: str | None, outputs: list[tuple[str, str]], folder_checked: bool = True
+) -> None:
+    """Refuse, before anything runs, an output (option, path) that is one of the run's input files: its CSV data
+    or its --config file, by name, through a symlink or as a hard link (the same file, not the same name);
+    and, where `folder_checked`, an output whose folder cannot be written in."""
+    inputs = [(config_file, "the --config file")] if config_file else []
+    if not _builtin(config):
+        inputs.append((config.data, "the data file"))
+    for option, path in outputs:
+        for source, what in inputs:
+            if _same_file(path, source):
+                raise click.BadParameter(f"{path}: is {what} ({source}); write elsewhere", param_hint=f"'{option}'")
+        if folder_checked:
+            folder = os.path.dirname(os.path.abspath(path))
+            if not os.path.isdir(folder) or not os.access(folder, os.W_OK):
+                raise click.BadParameter(f"{path}: cannot write in {folder}", param_hint=f"'{option}'")
+
+
+def _builtin(config: RunConfig) -> bool:
+    return config.data in (DATA_ARTICLE, *SYNTHETIC)
+
+
+def _same_file(a: str, b: str) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except (OSError, ValueError):  # one of them is not there (a new output), or the name cannot be a path
+        return False
+
+
 def check_data(config: RunConfig) -> CsvData | None:
     """A CSV given on the command line is read before anything starts, so its errors exit 2 at once; what was
     read is handed on, so the file is read once."""
-    if config.data in (DATA_ARTICLE, *SYNTHETIC):
+    if _builtin(config):
         return None
     try:
         return read_xy(config.data)

@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from gdtui.cli.common import build_trainer, check_data, configs_from, run_options, unused
+from gdtui.cli.common import build_trainer, check_data, check_outputs, configs_from, run_options, unused
 from gdtui.engine.history import write_atomic
 from gdtui.engine.script import script
 
@@ -32,6 +32,7 @@ def export_script(output: str | None, **options: Any) -> None:
     `gdtui run` with the same options prints them. With a --config file's lanes, its first run is written."""
     configs = configs_from(options)
     config = configs[0]
+    check_outputs(config, options.get("config_file"), [("--output", output)] if output else [], folder_checked=False)
     trainer = build_trainer(config, check_data(config))  # gdtui run's checks: the data, its split, the device
     for note in unused(options, config):
         click.echo(f"gdtui: note: {note}", err=True)

@@ -9,12 +9,19 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from typing import TYPE_CHECKING, Any
 
 import click
 
-from gdtui.cli.common import EXIT_DIVERGED, build_trainer, check_data, config_from, run_options, unused
+from gdtui.cli.common import (
+    EXIT_DIVERGED,
+    build_trainer,
+    check_data,
+    check_outputs,
+    config_from,
+    run_options,
+    unused,
+)
 from gdtui.engine.config import MAX_LR
 from gdtui.engine.history import write_atomic
 
@@ -202,10 +209,7 @@ def landscape(
         raise click.BadParameter(
             f"must be between 0 and the run's {config.epochs} epochs (got {epoch})", param_hint="'--epoch'"
         )
-    if out:
-        folder = os.path.dirname(os.path.abspath(out))
-        if not os.path.isdir(folder) or not os.access(folder, os.W_OK):
-            raise click.BadParameter(f"{out}: cannot write in {folder}", param_hint="'--out'")
+    check_outputs(config, options.get("config_file"), [("--out", out)] if out else [])
     trainer = _start(options)
     names = list(trainer.names)
     chosen = tuple(p.strip() for p in pair.split(",")) if pair is not None else tuple(names[:2])

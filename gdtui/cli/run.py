@@ -8,7 +8,6 @@ tables) the race is `race_run`'s. Torch loads inside the command, in build_train
 from __future__ import annotations
 
 import json
-import os
 from typing import Any
 
 import click
@@ -18,6 +17,7 @@ from gdtui.cli.common import (
     EXIT_DIVERGED,
     build_trainer,
     check_data,
+    check_outputs,
     check_vary,
     configs_from,
     epoch_line,
@@ -86,6 +86,12 @@ def run(
         from gdtui.cli.race_run import file_lanes
 
         lanes = file_lanes(configs)
+    outputs = [("--save-config", save_config)] if save_config else []
+    if out:
+        from gdtui.cli.race_run import lane_path
+
+        outputs += [("--out", lane_path(out, n) if lanes else out) for n in range(1, len(lanes or [None]) + 1)]
+    check_outputs(config, options.get("config_file"), outputs)
     if save_config:
         from gdtui.engine.history import write_atomic
         from gdtui.engine.tomlconfig import ConfigFileError, dump
@@ -101,10 +107,6 @@ def run(
         click.echo(f"gdtui: settings written to {save_config}", err=True)
     for note in unused(options, config):
         click.echo(f"gdtui: note: {note}", err=True)
-    if out:
-        folder = os.path.dirname(os.path.abspath(out))
-        if not os.path.isdir(folder) or not os.access(folder, os.W_OK):
-            raise click.BadParameter(f"{out}: cannot write in {folder}", param_hint="'--out'")
     if lanes is not None:
         from gdtui.cli.race_run import run_race
 
