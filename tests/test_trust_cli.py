@@ -313,3 +313,84 @@ def test_an_output_that_is_the_config_file_is_refused(capsys, tmp_path):
     path.write_text("epochs = 2\n")
     code, _, err = cli(capsys, "run", "--config", str(path), "--save-config", str(path))
     assert code == 2 and "is the --config file" in err and path.read_text() == "epochs = 2\n"
+
+
+# SIGTERM and SIGHUP: 128 + the signal's number ------------------------------------------------------------
+
+
+def started(args, ready):
+    """`python -m gdtui ARGS` in a child, returned once a line of its stdout satisfies `ready` (no fixed sleep)."""
+    import subprocess
+    import sys
+
+    child = subprocess.Popen(
+        [sys.executable, "-m", "gdtui", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    for line in child.stdout:
+        if ready(line):
+            return child
+    child.wait(60)
+    raise AssertionError(f"it ended first, status {child.returncode}: {child.stderr.read()[-2000:]}")
+
+
+@pytest.mark.parametrize(("signum", "status"), [("SIGTERM", 143), ("SIGHUP", 129)])
+def test_a_headless_run_ended_by_a_signal_exits_128_plus_its_number(tmp_path, signum, status):
+    import signal
+
+    out = tmp_path / "history.csv"
+    child = started(["run", "--epochs", "1000000000", "--out", str(out)], lambda line: line.startswith("epoch 1 "))
+    child.send_signal(getattr(signal, signum))
+    child.communicate(timeout=120)
+    assert child.returncode == status
+    assert sorted(p.name for p in tmp_path.iterdir()) == []  # nothing half-written left behind
+
+
+@pytest.mark.parametrize(("signum", "status"), [("SIGTERM", 143), ("SIGHUP", 129)])
+def test_serve_ended_by_a_signal_exits_128_plus_its_number(signum, status):
+    import signal
+    import socket
+
+    pytest.importorskip("textual_serve")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    child = started(["serve", "--port", str(port)], lambda line: line.startswith("Serving "))
+    child.send_signal(getattr(signal, signum))
+    child.communicate(timeout=120)
+    assert child.returncode == status
+
+
+TUI_STUB = """
+import os, signal, sys
+import gdtui.tui.app, gdtui.tui.client
+from gdtui.cli import main
+
+class Session:
+    def spawn(self, config, csv):
+        print("spawned", flush=True)
+    def stop(self):
+        print("stopped", flush=True)
+
+class App:
+    def __init__(self, *args, **kwargs):
+        self.return_code = None
+        if sys.argv[1] == "while-starting":
+            os.kill(os.getpid(), signal.SIGTERM)
+    def run(self):
+        if sys.argv[1] == "app-ended":  # as the app ends itself on SIGHUP
+            self.return_code = 128 + signal.SIGHUP
+
+gdtui.tui.client.SessionClient = Session
+gdtui.tui.app.GdtuiApp = App
+sys.exit(main([]))
+"""
+
+
+@pytest.mark.parametrize(("how", "status"), [("app-ended", 129), ("while-starting", 143)])
+def test_the_tui_exits_with_the_apps_code_and_its_session_is_stopped(how, status):
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", TUI_STUB, how], capture_output=True, text=True, timeout=120)
+    assert done.returncode == status, done.stderr[-2000:]
+    assert done.stdout.splitlines() == ["spawned", "stopped"]

@@ -9,6 +9,7 @@ module imports this one and nothing else of gdtui.cli, so the commands load on d
 from __future__ import annotations
 
 import os
+import signal
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
 CommandT = TypeVar("CommandT", bound=Callable[..., Any])
 
 EXIT_OK, EXIT_USAGE, EXIT_DIVERGED = 0, 2, 3
+ENDING_SIGNALS = (signal.SIGTERM, signal.SIGHUP)  # end any command with 128 + their number, after its cleanup
 BOTH_LANES = "give lanes in the file's [[lane]] tables or with --vary, not both"
 
 

@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import importlib
 import os
+import signal
 import sys
+import threading
 from typing import Any
 
 import click
 
 from gdtui import __version__
-from gdtui.cli.common import EXIT_OK, EXIT_USAGE, run_options, tui_lanes
+from gdtui.cli.common import ENDING_SIGNALS, EXIT_OK, EXIT_USAGE, run_options, tui_lanes
 
 COMMANDS = {  # name: "module:attribute" of its click command
     "export-script": "gdtui.cli.export:export_script",
@@ -68,25 +70,50 @@ def cli(ctx: click.Context, start: bool, vary: tuple[str, ...], **options: Any) 
     from gdtui.tui.client import SessionClient
 
     session = SessionClient()
-    session.spawn(config, csv)  # torch loads in the session process while Textual loads here
-    from gdtui.tui.app import GdtuiApp
-
-    app = GdtuiApp(config, start=start, session=session, lanes=lanes[1:])
+    code = 0
     try:
-        app.run()
+        session.spawn(config, csv)  # torch loads in the session process while Textual loads here
+        from gdtui.tui.app import GdtuiApp
+
+        app = GdtuiApp(config, start=start, session=session, lanes=lanes[1:])
+        app.run()  # the app ends itself on SIGTERM / SIGHUP, with 128 + the signal's number
+        code = app.return_code or 0
     finally:
-        session.stop()
+        # A signal from here on must not cut the session's end short: it is held (the process ends with it).
+        signal.pthread_sigmask(signal.SIG_BLOCK, ENDING_SIGNALS)
+        session.stop()  # the session process is ended and reaped, however the app ended
+    held = sorted(set(signal.sigpending()) & set(ENDING_SIGNALS))
+    if held and not code:  # it came as the app ended: the exit status still says so
+        code = 128 + held[0]
     # The terminal is restored and the session is gone. If the terminal itself is gone (a dropped SSH link),
     # Textual's input thread can spin on end-of-file and keep the process alive: leave without waiting on it.
     sys.stdout.flush()
     sys.stderr.flush()
-    os._exit(app.return_code or 0)
+    os._exit(code)
+
+
+class Ended(BaseException):
+    """SIGTERM or SIGHUP arrived: unwinds like KeyboardInterrupt (every finally runs: temporary files go, the
+    session process is reaped), then `main` returns 128 + the signal's number, as a shell reports it."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _ended(signum: int, frame: object) -> None:
+    raise Ended(signum)
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point: click errors become one line on stderr and exit code 2."""
+    """Entry point: click errors become one line on stderr and exit code 2; SIGTERM and SIGHUP end the command
+    with 128 + the signal's number (143, 129), after its cleanup."""
+    trapped = threading.current_thread() is threading.main_thread()  # signal handlers: the main thread's only
+    before = {signum: signal.signal(signum, _ended) for signum in ENDING_SIGNALS} if trapped else {}
     try:
         code = cli.main(args=argv, prog_name="gdtui", standalone_mode=False)
+    except Ended as ended:
+        return 128 + ended.signum
     except click.ClickException as error:
         click.echo(f"gdtui: error: {error.format_message()}", err=True)
         return EXIT_USAGE
@@ -94,4 +121,7 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except KeyboardInterrupt:
         return 130
+    finally:
+        for signum, handler in before.items():
+            signal.signal(signum, handler)
     return code if isinstance(code, int) else EXIT_OK

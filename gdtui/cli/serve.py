@@ -9,6 +9,7 @@ instead of failing later in every tab; the child's command line is the user's ow
 
 from __future__ import annotations
 
+import asyncio
 import shlex
 import sys
 from collections.abc import Sequence
@@ -16,7 +17,7 @@ from typing import Any
 
 import click
 
-from gdtui.cli.common import EXIT_USAGE, run_options, tui_lanes
+from gdtui.cli.common import ENDING_SIGNALS, EXIT_USAGE, run_options, tui_lanes
 
 NEEDS_SERVE = "gdtui serve needs textual-serve: pip install 'gdtui[serve]'"
 SERVE_ONLY = ("host", "port", "title")  # the server's own options: not passed on to each tab's app
@@ -49,7 +50,27 @@ def serve(
     except ImportError:
         click.echo(NEEDS_SERVE, err=True)
         ctx.exit(EXIT_USAGE)
-    Server(command, host=host, port=port, title=title or "gdtui").serve()
+
+    class Serving(Server):
+        """textual-serve's server, ended by SIGTERM or SIGHUP as by ctrl+c (its tabs closed, their apps ended),
+        remembering which ended it: the exit status is 128 + its number, not 0."""
+
+        ended_by: int | None = None
+
+        async def _make_app(self) -> Any:  # runs in the server's loop, after textual-serve set its own handlers
+            loop = asyncio.get_running_loop()
+            for signum in ENDING_SIGNALS:
+                loop.add_signal_handler(signum, self.end, signum)
+            return await super()._make_app()
+
+        def end(self, signum: int) -> None:
+            self.ended_by = signum
+            self.request_exit()
+
+    server = Serving(command, host=host, port=port, title=title or "gdtui")
+    server.serve()
+    if server.ended_by is not None:
+        ctx.exit(128 + server.ended_by)
 
 
 def child_command(args: Sequence[str]) -> str:
