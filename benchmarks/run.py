@@ -571,6 +571,52 @@ class Bench:
                 f"{r['cpu_ratio']:.3f}",
             )
 
+    # 10 ------------------------------------------------------------------------------------------------
+    def bounded(self):
+        import bounded
+
+        rounds = 2 if self.quick else 3
+        mlp, linear = alternate(
+            rounds, lambda: bounded.first_epoch(model="mlp", hidden=(64, 64)), lambda: bounded.first_epoch()
+        )
+        extra = median(mlp) - median(linear)
+        self.row(
+            "10a",
+            "launch to first epoch, mlp 64,64 vs linear-manual",
+            f"{median(mlp):.2f} s",
+            f"{median(linear):.2f} s",
+            median(mlp) / median(linear),
+            "<= +0.5 s",
+            extra <= 0.5,
+            f"a session process started as the app starts it, Run sent at once, until its first Results; "
+            f"{rounds} alternating rounds: mlp {_list(mlp, 2)} s, linear-manual {_list(linear, 2)} s "
+            f"(difference {extra:+.2f} s)",
+        )
+        r = bounded.keys_while_busy((1024, 1024), 6 if self.quick else 9)
+        worst = max(r["latencies"])
+        self.row(
+            "10b",
+            "mlp 1024,1024: command to acknowledgment while running",
+            f"{1000 * worst:.0f} ms",
+            "-",
+            worst / 0.1,
+            "<= 100 ms, < 2 GB",
+            worst <= 0.1 and (r["peak"] or 0) < 2e9,
+            f"pause / run / lr sent to a running session, each until its Seen: {_list(r['latencies'], 3)} s; "
+            f"session peak RSS {(r['peak'] or 0) / 1e9:.2f} GB; curvature computed: {r['computed']}",
+        )
+        r = bounded.lr_find_cli()
+        self.row(
+            "10c",
+            "gdtui lr-find --model mlp --hidden 96,96 --data sine --steps 10",
+            f"{r['seconds']:.1f} s",
+            "-",
+            r["seconds"] / 10,
+            "<= 10 s, < 1 GB",
+            r["seconds"] <= 10 and r["peak"] < 1e9,
+            f"the whole process; peak RSS {r['peak'] / 1e9:.2f} GB; {r['curvature'][:160]}",
+        )
+
     FIGURES = {
         "1": "engine_overhead",
         "2": "live_ui",
@@ -581,6 +627,7 @@ class Bench:
         "7": "cuda_path",
         "8": "lanes",
         "9": "landscape",
+        "10": "bounded",
     }
 
 
@@ -654,7 +701,7 @@ def table(rows: list[dict]) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="fewer rounds and epochs: a smoke run")
-    parser.add_argument("--only", help="comma-separated figure numbers (1-9)")
+    parser.add_argument("--only", help="comma-separated figure numbers (1-10)")
     parser.add_argument("--json", help="also write the rows and notes to this file")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
