@@ -394,3 +394,72 @@ def test_the_tui_exits_with_the_apps_code_and_its_session_is_stopped(how, status
     done = subprocess.run([sys.executable, "-c", TUI_STUB, how], capture_output=True, text=True, timeout=120)
     assert done.returncode == status, done.stderr[-2000:]
     assert done.stdout.splitlines() == ["spawned", "stopped"]
+
+
+# --out on a full disk -----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("extra", [[], ["--json"]])
+def test_out_on_a_full_disk_fails_at_once_before_the_run(capsys, extra):
+    code, out, err = cli(capsys, "run", "--epochs", "3", "--out", "/dev/full", *extra)
+    assert code == 2 and out == ""  # not one epoch ran
+    assert "'--out'" in err and "/dev/full" in err and "No space left on device" in err
+
+
+def filling_disk(limit):
+    """A child's preexec: files of at most `limit` bytes (a disk that fills up): a write past it fails with EFBIG."""
+    import resource
+    import signal
+
+    def limit_files():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # the write fails instead of killing the process
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    return limit_files
+
+
+@pytest.mark.parametrize("race", [False, True])
+def test_a_disk_that_fills_during_the_run_stops_it_and_the_summary_is_printed(tmp_path, race):
+    import subprocess
+    import sys
+
+    args = ["run", "--epochs", "20000", "--every", "1000", "--out", str(tmp_path / "history.csv")]
+    args += ["--vary", "lr=1e-5,2e-5"] if race else []
+    done = subprocess.run(
+        [sys.executable, "-m", "gdtui", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        preexec_fn=filling_disk(64 << 10),
+        cwd=tmp_path,
+    )
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert "'--out'" in done.stderr and "File too large" in done.stderr and "stopped" in done.stderr
+    lines = done.stdout.splitlines()
+    if race:
+        assert lines[-3].split() == ["rank", "lane", "setting", "status", "epochs", "RMSE"]
+        epochs = [int(line.split()[-2]) for line in lines[-2:]]
+    else:
+        summary = re.match(r"ok: (\d+) epochs on cpu  RMSE: ", lines[-1])
+        assert summary, done.stdout[-2000:]
+        epochs = [int(summary[1])]
+    assert all(0 < n < 20000 for n in epochs)  # it stopped when the disk filled, not at the end
+    assert list(tmp_path.iterdir()) == []  # nothing half-written
+
+
+def test_out_written_as_it_goes_holds_every_epoch_as_before(tmp_path):
+    import csv
+
+    from gdtui.engine.trainer import Trainer
+
+    trainer = Trainer(resolve(preset="linear-module", epochs=30))
+    trainer.run_chunk(30)
+    records = [r.record() for r in trainer.history]
+    assert main(["run", "--preset", "linear-module", "--epochs", "30", "-q", "--out", str(tmp_path / "h.json")]) == 0
+    assert (tmp_path / "h.json").read_text() == json.dumps(records, indent=1) + "\n"
+    assert main(["run", "--preset", "linear-module", "--epochs", "30", "-q", "--out", str(tmp_path / "h.csv")]) == 0
+    with open(tmp_path / "h.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [float(row["rmse"]) for row in rows] == [r["rmse"] for r in records]
+    assert [float(row["weight"]) for row in rows] == [r["params"]["weight"] for r in records]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["h.csv", "h.json"]

@@ -29,7 +29,7 @@ from gdtui.engine.config import (
     check_combination,
 )
 from gdtui.engine.csvfile import CsvData, DataError, read_xy
-from gdtui.engine.history import EpochResult
+from gdtui.engine.history import EpochResult, History, HistoryFile
 from gdtui.engine.presets import PRESETS, resolve
 from gdtui.engine.vary import lane_configs
 
@@ -231,6 +231,28 @@ def check_data(config: RunConfig) -> CsvData | None:
         return read_xy(config.data)
     except DataError as error:
         raise click.BadParameter(str(error), param_hint="'--data'") from None
+
+
+def open_out(path: str, names: tuple[str, ...]) -> HistoryFile:
+    """`--out`'s file, opened and its header written now: a full disk or an unwritable path exits 2 before the
+    run, not after it."""
+    from gdtui.engine.history import HistoryFile
+
+    try:
+        return HistoryFile(path, names)
+    except OSError as error:
+        raise click.BadParameter(f"{path}: {error.strerror or error}", param_hint="'--out'") from None
+
+
+def write_out(out: HistoryFile, history: History, commit: bool = False) -> str | None:
+    """Append the history's new rows to `out` (and finish it with `commit`): None, or why it failed."""
+    try:
+        out.write(history)
+        if commit:
+            out.commit()
+    except OSError as error:
+        return str(error.strerror or error)
+    return None
 
 
 def build_trainer(config: RunConfig, csv: CsvData | None = None) -> Trainer:

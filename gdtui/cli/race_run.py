@@ -13,9 +13,10 @@ from typing import Any
 
 import click
 
-from gdtui.cli.common import EXIT_DIVERGED, epoch_line
+from gdtui.cli.common import EXIT_DIVERGED, epoch_line, open_out, write_out
 from gdtui.engine.config import RunConfig
 from gdtui.engine.csvfile import CsvData
+from gdtui.engine.history import HistoryFile
 from gdtui.engine.vary import parse_vary
 
 
@@ -67,29 +68,15 @@ def run_race(
     numbers = {lane.id: n for n, lane in enumerate(race.lanes, start=1)}
     labels = {lane.id: label for lane, (label, _) in zip(race.lanes, lanes)}
     tags = {lane.id: {"number": numbers[lane.id], **varied(specs, lane.trainer.config)} for lane in race.lanes}
-    while any(lane.active for lane in race.lanes):
-        chunks = race.run_chunk(max_epochs=1000)
-        if quiet:
-            continue
-        done = {lane.id: lane.trainer.epoch for lane in race.lanes if lane.trainer.done}  # its last epoch: printed
-        rows = sorted(
-            (r.epoch, numbers[i], i, r)
-            for i, chunk in chunks.items()
-            for r in chunk.results()
-            if r.epoch % every == 0 or r.epoch == done.get(i)
-        )
-        if as_json:
-            lines = [json.dumps({"event": "epoch", "lane": tags[i], **r.record()}) for _, _, i, r in rows]
-        else:
-            lines = [f"lane {n} ({labels[i]})  {epoch_line(r)}" for _, n, i, r in rows]
-        click.echo("\n".join(lines))
-    if out:
+    files = {}  # each lane's --out file, opened now: a full disk fails before the race
+    try:
         for lane in race.lanes:
-            path = lane_path(out, numbers[lane.id])
-            try:
-                lane.trainer.history.write(path)
-            except OSError as error:
-                raise click.BadParameter(f"{path}: {error.strerror or error}", param_hint="'--out'") from None
+            files[lane.id] = open_out(lane_path(out, numbers[lane.id]), lane.trainer.history.names) if out else None
+        failed = _race(race, files, numbers, labels, tags, as_json, quiet, every)
+    finally:
+        for file in files.values():
+            if file is not None:
+                file.discard()  # what was not committed: nothing half-written stays
     ranked = sorted(race.lanes, key=lambda lane: _final_rmse(lane.trainer))
     if as_json:
         summary = []
@@ -134,8 +121,50 @@ def run_race(
             f"(lr {t.config.lr:g}): try a smaller lr",
             err=True,
         )
+    if failed is not None:
+        path, why = failed
+        raise click.BadParameter(f"{path}: {why}; the race stopped there", param_hint="'--out'")
     if diverged:
         click.get_current_context().exit(EXIT_DIVERGED)
+
+
+def _race(
+    race: Any,
+    files: dict[int, HistoryFile | None],
+    numbers: dict[int, int],
+    labels: dict[int, str],
+    tags: dict[int, dict[str, Any]],
+    as_json: bool,
+    quiet: bool,
+    every: int,
+) -> tuple[str, str] | None:
+    """Run the race to its end, printing its lines and writing each lane's --out file as it goes: None, or the
+    file that failed and why (the race stops there)."""
+    while any(lane.active for lane in race.lanes):
+        chunks = race.run_chunk(max_epochs=1000)
+        for lane in race.lanes:
+            file = files[lane.id]
+            if file is not None and (why := write_out(file, lane.trainer.history)):
+                return file.path, why
+        if quiet:
+            continue
+        done = {lane.id: lane.trainer.epoch for lane in race.lanes if lane.trainer.done}  # its last epoch: printed
+        rows = sorted(
+            (r.epoch, numbers[i], i, r)
+            for i, chunk in chunks.items()
+            for r in chunk.results()
+            if r.epoch % every == 0 or r.epoch == done.get(i)
+        )
+        if as_json:
+            lines = [json.dumps({"event": "epoch", "lane": tags[i], **r.record()}) for _, _, i, r in rows]
+        else:
+            lines = [f"lane {n} ({labels[i]})  {epoch_line(r)}" for _, n, i, r in rows]
+        click.echo("\n".join(lines))
+    for lane in race.lanes:
+        file = files[lane.id]
+        if file is not None and (why := write_out(file, lane.trainer.history, commit=True)):
+            return file.path, why
+    return None
 
 
 def _final_rmse(trainer: Any) -> float:

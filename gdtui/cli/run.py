@@ -21,8 +21,10 @@ from gdtui.cli.common import (
     check_vary,
     configs_from,
     epoch_line,
+    open_out,
     run_options,
     unused,
+    write_out,
 )
 from gdtui.engine.history import params_text
 
@@ -116,21 +118,28 @@ def run(
     for warning in trainer.data.warnings:
         click.echo(f"gdtui: warning: {warning}", err=True)
     echo = click.echo
-    while not trainer.done and trainer.status == "ok":
-        chunk = trainer.run_chunk(min(config.epochs - trainer.epoch, 1000))
-        if quiet:
-            continue
-        assert chunk is not None  # at least one epoch to run, no time budget: an epoch always ran
-        results = [r for r in chunk.results() if r.epoch % every == 0 or (r.epoch == trainer.epoch and trainer.done)]
-        if results:
-            echo("\n".join(json.dumps({"event": "epoch", **r.record()}) if as_json else epoch_line(r) for r in results))
+    history = open_out(out, trainer.history.names) if out else None  # fails here, before the run, on a full disk
+    failed = None
+    try:
+        while not trainer.done and trainer.status == "ok":
+            chunk = trainer.run_chunk(min(config.epochs - trainer.epoch, 1000))
+            if history is not None and (failed := write_out(history, trainer.history)):
+                break  # the disk filled up: the run stops here, its summary is still printed
+            if quiet:
+                continue
+            assert chunk is not None  # at least one epoch to run, no time budget: an epoch always ran
+            done = trainer.epoch if trainer.done else None
+            results = [r for r in chunk.results() if r.epoch % every == 0 or r.epoch == done]
+            if results:
+                lines = (json.dumps({"event": "epoch", **r.record()}) if as_json else epoch_line(r) for r in results)
+                echo("\n".join(lines))
+        if history is not None and failed is None:
+            failed = write_out(history, trainer.history, commit=True)
+    finally:
+        if history is not None:
+            history.discard()  # what was not committed: nothing half-written stays
     last = trainer.history.result(trainer.epoch - 1)
     diverged = trainer.status == "diverged"
-    if out:
-        try:
-            trainer.history.write(out)
-        except OSError as error:
-            raise click.BadParameter(f"{out}: {error.strerror or error}", param_hint="'--out'") from None
     if as_json:
         echo(
             json.dumps(
@@ -159,6 +168,8 @@ def run(
         echo(f"{trainer.status}: {trainer.epoch} epochs on {trainer.device}  RMSE: {last.rmse!r}  params: {params}")
         if trainer.stopped is not None:
             echo(f"stopped: {STOPS[trainer.stopped].format(config=config)} at epoch {trainer.epoch}")
+    if failed is not None:
+        raise click.BadParameter(f"{out}: {failed}; the run stopped at epoch {trainer.epoch}", param_hint="'--out'")
     if diverged:
         click.echo(f"gdtui: diverged at epoch {last.epoch} (lr {config.lr:g}): try a smaller lr", err=True)
         click.get_current_context().exit(EXIT_DIVERGED)

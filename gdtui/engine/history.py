@@ -7,7 +7,6 @@ Writing goes through a temporary file and a rename, so an interrupted write neve
 from __future__ import annotations
 
 import csv
-import io
 import json
 import math
 import os
@@ -190,27 +189,13 @@ class History:
     def write(self, path: str) -> int:
         """Write the history to `path` (.json: a list of records; otherwise CSV), atomically; a symlink is
         written through to its target. Returns rows."""
-        if path.lower().endswith(".json"):
-            text = json.dumps([r.record() for r in self], indent=1) + "\n"
-        else:
-            buffer = io.StringIO()
-            writer = csv.writer(buffer, lineterminator="\n")
-            writer.writerow(["epoch", "loss", "rmse", "test_loss", *self.names, "grad_norm", "lr", "status"])
-            for r in self:
-                writer.writerow(
-                    [
-                        r.epoch,
-                        repr(r.loss),
-                        repr(r.rmse),
-                        "" if r.test_loss is None else repr(r.test_loss),
-                        *(repr(v) for _, v in r.params),
-                        repr(r.grad_norm),
-                        repr(r.lr),
-                        r.status,
-                    ]
-                )
-            text = buffer.getvalue()
-        write_atomic(path, text)
+        out = HistoryFile(path, self.names)
+        try:
+            out.write(self)
+            out.commit()
+        except BaseException:
+            out.discard()
+            raise
         return len(self)
 
     def write_new(self, path: str) -> tuple[str, int]:
@@ -222,6 +207,90 @@ class History:
         except BaseException:
             os.unlink(candidate)
             raise
+
+
+class HistoryFile:
+    """A history written as it grows (`gdtui run --out`): the header (CSV) or the list's opening (.json) at once,
+    then the rows each `write()` finds new, flushed, so a full disk or a dead pipe fails at the first write, not
+    after the whole run. A regular file is written beside its name and renamed over it by `commit()` (nothing
+    half-written: `discard()` removes it); what is not a regular file (/dev/null, a pipe) is written as it is.
+    Byte for byte what `History.write` writes, which is this in one go."""
+
+    def __init__(self, path: str, names: tuple[str, ...]) -> None:
+        self.path = os.path.realpath(path)  # a symlink is written through to its target
+        self.json = path.lower().endswith(".json")
+        self.names = names
+        self.rows = 0
+        self.tmp: str | None = None
+        try:
+            special = not stat.S_ISREG(os.stat(self.path).st_mode)
+        except FileNotFoundError:
+            special = False
+        if special:
+            self.handle = open(self.path, "w", encoding="utf-8")
+        else:
+            fd, self.tmp = tempfile.mkstemp(prefix=".gdtui-", suffix=".tmp", dir=os.path.dirname(self.path))
+            self.handle = os.fdopen(fd, "w", encoding="utf-8")
+            try:
+                os.fchmod(fd, _mode_for(self.path))
+            except OSError:  # a file system without modes (vfat): its own default stands
+                pass
+        try:
+            if self.json:
+                self.handle.write("[")
+            else:
+                header = ["epoch", "loss", "rmse", "test_loss", *names, "grad_norm", "lr", "status"]
+                csv.writer(self.handle, lineterminator="\n").writerow(header)
+            self.handle.flush()
+        except BaseException:
+            self.discard()
+            raise
+
+    def write(self, history: History) -> None:
+        """Append the rows of `history` not written yet, and flush them."""
+        rows = range(self.rows, len(history))
+        if self.json:
+            for i in rows:
+                record = json.dumps(history.result(i).record(), indent=1).replace("\n", "\n ")
+                self.handle.write(("\n " if i == 0 else ",\n ") + record)
+        else:
+            writer = csv.writer(self.handle, lineterminator="\n")
+            for i in rows:
+                r = history.result(i)
+                test = "" if r.test_loss is None else repr(r.test_loss)
+                params = (repr(v) for _, v in r.params)
+                writer.writerow(
+                    [r.epoch, repr(r.loss), repr(r.rmse), test, *params, repr(r.grad_norm), repr(r.lr), r.status]
+                )
+        self.rows = len(history)
+        self.handle.flush()
+
+    def commit(self) -> None:
+        """Finish the file: synced and renamed over its name (a regular file), or closed."""
+        if self.json:
+            self.handle.write("\n]\n" if self.rows else "]\n")
+        self.handle.flush()
+        if self.tmp is None:
+            self.handle.close()
+            return
+        os.fsync(self.handle.fileno())
+        self.handle.close()
+        os.replace(self.tmp, self.path)
+        self.tmp = None
+        _sync_directory(os.path.dirname(self.path))
+
+    def discard(self) -> None:
+        """Leave nothing half-written: the temporary file goes (a special file is only closed)."""
+        try:
+            self.handle.close()
+        except OSError:  # its buffer could not be written (the disk is full): closed all the same
+            pass
+        if self.tmp is not None:
+            try:
+                os.unlink(self.tmp)
+            except OSError:
+                pass
+            self.tmp = None
 
 
 def claim_new(path: str) -> str:
