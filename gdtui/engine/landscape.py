@@ -165,21 +165,32 @@ MEANS = ("mse", "l1", "huber")  # losses that are a mean over the points (sse: a
 
 
 def _mlp_one(trainer: Trainer, x: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
-    """An mlp's predictions on x (float64) for one flat parameter vector, by torch.func.functional_call."""
-    from torch.func import functional_call
+    """An mlp's predictions on x (float64) for one flat parameter vector: its nn.Sequential's layers in turn,
+    each Linear as F.linear on views of the vector (what functional_call would do, without importing torch.func,
+    which costs ~0.7 s at a session's first curvature)."""
+    import torch.nn.functional as F
+    from torch import nn
 
     assert isinstance(trainer.model, MLP)
-    module = trainer.model.module
-    named = [(name, p.shape, p.numel()) for name, p in module.named_parameters()]
+    layers: list[tuple[nn.Module, int, torch.Size, int, int]] = []
+    start = 0
+    for layer in trainer.model.module:
+        if isinstance(layer, nn.Linear):
+            count = layer.weight.numel()
+            layers.append((layer, start, layer.weight.shape, start + count, layer.out_features))
+            start += count + layer.out_features
+        else:
+            layers.append((layer, 0, torch.Size(), 0, 0))
     column = x.double().unsqueeze(-1)
 
     def one(flat: torch.Tensor) -> torch.Tensor:
-        values, start = {}, 0
-        for name, shape, count in named:
-            values[name] = flat[start : start + count].view(shape)
-            start += count
-        out: torch.Tensor = functional_call(module, values, (column,))
-        return out.squeeze(-1)
+        h = column
+        for layer, at, shape, bias, width in layers:
+            if isinstance(layer, nn.Linear):
+                h = F.linear(h, flat[at:bias].view(shape), flat[bias : bias + width])
+            else:
+                h = layer(h)
+        return h.squeeze(-1)
 
     return one
 
@@ -262,7 +273,9 @@ def _block_product(
         (gradient,) = torch.autograd.grad(loss, point, create_graph=True)
         if gradient.grad_fn is None:  # the loss is linear here (relu's flat side): no curvature
             return torch.zeros_like(v)
-        (out,) = torch.autograd.grad(gradient, point, grad_outputs=v, allow_unused=True)
+        # d(g·v)/dp, not grad(g, grad_outputs=v): a tensor of grad_outputs imports torch.fx's symbolic shapes
+        # (1.2 s) on the first call
+        (out,) = torch.autograd.grad(gradient @ v, point, allow_unused=True)
         return torch.zeros_like(v) if out is None else out
 
     return product
