@@ -56,13 +56,14 @@ class SettingsControl:
 
     def save(self) -> None:
         """Every lane's settings as TOML that `gdtui --config FILE` loads back to the same race."""
-        from gdtui.engine.tomlconfig import dump
+        from gdtui.engine.tomlconfig import ConfigFileError, dump
 
         configs: list[RunConfig] = [lane.config for lane in self.lanes.lanes] or [self.shell.config]
         try:
             path = write_new(new_name(self.shell.config.preset, "toml"), dump(configs))
-        except OSError as error:
-            self.shell.notify(failure(error), title="settings not written", severity="error")
+        except (OSError, ConfigFileError) as error:  # a folder or disk that refuses it; a path TOML cannot hold
+            why = failure(error) if isinstance(error, OSError) else str(error)
+            self.shell.notify(why, title="settings not written", severity="error")
             return
         lanes = f"{len(configs)} lane{'s' if len(configs) != 1 else ''}"
         self.shell.notify(f"{lanes} written to {path}", title="settings saved")
