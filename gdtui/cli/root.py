@@ -71,6 +71,7 @@ def cli(ctx: click.Context, start: bool, vary: tuple[str, ...], **options: Any) 
 
     session = SessionClient()
     code = 0
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, [])  # as it was: restored once the session is gone
     try:
         session.spawn(config, csv)  # torch loads in the session process while Textual loads here
         from gdtui.tui.app import GdtuiApp
@@ -85,6 +86,9 @@ def cli(ctx: click.Context, start: bool, vary: tuple[str, ...], **options: Any) 
     held = sorted(set(signal.sigpending()) & set(ENDING_SIGNALS))
     if held and not code:  # it came as the app ended: the exit status still says so
         code = 128 + held[0]
+    for _ in held:  # taken, not left pending: the mask goes back as it was (an in-process caller lives on)
+        signal.sigtimedwait(ENDING_SIGNALS, 0)
+    signal.pthread_sigmask(signal.SIG_SETMASK, mask)
     # The terminal is restored and the session is gone. If the terminal itself is gone (a dropped SSH link),
     # Textual's input thread can spin on end-of-file and keep the process alive: leave without waiting on it.
     sys.stdout.flush()

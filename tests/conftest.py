@@ -1,0 +1,17 @@
+"""Fixtures every test gets: guards that one test cannot leave the process changed for the next."""
+
+from __future__ import annotations
+
+import signal
+
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def signal_mask_unchanged():
+    """A test that runs gdtui in-process must leave the signal mask as it found it: a SIGTERM blocked here is
+    blocked in every child started after (a `gdtui run` that a later test signals would never end)."""
+    before = signal.pthread_sigmask(signal.SIG_BLOCK, [])
+    yield
+    after = signal.pthread_sigmask(signal.SIG_SETMASK, before)
+    assert after == before, f"the test left signals blocked: {sorted(after - before)}"
