@@ -97,7 +97,7 @@ def test_a_new_pair_gets_a_new_grid_and_every_lane_s_path(monkeypatch):
         path = paths[lane_id]
         b, c = trainer.history.params["b"], trainer.history.params["c"]
         assert path[-1] == (b[-1], c[-1])  # the end is kept
-        assert path[0] == tuple(float(v) for v in trainer._initial[1:].tolist())  # the start is kept
+        assert path[0] == tuple(float(v) for v in trainer.initial[1:].tolist())  # the start is kept
         # the default span holds every lane's whole path
         (x0, x1), (y0, y1) = (grid.xs[0], grid.xs[-1]), (grid.ys[0], grid.ys[-1])
         assert all(x0 <= bb <= x1 and y0 <= cc <= y1 for bb, cc in zip(b, c))
@@ -154,7 +154,7 @@ def test_the_session_s_thinned_path_is_the_app_s():
 
     trainer = Trainer(resolve("fastai-quadratic", lr=4e-5, epochs=200))  # above the limit: a zig-zag
     trainer.run(200)
-    start = trainer._initial.tolist()
+    start = trainer.initial.tolist()
     a, b = trainer.history.params["a"], trainer.history.params["b"]
     grown = Path.of([start[0], *a], [start[1], *b])
     assert thinned_path(trainer, ("a", "b")) == grown.points

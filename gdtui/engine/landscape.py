@@ -106,7 +106,7 @@ def params_at(trainer: Trainer, epoch: int | None = None) -> list[float]:
     if not 0 <= epoch <= trainer.epoch:
         raise ValueError(f"epoch must be between 0 and {trainer.epoch}")
     if epoch == 0:
-        return [float(v) for v in trainer._initial.cpu().double().tolist()]
+        return [float(v) for v in trainer.initial.cpu().double().tolist()]
     return [trainer.history.params[name][epoch - 1] for name in trainer.names]
 
 

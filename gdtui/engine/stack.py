@@ -240,7 +240,7 @@ def run_stacked(
                 epoch = start + ran
                 if epoch % every == 0:
                     for t in members:
-                        t._checkpoint(epoch)
+                        t.checkpoint(epoch)
                 stopped = deadline is not None and time.perf_counter() >= deadline
                 stopped = stopped or (should_stop is not None and should_stop())
                 leaving = [i for i, v in zip(running, values) if not isfinite(v) or len(losses[i]) >= wants[i]]
@@ -261,9 +261,9 @@ def run_stacked(
             continue
         loss_t = _tensor(losses[i])
         scalars = torch.stack([loss_t, _tensor(metrics[i]), _tensor(tests[i]) if test else loss_t], dim=1)
-        chunks.append(trainer._record(scalars, _tensor(flats[i]).view(n, -1), _tensor(grads[i]).view(n, -1), lrs[i]))
+        chunks.append(trainer.record(scalars, _tensor(flats[i]).view(n, -1), _tensor(grads[i]).view(n, -1), lrs[i]))
     if failure is not None:
         for trainer in trainers:
-            trainer._restore()
+            trainer.restore()
         raise StackFailed(failure, chunks) from failure
     return chunks, ran

@@ -149,7 +149,7 @@ class Trainer:
         self.data: Dataset = data
         self.model = model
         self.names = self.model.names
-        self._initial = self.model.flat()
+        self.initial = self.model.flat()
         self._loss_fn = LOSSES[config.loss]
         self._metric_is_loss = config.loss == "mse"
         self._sample = plot_sample(host_data.x, host_data.y)
@@ -223,20 +223,20 @@ class Trainer:
 
     def reset(self) -> None:
         """Back to the initial parameters with a fresh optimizer and an empty history."""
-        self.model.load_flat(self._initial)
+        self.model.load_flat(self.initial)
         for p in self.model.parameters():
             p.grad = None
         self.optimizer = build_optimizer(self.config, self.model.parameters())
         self.history.clear()
         self._shuffle = torch.Generator().manual_seed(self.config.seed)  # the batches' order, epoch by epoch
         self._rules_from_history()
-        self._flat_before = self._initial
+        self._flat_before = self.initial
         self.start_config = self.config  # the run as it started: with `changes`, all it takes to replay it
         self.changes: list[tuple[int, dict[str, Any]]] = []  # (epoch, changes made after that epoch)
         self._checkpoints: list[Checkpoint] = []
         self._layouts: dict[tuple[Any, ...], tuple[Any, ...]] = {}
 
-    def _checkpoint(self, epoch: int) -> None:
+    def checkpoint(self, epoch: int) -> None:
         """Keep what a replay cannot read back from the history: the optimizer's state and, where gradients
         accumulate, the gradients (the parameters after every epoch are in the history)."""
         state = None
@@ -281,7 +281,7 @@ class Trainer:
             trainer = self.sibling(point.config)
             trainer.start_config = self.start_config
             trainer.history = self.history.head(point.epoch)
-            flat = torch.tensor([trainer.history.params[n][-1] for n in self.names], dtype=self._initial.dtype)
+            flat = torch.tensor([trainer.history.params[n][-1] for n in self.names], dtype=self.initial.dtype)
             trainer.model.load_flat(flat.to(self.device))
             trainer._flat_before = trainer.model.flat()
             if point.state is not None:
@@ -377,13 +377,13 @@ class Trainer:
         else:
             epochs = self._epochs_read_each if self.readback == "epoch" else self._epochs_read_once
         scalars, flat, grad, failure = epochs(max_epochs, deadline, should_stop)
-        chunk = self._record(scalars, flat, grad, lr) if len(scalars) else None
+        chunk = self.record(scalars, flat, grad, lr) if len(scalars) else None
         if failure is not None:
-            self._restore()
+            self.restore()
             raise TrainingError(failure, chunk)
         return chunk
 
-    def _restore(self) -> None:
+    def restore(self) -> None:
         """Back to exactly where the history ends, after an epoch failed part way (its gradient may have
         accumulated, its step may have run): the run replayed to its last recorded epoch lends its state."""
         try:
@@ -445,7 +445,7 @@ class Trainer:
                         held = loss_fn(model(data.x_test), data.y_test).item()
                 rows.append([value, square, held, *model.flat().tolist(), *grad])
                 if epoch % every == 0:
-                    self._checkpoint(epoch)
+                    self.checkpoint(epoch)
                 if not isfinite(value):
                     break
                 if rule is not None:
@@ -504,7 +504,7 @@ class Trainer:
                     with torch.inference_mode():
                         tests.append(loss_fn(model(data.x_test), data.y_test).item())
                 if epoch % every == 0:
-                    self._checkpoint(epoch)
+                    self.checkpoint(epoch)
                 if not isfinite(value):
                     break
                 if rule is not None:
@@ -569,7 +569,7 @@ class Trainer:
                     with torch.inference_mode():
                         tests.append(loss_fn(model(data.x_test), data.y_test))
                 if epoch % every == 0:
-                    self._checkpoint(epoch)
+                    self.checkpoint(epoch)
                 if rule is not None:
                     square = float(metrics[-1] if metrics else losses[-1])
                     self.stopped = rule(float(losses[-1]), square**0.5)
@@ -597,7 +597,7 @@ class Trainer:
         k = flat.shape[1]
         return table[:, :3], table[:, 3 : 3 + k], table[:, 3 + k :], failure
 
-    def _record(self, scalars: torch.Tensor, flat: torch.Tensor, grad: torch.Tensor, lr: float) -> Chunk:
+    def record(self, scalars: torch.Tensor, flat: torch.Tensor, grad: torch.Tensor, lr: float) -> Chunk:
         """Turn a chunk's values (float64 CPU tensors: loss, metric and test loss by epoch; parameters after
         each epoch; gradients) into a Chunk, cut at the first divergent epoch, and extend the history."""
         # the loss, the RMSE's mean square, the test loss and every parameter: any of them overflowing diverges
@@ -609,7 +609,7 @@ class Trainer:
         columns = torch.cat([scalars[:n], norms[:, None], flat[:n]], dim=1).T.contiguous().numpy()
         loss, metric, test, grad_norm, *params = (array("d", row.tobytes()) for row in columns)
         rmse = [m**0.5 for m in metric]  # as the articles print it: (loss.item()) ** 0.5
-        dtype = self._initial.dtype  # rows go back to the device narrowed on the host first, as mps needs
+        dtype = self.initial.dtype  # rows go back to the device narrowed on the host first, as mps needs
         before = self._flat_before if n == 1 else flat[n - 2].to(dtype).to(self.device)
         preds = tuple(self.model.predict(self._sample_x, before).tolist())
         chunk = Chunk(
