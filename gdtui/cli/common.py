@@ -28,7 +28,7 @@ from gdtui.engine.config import (
     RunConfig,
     check_combination,
 )
-from gdtui.engine.csvfile import CsvData, DataError, read_xy
+from gdtui.engine.csvfile import CsvData, DataError, check_readable, read_xy
 from gdtui.engine.history import EpochResult, History, HistoryFile
 from gdtui.engine.presets import PRESETS, resolve
 from gdtui.engine.vary import lane_configs
@@ -39,6 +39,7 @@ if TYPE_CHECKING:
 CommandT = TypeVar("CommandT", bound=Callable[..., Any])
 
 EXIT_OK, EXIT_USAGE, EXIT_DIVERGED = 0, 2, 3
+TUI_READS_UP_TO = 4 << 20  # bytes of CSV the TUI's command line reads itself (some 0.5 s); the session reads more
 ENDING_SIGNALS = (signal.SIGTERM, signal.SIGHUP)  # end any command with 128 + their number, after its cleanup
 BOTH_LANES = "give lanes in the file's [[lane]] tables or with --vary, not both"
 
@@ -222,12 +223,15 @@ def _same_file(a: str, b: str) -> bool:
         return False
 
 
-def check_data(config: RunConfig) -> CsvData | None:
+def check_data(config: RunConfig, read_up_to: int | None = None) -> CsvData | None:
     """A CSV given on the command line is read before anything starts, so its errors exit 2 at once; what was
-    read is handed on, so the file is read once."""
+    read is handed on, so the file is read once. A file over `read_up_to` bytes is only checked here (a regular
+    file gdtui can open): the TUI's session reads it, showing its progress, while the TUI paints."""
     if _builtin(config):
         return None
     try:
+        if read_up_to is not None and check_readable(config.data) > read_up_to:
+            return None
         return read_xy(config.data)
     except DataError as error:
         raise click.BadParameter(str(error), param_hint="'--data'") from None
@@ -284,7 +288,7 @@ def tui_lanes(options: dict[str, Any], vary: tuple[str, ...]) -> tuple[list[RunC
         if len(lanes) > 1:
             raise click.BadParameter(BOTH_LANES, param_hint="'--vary'")
         lanes = [lane for _, lane in check_vary(lanes[0], vary)]
-    return lanes, check_data(lanes[0])
+    return lanes, check_data(lanes[0], read_up_to=TUI_READS_UP_TO)
 
 
 def _fmt(value: float | None) -> str:

@@ -16,12 +16,13 @@ import re
 import stat
 import struct
 from array import array
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 
 from gdtui.engine.config import FLOAT32_MAX, MAX_POINTS
 
 MAX_LINE = 4096  # characters in a line: two numbers and their spaces take a few dozen
+SLICE_ROWS = 10_000  # rows read between two looks at the session's pipe (some 35 ms)
 NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?", re.ASCII)
 
 
@@ -83,12 +84,33 @@ def _lines(handle: io.TextIOWrapper, path: str) -> Iterator[str]:
 def read_xy(path: str) -> CsvData:
     """The x and y columns of a CSV file: two numeric columns, an optional header, blank lines skipped, a UTF-8
     byte-order mark allowed. A regular file only, its lines and its rows bounded (MAX_LINE, MAX_POINTS)."""
+    job = read_xy_job(path)
+    while True:
+        try:
+            next(job)
+        except StopIteration as done:
+            data: CsvData = done.value
+            return data
+
+
+def check_readable(path: str) -> int:
+    """The size of `path` if it is a regular file gdtui can open (DataError naming it if not), without reading it."""
+    with _open(path) as handle:
+        return os.fstat(handle.fileno()).st_size
+
+
+def read_xy_job(path: str, rows: int | None = None) -> Generator[float, None, CsvData]:
+    """`read_xy` a slice at a time: yields the fraction of the file read after every `rows` rows (SLICE_ROWS),
+    returns the data. A reader that stops asking (a cancelled read) leaves the file closed, nothing behind."""
+    rows = rows or SLICE_ROWS
     xs: array[float] = array("d")
     ys: array[float] = array("d")
     warnings: list[str] = []
     reader = None
     try:
         with _open(path) as handle:
+            size = max(os.fstat(handle.fileno()).st_size, 1)
+            raw = handle.buffer.raw  # type: ignore[attr-defined]  # its position: how far the file is read
             reader = csv.reader(_lines(handle, path), skipinitialspace=True)
             first = True
             for row in reader:
@@ -115,6 +137,8 @@ def read_xy(path: str) -> CsvData:
                     raise DataError(f"{where}: more than {MAX_POINTS:,} rows")
                 xs.append(x)
                 ys.append(y)
+                if len(xs) % rows == 0:
+                    yield min(raw.tell() / size, 1.0)
     except UnicodeDecodeError:
         raise DataError(f"{path}: not a text file") from None
     except csv.Error as error:

@@ -135,6 +135,11 @@ class FindLr:
 
 
 @dataclass(frozen=True)
+class CancelRead:
+    """Stop reading the CSV file under way: the run stays as it was (at start: the preset's own data)."""
+
+
+@dataclass(frozen=True)
 class GetScript:
     """The focused lane as a plain PyTorch script (gdtui.engine.script)."""
 
@@ -156,6 +161,7 @@ Command = (
     | WatchLandscape
     | UnwatchLandscape
     | FindLr
+    | CancelRead
     | GetScript
 )
 
@@ -296,6 +302,15 @@ class LrFound:
 
 
 @dataclass(frozen=True)
+class Reading:
+    """The session reads `path` before a run can start on it: `fraction` of the file is read (a slice at a
+    time, the pipe read between slices: CancelRead stops it)."""
+
+    path: str
+    fraction: float
+
+
+@dataclass(frozen=True)
 class ScriptReady:
     """`lane` as a plain PyTorch script."""
 
@@ -316,5 +331,6 @@ Reply = (
     | CurvatureKnown
     | LandscapeReady
     | LrFound
+    | Reading
     | ScriptReady
 )

@@ -100,6 +100,14 @@ class Watch:
 
 
 @dataclass
+class Reading:
+    """A CSV file being read before a run can start on it, and what to do if the read fails or is cancelled."""
+
+    path: str
+    failed: Callable[[], object]
+
+
+@dataclass
 class Job:
     """A long computation done a slice at a time between chunks (a generator: each `next()` a slice; its return
     value is the result), and what to do with its result."""
@@ -120,6 +128,7 @@ class Session:
         self.refused: str | None = None  # the field the last build refused
         self.seen = 0  # commands obeyed (the first config, sent with the spawn, is not counted)
         self.watch: Watch | None = None
+        self.reading: Reading | None = None  # a CSV file read before a run can start on it
         self.jobs: dict[str, Job] = {}  # the curvature, the LR range test: each under way, by what it is
 
     @property
@@ -128,6 +137,8 @@ class Session:
 
     def state(self) -> str:
         race, t = self.race, self.trainer
+        if self.reading is not None:
+            return "reading"
         if race is None or t is None:
             return "loading"
         if self.running:
@@ -163,10 +174,14 @@ class Session:
         self.conn.send(p.State(self.focus, self.state(), self.trainer.epoch if self.trainer else 0))
 
     def build(self, config: RunConfig, csv: CsvData | None = None) -> bool:
+        """A new race of one lane for `config` (its CSV read first, a slice at a time, unless `csv` holds it);
+        False, with the error sent, if it cannot be built."""
         from gdtui.engine.csvfile import DataError
         from gdtui.engine.device import DeviceError
         from gdtui.engine.lanes import Race
 
+        if self.read_first(config, csv, lambda data: self.build(config, data), self.send_state):
+            return True
         self.refused = None
         try:
             race = Race(config, csv=csv if csv is not None and config.data == csv.path else None)
@@ -217,7 +232,13 @@ class Session:
         data = {f: getattr(config, f) for f in DATA_FIELDS}
         focus_at = [lane.id for lane in race.lanes].index(self.focus)
         configs = [config if lane.id == self.focus else lane.trainer.config.replace(**data) for lane in race.lanes]
-        if not self.build(configs[0]):
+        if self.read_first(configs[0], None, lambda csv: self.relaunch(configs, focus_at, csv), self.send_state):
+            return True
+        return self.relaunch(configs, focus_at)
+
+    def relaunch(self, configs: list[RunConfig], focus_at: int, csv: CsvData | None = None) -> bool:
+        """Every lane anew on new data (`csv`, if read): the first built, the others added, the focus kept."""
+        if not self.build(configs[0], csv):
             return False
         assert self.race is not None
         try:
@@ -315,11 +336,70 @@ class Session:
                 del self.jobs[name]
             raise
 
+    def read_first(
+        self, config: RunConfig, csv: CsvData | None, then: Callable[[CsvData], object], failed: Callable[[], object]
+    ) -> bool:
+        """Whether `config`'s CSV file must be read before its run is built: if so, the read starts (a job, a
+        slice at a time, its progress reported); `then(data)` builds once it is read, `failed()` runs after a
+        read that failed (its error sent) or was cancelled."""
+        from gdtui.engine.config import DATA_ARTICLE, SYNTHETIC
+
+        if config.data == DATA_ARTICLE or config.data in SYNTHETIC or (csv is not None and csv.path == config.data):
+            return False
+        self.running = False
+        self.reading = Reading(config.data, failed)
+        self.conn.send(p.Reading(config.data, 0.0))
+
+        def built(data: CsvData | None) -> None:
+            if data is not None:
+                then(data)
+
+        self.start_job("read", self._read(self.reading), built)
+        return True
+
+    def _read(self, reading: Reading) -> Generator[None, None, CsvData | None]:
+        from gdtui.engine.csvfile import DataError, read_xy_job
+
+        job = read_xy_job(reading.path)
+        try:
+            while True:
+                try:
+                    fraction = next(job)
+                except StopIteration as read:
+                    self.reading = None
+                    data: CsvData = read.value
+                    return data
+                self.conn.send(p.Reading(reading.path, fraction))
+                yield
+        except DataError as error:
+            self.reading = None
+            self.conn.send(p.Error("data", str(error)))
+            reading.failed()
+            return None
+        finally:
+            job.close()
+
+    def cancel_read(self) -> None:
+        reading, job = self.reading, self.jobs.pop("read", None)
+        if reading is None:
+            return
+        self.reading = None
+        if job is not None:
+            job.work.close()
+        self.conn.send(p.Error("data", f"reading {reading.path} cancelled"))
+        reading.failed()
+
     def start(self, config: RunConfig, csv: CsvData | None = None) -> None:
+        """The first run: `config`'s (its CSV read first); a missing device: the same on the cpu; anything
+        else, or a read cancelled: the preset itself."""
+        from gdtui.engine.presets import PRESETS
+
+        if self.read_first(
+            config, csv, lambda data: self.start(config, data), lambda: self.start(PRESETS[config.preset].config)
+        ):
+            return
         if not self.build(config, csv):
             # The notice is sent. A missing device: the same run on the cpu; anything else: the preset itself.
-            from gdtui.engine.presets import PRESETS
-
             if self.refused != "device" or not self.build(config.replace(device="cpu"), csv):
                 self.build(PRESETS[config.preset].config)
 
@@ -410,6 +490,13 @@ class Session:
 
     def handle(self, command: p.Command) -> None:
         t = self.trainer
+        if isinstance(command, p.CancelRead):
+            self.cancel_read()
+            return
+        if self.reading is not None:  # dropped, and said: nothing waits silently behind a read
+            name = command_name(command)
+            self.conn.send(p.Error(name, f"{name} not done: reading {self.reading.path} (escape cancels it)"))
+            return
         if isinstance(command, p.Configure):
             if not self.rebuild(command.config):
                 self.send_state()

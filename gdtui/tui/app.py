@@ -170,6 +170,9 @@ class GdtuiApp(App[None]):
         if self.state == "ended":
             self.notify("The training process ended: press r to start a new one.", severity="warning")
             return False
+        if self.state == "reading" and not isinstance(command, p.CancelRead):  # dropped, and said so
+            self.notify(f"Not done: reading {self.status.reading[0]} first (escape cancels it).", title="data")
+            return False
         self.session.send(command)
         return True
 
@@ -210,13 +213,9 @@ class GdtuiApp(App[None]):
 
     def _run_over(self) -> bool:
         """Whether the run can train no further (its budget spent, or diverged); if so, say what to do."""
-        if self.state == "done" and self.status.stopped in ("target-rmse", "patience"):
-            self.notify("A stop rule ended the run (target or patience): r resets it.", title="done")
-        elif self.state == "done":
-            self.notify("The epoch budget is spent: raise epochs, or r to reset.", title="done")
-        elif self.state == "diverged":
-            self.notify("The run diverged: press r to reset, and try a smaller lr.", severity="warning")
-        return self.state in ("done", "diverged")
+        if (why := self.status.why_over()) is not None:
+            self.notify(why, title=self.state, severity="warning" if self.state == "diverged" else "information")
+        return why is not None
 
     def action_reset(self) -> None:
         if self.state == "ended":
@@ -275,6 +274,9 @@ class GdtuiApp(App[None]):
         self.redraw()
 
     def action_leave_field(self) -> None:
+        if self.state == "reading":
+            self.send(p.CancelRead())
+            return
         stack = self.screen_stack
         focused = self._params_field()
         if focused is None or stack[-1] is not stack[0]:
@@ -341,7 +343,7 @@ class GdtuiApp(App[None]):
             p.Ready: self._new_run,
             p.Applied: self._applied,
             p.Seen: self._seen,
-            p.Exported: self._exported,
+            p.Reading: self._reading,
         }
 
     def _state(self, reply: p.State) -> None:
@@ -357,10 +359,9 @@ class GdtuiApp(App[None]):
         if reply.count >= self.session.sent:  # the session has obeyed all that was asked: its state stands
             self.asked.clear()
 
-    def _exported(self, reply: p.Exported) -> None:
-        self.notify(
-            f"{reply.rows} epoch{'s' if reply.rows != 1 else ''} written to {reply.path}", title="history saved"
-        )
+    def _reading(self, reply: p.Reading) -> None:
+        self.status.show_reading(reply.path, reply.fraction)
+        self._set_state("reading", self.status.epoch)
 
     def _new_run(self, reply: p.Ready) -> None:
         """The session's focused lane starts anew (a new run, a reset, another lane focused)."""

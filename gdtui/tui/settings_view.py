@@ -71,7 +71,16 @@ class SettingsControl:
     # replies ----------------------------------------------------------------------------------------------
 
     def replies(self) -> Routes:
-        return {p.Ready: self.on_ready, p.Applied: self.on_applied, p.Error: self.on_error}
+        return {
+            p.Ready: self.on_ready,
+            p.Applied: self.on_applied,
+            p.Error: self.on_error,
+            p.Exported: self.on_exported,
+        }
+
+    def on_exported(self, reply: p.Exported) -> None:
+        rows = f"{reply.rows} epoch{'s' if reply.rows != 1 else ''}"
+        self.shell.notify(f"{rows} written to {reply.path}", title="history saved")
 
     def on_ready(self, reply: p.Ready) -> None:
         info = reply.info

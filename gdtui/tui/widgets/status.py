@@ -5,10 +5,12 @@ Why: over SSH a user must see at a glance whether training runs, where it is and
 
 from __future__ import annotations
 
+import os
+
 from textual.reactive import reactive
 from textual.widgets import Static
 
-STATES = ("loading", "ready", "running", "paused", "done", "diverged", "ended")
+STATES = ("loading", "reading", "ready", "running", "paused", "done", "diverged", "ended")
 # Why a run is done, when a stop rule ended it before its epoch budget (Trainer.stop_reason).
 STOP_RULES = {"target-rmse": "target RMSE reached", "patience": "loss stopped improving (patience)"}
 
@@ -23,10 +25,27 @@ class StatusLine(Static):
     limit: reactive[float | None] = reactive(None)  # plain gradient descent's 2/λmax for the focused lane
     uncomputed = reactive(False)  # the focused lane's curvature ran out of its time budget
     stopped = reactive("")  # the focused lane's stop reason, from the lanes model
+    reading = reactive(("", 0.0))  # the CSV file the session reads before a run starts on it, and how far
+
+    def show_reading(self, path: str, fraction: float) -> None:
+        self.reading = (os.path.basename(path) or path, fraction)
+        self.state = "reading"
+
+    def why_over(self) -> str | None:
+        """What to do when the run can train no further (its budget spent, a stop rule, diverged); else None."""
+        if self.state == "done" and self.stopped in STOP_RULES:
+            return "A stop rule ended the run (target or patience): r resets it."
+        if self.state == "done":
+            return "The epoch budget is spent: raise epochs, or r to reset."
+        if self.state == "diverged":
+            return "The run diverged: press r to reset, and try a smaller lr."
+        return None
 
     def render(self) -> str:
         if self.state == "loading":
             head = "loading torch…"
+        elif self.state == "reading":
+            head = f"reading {self.reading[0]}… {self.reading[1]:.0%} (escape cancels)"
         elif self.state == "diverged":
             head = f"diverged at epoch {self.epoch} — try a smaller lr (r resets)"
         elif self.state == "ended":
