@@ -312,17 +312,34 @@ def test_the_session_imports_this_gdtui_from_any_directory(tmp_path):
 # --------------------------------------------------------------------------------------------------------------
 
 
-def session_pids() -> set[int]:
+def session_pids(parent: int) -> set[int]:
+    """The session processes `parent` started (other tests' sessions, in another worker, are not its)."""
     pids = set()
     for name in os.listdir("/proc"):
         if name.isdigit():
             try:
                 with open(f"/proc/{name}/cmdline", "rb") as handle:
-                    if b"gdtui.engine.session" in handle.read():
-                        pids.add(int(name))
-            except OSError:
-                pass
+                    is_session = b"gdtui.engine.session" in handle.read()
+                with open(f"/proc/{name}/stat") as handle:
+                    ppid = int(handle.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+            if is_session and ppid == parent:
+                pids.add(int(name))
     return pids
+
+
+def alive(pids: set[int]) -> set[int]:
+    """Those of `pids` still running (a zombie has ended)."""
+    running = set()
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as handle:
+                if handle.read().rsplit(")", 1)[1].split()[0] != "Z":
+                    running.add(pid)
+        except OSError:
+            pass
+    return running
 
 
 def read_until(fd: int, needle: bytes, timeout: float) -> bytes:
@@ -344,7 +361,6 @@ def read_until(fd: int, needle: bytes, timeout: float) -> bytes:
 def test_quit_mid_run_in_a_terminal(how):
     import pty
 
-    before = session_pids()
     master, slave = pty.openpty()
     os.set_blocking(master, False)
     env = dict(os.environ, TERM="xterm-256color", COLUMNS="120", LINES="36")
@@ -360,6 +376,8 @@ def test_quit_mid_run_in_a_terminal(how):
     try:
         out = read_until(master, b"epochs/s", 90)
         assert b"epochs/s" in out, out[-2000:]
+        sessions = session_pids(proc.pid)  # training: its session is running
+        assert len(sessions) == 1
         if how == "hangup":  # the SSH link drops: the terminal goes away, then SIGHUP arrives
             os.close(master)
             master = None
@@ -391,6 +409,6 @@ def test_quit_mid_run_in_a_terminal(how):
         assert code == (128 + getattr(signal, how) if how.startswith("SIG") else 0)
         assert b"\x1b[?1049l" in out  # left the alternate screen: the terminal is restored
     deadline = time.monotonic() + 30
-    while session_pids() - before and time.monotonic() < deadline:
+    while alive(sessions) and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert not session_pids() - before
+    assert not alive(sessions)
