@@ -49,7 +49,8 @@ async def replies_read(pilot) -> None:
 
 async def ready(pilot, timeout: float = TIMEOUT) -> None:
     app = pilot.app
-    await wait_for(pilot, lambda: app.state != "loading", timeout, "the session to load torch")
+    # past loading torch, and past reading a CSV file (the session reads one before the run starts on it)
+    await wait_for(pilot, lambda: app.state not in ("loading", "reading"), timeout, "the session's first run")
 
 
 async def drawn(pilot) -> None:
