@@ -18,6 +18,7 @@ from gdtui.engine import session as session_module
 from gdtui.engine.csvfile import DataError, read_xy
 from gdtui.engine.trainer import Trainer
 from gdtui.tui.client import SessionClient
+from tests.tui_helpers import stub_tui
 
 
 def run(capsys, *args):
@@ -128,27 +129,7 @@ def test_the_tui_command_reads_a_csv_once(tmp_path, monkeypatch):
 
     monkeypatch.setattr("gdtui.cli.common.read_xy", counting)
     monkeypatch.setattr("gdtui.engine.data.read_xy", counting)
-    spawned = {}
-
-    class Session:
-        def spawn(self, config, csv=None):
-            spawned.update(config=config, csv=csv)
-
-        def stop(self):
-            pass
-
-    class App:
-        return_code = 0
-
-        def __init__(self, config, start, session, lanes=()):
-            pass
-
-        def run(self):
-            pass
-
-    monkeypatch.setattr("gdtui.tui.client.SessionClient", Session)
-    monkeypatch.setattr("gdtui.tui.app.GdtuiApp", App)
-    monkeypatch.setattr(os, "_exit", lambda code: None)
+    spawned = stub_tui(monkeypatch)
     main(["--preset", "linear-manual", "--data", str(path)])
     assert reads == [str(path)]
 

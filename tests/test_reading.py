@@ -15,7 +15,7 @@ from gdtui.engine import session as session_module
 from gdtui.engine.csvfile import read_xy
 from gdtui.tui.app import GdtuiApp
 from gdtui.tui.client import SessionClient
-from tests.tui_helpers import ready, wait_for
+from tests.tui_helpers import ready, stub_tui, wait_for
 
 ROWS = 3000
 
@@ -168,7 +168,6 @@ async def test_the_tui_runs_on_the_file_once_it_is_read(tmp_path, monkeypatch):
 
 def test_the_tui_command_line_leaves_a_big_csv_to_the_session(tmp_path, monkeypatch):
     """Over TUI_READS_UP_TO bytes the command line only checks the file: the session reads it, once."""
-    import os
 
     from gdtui.cli import main
 
@@ -177,27 +176,7 @@ def test_the_tui_command_line_leaves_a_big_csv_to_the_session(tmp_path, monkeypa
     real = read_xy
     monkeypatch.setattr("gdtui.cli.common.read_xy", lambda p: reads.append(p) or real(p))
     monkeypatch.setattr("gdtui.cli.common.TUI_READS_UP_TO", 1000)
-    spawned = {}
-
-    class Session:
-        def spawn(self, config, csv=None):
-            spawned.update(config=config, csv=csv)
-
-        def stop(self):
-            pass
-
-    class App:
-        return_code = 0
-
-        def __init__(self, config, start, session, lanes=()):
-            pass
-
-        def run(self):
-            pass
-
-    monkeypatch.setattr("gdtui.tui.client.SessionClient", Session)
-    monkeypatch.setattr("gdtui.tui.app.GdtuiApp", App)
-    monkeypatch.setattr(os, "_exit", lambda code: None)
+    spawned = stub_tui(monkeypatch)
     main(["--preset", "linear-manual", "--data", path])
     assert reads == [] and spawned["csv"] is None and spawned["config"].data == path
     monkeypatch.setattr("gdtui.cli.common.TUI_READS_UP_TO", 10**9)

@@ -114,3 +114,32 @@ def log_texts(app) -> list[str]:
 def config(**overrides):
     preset = overrides.pop("preset", "fastai-quadratic")
     return resolve(preset, **overrides)
+
+
+def stub_tui(monkeypatch) -> dict:
+    """`gdtui` (the TUI command) run in-process with neither a session process nor an app: the dict returned
+    gets the config and the CSV data the command line would have spawned the session with."""
+    import os
+
+    spawned: dict = {}
+
+    class Session:
+        def spawn(self, config, csv=None):
+            spawned.update(config=config, csv=csv)
+
+        def stop(self):
+            pass
+
+    class App:
+        return_code = 0
+
+        def __init__(self, config, start, session, lanes=()):
+            pass
+
+        def run(self):
+            pass
+
+    monkeypatch.setattr("gdtui.tui.client.SessionClient", Session)
+    monkeypatch.setattr("gdtui.tui.app.GdtuiApp", App)
+    monkeypatch.setattr(os, "_exit", lambda code: None)
+    return spawned
