@@ -13,21 +13,13 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from gdtui.colours import LANE_RGB
 from gdtui.engine.config import RunConfig
 from gdtui.engine.vary import LANE_FIELDS, lane_label
 
-# Okabe and Ito's palette, told apart with the common colour blindnesses too: as RGB for plotext (a theme
-# does not remap them) and as hex for Rich (the lanes table). The data is drawn in the theme's blue and green.
-_RGB = (
-    (213, 94, 0),
-    (86, 180, 233),
-    (240, 228, 66),
-    (204, 121, 167),
-    (0, 158, 115),
-    (230, 159, 0),
-    (153, 153, 153),
-    (255, 255, 255),
-)
+# Okabe and Ito's palette (gdtui.colours, which `gdtui figure` shares): as RGB for plotext (a theme does not
+# remap them) and as hex for Rich (the lanes table). The data is drawn in the theme's blue and green.
+_RGB = LANE_RGB
 COLORS: tuple[tuple[int, int, int], ...] = _RGB
 RICH_COLORS = tuple(f"#{r:02x}{g:02x}{b:02x}" for r, g, b in _RGB)
 APART_FIELDS = LANE_FIELDS  # what the lanes table shows as setting a lane apart
