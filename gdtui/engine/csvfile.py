@@ -3,7 +3,9 @@
 Why: a broken CSV is the commonest bad input; the user must learn which file and which line is at fault,
 never see a traceback. Numbers are plain ASCII decimals (float() would also take `1_0` and Arabic-Indic
 digits); a value the run's float32 cannot hold is refused, and one it rounds to zero is reported, never
-changed silently. Torch-free so the command line and the TUI can check a file before torch loads.
+changed silently. Torch-free so the command line and the TUI can check a file before torch loads. Under
+`gdtui serve` (GDTUI_SERVED in the environment) a message never quotes the file's content, only its name, the
+line and the reason: the person in the browser may not read the server's files.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from gdtui.engine.config import FLOAT32_MAX, MAX_POINTS
 
 MAX_LINE = 4096  # characters in a line: two numbers and their spaces take a few dozen
 SLICE_ROWS = 10_000  # rows read between two looks at the session's pipe (some 35 ms)
+SERVED_ENV = "GDTUI_SERVED"  # set for each tab of `gdtui serve` (gdtui.engine.served)
 NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?", re.ASCII)
 
 
@@ -42,6 +45,11 @@ class CsvData:
 
 def _number(cell: str) -> float | None:
     return float(cell) if NUMBER.fullmatch(cell) else None
+
+
+def _quoted(text: str) -> str:
+    """`: 'text'` to end a message with the row at fault; nothing when served (the row is the file's content)."""
+    return "" if os.environ.get(SERVED_ENV) else f": {text!r}"
 
 
 def _float32(value: float) -> float:
@@ -127,12 +135,13 @@ def read_xy_job(path: str, rows: int | None = None) -> Generator[float, None, Cs
                 first = False
                 text = ",".join(cells)
                 if values[0] is None or values[1] is None:
-                    raise DataError(f"{where}: not a plain decimal number: {text!r}")
+                    raise DataError(f"{where}: not a plain decimal number{_quoted(text)}")
                 x, y = values[0], values[1]
                 if not (math.isfinite(x) and math.isfinite(y)) or abs(x) > FLOAT32_MAX or abs(y) > FLOAT32_MAX:
-                    raise DataError(f"{where}: too large for float32: {text!r}")
+                    raise DataError(f"{where}: too large for float32{_quoted(text)}")
                 if any(_float32(v) == 0 and _nonzero(cell) for v, cell in zip((x, y), cells)):
-                    warnings.append(f"{where}: {text!r} underflows to 0 in float32")
+                    shown = f"{text!r}" if not os.environ.get(SERVED_ENV) else "a value"
+                    warnings.append(f"{where}: {shown} underflows to 0 in float32")
                 if len(xs) == MAX_POINTS:
                     raise DataError(f"{where}: more than {MAX_POINTS:,} rows")
                 xs.append(x)

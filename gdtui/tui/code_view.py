@@ -2,12 +2,15 @@
 
 Why: the script follows the run (a new lr, a branch, another lane focused), so it is asked for again after each
 change the session confirms while the view is open; the view itself (gdtui.tui.widgets.code) only draws and writes.
-Torch-free: the session writes the script (gdtui.engine.script).
+Torch-free: the session writes the script (gdtui.engine.script). Under `gdtui serve` the view's `w` delivers the
+script to the browser as a download instead of writing it into the server's folder.
 """
 
 from __future__ import annotations
 
 from gdtui.engine import protocol as p
+from gdtui.engine.served import Served
+from gdtui.tui.files import keep, new_name
 from gdtui.tui.lanes import LanesModel
 from gdtui.tui.race_view import describe
 from gdtui.tui.routes import Routes
@@ -31,7 +34,7 @@ class CodeControl:
             assert self.screen is not None
             self.screen.action_close()
             return
-        screen = CodeScreen(self.shell.config.preset)
+        screen = (CodeScreen if Served.from_env() is None else DeliveredCodeScreen)(self.shell.config.preset)
         if self.shell.send(p.GetScript()):
             self.screen = screen
             self.shell.push_screen(screen)
@@ -57,3 +60,14 @@ class CodeControl:
         changes = reply.text.count("# changed in gdtui after epoch")
         made = f" · {changes} change{'s' if changes != 1 else ''} made during the run" if changes else ""
         self.screen.show(reply.text, describe(self.lanes, reply.lane) + made)  # not its epoch: not redrawn per epoch
+
+
+class DeliveredCodeScreen(CodeScreen):
+    """The Code screen of a served app: `w` hands the script to the browser as a download."""
+
+    def action_write(self) -> None:
+        if not self.text:
+            super().action_write()  # says the script has not arrived yet
+            return
+        name = keep(self.app, new_name(self.preset, "py"), self.text)
+        self.notify(f"downloaded as {name}: python {name} prints the same log", title="script downloaded")

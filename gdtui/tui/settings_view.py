@@ -4,7 +4,8 @@ a live update or as a new run, and the session's answers shown back in the pane.
 Why: a change is composed on what was last asked (a `]` the session has not confirmed yet is part of the new
 run), checked by the engine's own rules before it is sent, and either taken (the pane shows it) or refused
 (the pane shows the old value again and a notice says why). That round trip is the settings' own, apart from
-the app's keys and the plots.
+the app's keys and the plots. Under `gdtui serve` a change must also pass the server's rules (a data file in
+its folder, a model within its size: gdtui.engine.served), and the files go to the browser as downloads.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from typing import cast
 from gdtui.engine import protocol as p
 from gdtui.engine.config import LIVE_FIELDS, ConfigError, RunConfig, check_combination
 from gdtui.engine.presets import resolve
-from gdtui.tui.files import failure, new_name, write_new
+from gdtui.engine.served import Served
+from gdtui.tui.files import deliver_written, failure, keep, new_name
 from gdtui.tui.lanes import LanesModel
 from gdtui.tui.routes import Routes
 from gdtui.tui.shell import Shell
@@ -27,6 +29,7 @@ class SettingsControl:
     def __init__(self, shell: Shell, params: HyperParams, lanes: LanesModel) -> None:
         self.shell, self.params, self.lanes = shell, params, lanes
         self.restarting: str | None = None  # the field whose change restarts the run, until the session takes it
+        self.served = Served.from_env()  # the server's rules, under `gdtui serve`
 
     def apply(self, field: str, value: object) -> None:
         """A live field (lr, momentum, epochs) as an update of the running lane; any other as a new run of it
@@ -41,7 +44,11 @@ class SettingsControl:
             if field == "preset":  # a preset's value is its name
                 config = resolve(cast(str, value), device=shell.config.device)
             else:
+                if field == "data" and self.served is not None:  # a file of the served folder, by its real path
+                    value = self.served.check_data(str(value))
                 config = check_combination(shell.config.replace(**{**shell.asked.live, field: value}))
+            if self.served is not None:
+                self.served.check_params(config, field)
         except ConfigError as error:  # a combination the engine refuses
             shell.notify(f"{error.field}: {error.message}", title="not applied", severity="error")
             self.params.set_config(shell.config, revert=field)
@@ -60,13 +67,16 @@ class SettingsControl:
 
         configs: list[RunConfig] = [lane.config for lane in self.lanes.lanes] or [self.shell.config]
         try:
-            path = write_new(new_name(self.shell.config.preset, "toml"), dump(configs))
+            path = keep(self.shell, new_name(self.shell.config.preset, "toml"), dump(configs))
         except (OSError, ConfigFileError) as error:  # a folder or disk that refuses it; a path TOML cannot hold
             why = failure(error) if isinstance(error, OSError) else str(error)
             self.shell.notify(why, title="settings not written", severity="error")
             return
         lanes = f"{len(configs)} lane{'s' if len(configs) != 1 else ''}"
-        self.shell.notify(f"{lanes} written to {path}", title="settings saved")
+        self.shell.notify(f"{lanes} {self._where(path)}", title="settings saved")
+
+    def _where(self, path: str) -> str:
+        return f"downloaded as {path}" if self.served is not None else f"written to {path}"
 
     # replies ----------------------------------------------------------------------------------------------
 
@@ -80,7 +90,8 @@ class SettingsControl:
 
     def on_exported(self, reply: p.Exported) -> None:
         rows = f"{reply.rows} epoch{'s' if reply.rows != 1 else ''}"
-        self.shell.notify(f"{rows} written to {reply.path}", title="history saved")
+        path = deliver_written(self.shell, reply.path) if self.served is not None else reply.path
+        self.shell.notify(f"{rows} {self._where(path)}", title="history saved")
 
     def on_ready(self, reply: p.Ready) -> None:
         info = reply.info

@@ -1,7 +1,8 @@
 """What a view may ask of the app: the small public interface the app offers its views.
 
 Why: the views (lanes, landscape, code) own their state and widgets; what they need of the app is to send a
-command, tell the user something, open a screen, ask for a frame and know the focused lane's settings. A
+command, tell the user something, open a screen, ask for a frame, know the focused lane's settings and hand a
+file to the user (Textual's deliver_text / deliver_binary: a download in a browser, under `gdtui serve`). A
 Protocol says exactly that much, so no view imports the app or reaches into its privates.
 """
 
@@ -16,9 +17,10 @@ from textual.screen import Screen
 from gdtui.engine.config import RunConfig
 from gdtui.engine.protocol import Command
 from gdtui.tui.asked import Asked
+from gdtui.tui.files import Delivers
 
 
-class Shell(Protocol):
+class Shell(Delivers, Protocol):
     """The app as its views see it."""
 
     asked: Asked  # what was asked of the session and not yet confirmed: keys compose on it
