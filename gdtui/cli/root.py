@@ -22,6 +22,7 @@ from gdtui.cli.common import ENDING_SIGNALS, EXIT_OK, EXIT_USAGE, run_options, t
 
 COMMANDS = {  # name: "module:attribute" of its click command
     "export-script": "gdtui.cli.export:export_script",
+    "figure": "gdtui.cli.figure:figure",
     "landscape": "gdtui.cli.landscape:landscape",
     "lr-find": "gdtui.cli.landscape:lr_find",
     "presets": "gdtui.cli.presets:presets",
