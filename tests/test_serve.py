@@ -33,10 +33,12 @@ from gdtui.cli import main
 from gdtui.cli.serve import NEEDS_SERVE, child_command
 from gdtui.engine import protocol as p
 from gdtui.engine.presets import PRESETS
+from gdtui.engine.served import DEFAULT_MAX_PARAMS, Served
 from gdtui.tui.client import SessionClient, _child_env
 
 ROOT = Path(__file__).resolve().parent.parent
 DEADLINE = 30.0  # seconds any one wait of the browser test may take
+TOKEN = "browser-test-token"
 
 
 # the checks, before any server starts ------------------------------------------------------------------------
@@ -49,13 +51,15 @@ def servers(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
     started: list[dict[str, Any]] = []
 
     class Recorder:
+        ended_by = None
+
         def __init__(self, command: str, **kwargs: Any) -> None:
             self.given = {"command": command, **kwargs}
 
         def serve(self) -> None:
             started.append(self.given)
 
-    monkeypatch.setattr("textual_serve.server.Server", Recorder)
+    monkeypatch.setattr("gdtui.cli.serve_web.Serving", Recorder)
     return started
 
 
@@ -116,12 +120,20 @@ def test_a_value_with_spaces_and_quotes_is_quoted_for_the_shell() -> None:
     assert echoed.stdout.splitlines() == ["--data", odd, "--init", "a=0.5,b=-1,c=2"]
 
 
-def test_serve_starts_the_server_with_the_child_s_command(servers: list[dict[str, Any]]) -> None:
+def test_serve_starts_the_server_with_the_child_s_command(
+    servers: list[dict[str, Any]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
     args = ["--preset", "qiita-quadratic", "--lr", "0.01", "--vary", "optimizer=gd,adam", "--run"]
-    assert main(["serve", "--port", "9001", *args, "--host", "0.0.0.0"]) == 0
-    assert servers == [{"command": child_command(args), "host": "0.0.0.0", "port": 9001, "title": "gdtui"}]
-    assert main(["serve", "--title", "my run"]) == 0
-    assert servers[1] == {"command": child_command([]), "host": "127.0.0.1", "port": 8000, "title": "my run"}
+    assert main(["serve", "--port", "9001", *args, "--host", "0.0.0.0", "--token", "t0k"]) == 0
+    rules = Served(str(tmp_path), None, DEFAULT_MAX_PARAMS)
+    given = {"host": "0.0.0.0", "port": 9001, "title": "gdtui", "token": "t0k", "max_tabs": 20}
+    assert servers == [{"command": child_command(args, rules), **given}]
+    assert main(["serve", "--title", "my run", "--max-tabs", "3"]) == 0
+    token = servers[1].pop("token")
+    assert len(token) >= 32 and token != servers[0]["token"]  # a new random one
+    given = {"host": "127.0.0.1", "port": 8000, "title": "my run", "max_tabs": 3}
+    assert servers[1] == {"command": child_command([], rules), **given}
 
 
 # the training process keeps off standard output --------------------------------------------------------------
@@ -324,7 +336,7 @@ async def _processes(port: int, profile: str) -> AsyncIterator[tuple[subprocess.
     try:
         with log.open("wb") as out:
             server = subprocess.Popen(
-                [sys.executable, "-m", "gdtui", "serve", "--port", str(port)],
+                [sys.executable, "-m", "gdtui", "serve", "--port", str(port), "--token", TOKEN],
                 cwd=ROOT,
                 stdin=subprocess.DEVNULL,
                 stdout=out,
@@ -386,7 +398,7 @@ async def _tab(http: Any, devtools: str) -> AsyncIterator[Page]:
 async def _open(page: Page, port: int) -> bytes:
     """Open the app in `page`; its screenshot once the app is up and its training process has its data."""
     blank = await page.screenshot()
-    await page.call("Page.navigate", url=f"http://127.0.0.1:{port}/")
+    await page.call("Page.navigate", url=f"http://127.0.0.1:{port}/?token={TOKEN}")
     await page.shown("ready  │  epoch 0/")
     return await page.settled(unlike=blank)
 
@@ -402,7 +414,7 @@ async def test_the_app_runs_steps_and_restarts_its_training_process_in_a_browser
 
             async def answers() -> bool:
                 with suppress(aiohttp.ClientError):
-                    async with http.get(f"http://127.0.0.1:{port}/") as response:
+                    async with http.get(f"http://127.0.0.1:{port}/?token={TOKEN}") as response:
                         return response.status == 200
                 return False
 

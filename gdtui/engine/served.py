@@ -9,6 +9,7 @@ torch-free and UI-free, so the app checks a value before sending it and the sess
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import stat
@@ -72,3 +73,14 @@ class Served:
             raise ConfigError(
                 field, f"{count:,} parameters: gdtui serve builds at most {self.max_params:,} (--max-params)"
             )
+
+
+def is_loopback(host: str) -> bool:
+    """Whether `host` (a name or an address, as a server binds to it or a Host header names it) is this machine's
+    own: localhost, 127.0.0.0/8 or ::1."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
