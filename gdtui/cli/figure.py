@@ -10,9 +10,9 @@ here, on the engine `gdtui run` drives, and each lane's predictions are captured
 
 from __future__ import annotations
 
+import importlib
 import math
 import os
-import stat
 import tempfile
 from typing import TYPE_CHECKING, Any
 
@@ -232,21 +232,17 @@ def surface(trainer: Trainer, scene: Scene, pair: tuple[int, int], held: list[fl
 
 
 def write_file(path: str, data: bytes) -> None:
-    """`data` to a temporary file beside `path`, renamed over it (a symlink's target is replaced; what is not a
-    regular file, /dev/null say, is written to as it is)."""
+    """`data` to a temporary file beside `path`, renamed over it, so an interrupted write leaves no half a file
+    (a symlink's target is replaced, the link stays; what is not a regular file, /dev/null say, is written to)."""
     path = os.path.realpath(path)
-    try:
-        special = not stat.S_ISREG(os.stat(path).st_mode)
-    except FileNotFoundError:
-        special = False
-    if special:
+    if os.path.exists(path) and not os.path.isfile(path):
         with open(path, "wb") as handle:
             handle.write(data)
         return
     fd, tmp = tempfile.mkstemp(prefix=".gdtui-", suffix=".tmp", dir=os.path.dirname(path))
     try:
         with os.fdopen(fd, "wb") as handle:
-            os.fchmod(handle.fileno(), 0o666 & ~_umask())
+            os.fchmod(handle.fileno(), 0o666 & ~_umask())  # as open() would make it, not mkstemp's 0600
             handle.write(data)
         os.replace(tmp, path)
     except BaseException:
@@ -320,7 +316,7 @@ def figure(
         if value is not None and (kind == "landscape") != (option == "--pair"):
             click.echo(f"gdtui: note: {option} has no effect with --kind {kind}", err=True)
     try:
-        from gdtui import figures
+        figures = importlib.import_module("gdtui.figures")  # matplotlib: the figures extra
     except ImportError:
         click.echo(NEEDS_FIGURES, err=True)
         click.get_current_context().exit(EXIT_USAGE)
