@@ -33,7 +33,7 @@ from gdtui.cli import main
 from gdtui.cli.serve import NEEDS_SERVE, child_command
 from gdtui.engine import protocol as p
 from gdtui.engine.presets import PRESETS
-from gdtui.engine.served import DEFAULT_MAX_PARAMS, Served
+from gdtui.engine.served import DEFAULT_MAX_PARAMS, ENV, Served
 from gdtui.tui.client import SessionClient, _child_env
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -71,6 +71,12 @@ def servers(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
         (["--vary", "lr=1e-5,nope"], "'--vary'"),
         (["--data", "no-such-file.csv"], "'--data'"),
         (["--port", "0"], "'--port'"),
+        (["--token", "", "--host", "0.0.0.0"], "'--token'"),
+        (["--token", "", "--host", "gpu-box.example"], "'--token'"),
+        (["--max-params", "100", "--model", "mlp", "--hidden", "64"], "'--max-params'"),
+        (["--max-params", "0"], "'--max-params'"),
+        (["--max-tabs", "0"], "'--max-tabs'"),
+        (["--data-dir", "no-such-folder"], "'--data-dir'"),
     ],
 )
 def test_a_bad_option_exits_2_with_one_line_and_no_server(
@@ -134,6 +140,28 @@ def test_serve_starts_the_server_with_the_child_s_command(
     assert len(token) >= 32 and token != servers[0]["token"]  # a new random one
     given = {"host": "127.0.0.1", "port": 8000, "title": "my run", "max_tabs": 3}
     assert servers[1] == {"command": child_command([], rules), **given}
+
+
+def _rules(command: str) -> Served:
+    words = shlex.split(command)
+    assert words[0].startswith(f"{ENV}=") and words[1:3] == [sys.executable, "-m"]
+    rules = Served.from_env({ENV: words[0].split("=", 1)[1]})
+    assert rules is not None
+    return rules
+
+
+def test_each_tab_gets_the_server_s_rules(
+    servers: list[dict[str, Any]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "class").mkdir()
+    (tmp_path / "mine.csv").write_text("x,y\n1,2\n2,4\n")
+    monkeypatch.chdir(tmp_path)
+    assert main(["serve", "--data-dir", "class", "--data", "mine.csv", "--max-params", "99", "--token", ""]) == 0
+    assert servers[0]["token"] == "" and servers[0]["host"] == "127.0.0.1"
+    assert _rules(servers[0]["command"]) == Served(str(tmp_path / "class"), str(tmp_path / "mine.csv"), 99)
+    assert shlex.split(servers[0]["command"])[3:] == ["gdtui", "--data", "mine.csv"]  # the run options only
+    assert main(["serve"]) == 0  # the folder it starts in, and no data of its own
+    assert _rules(servers[1]["command"]) == Served(str(tmp_path), None, 5_000)
 
 
 # the training process keeps off standard output --------------------------------------------------------------
@@ -262,6 +290,19 @@ async def _eventually(what: str, check: Callable[[], Awaitable[Any]], seconds: f
             return result
         await asyncio.sleep(0.1)
     raise AssertionError(f"gave up waiting for {what} after {seconds} s")
+
+
+async def answering(http: Any, port: int) -> None:
+    """Until `gdtui serve` on `port` answers its page (given the token)."""
+    import aiohttp
+
+    async def answers() -> bool:
+        with suppress(aiohttp.ClientError):
+            async with http.get(f"http://127.0.0.1:{port}/?token={TOKEN}") as response:
+                return bool(response.status == 200)
+        return False
+
+    await _eventually("the server to answer", answers)
 
 
 class Page:
@@ -411,14 +452,7 @@ async def test_the_app_runs_steps_and_restarts_its_training_process_in_a_browser
     port = _free_port()
     with tempfile.TemporaryDirectory() as profile:
         async with _processes(port, profile) as (server, devtools), aiohttp.ClientSession() as http:
-
-            async def answers() -> bool:
-                with suppress(aiohttp.ClientError):
-                    async with http.get(f"http://127.0.0.1:{port}/?token={TOKEN}") as response:
-                        return response.status == 200
-                return False
-
-            await _eventually("the server to answer", answers)
+            await answering(http, port)
             async with _tab(http, devtools) as page:
                 shot = await _open(page, port)
                 (spawned,) = _sessions(server.pid)
