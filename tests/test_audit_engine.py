@@ -32,7 +32,10 @@ class ScriptedPipe:
         self.replies = []
 
     def poll(self):
-        return bool(self.script) and self.epoch() >= self.script[0][0]
+        if not self.script:
+            return False
+        when = self.script[0][0]  # an epoch, or a test of the replies sent so far
+        return when(self.replies) if callable(when) else self.epoch() >= when
 
     def recv(self):
         if not self.script:

@@ -14,6 +14,7 @@ from gdtui.cli import main
 from gdtui.engine import landscape as land
 from gdtui.engine import protocol as p
 from gdtui.engine import resolve
+from gdtui.engine import session as session_module
 from gdtui.engine.trainer import Trainer
 from tests.test_audit_engine import errors, serve
 
@@ -138,3 +139,48 @@ def test_lr_find_on_a_large_mlp_prints_what_it_could(monkeypatch, capsys):
     assert code == 0
     assert "curvature at the initial parameters: curvature not computed" in out
     assert "suggestion:" in out
+
+
+def test_a_waiting_command_goes_before_the_next_slice_of_a_job_even_while_training(monkeypatch):
+    """Once a command waits, the session ends its chunk at the epoch and reads it before any further slice
+    of the curvature under way (a large model's slice takes tens of ms: keys stay quick)."""
+    from tests.test_audit_engine import ScriptedPipe
+
+    events: list[str] = []
+    real = land.curvature_job
+
+    def logged(*args, **kwargs):
+        inner = real(*args, **kwargs)
+        while True:
+            try:
+                next(inner)
+            except StopIteration as done:
+                return done.value
+            events.append("slice")
+            yield
+
+    monkeypatch.setattr(land, "curvature_job", logged)
+    seen_waiting = ScriptedPipe.poll
+
+    def poll(self):
+        waiting = seen_waiting(self)
+        if waiting and (not events or events[-1] != "waiting"):
+            events.append("waiting")
+        return waiting
+
+    def recv(self):
+        events.append(f"recv {type(self.script[0][1]).__name__}" if self.script else "recv Quit")
+        return ScriptedPipe.recv.__wrapped__(self)
+
+    recv.__wrapped__ = ScriptedPipe.recv  # type: ignore[attr-defined]
+    monkeypatch.setattr(ScriptedPipe, "poll", poll)
+    monkeypatch.setattr(ScriptedPipe, "recv", recv)
+    monkeypatch.setattr(session_module, "CHUNK_SECONDS", 60.0)  # a chunk ends when the Pause waits, not by time
+    config = resolve("linear-manual", epochs=1000, **MLP)
+    session, replies = serve(config, [(0, p.Run()), (3, p.Pause())], monkeypatch)
+    assert errors(replies) == []
+    run, pause = events.index("recv Run"), events.index("recv Pause")
+    assert "slice" in events[: run + 1] or "slice" in events[pause:]  # the curvature was under way throughout
+    waited = events.index("waiting", run + 1)  # the Pause waits from here
+    assert "slice" not in events[waited:pause]
+    assert session.trainer.epoch == 3

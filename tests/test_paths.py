@@ -26,7 +26,9 @@ def zigzag(n: int) -> tuple[list[float], list[float]]:
 def lane(xs: list[float], ys: list[float]) -> SimpleNamespace:
     """What thinned_path reads of a trainer: the initial parameters, then one point per epoch."""
     history = SimpleNamespace(params={"a": array("d", xs[1:]), "b": array("d", ys[1:])})
-    return SimpleNamespace(names=("a", "b"), history=history, epoch=len(xs) - 1, initial=torch.tensor(xs[:1] + ys[:1]))
+    return SimpleNamespace(
+        names=("a", "b"), summarized=False, history=history, epoch=len(xs) - 1, initial=torch.tensor(xs[:1] + ys[:1])
+    )
 
 
 def grown(xs: list[float], ys: list[float], seed_with: int, chunk: int) -> list[tuple[float, float]]:

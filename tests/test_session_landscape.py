@@ -18,6 +18,12 @@ def of(replies, kind):
     return [r for r in replies if isinstance(r, kind)]
 
 
+def idle(replies):
+    """Never eagerly: the command is delivered when the session asks for one, its landscape work done (a
+    waiting command goes before a grid's blocks)."""
+    return False
+
+
 def fastai_hessian_limit():
     """2/λmax of fastai-quadratic's MSE, from its design matrix written out: H = 2/n·XᵀX with X = [t², t, 1]."""
     t = torch.arange(0, 20).double()
@@ -44,7 +50,7 @@ def test_a_watched_grid_is_computed_once_while_nothing_it_depends_on_moves(monke
     config = resolve("fastai-quadratic", epochs=10)
     span = ((-1.0, 2.0), (-2.0, 1.0))
     script = [(0, p.WatchLandscape(("a", "b"), span, (30, 20)))]
-    script += [(k, p.Step()) for k in range(10)]
+    script += [(idle, p.Step()) for k in range(10)]
     session, replies = serve(config, script, monkeypatch)
     assert errors(replies) == []
     grids = of(replies, p.LandscapeReady)
@@ -61,7 +67,7 @@ def test_the_grid_follows_a_held_parameter_that_moves_more_than_a_cell(monkeypat
     config = resolve("fastai-quadratic", optimizer="adam", lr=0.5, epochs=30)
     span = ((-5.0, 5.0), (-5.0, 5.0))
     script = [(0, p.WatchLandscape(("a", "b"), span, (40, 20)))]
-    script += [(k, p.Step()) for k in range(30)]
+    script += [(idle, p.Step()) for k in range(30)]
     session, replies = serve(config, script, monkeypatch)
     assert errors(replies) == []
     grids = of(replies, p.LandscapeReady)

@@ -237,13 +237,13 @@ def check_data(config: RunConfig, read_up_to: int | None = None) -> CsvData | No
         raise click.BadParameter(str(error), param_hint="'--data'") from None
 
 
-def open_out(path: str, names: tuple[str, ...]) -> HistoryFile:
+def open_out(path: str, history: History) -> HistoryFile:
     """`--out`'s file, opened and its header written now: a full disk or an unwritable path exits 2 before the
     run, not after it."""
     from gdtui.engine.history import HistoryFile
 
     try:
-        return HistoryFile(path, names)
+        return HistoryFile(path, history.names, history.count is not None)
     except OSError as error:
         raise click.BadParameter(f"{path}: {error.strerror or error}", param_hint="'--out'") from None
 

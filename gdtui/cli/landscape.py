@@ -224,9 +224,8 @@ def landscape(
     at = _last_finite(trainer, min(epoch, trainer.epoch))
     grid = land.landscape(trainer, (chosen[0], chosen[1]), size=size, epoch=at)
     found = land.curvature(trainer, grid.held)
-    i, j = names.index(chosen[0]), names.index(chosen[1])
-    start, history = land.params_at(trainer, 0), trainer.history.params
-    path = [[start[i], start[j]], *([x, y] for x, y in zip(history[chosen[0]][:at], history[chosen[1]][:at]))]
+    epochs, xs, ys = land.pair_path(trainer, (chosen[0], chosen[1]))
+    path = [[float(x), float(y)] for e, x, y in zip(epochs, xs, ys) if e <= at]
     summary = _summary(trainer, grid, at, found, path)
     text = _grid_text(grid, as_json)
     if out:

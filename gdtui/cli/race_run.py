@@ -71,7 +71,7 @@ def run_race(
     files = {}  # each lane's --out file, opened now: a full disk fails before the race
     try:
         for lane in race.lanes:
-            files[lane.id] = open_out(lane_path(out, numbers[lane.id]), lane.trainer.history.names) if out else None
+            files[lane.id] = open_out(lane_path(out, numbers[lane.id]), lane.trainer.history) if out else None
         failed = _race(race, files, numbers, labels, tags, as_json, quiet, every)
     finally:
         for file in files.values():

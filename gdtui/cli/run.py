@@ -118,7 +118,7 @@ def run(
     for warning in trainer.data.warnings:
         click.echo(f"gdtui: warning: {warning}", err=True)
     echo = click.echo
-    history = open_out(out, trainer.history.names) if out else None  # fails here, before the run, on a full disk
+    history = open_out(out, trainer.history) if out else None  # fails here, before the run, on a full disk
     failed = None
     try:
         while not trainer.done and trainer.status == "ok":
@@ -164,7 +164,7 @@ def run(
             )
         )
     else:
-        params = params_text(last.params, "", "  ")  # repr precision (":" with no spec): every digit
+        params = params_text(last, "", "  ")  # repr precision (":" with no spec): every digit
         echo(f"{trainer.status}: {trainer.epoch} epochs on {trainer.device}  RMSE: {last.rmse!r}  params: {params}")
         if trainer.stopped is not None:
             echo(f"stopped: {STOPS[trainer.stopped].format(config=config)} at epoch {trainer.epoch}")

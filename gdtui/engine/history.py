@@ -18,10 +18,18 @@ from dataclasses import dataclass
 from typing import Any
 
 SUMMARY_OVER = 8  # more parameters than this (an mlp): their count and norm, not every weight
+# More parameters than this (a large mlp): the history keeps their norm each epoch, not each parameter (a
+# million weights an epoch cost seconds to record, and gigabytes over a run); their values are kept at the
+# run's checkpoints instead.
+RECORDED_UP_TO = 1024
 
 
-def params_text(params: Sequence[tuple[str, float]], spec: str = ".6g", sep: str = " ") -> str:
-    """Parameters as a log shows them: name=value each, or past SUMMARY_OVER their count and norm."""
+def params_text(result: EpochResult, spec: str = ".6g", sep: str = " ") -> str:
+    """An epoch's parameters as a log shows them: name=value each, or past SUMMARY_OVER their count and norm."""
+    params = result.params
+    if result.summary is not None:
+        count, norm = result.summary
+        return f"{count} params, norm {norm:{spec}}"
     if len(params) > SUMMARY_OVER:
         return f"{len(params)} params, norm {math.sqrt(math.fsum(v * v for _, v in params)):{spec}}"
     return sep.join(f"{name}={value:{spec}}" for name, value in params)
@@ -42,25 +50,28 @@ class EpochResult:
     lr: float
     status: str = "ok"
     preds: tuple[float, ...] | None = None
+    summary: tuple[int, float] | None = None  # a large model's (parameter count, norm), its params left empty
 
     def record(self) -> dict[str, Any]:
         """A JSON-ready dict; non-finite numbers become None."""
-        return {
+        record: dict[str, Any] = {
             "epoch": self.epoch,
             "loss": _finite(self.loss),
             "rmse": _finite(self.rmse),
             "test_loss": _finite(self.test_loss),
             "params": {k: _finite(v) for k, v in self.params},
-            "grad_norm": _finite(self.grad_norm),
-            "lr": self.lr,
-            "status": self.status,
         }
+        if self.summary is not None:
+            record["param_count"], record["param_norm"] = self.summary[0], _finite(self.summary[1])
+        return record | {"grad_norm": _finite(self.grad_norm), "lr": self.lr, "status": self.status}
 
 
 @dataclass(frozen=True)
 class Chunk:
     """Consecutive epochs from one `Trainer.run_chunk()`, column by column (cheap to keep, send and append).
-    `preds` are the last epoch's predictions on the plot sample; `status` is the last epoch's."""
+    `preds` are the last epoch's predictions on the plot sample; `status` is the last epoch's. A large model's
+    chunk (more than RECORDED_UP_TO parameters) has no names and no params: `norm` holds the parameters' norm
+    after each epoch and `count` their number."""
 
     first: int
     loss: Sequence[float]
@@ -72,6 +83,8 @@ class Chunk:
     names: tuple[str, ...]
     status: str
     preds: tuple[float, ...] | None = None
+    norm: Sequence[float] | None = None
+    count: int = 0
 
     def __len__(self) -> int:
         return len(self.loss)
@@ -93,6 +106,7 @@ class Chunk:
             self.lr,
             self.status if last else "ok",
             self.preds if last else None,
+            None if self.norm is None else (self.count, self.norm[i]),
         )
 
     def results(self) -> list[EpochResult]:
@@ -109,10 +123,12 @@ def _finite(value: float | None) -> float | None:
 
 
 class History:
-    """Every epoch since the last reset, one `array('d')` per column."""
+    """Every epoch since the last reset, one `array('d')` per column. With `count` (a large model's parameter
+    count), `names` is empty and `norm` holds the parameters' norm after each epoch instead."""
 
-    def __init__(self, names: tuple[str, ...]):
+    def __init__(self, names: tuple[str, ...], count: int | None = None):
         self.names = names
+        self.count = count
         self.clear()
 
     def clear(self) -> None:
@@ -122,6 +138,7 @@ class History:
         self.grad_norm = array("d")
         self.lr = array("d")
         self.params = {name: array("d") for name in self.names}
+        self.norm = array("d")
         self.status = "ok"
         self.has_test = False  # whether the run holds out test data (a NaN test loss is a value then)
 
@@ -145,13 +162,15 @@ class History:
             names=self.names,
             status=self.status,
             preds=preds,
+            norm=self.norm[start:] if self.count is not None else None,
+            count=self.count or 0,
         )
 
     def head(self, n: int) -> History:
         """A copy of the first `n` epochs."""
-        head = History(self.names)
+        head = History(self.names, self.count)
         head.loss, head.rmse, head.test_loss = self.loss[:n], self.rmse[:n], self.test_loss[:n]
-        head.grad_norm, head.lr = self.grad_norm[:n], self.lr[:n]
+        head.grad_norm, head.lr, head.norm = self.grad_norm[:n], self.lr[:n], self.norm[:n]
         head.params = {name: column[:n] for name, column in self.params.items()}
         head.status = self.status if n >= len(self) else "ok"
         head.has_test = self.has_test
@@ -167,6 +186,8 @@ class History:
         self.lr += array("d", [chunk.lr]) * n
         for name, column in zip(self.names, chunk.params):
             self.params[name] += _doubles(column)
+        if chunk.norm is not None:
+            self.norm += _doubles(chunk.norm)
         self.status = chunk.status
 
     def result(self, index: int) -> EpochResult:
@@ -181,6 +202,7 @@ class History:
             grad_norm=self.grad_norm[index],
             lr=self.lr[index],
             status=self.status if index == len(self) - 1 else "ok",
+            summary=None if self.count is None else (self.count, self.norm[index]),
         )
 
     def __iter__(self) -> Iterator[EpochResult]:
@@ -189,7 +211,7 @@ class History:
     def write(self, path: str) -> int:
         """Write the history to `path` (.json: a list of records; otherwise CSV), atomically; a symlink is
         written through to its target. Returns rows."""
-        out = HistoryFile(path, self.names)
+        out = HistoryFile(path, self.names, self.count is not None)
         try:
             out.write(self)
             out.commit()
@@ -214,9 +236,10 @@ class HistoryFile:
     then the rows each `write()` finds new, flushed, so a full disk or a dead pipe fails at the first write, not
     after the whole run. A regular file is written beside its name and renamed over it by `commit()` (nothing
     half-written: `discard()` removes it); what is not a regular file (/dev/null, a pipe) is written as it is.
-    Byte for byte what `History.write` writes, which is this in one go."""
+    Byte for byte what `History.write` writes, which is this in one go. A large model's history (`summarized`)
+    has one `param_norm` column where a small one's has a column per parameter."""
 
-    def __init__(self, path: str, names: tuple[str, ...]) -> None:
+    def __init__(self, path: str, names: tuple[str, ...], summarized: bool = False) -> None:
         self.path = os.path.realpath(path)  # a symlink is written through to its target
         self.json = path.lower().endswith(".json")
         self.names = names
@@ -239,7 +262,8 @@ class HistoryFile:
             if self.json:
                 self.handle.write("[")
             else:
-                header = ["epoch", "loss", "rmse", "test_loss", *names, "grad_norm", "lr", "status"]
+                columns = ["param_norm"] if summarized else names
+                header = ["epoch", "loss", "rmse", "test_loss", *columns, "grad_norm", "lr", "status"]
                 csv.writer(self.handle, lineterminator="\n").writerow(header)
             self.handle.flush()
         except BaseException:
@@ -258,7 +282,7 @@ class HistoryFile:
             for i in rows:
                 r = history.result(i)
                 test = "" if r.test_loss is None else repr(r.test_loss)
-                params = (repr(v) for _, v in r.params)
+                params = (repr(v) for _, v in r.params) if r.summary is None else [repr(r.summary[1])]
                 writer.writerow(
                     [r.epoch, repr(r.loss), repr(r.rmse), test, *params, repr(r.grad_norm), repr(r.lr), r.status]
                 )

@@ -87,7 +87,9 @@ def predictor(trainer: Trainer, x: torch.Tensor) -> tuple[Predict, int]:
     from torch.func import vmap
 
     widest = max(trainer.config.hidden)
-    return vmap(_mlp_one(trainer, x)), max(1, BLOCK_ELEMENTS // max(len(x) * widest, 1))
+    # a block's parameter vectors count too: a large mlp's are a million values each
+    block = min(BLOCK_ELEMENTS // max(len(x) * widest, 1), BLOCK_ELEMENTS // len(trainer.names))
+    return vmap(_mlp_one(trainer, x)), max(1, block)
 
 
 def _training_data(trainer: Trainer) -> tuple[torch.Tensor, torch.Tensor, bool]:
@@ -107,23 +109,61 @@ def params_at(trainer: Trainer, epoch: int | None = None) -> list[float]:
         raise ValueError(f"epoch must be between 0 and {trainer.epoch}")
     if epoch == 0:
         return [float(v) for v in trainer.initial.cpu().double().tolist()]
+    if trainer.summarized:  # kept at checkpoints; elsewhere replayed from the one before
+        flat = dict(trainer.kept_flats()).get(epoch)
+        if flat is None:
+            flat = trainer.replay(epoch).model.flat()
+        return [float(v) for v in flat.cpu().double().tolist()]
     return [trainer.history.params[name][epoch - 1] for name in trainer.names]
 
 
-def loss_blocks(trainer: Trainer, flats: torch.Tensor) -> Iterator[torch.Tensor]:
-    """The training loss at each row of `flats` (grid points x parameters, float64), a block at a time."""
+Floats = npt.NDArray[np.float64]
+
+
+def pair_path(trainer: Trainer, pair: tuple[str, str]) -> tuple[npt.NDArray[np.int64], Floats, Floats]:
+    """A lane's path through `pair`: the epochs whose parameters it keeps, from 0 (every epoch; a large model's
+    checkpoints and its last), and the pair's values at them."""
+    i, j = trainer.names.index(pair[0]), trainer.names.index(pair[1])
+    if trainer.summarized:
+        kept = trainer.kept_flats()
+        flats = torch.stack([flat.cpu().double()[[i, j]] for _, flat in kept]).numpy()
+        return np.array([e for e, _ in kept], np.int64), flats[:, 0], flats[:, 1]
+    start = params_at(trainer, 0)
+
+    def column(name: str, k: int) -> Floats:
+        return np.concatenate(([start[k]], np.asarray(trainer.history.params[name], np.float64)))
+
+    return np.arange(trainer.epoch + 1), column(pair[0], i), column(pair[1], j)
+
+
+def sampled_params(trainer: Trainer, most: int = 64) -> npt.NDArray[np.float64]:
+    """The parameters after some of the epochs run (every k-th, about `most` of them; a large model's kept ones),
+    a row each (none before the first epoch)."""
+    if trainer.summarized:
+        kept = trainer.kept_flats()[1:]
+        rows = [flat.cpu().double() for _, flat in kept[:: max(1, len(kept) // most)]]
+        return torch.stack(rows).numpy() if rows else np.zeros((0, len(trainer.names)))
+    if trainer.epoch == 0:
+        return np.zeros((0, len(trainer.names)))
+    stride = max(1, trainer.epoch // most)
+    return np.array([np.asarray(trainer.history.params[n][::stride], np.float64) for n in trainer.names]).T
+
+
+def loss_blocks(trainer: Trainer, count: int, rows: Callable[[int, int], torch.Tensor]) -> Iterator[torch.Tensor]:
+    """The training loss at `count` parameter vectors, a block at a time; `rows(start, stop)` makes a block's
+    vectors (float64, a row each) when it is due, so a grid of a large model's vectors never exists whole."""
     x, y, _ = _training_data(trainer)
     predict, block = predictor(trainer, x)
     row_loss = ROW_LOSSES[trainer.config.loss]
-    for start in range(0, len(flats), block):
+    for start in range(0, count, block):
         with one_thread():
-            part = row_loss(predict(flats[start : start + block]), y)
+            part = row_loss(predict(rows(start, min(count, start + block))), y)
         yield part
 
 
 def losses_at(trainer: Trainer, flats: torch.Tensor) -> torch.Tensor:
     """The training loss at each row of `flats`, all blocks at once."""
-    parts = list(loss_blocks(trainer, flats))
+    parts = list(loss_blocks(trainer, len(flats), lambda start, stop: flats[start:stop]))
     return torch.cat(parts) if parts else torch.zeros(0, dtype=torch.float64)
 
 
@@ -215,7 +255,8 @@ def curvature_job(
     residuals are within TOLERANCE of the largest |λ|; once `budget` seconds (the time spent in its slices, not
     between them) pass first, the Curvature says it was not computed."""
     constant = trainer.config.loss in SQUARED and not isinstance(trainer.model, MLP)
-    at = torch.tensor(params_at(trainer) if flat is None else flat, dtype=torch.float64)
+    # the current parameters as the model holds them: the history's last, without a list of a million floats
+    at = trainer.model.flat().cpu().double() if flat is None else torch.tensor(flat, dtype=torch.float64)
     if not isinstance(trainer.model, MLP) or len(at) <= FULL_HESSIAN_MAX:
         return _full_curvature(trainer, at, constant)
     return (yield from _lanczos(trainer, at, budget))
@@ -334,18 +375,15 @@ SANE = 4.0  # a default span holds a path while its loss stays within this facto
 def _path_bounds(trainer: Trainer, pair: tuple[str, str]) -> list[tuple[float, float]]:
     """The corners of the box holding a lane's path through `pair`, from its start, over the epochs whose
     parameters' loss stayed within SANE times the first (a diverging lane's flight out is left out)."""
-    names = list(trainer.names)
-    start = params_at(trainer, 0)
-    history = trainer.history
+    epochs, xs_kept, ys_kept = pair_path(trainer, pair)
     n = trainer.epoch
-    corners = [(start[names.index(pair[0])], start[names.index(pair[1])])]
+    corners = [(float(xs_kept[0]), float(ys_kept[0]))]
     if n == 0:
         return corners
-    xs = torch.frombuffer(history.params[pair[0]], dtype=torch.float64)[:n]
-    ys = torch.frombuffer(history.params[pair[1]], dtype=torch.float64)[:n]
-    loss = torch.frombuffer(history.loss, dtype=torch.float64)[:n]
+    xs, ys = torch.from_numpy(xs_kept[1:]), torch.from_numpy(ys_kept[1:])
+    loss = torch.frombuffer(trainer.history.loss, dtype=torch.float64)[:n]
     # the loss at the parameters after epoch k is the next epoch's (taken before its update); the last: its own
-    at = torch.cat([loss[1:], loss[-1:]])
+    at = torch.cat([loss[1:], loss[-1:]])[torch.from_numpy(epochs[1:] - 1)]
     keep = torch.isfinite(xs) & torch.isfinite(ys) & torch.isfinite(at) & (at <= SANE * loss[0])
     if bool(keep.any()):
         corners += [(float(xs[keep].min()), float(ys[keep].min())), (float(xs[keep].max()), float(ys[keep].max()))]
@@ -404,12 +442,17 @@ def landscape_job(
     cols, rows = size
     xs = torch.linspace(span[0][0], span[0][1], cols, dtype=torch.float64)
     ys = torch.linspace(span[1][0], span[1][1], rows, dtype=torch.float64)
-    flats = torch.tensor(held, dtype=torch.float64).repeat(rows * cols, 1)
-    flats[:, i] = xs.repeat(rows)
-    flats[:, j] = ys.repeat_interleave(cols)
+    point = torch.tensor(held, dtype=torch.float64)
+    grid_x, grid_y = xs.repeat(rows), ys.repeat_interleave(cols)
+
+    def block(start: int, stop: int) -> torch.Tensor:
+        flats = point.repeat(stop - start, 1)
+        flats[:, i], flats[:, j] = grid_x[start:stop], grid_y[start:stop]
+        return flats
+
     x, _, subsampled = _training_data(trainer)
     parts: list[torch.Tensor] = []
-    for part in loss_blocks(trainer, flats):
+    for part in loss_blocks(trainer, rows * cols, block):
         if parts:
             yield None  # between blocks: a grid of one block is computed in one go
         parts.append(part)
@@ -483,10 +526,5 @@ def lr_find_job(
 
 def thinned_path(trainer: Trainer, pair: tuple[str, str], cap: int = CAP) -> list[tuple[float, float]]:
     """The lane's path through `pair` from its initial parameters, thinned by paths.Path (as the app grows it)."""
-    names = list(trainer.names)
-    start = params_at(trainer, 0)
-
-    def column(name: str) -> npt.NDArray[np.float64]:
-        return np.concatenate(([start[names.index(name)]], np.asarray(trainer.history.params[name], np.float64)))
-
-    return Path.of(column(pair[0]), column(pair[1]), cap).points
+    _, xs, ys = pair_path(trainer, pair)
+    return Path.of(xs, ys, cap).points

@@ -284,13 +284,11 @@ class Session:
     def start_curvature(self, t: Trainer) -> None:
         """Compute the focused lane's curvature at its current parameters, a slice at a time (the first slice now:
         a small model's is done in it, and its CurvatureKnown follows the Ready at once); a new one replaces it."""
-        from gdtui.engine.landscape import curvature_job, params_at
+        from gdtui.engine.landscape import curvature_job
 
         lane = self.focus
         try:
-            self.start_job(
-                "curvature", curvature_job(t, params_at(t)), lambda found: self.conn.send(p.CurvatureKnown(lane, found))
-            )
+            self.start_job("curvature", curvature_job(t), lambda found: self.conn.send(p.CurvatureKnown(lane, found)))
         except ValueError:  # a model with no landscape
             self.conn.send(p.CurvatureKnown(lane, NO_CURVATURE))
 
@@ -319,6 +317,8 @@ class Session:
         done = 0
         try:
             while True:
+                if slices is None and self.conn.poll():  # a command first: a slice can take tens of ms
+                    return
                 try:
                     next(job.work)
                 except StopIteration as finished:
@@ -329,7 +329,7 @@ class Session:
                 done += 1
                 if slices is not None and done >= slices:
                     return
-                if time.perf_counter() > end or (not self.running and self.conn.poll()):
+                if time.perf_counter() > end:
                     return
         except BaseException:
             if self.jobs.get(name) is job:  # a job that failed is dropped (obey reports it)
@@ -632,18 +632,20 @@ class Session:
         if watch.job is None:
             return
         end = time.perf_counter() + CHUNK_SECONDS
-        while True:
+        while not self.conn.poll():  # a command first: a slice can take tens of ms
             try:
                 next(watch.job)
             except StopIteration as done:
                 assert watch.job_key is not None
                 self._send_landscape(watch, t, watch.job_key, done.value)
                 return
-            if time.perf_counter() > end or (not self.running and self.conn.poll()):
+            if time.perf_counter() > end:
                 return
 
     def _send_landscape(self, watch: Watch, t: Trainer, key: tuple[Any, ...], done: Any) -> None:
-        from gdtui.engine.landscape import thinned_path
+        import numpy as np
+
+        from gdtui.engine.landscape import sampled_params, thinned_path
 
         grid, curve = done
         race = self.race
@@ -654,13 +656,14 @@ class Session:
         watch.shown_span = ((grid.xs[0], grid.xs[-1]), (grid.ys[0], grid.ys[-1]))
         # A held parameter's cell: its path's range (and the distance to the minimum) over the grid's columns.
         names = t.names
-        tolerance = []
-        for k, name in enumerate(names):
-            seen = [grid.held[k], *(t.history.params[name][:: max(1, t.epoch // 64)] if t.epoch else [])]
-            if grid.minimum is not None:
-                seen.append(grid.minimum[k])
-            tolerance.append(max((max(seen) - min(seen)), abs(grid.held[k]) * 1e-3, 1e-12) / key[3][0])
-        watch.tolerance = tolerance
+        held = np.asarray(grid.held, np.float64)
+        seen = [held[None, :], sampled_params(t)]
+        if grid.minimum is not None:
+            seen.append(np.asarray(grid.minimum, np.float64)[None, :])
+        values = np.concatenate(seen)
+        moved = np.fmax.reduce(values, axis=0) - np.fmin.reduce(values, axis=0)  # NaN left out, as max() did
+        spread = np.fmax(np.fmax(moved, np.abs(held) * 1e-3), 1e-12)
+        watch.tolerance = (spread / key[3][0]).tolist()
         paths = None
         if watch.paths_wanted:
             paths = {lane.id: thinned_path(lane.trainer, pair) for lane in race.lanes if lane.trainer.names == names}

@@ -34,7 +34,7 @@ from gdtui.engine.config import (
 from gdtui.engine.csvfile import CsvData
 from gdtui.engine.data import Dataset, build_data, plot_sample
 from gdtui.engine.device import resolve_device
-from gdtui.engine.history import Chunk, EpochResult, History
+from gdtui.engine.history import RECORDED_UP_TO, Chunk, EpochResult, History
 from gdtui.engine.losses import LOSSES, mse
 from gdtui.engine.models import Model, build_model
 from gdtui.engine.optim import PlainGD, build_optimizer, set_hyperparameters, stepper
@@ -88,6 +88,14 @@ class Checkpoint:
     state: PackedState | None
     grads: list[torch.Tensor | None] | None
     shuffle: torch.Tensor | None = None  # the batches' generator state (mini-batches only)
+    flat: torch.Tensor | None = None  # the parameters, where the history keeps only their norm (a large model)
+
+    @property
+    def size(self) -> int:
+        """Its tensors' bytes, roughly (what the checkpoints' budget counts)."""
+        state = self.state
+        tensors = [t for t in (self.flat, *(self.grads or ()), *(state.tensors if state else ())) if t is not None]
+        return sum(int(t.numel() * t.element_size()) for t in tensors) + (len(state.blob) if state else 0)
 
 
 # a chunk's loss, metric and test loss by epoch, parameters, gradients (float64 CPU tensors), and the failure
@@ -111,6 +119,9 @@ class Trainer:
     `csv` is the config's CSV data already read (else it is read from its path)."""
 
     CHECKPOINT_EVERY = 128  # epochs between checkpoints: a branch replays at most this many epochs
+    # What a run's checkpoints may hold (a large model's are megabytes each): past it, every other one goes and
+    # they are kept twice as far apart, so a branch replays more epochs but memory stays bounded.
+    CHECKPOINT_BYTES = 256 * 2**20
 
     def __init__(self, config: RunConfig, readback: str | None = None, csv: CsvData | None = None):
         self.device = resolve_device(config.device)
@@ -149,6 +160,7 @@ class Trainer:
         self.data: Dataset = data
         self.model = model
         self.names = self.model.names
+        self.summarized = len(self.names) > RECORDED_UP_TO  # the history keeps the parameters' norm only
         self.initial = self.model.flat()
         self._loss_fn = LOSSES[config.loss]
         self._metric_is_loss = config.loss == "mse"
@@ -158,7 +170,7 @@ class Trainer:
         self.line_x = torch.linspace(float(x.min()), float(x.max()), LINE_POINTS, dtype=x.dtype)
         sample_x = self.data.x[self._sample.to(self.device)]
         self._sample_x = torch.cat([sample_x, self.line_x.to(self.device)])
-        self.history = History(self.names)
+        self.history = History((), len(self.names)) if self.summarized else History(self.names)
         self.stopped: str | None = None  # the stop rule that ended the run ("target-rmse", "patience")
         self._best, self._since_best = float("inf"), 0
         self.reset()
@@ -234,11 +246,17 @@ class Trainer:
         self.start_config = self.config  # the run as it started: with `changes`, all it takes to replay it
         self.changes: list[tuple[int, dict[str, Any]]] = []  # (epoch, changes made after that epoch)
         self._checkpoints: list[Checkpoint] = []
+        self._spacing = self.CHECKPOINT_EVERY  # epochs between the checkpoints kept (doubled when over budget)
+        self._kept = 0  # the checkpoints' bytes
+        self._recent: tuple[torch.Tensor, torch.Tensor] = (self.initial, self.initial)  # a large model's last flats
         self._layouts: dict[tuple[Any, ...], tuple[Any, ...]] = {}
 
     def checkpoint(self, epoch: int) -> None:
         """Keep what a replay cannot read back from the history: the optimizer's state and, where gradients
-        accumulate, the gradients (the parameters after every epoch are in the history)."""
+        accumulate, the gradients (the parameters after every epoch are in the history, or, for a large model,
+        kept here). Within CHECKPOINT_BYTES: past it, every other checkpoint goes and the spacing doubles."""
+        if epoch % self._spacing:
+            return
         state = None
         if not isinstance(self.optimizer, PlainGD):  # the per-parameter state only: the settings are `config`'s
             state = self._pack(self.optimizer.state_dict()["state"])
@@ -246,7 +264,23 @@ class Trainer:
         if self.config.accumulate_grad:
             grads = [None if p.grad is None else p.grad.clone() for p in self.model.parameters()]
         shuffle = self._shuffle.get_state() if self._batched() else None
-        self._checkpoints.append(Checkpoint(epoch, self.config, len(self.changes), state, grads, shuffle))
+        flat = self.model.flat() if self.summarized else None
+        point = Checkpoint(epoch, self.config, len(self.changes), state, grads, shuffle, flat)
+        self._checkpoints.append(point)
+        self._kept += point.size
+        while self._kept > self.CHECKPOINT_BYTES and len(self._checkpoints) > 1:
+            self._spacing *= 2
+            self._checkpoints = [c for c in self._checkpoints if c.epoch % self._spacing == 0]
+            self._kept = sum(c.size for c in self._checkpoints)
+
+    def kept_flats(self) -> list[tuple[int, torch.Tensor]]:
+        """A large model's parameters where its run keeps them (its history keeps their norm only): at epoch 0,
+        at each checkpoint and after its last epoch, as (epoch, flat) in order."""
+        kept = [(0, self.initial)]
+        kept += [(c.epoch, c.flat) for c in self._checkpoints if c.flat is not None and 0 < c.epoch < self.epoch]
+        if self.epoch:
+            kept.append((self.epoch, self._flat_before))
+        return kept
 
     def _pack(self, state: dict[int, dict[str, Any]]) -> PackedState:
         """An optimizer's state as compactly as it can be kept: one bytes object for every CPU tensor in it
@@ -281,7 +315,9 @@ class Trainer:
             trainer = self.sibling(point.config)
             trainer.start_config = self.start_config
             trainer.history = self.history.head(point.epoch)
-            flat = torch.tensor([trainer.history.params[n][-1] for n in self.names], dtype=self.initial.dtype)
+            flat = point.flat
+            if flat is None:
+                flat = torch.tensor([trainer.history.params[n][-1] for n in self.names], dtype=self.initial.dtype)
             trainer.model.load_flat(flat.to(self.device))
             trainer._flat_before = trainer.model.flat()
             if point.state is not None:
@@ -296,6 +332,8 @@ class Trainer:
                 trainer._shuffle.set_state(point.shuffle)
             trainer.changes = list(self.changes[: point.changes])
             trainer._checkpoints = [c for c in self._checkpoints if c.epoch <= point.epoch]
+            trainer._spacing = self._spacing
+            trainer._kept = sum(c.size for c in trainer._checkpoints)
             done = point.changes
         for at, change in self.changes[done:]:  # a change at `epoch` took effect from the next one: kept
             if at > epoch:
@@ -374,8 +412,10 @@ class Trainer:
         deadline = time.perf_counter() + budget if budget is not None else None
         if self._batched():
             epochs = self._epochs_batched
+        elif self.readback == "epoch" or self.summarized:  # a large model's epoch outweighs a read
+            epochs = self._epochs_read_each
         else:
-            epochs = self._epochs_read_each if self.readback == "epoch" else self._epochs_read_once
+            epochs = self._epochs_read_once
         scalars, flat, grad, failure = epochs(max_epochs, deadline, should_stop)
         chunk = self.record(scalars, flat, grad, lr) if len(scalars) else None
         if failure is not None:
@@ -419,6 +459,7 @@ class Trainer:
         every = self.CHECKPOINT_EVERY
         step = stepper(optimizer)
         rule = self._stop_rule()
+        summarize = self.summarized
         rows: list[list[float]] = []
         failure = None
         try:
@@ -433,7 +474,8 @@ class Trainer:
                     losses.append(loss.item())
                     if not metric_is_loss:
                         squares.append(mse(preds.detach(), yb).item())
-                    grad = torch.cat([p.grad.reshape(-1) for p in params]).tolist()  # type: ignore[union-attr]
+                    grads = torch.cat([p.grad.reshape(-1) for p in params])  # type: ignore[union-attr]
+                    grad = [_norm(grads)] if summarize else grads.tolist()
                     step()
                     if zero:
                         optimizer.zero_grad()
@@ -443,10 +485,14 @@ class Trainer:
                 if test:
                     with torch.inference_mode():
                         held = loss_fn(model(data.x_test), data.y_test).item()
-                rows.append([value, square, held, *model.flat().tolist(), *grad])
+                if summarize:
+                    self._recent = (self._recent[1], model.flat())
+                    rows.append([value, square, held, _norm(self._recent[1]), *grad])
+                else:
+                    rows.append([value, square, held, *model.flat().tolist(), *grad])
                 if epoch % every == 0:
                     self.checkpoint(epoch)
-                if not isfinite(value):
+                if not isfinite(value) or (summarize and not _finite(rows[-1][1:4])):
                     break
                 if rule is not None:
                     self.stopped = rule(value, square**0.5)
@@ -458,7 +504,7 @@ class Trainer:
                     break
         except Exception as error:  # keep the epochs that completed, drop the one that failed
             failure = error
-        n, k = len(rows), len(self.names)
+        n, k = len(rows), 1 if summarize else len(self.names)
         if n == 0:
             empty = torch.zeros(0, 3, dtype=torch.float64)
             return empty, empty, empty, failure
@@ -479,6 +525,7 @@ class Trainer:
         every = self.CHECKPOINT_EVERY
         step = stepper(optimizer)
         rule = self._stop_rule()
+        summarize = self.summarized  # norms only: a float each for the parameters and the gradient
         losses: list[float] = []
         metrics: list[float] = []
         tests: list[float] = []
@@ -495,11 +542,18 @@ class Trainer:
                 if not metric_is_loss:
                     metrics.append(mse(preds.detach(), y).item())
                 # (backward() has just made every .grad: never None here)
-                grads += p0.grad.tolist() if single else torch.cat([p.grad.reshape(-1) for p in params]).tolist()  # type: ignore[union-attr]
+                if summarize:
+                    grads.append(_norm(torch.cat([p.grad.reshape(-1) for p in params])))  # type: ignore[union-attr]
+                else:
+                    grads += p0.grad.tolist() if single else torch.cat([p.grad.reshape(-1) for p in params]).tolist()  # type: ignore[union-attr]
                 step()
                 if zero:
                     optimizer.zero_grad()
-                flats += p0.tolist() if single else model.flat().tolist()
+                if summarize:
+                    self._recent = (self._recent[1], model.flat())
+                    flats.append(_norm(self._recent[1]))
+                else:
+                    flats += p0.tolist() if single else model.flat().tolist()
                 if test:
                     with torch.inference_mode():
                         tests.append(loss_fn(model(data.x_test), data.y_test).item())
@@ -507,6 +561,8 @@ class Trainer:
                     self.checkpoint(epoch)
                 if not isfinite(value):
                     break
+                if summarize and not _finite([metrics[-1] if metrics else 0.0, tests[-1] if test else 0.0, flats[-1]]):
+                    break  # the epoch `record` cuts at: the last two flats are then the ones it needs
                 if rule is not None:
                     self.stopped = rule(value, (metrics[-1] if metrics else value) ** 0.5)
                     if self.stopped is not None:
@@ -516,7 +572,7 @@ class Trainer:
                 if should_stop is not None and should_stop():
                     break
         except Exception as error:  # keep the epochs that completed, drop the one that failed
-            failure, k = error, len(self.names)
+            failure, k = error, 1 if summarize else len(self.names)
             n = len(tests) if test else len(flats) // k
             del losses[n:], metrics[n:], tests[n:], flats[n * k :], grads[n * k :]
         n = len(losses)
@@ -610,7 +666,12 @@ class Trainer:
         loss, metric, test, grad_norm, *params = (array("d", row.tobytes()) for row in columns)
         rmse = [m**0.5 for m in metric]  # as the articles print it: (loss.item()) ** 0.5
         dtype = self.initial.dtype  # rows go back to the device narrowed on the host first, as mps needs
-        before = self._flat_before if n == 1 else flat[n - 2].to(dtype).to(self.device)
+        norm = None
+        if self.summarized:  # `flat` holds the parameters' norms; the loops kept the last two flats
+            norm, params = params[0], []
+            before = self._flat_before if n == 1 else self._recent[0]
+        else:
+            before = self._flat_before if n == 1 else flat[n - 2].to(dtype).to(self.device)
         preds = tuple(self.model.predict(self._sample_x, before).tolist())
         chunk = Chunk(
             first=self.epoch + 1,
@@ -620,15 +681,26 @@ class Trainer:
             params=params,
             grad_norm=grad_norm,
             lr=lr,
-            names=self.names,
+            names=self.history.names,
             status=status,
             preds=preds,
+            norm=norm,
+            count=len(self.names) if self.summarized else 0,
         )
-        self._flat_before = flat[n - 1].to(dtype).to(self.device)
+        self._flat_before = self._recent[1] if self.summarized else flat[n - 1].to(dtype).to(self.device)
         self.history.extend(chunk)
         while self._checkpoints and self._checkpoints[-1].epoch > self.epoch:  # epochs cut after a divergence
-            self._checkpoints.pop()
+            self._kept -= self._checkpoints.pop().size
         return chunk
+
+
+def _norm(values: torch.Tensor) -> float:
+    """The Euclidean norm of a flat tensor, in float64 (a float32 weight's square never overflows there)."""
+    return float(torch.linalg.vector_norm(values, dtype=torch.float64))
+
+
+def _finite(values: list[float]) -> bool:
+    return all(isfinite(v) for v in values)
 
 
 def _doubles(values: list[float]) -> array[float]:

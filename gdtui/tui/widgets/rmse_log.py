@@ -30,7 +30,7 @@ def _g(value: float | None) -> str:
 
 def format_row(result: EpochResult) -> str:
     """An epoch as a log row; the test-loss column is there only for a run with a test split."""
-    params = params_text(result.params)
+    params = params_text(result)
     flag = "diverged " if result.status == "diverged" else ""
     test = "" if result.test_loss is None else f"{_g(result.test_loss):<11} "
     return f"{result.epoch:<7} {result.rmse!r:<22} {_g(result.loss):<11} {test}{flag}{params}"
@@ -52,7 +52,7 @@ def width_bound(chunk: Chunk) -> int:
     g = "{:.6g}"
     test = max(11, _widest(chunk.test_loss, g)) + 1 if chunk.test_loss is not None else 0
     params = sum(len(name) + 1 + _widest(column, g) for name, column in zip(chunk.names, chunk.params))
-    if len(chunk.names) > SUMMARY_OVER:
+    if len(chunk.names) > SUMMARY_OVER or chunk.norm is not None:
         params = 40
     return (
         max(7, len(str(chunk.last)))
