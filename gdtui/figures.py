@@ -28,6 +28,7 @@ PRED = "red"  # one run's predictions, as the articles' color='red'
 OUTLINE = [patheffects.Stroke(linewidth=2.8, foreground="#222222"), patheffects.Normal()]  # light lanes on white
 PANEL = (2.6, 2.3)  # inches per panel
 LIGHT = 0.7  # a lane colour lighter than this (relative luminance) is outlined
+CLOUD = 200  # more data points than this are drawn under the predictions, small
 DECADES = 3  # a loss spanning more than this many decades is drawn on a log scale
 
 
@@ -122,18 +123,19 @@ def _outlined(color: str) -> dict[str, Any]:
 
 
 def _draw_data(ax: Axes, scene: Scene) -> None:
-    """The data over everything else, in a marker that stays visible where a prediction passes through it."""
+    """The data over everything else, in a marker that stays visible where a prediction passes through it. A
+    cloud (past CLOUD points) is drawn under the predictions instead, in small translucent dots, which would
+    otherwise bury the fitted function."""
     n = scene.n_train
-    style: dict[str, Any] = {
-        "linestyle": "none",
-        "marker": "o",
-        "markersize": 6,
-        "markeredgecolor": "white",
-        "zorder": 5,
-    }
-    ax.plot(scene.data_x[:n], scene.data_y[:n], markerfacecolor=DATA, markeredgewidth=0.7, **style)
+    cloud = len(scene.data_x) > CLOUD
+    style: dict[str, Any] = {"linestyle": "none", "marker": "o"}
+    if cloud:
+        style.update(markersize=2.5, markeredgewidth=0, alpha=0.4, zorder=1)
+    else:
+        style.update(markersize=6, markeredgecolor="white", markeredgewidth=0.7, zorder=5)
+    ax.plot(scene.data_x[:n], scene.data_y[:n], color=DATA, **style)
     if len(scene.data_x) > n:
-        ax.plot(scene.data_x[n:], scene.data_y[n:], markerfacecolor=TEST, markeredgewidth=0.7, **style)
+        ax.plot(scene.data_x[n:], scene.data_y[n:], color=TEST, **style)
 
 
 def _legend(figure: Figure, scene: Scene) -> None:
@@ -262,16 +264,20 @@ def landscape_figure(scene: Scene, surface: Surface, dpi: int) -> Figure:
     ax.contour(surface.xs, surface.ys, loss, levels=levels, colors="white", linewidths=0.5, alpha=0.45)
     figure.colorbar(mesh, ax=ax, label=scene.loss_label)
     colors = [lane.color for lane in scene.lanes]
-    for lane, color in zip(scene.lanes, colors):
+    box = ((surface.xs[0], surface.xs[-1]), (surface.ys[0], surface.ys[-1]))
+    left = False
+    for k, (lane, color) in enumerate(zip(scene.lanes, colors)):
         if not lane.path:
             continue
-        xs, ys = np.array(lane.path, dtype=np.float64).T
+        xs, ys, gone = _in_view(np.array(lane.path, dtype=np.float64), box)
         label = lane.label if len(scene.lanes) > 1 else "path"
-        ax.plot(xs, ys, color=color, linewidth=1.4, path_effects=OUTLINE, label=label)
-        ax.plot(xs[:1], ys[:1], marker="o", markersize=7, markerfacecolor="none", markeredgecolor=color)
-        ends = np.flatnonzero(np.isfinite(xs) & np.isfinite(ys))
-        if len(ends):
-            ax.plot(xs[ends[-1]], ys[ends[-1]], marker="o", markersize=6, color=color, markeredgecolor="black")
+        z: dict[str, Any] = {"color": color, "zorder": 3 + (len(colors) - k) / 100}  # lane 1 on top
+        ax.plot(xs, ys, linewidth=1.4, path_effects=OUTLINE, label=label, **z)
+        ax.plot(xs[:1], ys[:1], marker="o", markersize=7, markerfacecolor="none", markeredgecolor=color, **z)
+        ax.plot(xs[-1:], ys[-1:], marker="D" if gone else "o", markersize=6, markeredgecolor="black", **z)
+        left = left or gone
+    if left:
+        ax.plot([], [], linestyle="none", marker="D", color="white", markeredgecolor="black", label="left the view")
     if surface.minimum is not None:
         ax.plot(*surface.minimum, linestyle="none", marker="X", markersize=10, color="white", markeredgecolor="black")
         ax.lines[-1].set_label("least-squares minimum (all parameters)")
@@ -286,6 +292,29 @@ def landscape_figure(scene: Scene, surface: Surface, dpi: int) -> Figure:
     figure.suptitle(scene.title)
     figure.legend(loc="outside lower center", ncols=2, frameon=False)
     return figure
+
+
+def _in_view(
+    path: np.ndarray[Any, np.dtype[np.float64]], box: tuple[tuple[float, float], ...]
+) -> tuple[np.ndarray[Any, np.dtype[np.float64]], np.ndarray[Any, np.dtype[np.float64]], bool]:
+    """A path's x and y up to where it first leaves `box` (or stops being finite), ending at the edge it
+    crossed, so a diverging lane is drawn to the edge of the view, never across it; and whether it left."""
+    (x0, x1), (y0, y1) = box
+    xs, ys = path[:, 0], path[:, 1]
+    inside = np.isfinite(xs) & np.isfinite(ys) & (xs >= x0) & (xs <= x1) & (ys >= y0) & (ys <= y1)
+    out = np.flatnonzero(~inside)
+    if not len(out) or out[0] == 0:
+        return (xs, ys, False) if not len(out) else (xs[:0], ys[:0], True)
+    k = int(out[0])
+    start, step = path[k - 1], path[k] - path[k - 1]
+    if not np.all(np.isfinite(step)):
+        return xs[:k], ys[:k], True
+    t = 1.0
+    for axis, (low, high) in enumerate(box):
+        if step[axis]:
+            t = min(t, ((high if step[axis] > 0 else low) - start[axis]) / step[axis])
+    edge = start + t * step
+    return np.append(xs[:k], edge[0]), np.append(ys[:k], edge[1]), True
 
 
 def fit_animation(scene: Scene, epochs: Sequence[int], dpi: int, path: str, fps: int = 4) -> None:

@@ -227,3 +227,21 @@ def test_the_command_loads_matplotlib_only_when_it_runs():
     script = "import sys; from gdtui.cli import main; main(['figure', '--help']); print('matplotlib' in sys.modules)"
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
     assert "--epochs-shown" in done.stdout and done.stdout.strip().endswith("False")
+
+
+def test_a_diverged_lanes_path_stops_at_the_edge_of_the_landscape(capsys, drawn, tmp_path):
+    out = tmp_path / "race.png"
+    code, captured = figure(
+        capsys, "--kind", "landscape", "--vary", "lr=1e-5,4e-5", "--epochs", "200", "--out", str(out)
+    )
+    assert code == 3  # lr 4e-5 is above 2/λmax: it diverges at epoch 168, and the figure is still written
+    (ax,) = [ax for ax in drawn[0].axes if ax.get_xlabel() == "a"]
+    (x0, x1), (y0, y1) = ax.get_xlim(), ax.get_ylim()
+    paths = [line for line in ax.lines if len(line.get_xdata()) > 1]
+    assert [p.get_color() for p in paths] == ["#{:02x}{:02x}{:02x}".format(*rgb) for rgb in LANE_RGB[:2]]
+    xs, ys = paths[1].get_xdata(), paths[1].get_ydata()
+    assert all(x0 <= x <= x1 and y0 <= y <= y1 for x, y in zip(xs, ys))  # never drawn across the view
+    assert min(abs(xs[-1] - x0), abs(xs[-1] - x1), abs(ys[-1] - y0), abs(ys[-1] - y1)) < 1e-9  # ends at an edge
+    left = [line for line in ax.lines if line.get_marker() == "D" and len(line.get_xdata()) == 1]
+    assert [(line.get_xdata()[0], line.get_ydata()[0]) for line in left] == [(xs[-1], ys[-1])]
+    assert len(paths[0].get_xdata()) == 201  # lane 1: every epoch, inside the view
