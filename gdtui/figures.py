@@ -15,6 +15,7 @@ from typing import IO, Any
 
 import numpy as np
 from matplotlib import patheffects
+from matplotlib.artist import Artist
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import LogNorm
@@ -29,6 +30,7 @@ OUTLINE = [patheffects.Stroke(linewidth=2.8, foreground="#222222"), patheffects.
 PANEL = (2.6, 2.3)  # inches per panel
 LIGHT = 0.7  # a lane colour lighter than this (relative luminance) is outlined
 CLOUD = 200  # more data points than this are drawn under the predictions, small
+LETTER, HANDLE, LEGEND_ROW = 0.065, 0.8, 0.24  # inches: a legend label's letter (at 10 pt), its handle and gaps
 DECADES = 3  # a loss spanning more than this many decades is drawn on a log scale
 
 
@@ -92,8 +94,10 @@ def short(value: float, _position: object = None) -> str:
     return f"{mantissa}e{int(exponent)}"
 
 
-def _new(width: float, height: float, dpi: int) -> Figure:
-    figure = Figure(figsize=(width, height), dpi=dpi, layout="constrained")
+def _new(width: float, height: float, dpi: int, legend: Sequence[str]) -> Figure:
+    """A figure of `width` x `height` inches for its axes, taller by the rows its legend below them takes."""
+    rows = math.ceil(len(legend) / _columns(width, legend))
+    figure = Figure(figsize=(width, height + LEGEND_ROW * rows), dpi=dpi, layout="constrained")
     FigureCanvasAgg(figure)
     return figure
 
@@ -138,17 +142,35 @@ def _draw_data(ax: Axes, scene: Scene) -> None:
         ax.plot(scene.data_x[n:], scene.data_y[n:], color=TEST, **style)
 
 
+def _legend_labels(scene: Scene) -> list[str]:
+    labels = ["train data", "test data"] if len(scene.data_x) > scene.n_train else ["data"]
+    return labels + ([lane.label for lane in scene.lanes] if len(scene.lanes) > 1 else ["predictions"])
+
+
 def _legend(figure: Figure, scene: Scene) -> None:
     """The legend outside the plotting area, where it never covers the data."""
     handles: list[Line2D] = [Line2D([], [], linestyle="none", marker="o", markerfacecolor=DATA, color="white")]
-    labels = ["train data" if len(scene.data_x) > scene.n_train else "data"]
     if len(scene.data_x) > scene.n_train:
         handles.append(Line2D([], [], linestyle="none", marker="o", markerfacecolor=TEST, color="white"))
-        labels.append("test data")
-    for lane, style in _lines(scene):
-        handles.append(Line2D([], [], linewidth=1.8, **style))
-        labels.append(lane.label if len(scene.lanes) > 1 else "predictions")
-    figure.legend(handles, labels, loc="outside lower center", ncols=min(len(labels), 4), frameon=False)
+    handles += [Line2D([], [], linewidth=1.8, **style) for _, style in _lines(scene)]
+    _below(figure, handles, _legend_labels(scene))
+
+
+def _below(figure: Figure, handles: Sequence[Artist], labels: Sequence[str]) -> None:
+    columns = _columns(figure.get_figwidth(), labels)
+    figure.legend(handles, labels, loc="outside lower center", ncols=columns, frameon=False)
+
+
+def _columns(width: float, labels: Sequence[str]) -> int:
+    """As many legend columns (up to 4) as `width` inches hold: a legend wider than its figure is cut."""
+    widest = max((len(label) for label in labels), default=1) * LETTER + HANDLE
+    return max(1, min(len(labels), 4, int(width / widest)))
+
+
+def _padded(values: Sequence[float]) -> tuple[float, float]:
+    low, high = min(values), max(values)
+    pad = 0.04 * (high - low or 1.0)
+    return low - pad, high + pad
 
 
 def _y_window(scene: Scene, epochs: Sequence[int]) -> tuple[float, float]:
@@ -180,7 +202,7 @@ def preds_figure(scene: Scene, epochs: Sequence[int], dpi: int) -> Figure:
     count = len(epochs)
     cols = count if count <= 6 else min(5, count)
     rows = math.ceil(count / cols)
-    figure = _new(PANEL[0] * cols, PANEL[1] * rows + 0.7, dpi)
+    figure = _new(PANEL[0] * cols, PANEL[1] * rows + 0.5, dpi, _legend_labels(scene))
     axes = figure.subplots(rows, cols, squeeze=False, sharex=True, sharey=True)
     window = _y_window(scene, epochs)
     for k, ax in enumerate(axes.flat):
@@ -201,7 +223,9 @@ def preds_figure(scene: Scene, epochs: Sequence[int], dpi: int) -> Figure:
 def loss_figure(scene: Scene, dpi: int) -> Figure:
     """The loss over the epochs (seed 004's "Loss over Epochs"), every lane's; a diverged lane's curve runs to
     its last finite epoch, marked with an x; a loss spanning more than three decades is drawn on a log scale."""
-    figure = _new(6.4, 4.2, dpi)
+    names = [lane.label for lane in scene.lanes] if len(scene.lanes) > 1 else ["training loss"]
+    tested = [f"{name}: test" for name, lane in zip(names, scene.lanes) if lane.test_loss is not None]
+    figure = _new(6.4, 3.9, dpi, names + tested)
     ax = figure.add_subplot()
     finite = [v for lane in scene.lanes for v in lane.loss if math.isfinite(v) and v > 0]
     log = bool(finite) and max(finite) > 10**DECADES * min(finite)
@@ -246,14 +270,15 @@ def loss_figure(scene: Scene, dpi: int) -> Figure:
     ax.set_ylabel(scene.loss_label)
     ax.set_title("Loss over epochs" + (" (log scale)" if log else ""))
     figure.suptitle(scene.title)
-    figure.legend(loc="outside lower center", ncols=min(len(ax.lines), 4), frameon=False)
+    _below(figure, *ax.get_legend_handles_labels())
     return figure
 
 
 def landscape_figure(scene: Scene, surface: Surface, dpi: int) -> Figure:
     """The loss over two parameters (a log colour scale with its contours) with every lane's path on it, from ○
     (its start) to ● (where it ended), the least-squares minimum ✕ and the lowest point of the slice +."""
-    figure = _new(6.6, 4.8, dpi)
+    names = [lane.label for lane in scene.lanes] if len(scene.lanes) > 1 else ["path"]
+    figure = _new(6.6, 4.4, dpi, [*names, "least-squares minimum (all parameters)", "lowest point of this slice"])
     ax = figure.add_subplot()
     loss = np.array(surface.loss, dtype=np.float64)
     positive = loss[np.isfinite(loss) & (loss > 0)]
@@ -290,7 +315,7 @@ def landscape_figure(scene: Scene, surface: Surface, dpi: int) -> Figure:
     _ticks(ax)
     ax.set_title(f"training loss over {surface.pair[0]} and {surface.pair[1]}" + surface.held, fontsize="medium")
     figure.suptitle(scene.title)
-    figure.legend(loc="outside lower center", ncols=2, frameon=False)
+    _below(figure, *ax.get_legend_handles_labels())
     return figure
 
 
@@ -321,12 +346,12 @@ def fit_animation(scene: Scene, epochs: Sequence[int], dpi: int, path: str, fps:
     """The fit over `epochs` as an animated GIF, a frame per epoch (matplotlib's animation, Pillow's writer)."""
     from matplotlib.animation import FuncAnimation, PillowWriter
 
-    figure = _new(5.6, 4.0, dpi)
+    figure = _new(5.6, 3.8, dpi, _legend_labels(scene))
     ax = figure.add_subplot()
     window = _y_window(scene, epochs)
     lines = [ax.plot([], [], linewidth=1.8, **style)[0] for _, style in _lines(scene)]
     _draw_data(ax, scene)
-    ax.set_xlim(min(scene.line_x), max(scene.line_x))
+    ax.set_xlim(*_padded(scene.line_x))
     ax.set_ylim(*window)
     ax.set_xlabel(scene.x_label)
     ax.set_ylabel(scene.y_label)
