@@ -262,19 +262,20 @@ def test_update_refuses_fields_that_need_a_new_run():
 
 
 def test_results_are_immutable_and_carry_grad_norm_and_preds():
-    reference = article_loop(4, lambda i: 1e-5)
+    reference = article_loop(5, lambda i: 1e-5)
     trainer = Trainer(resolve("fastai-quadratic"))
     stepped = [trainer.step() for _ in range(2)]
     chunk = trainer.run(2)
     with pytest.raises(dataclasses.FrozenInstanceError):
         stepped[0].loss = 0.0
     results = stepped + chunk
-    assert [r.grad_norm for r in results] == pytest.approx([ref[3] for ref in reference], rel=1e-6)
-    # predictions (before the update) on the plot sample: the 20 points themselves, then the fitted function's
-    assert list(stepped[0].preds[:20]) == reference[0][4]
-    assert list(stepped[1].preds[:20]) == reference[1][4]
+    assert [r.grad_norm for r in results] == pytest.approx([ref[3] for ref in reference[:4]], rel=1e-6)
+    # predictions on the plot sample (the 20 points themselves, then the fitted function's) of the parameters
+    # the result shows, after its update: the article's predictions at the start of the next step
+    assert list(stepped[0].preds[:20]) == reference[1][4]
+    assert list(stepped[1].preds[:20]) == reference[2][4]
     assert chunk[0].preds is None
-    assert list(chunk[1].preds[:20]) == reference[3][4]
+    assert list(chunk[1].preds[:20]) == reference[4][4]
     assert len(chunk[1].preds) == 20 + len(trainer.line_x)
     xs, ys, n_train = trainer.plot_data
     time, speed, _ = article_setup()

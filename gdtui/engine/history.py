@@ -38,7 +38,7 @@ def params_text(result: EpochResult, spec: str = ".6g", sep: str = " ") -> str:
 @dataclass(frozen=True)
 class EpochResult:
     """What one epoch did. `loss`/`rmse` come from the forward pass before the update; `params` are the values
-    after it; `preds` (predictions on the trainer's plot sample, before the update) is filled on the last result
+    after it; `preds` (predictions on the trainer's plot sample, after the update) is filled on the last result
     of each `Trainer.run()` call and on every `step()`."""
 
     epoch: int

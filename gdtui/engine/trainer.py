@@ -242,13 +242,12 @@ class Trainer:
         self.history.clear()
         self._shuffle = torch.Generator().manual_seed(self.config.seed)  # the batches' order, epoch by epoch
         self._rules_from_history()
-        self._flat_before = self.initial
+        self._flat_last = self.initial  # the parameters after the history's last epoch
         self.start_config = self.config  # the run as it started: with `changes`, all it takes to replay it
         self.changes: list[tuple[int, dict[str, Any]]] = []  # (epoch, changes made after that epoch)
         self._checkpoints: list[Checkpoint] = []
         self._spacing = self.CHECKPOINT_EVERY  # epochs between the checkpoints kept (doubled when over budget)
         self._kept = 0  # the checkpoints' bytes
-        self._recent: tuple[torch.Tensor, torch.Tensor] = (self.initial, self.initial)  # a large model's last flats
         self._layouts: dict[tuple[Any, ...], tuple[Any, ...]] = {}
 
     def checkpoint(self, epoch: int) -> None:
@@ -279,7 +278,7 @@ class Trainer:
         kept = [(0, self.initial)]
         kept += [(c.epoch, c.flat) for c in self._checkpoints if c.flat is not None and 0 < c.epoch < self.epoch]
         if self.epoch:
-            kept.append((self.epoch, self._flat_before))
+            kept.append((self.epoch, self._flat_last))
         return kept
 
     def _pack(self, state: dict[int, dict[str, Any]]) -> PackedState:
@@ -319,7 +318,7 @@ class Trainer:
             if flat is None:
                 flat = torch.tensor([trainer.history.params[n][-1] for n in self.names], dtype=self.initial.dtype)
             trainer.model.load_flat(flat.to(self.device))
-            trainer._flat_before = trainer.model.flat()
+            trainer._flat_last = trainer.model.flat()
             if point.state is not None:
                 optimizer = trainer.optimizer
                 assert not isinstance(optimizer, PlainGD)
@@ -430,7 +429,7 @@ class Trainer:
             twin = self.replay(self.epoch)
         except Exception:  # the run stays as the failure left it
             return
-        self.model, self.optimizer = twin.model, twin.optimizer
+        self.model, self.optimizer, self._flat_last = twin.model, twin.optimizer, twin._flat_last
 
     def _batched(self) -> bool:
         size = self.config.batch_size
@@ -486,8 +485,8 @@ class Trainer:
                     with torch.inference_mode():
                         held = loss_fn(model(data.x_test), data.y_test).item()
                 if summarize:
-                    self._recent = (self._recent[1], model.flat())
-                    rows.append([value, square, held, _norm(self._recent[1]), *grad])
+                    self._flat_last = model.flat()
+                    rows.append([value, square, held, _norm(self._flat_last), *grad])
                 else:
                     rows.append([value, square, held, *model.flat().tolist(), *grad])
                 if epoch % every == 0:
@@ -550,8 +549,8 @@ class Trainer:
                 if zero:
                     optimizer.zero_grad()
                 if summarize:
-                    self._recent = (self._recent[1], model.flat())
-                    flats.append(_norm(self._recent[1]))
+                    self._flat_last = model.flat()
+                    flats.append(_norm(self._flat_last))
                 else:
                     flats += p0.tolist() if single else model.flat().tolist()
                 if test:
@@ -562,7 +561,7 @@ class Trainer:
                 if not isfinite(value):
                     break
                 if summarize and not _finite([metrics[-1] if metrics else 0.0, tests[-1] if test else 0.0, flats[-1]]):
-                    break  # the epoch `record` cuts at: the last two flats are then the ones it needs
+                    break  # the epoch `record` cuts at: the flat kept is then the one it needs
                 if rule is not None:
                     self.stopped = rule(value, (metrics[-1] if metrics else value) ** 0.5)
                     if self.stopped is not None:
@@ -667,12 +666,12 @@ class Trainer:
         rmse = [m**0.5 for m in metric]  # as the articles print it: (loss.item()) ** 0.5
         dtype = self.initial.dtype  # rows go back to the device narrowed on the host first, as mps needs
         norm = None
-        if self.summarized:  # `flat` holds the parameters' norms; the loops kept the last two flats
+        if self.summarized:  # `flat` holds the parameters' norms; the loops kept the last flat
             norm, params = params[0], []
-            before = self._flat_before if n == 1 else self._recent[0]
         else:
-            before = self._flat_before if n == 1 else flat[n - 2].to(dtype).to(self.device)
-        preds = tuple(self.model.predict(self._sample_x, before).tolist())
+            self._flat_last = flat[n - 1].to(dtype).to(self.device)
+        # the predictions of the parameters the log's last row shows: after the chunk's last epoch
+        preds = tuple(self.model.predict(self._sample_x, self._flat_last).tolist())
         chunk = Chunk(
             first=self.epoch + 1,
             loss=loss,
@@ -687,7 +686,6 @@ class Trainer:
             norm=norm,
             count=len(self.names) if self.summarized else 0,
         )
-        self._flat_before = self._recent[1] if self.summarized else flat[n - 1].to(dtype).to(self.device)
         self.history.extend(chunk)
         while self._checkpoints and self._checkpoints[-1].epoch > self.epoch:  # epochs cut after a divergence
             self._kept -= self._checkpoints.pop().size
