@@ -161,7 +161,7 @@ def test_each_tab_gets_the_server_s_rules(
     assert _rules(servers[0]["command"]) == Served(str(tmp_path / "class"), str(tmp_path / "mine.csv"), 99)
     assert shlex.split(servers[0]["command"])[3:] == ["gdtui", "--data", "mine.csv"]  # the run options only
     assert main(["serve"]) == 0  # the folder it starts in, and no data of its own
-    assert _rules(servers[1]["command"]) == Served(str(tmp_path), None, 5_000)
+    assert _rules(servers[1]["command"]) == Served(str(tmp_path), None, DEFAULT_MAX_PARAMS)
 
 
 # the training process keeps off standard output --------------------------------------------------------------

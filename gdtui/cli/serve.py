@@ -66,7 +66,7 @@ class _KeepsArgs(click.Command):
     type=click.IntRange(1),
     default=DEFAULT_MAX_PARAMS,
     show_default=True,
-    help="The largest model a tab may build, in parameters (an mlp of 64,64 has 4,353).",
+    help="The largest model a tab may build, in parameters (an mlp of 256,256 has 66,305).",
 )
 @run_options
 @click.option("--run", "start", is_flag=True, help="Start training at once, in each tab.")

@@ -20,9 +20,9 @@ from gdtui.engine.config import DATA_ARTICLE, SYNTHETIC, ConfigError, RunConfig,
 from gdtui.engine.csvfile import SERVED_ENV
 
 ENV = SERVED_ENV
-# An mlp of 64,64 (4,353 parameters) fits; each parameter costs 8 bytes a lane an epoch of history (see
-# benchmarks/serve_memory.py and the README's serve section for what a class needs).
-DEFAULT_MAX_PARAMS = 5_000
+# An mlp of 256,256 (66,305 parameters) fits: a tab of it holds about what any tab holds (some 0.5 GB RSS with
+# adam); one of 1024,1024 (1,051,649) holds twice that and peaks near 1 GB (benchmarks/serve_memory.py).
+DEFAULT_MAX_PARAMS = 100_000
 
 
 @dataclass(frozen=True)
