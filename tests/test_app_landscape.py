@@ -74,8 +74,8 @@ async def test_the_view_draws_two_grid_rows_a_row_with_axes_paths_and_marks():
         for seg in cells:
             colors += [(seg.style.color.triplet, seg.style.bgcolor.triplet, ch) for ch in seg.text]
         assert len(colors) == 30
-        # the path runs along the right edge (x = 3): its half-cells take the lane's color
-        assert colors[-1][0] == colors[-1][1] == orange
+        # the path runs along the right edge (x = 3): a thin line of braille dots in the lane's color
+        assert colors[-1][0] == orange and "\u2801" <= colors[-1][2] <= "\u28ff"
         for c in range(29):
             top, bottom, char = colors[c]
             if char == HALF:
@@ -96,9 +96,10 @@ async def test_without_color_the_bands_are_characters_and_paths_their_lane_s_num
         levels, _, _ = bands(grid.loss)
         for r, row in enumerate(rows):
             for c, char in enumerate(row[:29]):  # the last column is the path's
-                if char not in "✕•2":
+                if char not in "✕◆○2" and not "\u2800" <= char <= "\u28ff":
                     assert char == RAMP[levels[7 - 2 * r][c] * len(RAMP) // 16]  # the cell's top half, by density
-        assert all(row[29] in "2•" for row in rows)  # the path down the right edge, in its lane's number
+        assert rows[-1][29] == "2"  # the lane's current point, in its lane's number
+        assert all("\u2801" <= row[29] <= "\u28ff" for row in rows[1:-1])  # its path down the right edge
         assert len({ch for row in rows for ch in row[:29]}) >= 4  # bands to tell apart
         assert "✕" in "".join(rows)
 

@@ -11,7 +11,6 @@ size; a frame only lays the paths over it. Torch-free: it draws a `surface.Lands
 
 from __future__ import annotations
 
-import functools
 import math
 import time
 from collections.abc import Sequence
@@ -26,6 +25,7 @@ from textual.strip import Strip
 from textual.widget import Widget
 
 from gdtui.engine.surface import Landscape
+from gdtui.tui.widgets.trace import braille, cells, clip_segments, dots, to_dots, trace
 
 RGB = tuple[int, int, int]
 Marks = dict[tuple[int, int], tuple[str, RGB]]  # (terminal row, column) -> a character and its color
@@ -89,30 +89,11 @@ def clip(
     a: tuple[float, float], b: tuple[float, float], box: tuple[float, float, float, float]
 ) -> tuple[tuple[float, float], tuple[float, float]] | None:
     """The part of the segment a-b inside box (x0, x1, y0, y1), by Liang and Barsky's method; None if none."""
-    (ax, ay), (bx, by) = a, b
-    dx, dy = bx - ax, by - ay
-    t0, t1 = 0.0, 1.0
-    for p, q in ((-dx, ax - box[0]), (dx, box[1] - ax), (-dy, ay - box[2]), (dy, box[3] - ay)):
-        if p == 0:
-            if q < 0:
-                return None
-            continue
-        t = q / p
-        if p < 0:
-            t0 = max(t0, t)
-        else:
-            t1 = min(t1, t)
-        if t0 > t1:
-            return None
-    return (ax + t0 * dx, ay + t0 * dy), (ax + t1 * dx, ay + t1 * dy)
-
-
-@functools.lru_cache(maxsize=1 << 16)
-def _walk(c0: int, h0: int, c1: int, h1: int) -> tuple[tuple[int, int], ...]:
-    """The cells of a straight segment from cell (c0, h0) to cell (c1, h1), both ends included."""
-    dc, dh = c1 - c0, h1 - h0
-    steps = max(abs(dc), abs(dh), 1)
-    return tuple((round(c0 + dc * k / steps), round(h0 + dh * k / steps)) for k in range(steps + 1))
+    out, keep = clip_segments(np.array([[a[0], a[1], b[0], b[1]]], dtype=np.float64), box)
+    if not keep[0]:
+        return None
+    x0, y0, x1, y1 = out[0].tolist()
+    return (x0, y0), (x1, y1)
 
 
 def fmt(v: float) -> str:
@@ -145,6 +126,7 @@ class LandscapeView(Widget):
         self._strips: list[Strip] | None = None
         self._built_for = Size(0, 0)
         self._styles: dict[tuple[RGB | None, RGB | None, bool], Style] = {}
+        self._exited: str | None = None  # the arrow of a path that left the view, for the legend
 
     # what the app sets -----------------------------------------------------------------------------------
 
@@ -193,53 +175,52 @@ class LandscapeView(Widget):
         self._heat = (grid, (cols, rows), heat, lo, hi)
         return heat, lo, hi
 
-    def _to_cell(self, grid: Landscape, cols: int, rows: int, x: float, y: float) -> tuple[float, float]:
-        x0, x1, y0, y1 = grid.xs[0], grid.xs[-1], grid.ys[0], grid.ys[-1]
-        c = (x - x0) / (x1 - x0) * (cols - 1) if x1 != x0 else 0.0
-        h = (y1 - y) / (y1 - y0) * (2 * rows - 1) if y1 != y0 else 0.0
-        return c, h
-
-    def _lay_paths(
-        self, grid: Landscape, cells: list[list[RGB]], trail: dict[tuple[int, int], str], cols: int, rows: int
-    ) -> Marks:
-        """Recolor the half-cells each path crosses (and note its label in `trail`, by terminal cell); return
-        the marks of the current points. A path's segments are walked from cell to cell (each walk cached: a
-        path moved on by a point keeps nearly all of them), its cells gathered in a set and painted once, so a
-        zig-zag across the valley that retraces itself costs what its distinct cells cost."""
-        marks: Marks = {}
-        half = 2 * rows
-        box = (-0.5, cols - 0.5, -0.5, half - 0.5)
-        x0, x1, y0, y1 = grid.xs[0], grid.xs[-1], grid.ys[0], grid.ys[-1]
-        sx = (cols - 1) / (x1 - x0) if x1 != x0 else 0.0
-        sy = (half - 1) / (y1 - y0) if y1 != y0 else 0.0
-        for path in sorted(self.paths, key=lambda p: p.focused):  # the focused lane's on top
-            points = [((x - x0) * sx, (y1 - y) * sy) for x, y in path.points if isfinite(x) and isfinite(y)]
-            if not points:
+    def _lay_paths(self, grid: Landscape, cols: int, rows: int) -> tuple[np.ndarray, list[RGB | None], Marks, Marks]:
+        """Each path as braille dots, cut where it leaves the view for good: the bits of each cell, the color of
+        each cell's topmost path (a row-major list, None where none passes), the marks of the paths' starts and
+        exits, and those of their current points. The focused lane's path is drawn over the others'."""
+        width, height = 2 * cols, 4 * rows
+        span = (grid.xs[0], grid.xs[-1], grid.ys[0], grid.ys[-1])
+        bits = np.zeros((rows, cols), dtype=np.uint8)
+        owner = np.full((rows, cols), -1, dtype=np.int64)
+        along: Marks = {}
+        ends: Marks = {}
+        self._exited = None
+        order = sorted(self.paths, key=lambda p: p.focused)
+        for k, path in enumerate(order):
+            if not len(path.points):
                 continue
-            painted: set[tuple[int, int]] = set()
-            prev = points[0]
-            pc, ph = round(prev[0]), round(prev[1])
-            painted.add((pc, ph))
-            for cur in points[1:]:
-                cc, ch = round(cur[0]), round(cur[1])
-                if cc == pc and ch == ph:
-                    prev = cur
-                    continue
-                if 0 <= pc < cols and 0 <= cc < cols and 0 <= ph < half and 0 <= ch < half:
-                    painted.update(_walk(pc, ph, cc, ch))
-                else:  # a far-off point: only what is in view, walked between the clipped ends
-                    seen = clip(prev, cur, box)
-                    if seen is not None:
-                        (c0, h0), (c1, h1) = seen
-                        painted.update(_walk(round(c0), round(h0), round(c1), round(h1)))
-                prev, pc, ph = cur, cc, ch
-            color, label = path.color, path.label
-            for c, h in painted:
-                if 0 <= c < cols and 0 <= h < half:
-                    cells[h][c] = color
-                    trail[(h // 2, c)] = label
-            if 0 <= pc < cols and 0 <= ph < half:
-                marks[(ph // 2, pc)] = ("●" if path.focused else "•", color)
+            seen = trace(to_dots(path.points, span, width, height), width, height)
+            mine = cells(dots(seen.segments, width, height))
+            bits |= mine
+            owner[mine != 0] = k
+            color = path.color
+            if seen.start is not None:
+                along[_cell(seen.start, cols, rows)] = ("○", color)
+            if seen.exit is not None:
+                along[_cell(seen.exit[:2], cols, rows)] = (seen.exit[2], color)
+                self._exited = seen.exit[2]
+            if seen.end is not None:
+                end = "●" if path.focused else (path.label if self.colorless else "•")
+                ends[_cell(seen.end, cols, rows)] = (end, color)
+        colors: list[RGB | None] = [None if k < 0 else order[k].color for k in owner.ravel().tolist()]
+        return bits, colors, along, ends
+
+    def _minima(self, grid: Landscape, cols: int, rows: int) -> Marks:
+        """The least-squares minimum of all the parameters (✕, where the model has one) and the lowest point of
+        the slice in view (◆), each where it falls in view; the ◆ is left out where the ✕ covers it."""
+        width, height = 2 * cols, 4 * rows
+        span = (grid.xs[0], grid.xs[-1], grid.ys[0], grid.ys[-1])
+        marks: Marks = {}
+        places = []
+        if grid.minimum is not None:
+            i, j = grid.names.index(grid.pair[0]), grid.names.index(grid.pair[1])
+            places.append(("✕", (grid.minimum[i], grid.minimum[j])))
+        places.append(("◆", (grid.lowest[0], grid.lowest[1])))
+        for char, point in places:
+            x, y = to_dots([point], span, width, height)[0].tolist()
+            if isfinite(x) and isfinite(y) and -0.5 <= x <= width - 0.5 and -0.5 <= y <= height - 0.5:
+                marks.setdefault(_cell((x, y), cols, rows), (char, TEXT))
         return marks
 
     def _build(self) -> list[Strip]:
@@ -252,43 +233,37 @@ class LandscapeView(Widget):
             return blank
         cols, rows = self.area()
         heat, lo, hi = self._heat_cells(grid, cols, rows)
-        cells = [[PALETTE[band] for band in row] for row in heat]
-        trail: dict[tuple[int, int], str] = {}
-        marks = self._lay_paths(grid, cells, trail, cols, rows)
-        if grid.minimum is not None:
-            i, j = grid.names.index(grid.pair[0]), grid.names.index(grid.pair[1])
-            mx, my = grid.minimum[i], grid.minimum[j]
-        else:
-            mx, my = grid.lowest[0], grid.lowest[1]
-        mc, mh = (round(v) for v in self._to_cell(grid, cols, rows, mx, my))
-        if 0 <= mc < cols and 0 <= mh < 2 * rows:
-            marks.setdefault((mh // 2, mc), ("✕", TEXT))
+        bits, colors, along, ends = self._lay_paths(grid, cols, rows)
+        minima = self._minima(grid, cols, rows)
+        marks = {**along, **minima, **ends}  # the current points over the minima over the starts and exits
         strips = [self._title(width, lo, hi)]
         labels = {0: grid.ys[-1], rows - 1: grid.ys[0], (rows - 1) // 2: grid.ys[len(grid.ys) // 2]}
         colorless = self.colorless
         styles = self._styles
+        codes = bits.tolist()
         for r in range(rows):
             label = fmt(labels[r]).rjust(MARGIN - 1)[: MARGIN - 1] + "┤" if r in labels else " " * (MARGIN - 1) + "│"
             segments = [Segment(label, self._style(DIM))]
+            line_bits = codes[r]
+            top, bottom = heat[2 * r], heat[2 * r + 1]
             if colorless:  # a character per cell: its mark, the path crossing it, or its band's density
                 line = "".join(
                     marks[(r, c)][0]
                     if (r, c) in marks
-                    else trail.get((r, c)) or RAMP[heat[2 * r][c] * len(RAMP) // BANDS]
+                    else (braille(line_bits[c]) if line_bits[c] else RAMP[top[c] * len(RAMP) // BANDS])
                     for c in range(cols)
                 )
                 strips.append(Strip([*segments, Segment(line, PLAIN)]))
                 continue
-            top, bottom = cells[2 * r], cells[2 * r + 1]
             run_style: Style | None = None
             run = ""
             for c in range(cols):
                 mark = marks.get((r, c))
-                if mark is not None:
-                    char, color = mark
-                    style = self._style(color, PALETTE[heat[2 * r + 1][c]], True)
+                if mark is not None or line_bits[c]:  # over the cell's two bands' middle
+                    char, color = mark or (braille(line_bits[c]), colors[r * cols + c])
+                    style = self._style(color, PALETTE[(top[c] + bottom[c]) // 2], mark is not None)
                 else:
-                    fg, bg = top[c], bottom[c]
+                    fg, bg = PALETTE[top[c]], PALETTE[bottom[c]]
                     style, char = styles.get((fg, bg, False)) or self._style(fg, bg), HALF
                 if style is run_style:
                     run += char
@@ -300,29 +275,43 @@ class LandscapeView(Widget):
                 segments.append(Segment(run, run_style))
             strips.append(Strip(segments))
         strips.append(Strip([Segment(self._x_ticks(grid, cols), self._style(DIM))]))
-        strips.append(Strip([Segment(self._x_name(grid, width), self._style(TEXT))]))
+        started = any(char == "○" for char, _ in along.values())
+        strips.append(self._legend(grid, width, {char for char, _ in minima.values()}, started))
         return strips[:height] + [Strip([Segment(" " * width, PLAIN)])] * max(0, height - len(strips))
 
     def _title(self, width: int, lo: float, hi: float) -> Strip:
+        """The y axis's name, what is drawn and the color scale: the scale shortened before the title is, the
+        notes (a subsample, the view's own) cut to what room is left."""
         grid = self.grid
         assert grid is not None
-        palette = PALETTE if width >= 100 else PALETTE[::2]
-        bar = RAMP if self.colorless else "█" * len(palette)
-        left = f"↑ {grid.pair[1]}   loss over {grid.pair[0]} × {grid.pair[1]}"
-        if grid.subsampled:
-            left += f" · on a {grid.points:,}-point subsample"
-        if self.note:
-            left += f" · {self.note}"
-        scale = f" {fmt(lo)} " if math.isfinite(lo) else " "
-        right_end = f" {fmt(hi)} (log)" if math.isfinite(hi) else ""
-        room = width - len(scale) - len(bar) - len(right_end)
-        left = left[: max(0, room - 1)].ljust(max(0, room))
-        segments = [Segment(left, self._style(TEXT)), Segment(scale, self._style(DIM))]
-        if self.colorless:
-            segments.append(Segment(bar, PLAIN))
-        else:
-            segments += [Segment("█", self._style(color)) for color in palette]
-        segments.append(Segment(right_end, self._style(DIM)))
+        a, b = grid.pair
+        lefts = [f"↑ {b}   loss over {a} × {b}", f"↑ {b}  loss over {a} × {b}", f"↑ {b}  loss"]
+        ends = (fmt(lo), fmt(hi)) if math.isfinite(lo) and math.isfinite(hi) else None
+        scales: list[tuple[int, str]] = [(16, " (log)")] if width >= 100 else []
+        scales += [(8, " (log)"), (8, " log"), (4, " log"), (0, "")]
+        candidates = [(left, scale) for scale in scales[:-1] for left in lefts[:2]]
+        candidates += [(lefts[2], scale) for scale in scales]
+        right = 0
+        for left, (swatches, unit) in candidates:
+            right = 0 if ends is None or not swatches else len(ends[0]) + len(ends[1]) + swatches + len(unit) + 3
+            if len(left) + right <= width:
+                break
+        notes = [f"on a {grid.points:,}-point subsample"] if grid.subsampled else []
+        notes += [self.note] if self.note else []
+        room = width - right
+        for note in notes:
+            extra = f" · {note}"
+            if len(left) + len(extra) > room:
+                extra = extra[: max(0, room - len(left) - 1)] + "…" if room - len(left) > 4 else ""
+            left += extra
+        segments = [Segment(left[:room].ljust(max(0, room)), self._style(TEXT))]
+        if ends is not None and right:
+            segments.append(Segment(f" {ends[0]} ", self._style(DIM)))
+            if self.colorless:
+                segments.append(Segment(RAMP[:: max(1, len(RAMP) // swatches)][:swatches].ljust(swatches), PLAIN))
+            else:
+                segments += [Segment("█", self._style(color)) for color in PALETTE[:: BANDS // swatches]]
+            segments.append(Segment(f" {ends[1]}{unit}", self._style(DIM)))
         return Strip(segments).crop(0, width)
 
     @staticmethod
@@ -338,14 +327,33 @@ class LandscapeView(Widget):
                 line[start : start + len(text)] = list(text)
         return "".join(line)
 
-    def _x_name(self, grid: Landscape, width: int) -> str:
+    def _legend(self, grid: Landscape, width: int, minima: set[str], started: bool) -> Strip:
+        """The x axis's name under the y axis's labels, then what each mark in view means, in as many words as
+        fit: the ✕ is the least-squares minimum of all the parameters (the others are not held there), the ◆
+        the lowest point of the slice drawn."""
         name = f"{grid.pair[0]} →"
-        legend = "● now  ✕ least-squares minimum" if grid.minimum is not None else "● now  ✕ lowest in view"
-        middle = (MARGIN + (width - MARGIN) // 2) - len(name) // 2
-        line = (" " * middle + name).ljust(width)
-        if len(line.rstrip()) + 2 + len(legend) <= width:
-            line = line[: width - len(legend)] + legend
-        return line[:width]
+        name = (name if len(name) < MARGIN else grid.pair[0][: MARGIN - 4] + "… →").rjust(MARGIN - 1) + " "
+        lowest = ("lowest point of this slice", "lowest of this slice", "min, slice")
+        if grid.minimum is None:
+            lowest = ("lowest point in view", "lowest in view", "lowest")
+        entries: list[tuple[str, tuple[str, ...]] | None] = [
+            ("○", ("start", "start", "", "")) if started else None,
+            ("●", ("now", "now", "now", "")),
+            (self._exited, ("left the view", "left view", "out")) if self._exited else None,
+            ("✕", ("least-squares minimum (all parameters)", "least-squares min, all params", "min, all params"))
+            if "✕" in minima
+            else None,
+            ("◆", lowest) if "◆" in minima else None,
+        ]
+        room = width - MARGIN
+        legend = ""
+        for level in range(4):
+            words = [f"{glyph} {texts[min(level, len(texts) - 1)]}" for glyph, texts in filter(None, entries)]
+            legend = ("  " if level < 2 else " ").join(w for w in words if len(w) > 2)
+            if len(legend) <= room:
+                break
+        line = name + legend[:room].rjust(room)
+        return Strip([Segment(line[:width].ljust(width), self._style(TEXT))])
 
     def render_line(self, y: int) -> Strip:
         if self._strips is None or self._built_for != self.size:
@@ -353,3 +361,8 @@ class LandscapeView(Widget):
             self._strips, self._built_for = self._build(), self.size
             self.render_cost = time.perf_counter() - start
         return self._strips[y] if y < len(self._strips) else Strip([])
+
+
+def _cell(dot: tuple[float, float], cols: int, rows: int) -> tuple[int, int]:
+    """The terminal cell (row, column) of a point in dots (one on the view's edge, half a dot out, counts in)."""
+    return min(max(round(dot[1]), 0), 4 * rows - 1) // 4, min(max(round(dot[0]), 0), 2 * cols - 1) // 2
