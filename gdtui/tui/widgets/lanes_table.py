@@ -1,9 +1,10 @@
 """The lanes table: one row a lane, its color, what sets it apart, its settings, epoch, RMSE and state.
 
 Why: a race is read as a table: which lane is which, where each stands. Up and down (or 1-8) focus a lane,
-the one the hyperparameters pane edits and the RMSE log shows. Shown only while there are several lanes. Where
-every column does not fit (80 columns with the pane shown), the settings columns give way, since "apart"
-already names what sets each lane apart, and epoch, RMSE and state come first, in view.
+the one the hyperparameters pane edits and the RMSE log shows. Shown only while there are several lanes. The
+columns keep their order: where every column does not fit (80 columns with the pane shown), the settings columns
+give way, since "apart" already names what sets each lane apart; which columns are shown depends on the width,
+never on a label: a long "apart" is cut to the room left. The swatch keeps its lane's color on the cursor's row.
 """
 
 from __future__ import annotations
@@ -17,17 +18,22 @@ from gdtui.tui.lanes import LanesModel, LaneView
 from gdtui.tui.messages import FocusLane
 
 COLUMNS = ("", "#", "apart", "optimizer", "lr", "mom", "loss", "epoch", "RMSE", "state")
-COMPACT = (0, 1, 7, 8, 9, 2)  # where all do not fit: the numbers first, "apart" last (cut if it must be)
+COMPACT = (0, 1, 2, 7, 8, 9)  # where all do not fit: the swatch, the number, "apart", epoch, RMSE and state
+APART = 2
+SHORTEST = 8  # "apart" is cut to fit, to no fewer characters than this (or than its longest label, if shorter)
 
 
 class LanesTable(DataTable[Any]):
     """Posts FocusLane(id) when the user moves to another lane's row."""
 
     def __init__(self, **kwargs: Any) -> None:
-        super().__init__(cursor_type="row", zebra_stripes=False, show_cursor=True, **kwargs)
+        # the cells' own colors over the cursor's (the swatch is the lane's color, on every row)
+        super().__init__(
+            cursor_type="row", zebra_stripes=False, show_cursor=True, cursor_foreground_priority="renderable", **kwargs
+        )
         self._columns: list[Any] = []
         self._ids: list[int] = []
-        self._kept: tuple[int, ...] = ()
+        self._kept: tuple[tuple[int, ...], int | None] = ((), None)  # the columns shown, the room "apart" is cut to
         self._model: LanesModel | None = None
         self._focus: int | None = None
 
@@ -35,13 +41,21 @@ class LanesTable(DataTable[Any]):
         if self._model is not None:
             self.show(self._model, self._focus)
 
-    def _fit(self, rows: list[list[Any]]) -> tuple[int, ...]:
-        """Every column if they all fit the table's width (each cell padded by one on either side), else COMPACT."""
+    def _fit(self, rows: list[list[Any]]) -> tuple[tuple[int, ...], int]:
+        """Every column if they fit the table's width (each cell padded by one on either side) with "apart" cut to
+        no fewer than SHORTEST characters, else COMPACT; and the room "apart" has."""
         widths = [len(name) for name in COLUMNS]
         for cells in rows:
             widths = [max(w, len(str(cell))) for w, cell in zip(widths, cells)]
-        full = sum(w + 2 * self.cell_padding for w in widths)
-        return tuple(range(len(COLUMNS))) if full <= self.size.width or not self.size.width else COMPACT
+        pad = 2 * self.cell_padding
+        every = tuple(range(len(COLUMNS)))
+        if not self.size.width:
+            return every, widths[APART]
+        for kept in (every, COMPACT):
+            room = self.size.width - sum(widths[i] + pad for i in kept if i != APART) - pad
+            if room >= min(SHORTEST, widths[APART]):
+                break
+        return kept, max(room, len(COLUMNS[APART]))
 
     def show(self, model: LanesModel, focus: int | None = None) -> None:
         """Draw `model`'s lanes, the cursor on `focus` (the lane last asked for; default the focused one): cells
@@ -49,14 +63,18 @@ class LanesTable(DataTable[Any]):
         come or go."""
         self._model, self._focus = model, focus
         full = [self._cells(model, lane) for lane in model.lanes]
-        kept = self._fit(full)
+        kept, room = self._fit(full)
+        cut = any(len(cells[APART]) > room for cells in full)
+        for cells in full:
+            if len(cells[APART]) > room:
+                cells[APART] = cells[APART][: room - 1] + "…"
         rows = [[cells[i] for i in kept] for cells in full]
         ids = [lane.id for lane in model.lanes]
         with self.prevent(DataTable.RowHighlighted):
-            if kept != self._kept:
+            if (kept, room if cut else None) != self._kept:  # a column never narrows: a new cut makes it anew
                 self.clear(columns=True)
                 self._columns = self.add_columns(*(COLUMNS[i] for i in kept))
-                self._kept, self._ids = kept, []
+                self._kept, self._ids = (kept, room if cut else None), []
             if ids != self._ids:
                 self.clear()
                 for lane_id, cells in zip(ids, rows):

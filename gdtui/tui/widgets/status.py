@@ -42,26 +42,45 @@ class StatusLine(Static):
         return None
 
     def render(self) -> str:
+        """Every field, in as many words as the line's width holds: the separators narrow first, then each field
+        takes its short form (a field is shortened, never dropped; only a line still too long is cut)."""
+        width = self.content_size.width
+        text = ""
+        for level, separator in enumerate(("  │  ", " │ ", " │ ")):
+            text = separator.join(self._fields(short=level == 2))
+            if not width or len(text) <= width:
+                break
+        return text
+
+    def _head(self, short: bool) -> str:
         if self.state == "loading":
-            head = "loading torch…"
-        elif self.state == "reading":
-            head = f"reading {self.reading[0]}… {self.reading[1]:.0%} (escape cancels)"
-        elif self.state == "diverged":
-            head = f"diverged at epoch {self.epoch} — try a smaller lr (r resets)"
-        elif self.state == "ended":
-            head = "training process ended — r restarts it"
-        elif self.state == "done" and self.stopped in STOP_RULES:
-            head = f"done — {STOP_RULES[self.stopped]}"
-        else:
-            head = self.state
+            return "loading torch…"
+        if self.state == "reading":
+            name, fraction = self.reading
+            return (
+                f"reading {name} {fraction:.0%} (esc)" if short else f"reading {name}… {fraction:.0%} (escape cancels)"
+            )
+        if self.state == "diverged":
+            if short:
+                return f"diverged at {self.epoch} (r resets)"
+            return f"diverged at epoch {self.epoch} — try a smaller lr (r resets)"
+        if self.state == "ended":
+            return "process ended (r)" if short else "training process ended — r restarts it"
+        if self.state == "done" and self.stopped in STOP_RULES:
+            return f"done: {self.stopped}" if short else f"done — {STOP_RULES[self.stopped]}"
+        return self.state
+
+    def _fields(self, short: bool) -> list[str]:
         # lr before device: on a narrow terminal the end of the line is what is cut
         lr = f"lr {self.lr:g}"
         if self.uncomputed:
-            lr += "  curvature not computed"
+            lr += " 2/λmax ?" if short else "  curvature not computed"
         elif self.limit is not None:
-            lr += f" {'>' if self.lr > self.limit else '<'} 2/λmax {self.limit:.3g}"
-        parts = [head, f"epoch {self.epoch}/{self.epochs}", lr]
+            compare = ">" if self.lr > self.limit else "<"
+            lr += f"{compare}2/λmax {self.limit:.3g}" if short else f" {compare} 2/λmax {self.limit:.3g}"
+        parts = [self._head(short), f"{'ep' if short else 'epoch'} {self.epoch}/{self.epochs}", lr]
         if self.state == "running":
-            parts.append(f"{self.speed:,.0f} epochs/s")
-        parts.append(f"device {self.device or '…'}")
-        return "  │  ".join(parts)
+            parts.append(f"{self.speed:,.0f} {'ep' if short else 'epochs'}/s")
+        device = self.device or "…"
+        parts.append(device if short else f"device {device}")
+        return parts
