@@ -62,7 +62,7 @@ class StatusLine(Static):
             )
         if self.state == "diverged":
             if short:
-                return f"diverged at {self.epoch} (r resets)"
+                return "diverged (r resets)"  # at the epoch the next field gives
             return f"diverged at epoch {self.epoch} — try a smaller lr (r resets)"
         if self.state == "ended":
             return "process ended (r)" if short else "training process ended — r restarts it"
