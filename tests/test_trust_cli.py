@@ -356,7 +356,7 @@ def test_serve_ended_by_a_signal_exits_128_plus_its_number(signum, status):
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    child = started(["serve", "--port", str(port)], lambda line: line.startswith("Serving "))
+    child = started(["serve", "--port", str(port)], lambda line: line.startswith("gdtui serve: open http"))
     child.send_signal(getattr(signal, signum))
     child.communicate(timeout=120)
     assert child.returncode == status

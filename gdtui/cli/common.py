@@ -31,6 +31,8 @@ from gdtui.engine.config import (
 from gdtui.engine.csvfile import CsvData, DataError, check_readable, read_xy
 from gdtui.engine.history import EpochResult, History, HistoryFile
 from gdtui.engine.presets import PRESETS, resolve
+from gdtui.engine.record import Record
+from gdtui.engine.tomlconfig import Extras, assemble
 from gdtui.engine.vary import lane_configs
 
 if TYPE_CHECKING:
@@ -145,17 +147,26 @@ def config_from(options: dict[str, Any]) -> RunConfig:
 
 
 def configs_from(options: dict[str, Any]) -> list[RunConfig]:
-    """The run's config and its file's lanes (`--config FILE.toml`: the file's settings, each overridden by the
+    """The run's config and its file's lanes (`--config FILE`: the file's settings, each overridden by the
     command line's); a bad setting is a usage error naming the option, or the file and the key."""
+    return [lane.start for lane in record_from(options).lanes]
+
+
+def record_from(options: dict[str, Any]) -> Record:
+    """The run's record: one lane from the options, or `--config FILE`'s lanes (a TOML snapshot or a journal)
+    with their changes and origins, each lane's start overridden by what the command line gives."""
     options = dict(options)
     path = options.pop("config_file", None)
+    if path is not None and _is_journal(path):
+        return _journal_record(path, options)
     lanes: list[dict[str, Any]] = []
+    extras: list[Extras] = [Extras()]
     from_file: set[str] = set()
     if path is not None:
         from gdtui.engine.tomlconfig import ConfigFileError, load
 
         try:
-            settings, lanes = load(path)
+            settings, lanes, extras = load(path)
         except ConfigFileError as error:
             raise click.BadParameter(str(error), param_hint="'--config'") from None
         from_file = {k for k in settings if options.get(k) is None}
@@ -173,7 +184,36 @@ def configs_from(options: dict[str, Any]) -> list[RunConfig]:
             configs.append(check_combination(base.replace(**lane)))
         except ConfigError as error:
             raise click.BadParameter(f"{path} [[lane]] {number}: {error.message}", param_hint="'--config'") from None
-    return configs
+    return assemble(configs, extras)
+
+
+def _is_journal(path: str) -> bool:
+    try:
+        with open(path, "rb") as handle:
+            return handle.read(64).lstrip().startswith(b"{")
+    except OSError:
+        return False  # the TOML reader says why
+
+
+def _journal_record(path: str, options: dict[str, Any]) -> Record:
+    """A journal's record, each lane's start taking the settings the command line gives."""
+    from dataclasses import replace
+
+    from gdtui.engine.record import RecordError, read
+
+    try:
+        record = read(path)
+    except RecordError as error:
+        raise click.BadParameter(str(error), param_hint="'--config'") from None
+    given = {k: v for k, v in options.items() if v is not None}
+    if not given:
+        return record
+    try:
+        checked = {k: CHECKS[k](v) if k in CHECKS else v for k, v in given.items()}
+        lanes = tuple(replace(lane, start=check_combination(lane.start.replace(**checked))) for lane in record.lanes)
+    except ConfigError as error:
+        raise click.BadParameter(error.message, param_hint=f"'--{error.field.replace('_', '-')}'") from None
+    return replace(record, lanes=lanes)
 
 
 def unused(options: dict[str, Any], config: RunConfig) -> list[str]:

@@ -17,6 +17,7 @@ from gdtui.cli.common import EXIT_DIVERGED, epoch_line, open_out, write_out
 from gdtui.engine.config import RunConfig
 from gdtui.engine.csvfile import CsvData
 from gdtui.engine.history import HistoryFile
+from gdtui.engine.record import Record
 from gdtui.engine.vary import parse_vary
 
 
@@ -50,18 +51,19 @@ def run_race(
     quiet: bool,
     out: str | None,
     every: int = 1,
+    record: Record | None = None,
 ) -> None:
     from gdtui.engine.csvfile import DataError
     from gdtui.engine.device import DeviceError
     from gdtui.engine.lanes import Race
 
     try:
-        race = Race(lanes[0][1], csv=csv)
+        race = Race(lanes[0][1], csv=csv) if record is None else Race.of_record(record, csv=csv)
     except DeviceError as error:
         raise click.BadParameter(str(error), param_hint="'--device'") from None
     except DataError as error:
         raise click.BadParameter(str(error), param_hint="'--data'") from None
-    for _, config in lanes[1:]:
+    for _, config in lanes[1:] if record is None else []:
         race.add(config)
     for warning in race.lanes[0].trainer.data.warnings:
         click.echo(f"gdtui: warning: {warning}", err=True)

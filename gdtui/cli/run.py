@@ -19,9 +19,9 @@ from gdtui.cli.common import (
     check_data,
     check_outputs,
     check_vary,
-    configs_from,
     epoch_line,
     open_out,
+    record_from,
     run_options,
     unused,
     write_out,
@@ -77,7 +77,8 @@ def run(
 ) -> None:
     """Train headless and print a line per epoch, in the seeds' style, at full precision. A run stops at its
     epoch budget, at divergence, or by a stop rule (--target-rmse, --patience): the summary says which."""
-    configs = configs_from(options)
+    record = record_from(options)
+    configs = [lane.start for lane in record.lanes]
     config = configs[0]
     lanes = None
     if vary:
@@ -96,10 +97,10 @@ def run(
     check_outputs(config, options.get("config_file"), outputs)
     if save_config:
         from gdtui.engine.history import write_atomic
-        from gdtui.engine.tomlconfig import ConfigFileError, dump
+        from gdtui.engine.tomlconfig import ConfigFileError, dump, dump_record
 
         try:
-            write_atomic(save_config, dump([lane for _, lane in lanes] if lanes else [config]))
+            write_atomic(save_config, dump([lane for _, lane in lanes]) if vary and lanes else dump_record(record))
         except ConfigFileError as error:
             raise click.BadParameter(f"{save_config}: {error}", param_hint="'--save-config'") from None
         except OSError as error:
@@ -112,9 +113,10 @@ def run(
     if lanes is not None:
         from gdtui.cli.race_run import run_race
 
-        run_race(lanes, vary, check_data(config), as_json, quiet, out, every)
+        run_race(lanes, vary, check_data(config), as_json, quiet, out, every, None if vary else record)
         return
     trainer = build_trainer(config, check_data(config))
+    trainer.schedule((c.epoch, c.settings) for c in record.lanes[0].changes)  # a record's changes, at their epochs
     for warning in trainer.data.warnings:
         click.echo(f"gdtui: warning: {warning}", err=True)
     echo = click.echo
@@ -122,7 +124,7 @@ def run(
     failed = None
     try:
         while not trainer.done and trainer.status == "ok":
-            chunk = trainer.run_chunk(min(config.epochs - trainer.epoch, 1000))
+            chunk = trainer.run_chunk(min(trainer.config.epochs - trainer.epoch, 1000))
             if history is not None and (failed := write_out(history, trainer.history)):
                 break  # the disk filled up: the run stops here, its summary is still printed
             if quiet:

@@ -20,6 +20,7 @@ from gdtui.engine import stack
 from gdtui.engine.config import LIVE_FIELDS, MAX_LANES, SWITCH_FIELDS, ConfigError, RunConfig
 from gdtui.engine.csvfile import CsvData
 from gdtui.engine.history import Chunk
+from gdtui.engine.record import Change, LaneRecord, Record
 from gdtui.engine.trainer import Trainer, TrainingError
 
 PROBE_EPOCHS = 8  # a budgeted chunk of several units, before their cost per epoch is known
@@ -49,6 +50,31 @@ class Race:
         self.lanes: list[Lane] = [Lane(0, first)]
         self._next_id = 1
         self.epoch_cost: float | None = None  # seconds a lockstep epoch of every unit took in the last chunk
+
+    @classmethod
+    def of_record(cls, record: Record, csv: CsvData | None = None, readback: str | None = None) -> Race:
+        """The race a record holds, every lane from epoch 0 with its changes scheduled (each taken at its epoch
+        as the race runs), its id and origin as recorded."""
+        first, *others = record.lanes
+        race = cls(first.start, csv=csv, readback=readback)
+        race.lanes[0].id, race.lanes[0].origin = first.id, first.origin
+        for other in others:
+            if len(race.lanes) >= MAX_LANES:
+                raise ConfigError("lanes", f"a race holds at most {MAX_LANES} lanes")
+            race.lanes.append(Lane(other.id, race.lanes[0].trainer.sibling(other.start), other.origin))
+        race._next_id = max(lane.id for lane in race.lanes) + 1
+        for built, kept in zip(race.lanes, record.lanes):
+            built.trainer.schedule((c.epoch, c.settings) for c in kept.changes)
+        return race
+
+    def record(self, focus: int) -> Record:
+        """The race as a record: each lane's last start, its changes since, the epoch it reached, its origin."""
+        lanes = []
+        for lane in self.lanes:
+            t = lane.trainer
+            changes = tuple(Change(at, dict(change)) for at, change in t.changes)
+            lanes.append(LaneRecord(lane.id, t.start_config, changes, t.epoch, lane.origin))
+        return Record(tuple(lanes), focus)
 
     def lane(self, lane_id: int) -> Lane:
         for lane in self.lanes:
@@ -156,7 +182,10 @@ class Race:
         wants = []
         for lane in unit:
             t = lane.trainer
+            t.take_due()
             want = t.config.epochs - t.epoch
+            due = t.until_change()  # a recorded change comes first: the chunk stops at its epoch
+            want = want if due is None else min(want, due)
             wants.append(want if max_epochs is None else min(want, max_epochs))
         if len(unit) == 1:
             lane = unit[0]
@@ -181,6 +210,7 @@ class Race:
         for lane, part in zip(unit, stacked):
             if part is not None:
                 chunks[lane.id] = part
+            lane.trainer.take_due()
         return ran
 
 

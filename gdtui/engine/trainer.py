@@ -15,7 +15,7 @@ import struct
 import threading
 import time
 from array import array
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from math import isfinite
 from typing import Any
@@ -245,6 +245,7 @@ class Trainer:
         self._flat_last = self.initial  # the parameters after the history's last epoch
         self.start_config = self.config  # the run as it started: with `changes`, all it takes to replay it
         self.changes: list[tuple[int, dict[str, Any]]] = []  # (epoch, changes made after that epoch)
+        self._pending: list[tuple[int, dict[str, Any]]] = []  # a record's changes still to come (`schedule`)
         self._checkpoints: list[Checkpoint] = []
         self._spacing = self.CHECKPOINT_EVERY  # epochs between the checkpoints kept (doubled when over budget)
         self._kept = 0  # the checkpoints' bytes
@@ -334,16 +335,35 @@ class Trainer:
             trainer._spacing = self._spacing
             trainer._kept = sum(c.size for c in trainer._checkpoints)
             done = point.changes
-        for at, change in self.changes[done:]:  # a change at `epoch` took effect from the next one: kept
-            if at > epoch:
-                break
-            if at > trainer.epoch:
-                trainer.run(at - trainer.epoch)
-            trainer.switch(**change)
-        if epoch > trainer.epoch:
-            trainer.run(epoch - trainer.epoch)
+        trainer.follow(self.changes[done:], epoch)  # a change at `epoch` took effect from the next one: kept
         trainer._rules_from_history()
         return trainer
+
+    def schedule(self, changes: Iterable[tuple[int, Mapping[str, Any]]]) -> None:
+        """Changes to take as the run goes (a record's): each after its epoch, as the run that made them took
+        it. `run_chunk` stops at each one's epoch and takes it there; a reset drops those not taken."""
+        self._pending = sorted(((at, dict(change)) for at, change in changes if at >= self.epoch), key=lambda c: c[0])
+        self.take_due()
+
+    def take_due(self) -> bool:
+        """Take the scheduled changes whose epoch the run has reached; whether any was taken."""
+        taken = False
+        while self._pending and self._pending[0][0] <= self.epoch:
+            self.switch(**self._pending.pop(0)[1])
+            taken = True
+        return taken
+
+    def until_change(self) -> int | None:
+        """Epochs until the next scheduled change (None: none to come)."""
+        return self._pending[0][0] - self.epoch if self._pending else None
+
+    def follow(self, changes: Iterable[tuple[int, Mapping[str, Any]]], epoch: int) -> None:
+        """Go on to `epoch`, taking each of `changes` after its epoch (those past `epoch` left out)."""
+        self.schedule([(at, change) for at, change in changes if at <= epoch])
+        while self.epoch < epoch and self.status == "ok" and self.stopped is None:
+            if self.run_chunk(epoch - self.epoch) is None:
+                break
+        self.take_due()
 
     def switch(self, **changes: Any) -> RunConfig:
         """Change the optimizer, the loss, gradient accumulation, lr, momentum or epochs (checked together, as
@@ -405,6 +425,9 @@ class Trainer:
         true (checked between epochs), or at the first non-finite loss or parameter (status "diverged").
         Returns the epochs as columns (None if nothing ran); they are also appended to `history`. An epoch
         that fails inside torch raises TrainingError after the epochs before it are recorded."""
+        self.take_due()
+        if self._pending:
+            max_epochs = min(max_epochs, self._pending[0][0] - self.epoch)
         if self.status == "diverged" or max_epochs < 1:
             return None
         lr = self.optimizer.param_groups[0]["lr"]
@@ -420,6 +443,7 @@ class Trainer:
         if failure is not None:
             self.restore()
             raise TrainingError(failure, chunk)
+        self.take_due()
         return chunk
 
     def restore(self) -> None:

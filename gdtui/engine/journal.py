@@ -1,0 +1,218 @@
+"""The journal: a run's record appended as it happens (JSON lines), so a killed gdtui loses nothing of its story.
+
+Why: the record (gdtui.engine.record) is the run; a TOML snapshot holds it when the user asks (`W`), the journal
+holds it always. Each line is one event, flushed as it is written: a new race, a lane (added, branched,
+restarted), a change at its epoch, a lane removed, the focus, the epochs reached. A journal cut mid-line (the
+process killed while writing) loads up to its last complete line. Torch-free.
+
+    {"gdtui": "journal", "version": 1}
+    {"race": [LANE, ...], "focus": 0}
+    {"lane": LANE}                          a lane added, branched or restarted (it replaces one of its id)
+    {"change": 0, "epoch": 1910, "settings": {"lr": 0.0001}}
+    {"remove": 1}
+    {"focus": 2}
+    {"reached": {"0": 2000, "2": 1500}}
+
+LANE is {"id": 0, "start": {SETTINGS}, "changes": [{"epoch": E, SETTINGS}], "origin": [SOURCE, EPOCH] or null}
+with SETTINGS under the command line's names, as a TOML snapshot holds them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import fields, replace
+from typing import IO, Any
+
+from gdtui.engine.config import ConfigError, RunConfig
+from gdtui.engine.record import LaneRecord, Record, RecordError, change_of, encoded_change, finite
+
+VERSION = 1
+HEADER = {"gdtui": "journal", "version": VERSION}
+MAX_LINE = 1 << 20  # a line is an event of a few hundred bytes: longer is no journal of ours
+
+
+def settings_of(config: RunConfig) -> dict[str, Any]:
+    """A config's settings as a journal holds them (None left out)."""
+    out = {}
+    for f in fields(RunConfig):
+        value = getattr(config, f.name)
+        if value is not None:
+            out[f.name.replace("_", "-")] = list(value) if isinstance(value, tuple) else finite(value)
+    return out
+
+
+def lane_of(lane: LaneRecord) -> dict[str, Any]:
+    return {
+        "id": lane.id,
+        "start": settings_of(lane.start),
+        "changes": [{k: finite(v) for k, v in encoded_change(c).items()} for c in lane.changes],
+        "origin": list(lane.origin) if lane.origin is not None else None,
+    }
+
+
+class Journal:
+    """A journal being written: `write(record)` appends what changed since the last record it was given, as
+    events, each line flushed; `reached(record)` the epochs each lane stands at."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o666)
+        self.handle: IO[str] = os.fdopen(fd, "a", encoding="utf-8")
+        self.last: Record | None = None
+        self.epochs: dict[int, int] = {}
+        self._line(HEADER)
+
+    def _line(self, event: dict[str, Any]) -> None:
+        self.handle.write(json.dumps(event, separators=(",", ":")) + "\n")
+        self.handle.flush()
+
+    def write(self, record: Record) -> None:
+        """Append the events that take the last record written to `record`."""
+        last = self.last
+        self.last = record
+        if last is None:
+            self._line({"race": [lane_of(lane) for lane in record.lanes], "focus": record.focus})
+            return
+        before = {lane.id: lane for lane in last.lanes}
+        now = {lane.id: lane for lane in record.lanes}
+        for lane_id in before:
+            if lane_id not in now:
+                self._line({"remove": lane_id})
+        for lane in record.lanes:
+            old = before.get(lane_id := lane.id)
+            if old is None or old.start != lane.start or lane.changes[: len(old.changes)] != old.changes:
+                self._line({"lane": lane_of(lane)})
+                continue
+            for change in lane.changes[len(old.changes) :]:
+                settings = {k: finite(v) for k, v in encoded_change(change).items() if k != "epoch"}
+                self._line({"change": lane_id, "epoch": change.epoch, "settings": settings})
+        if record.focus != last.focus:
+            self._line({"focus": record.focus})
+
+    def reached(self, record: Record) -> None:
+        """Append the epochs the lanes stand at, if any moved since the last time."""
+        epochs = {lane.id: lane.reached for lane in record.lanes}
+        if epochs != self.epochs:
+            self.epochs = epochs
+            self._line({"reached": {str(k): v for k, v in epochs.items()}})
+
+    def close(self) -> None:
+        try:
+            self.handle.close()
+        except OSError:
+            pass
+
+
+def _start(path: str, number: int, settings: Any) -> RunConfig:
+    from gdtui.engine.config import check_combination
+    from gdtui.engine.presets import resolve
+    from gdtui.engine.tomlconfig import KEYS, ConfigFileError, checked_settings
+
+    if not isinstance(settings, dict):
+        raise RecordError(f"{path}:{number}: a lane's start is not a table of settings")
+    try:
+        checked = checked_settings(f"{path}:{number}", settings, KEYS)
+        preset = checked.pop("preset", None)
+        base = resolve(preset)
+        return check_combination(base.replace(**checked))
+    except ConfigFileError as error:
+        raise RecordError(str(error)) from None
+    except ConfigError as error:
+        raise RecordError(f"{path}:{number}: {error.field.replace('_', '-')}: {error.message}") from None
+
+
+def _lane(path: str, number: int, value: Any) -> LaneRecord:
+    if not isinstance(value, dict) or not isinstance(value.get("id"), int) or isinstance(value.get("id"), bool):
+        raise RecordError(f"{path}:{number}: not a lane")
+    changes = value.get("changes") or []
+    origin = value.get("origin")
+    try:
+        listed = tuple(change_of(c) for c in changes) if isinstance(changes, list) else None
+    except ConfigError as error:
+        raise RecordError(f"{path}:{number}: {error.field.replace('_', '-')}: {error.message}") from None
+    if listed is None:
+        raise RecordError(f"{path}:{number}: a lane's changes are not a list")
+    if origin is not None and not (
+        isinstance(origin, list) and len(origin) == 2 and all(isinstance(v, int) and v >= 0 for v in origin)
+    ):
+        raise RecordError(f"{path}:{number}: a lane's origin is not [lane, epoch]")
+    return LaneRecord(
+        value["id"], _start(path, number, value.get("start")), listed, 0, tuple(origin) if origin else None
+    )
+
+
+def load(path: str) -> Record:
+    """The record a journal holds, events folded in order; a last line cut short (a kill mid-write) is left
+    out. RecordError names the file and the line."""
+    lanes: list[LaneRecord] = []
+    focus = 0
+    reached: dict[int, int] = {}
+    try:
+        handle = open(path, encoding="utf-8", errors="strict")
+    except OSError as error:
+        raise RecordError(f"{path}: {error.strerror or error}") from None
+    with handle:
+        try:
+            lines = handle.readlines(64 << 20)
+        except UnicodeDecodeError:
+            raise RecordError(f"{path}: not UTF-8 text: not a journal") from None
+    for number, line in enumerate(lines, start=1):
+        last = number == len(lines)
+        if len(line) > MAX_LINE:
+            raise RecordError(f"{path}:{number}: a line longer than {MAX_LINE:,} characters: not a journal")
+        try:
+            event = json.loads(line)
+        except ValueError:
+            if last and not line.endswith("\n"):
+                break  # cut by a kill mid-write: what came before stands
+            raise RecordError(f"{path}:{number}: not a JSON line") from None
+        if not isinstance(event, dict):
+            raise RecordError(f"{path}:{number}: not an event")
+        if number == 1:
+            if event.get("gdtui") != "journal":
+                raise RecordError(f"{path}: not a gdtui journal (its first line says what it is)")
+            if event.get("version") != VERSION:
+                raise RecordError(f"{path}: a journal of version {event.get('version')!r}, this gdtui reads {VERSION}")
+            continue
+        if "race" in event:
+            race = event["race"]
+            if not isinstance(race, list) or not race:
+                raise RecordError(f"{path}:{number}: a race without lanes")
+            lanes = [_lane(path, number, lane) for lane in race]
+            focus = event.get("focus", lanes[0].id)
+            reached = {}
+        elif "lane" in event:
+            lane = _lane(path, number, event["lane"])
+            at = next((i for i, old in enumerate(lanes) if old.id == lane.id), None)
+            if at is None:
+                lanes.append(lane)
+            else:
+                lanes[at] = lane
+            reached.pop(lane.id, None)
+        elif "change" in event:
+            at = next((i for i, old in enumerate(lanes) if old.id == event["change"]), None)
+            if at is None:
+                raise RecordError(f"{path}:{number}: a change of lane {event['change']!r}, which is not in the race")
+            try:
+                change = change_of({"epoch": event.get("epoch"), **(event.get("settings") or {})})
+            except (ConfigError, TypeError) as error:
+                why = error.message if isinstance(error, ConfigError) else str(error)
+                raise RecordError(f"{path}:{number}: {why}") from None
+            lanes[at] = replace(lanes[at], changes=(*lanes[at].changes, change))
+        elif "remove" in event:
+            lanes = [lane for lane in lanes if lane.id != event["remove"]]
+        elif "focus" in event:
+            focus = event["focus"]
+        elif "reached" in event:
+            epochs = event["reached"]
+            if not isinstance(epochs, dict):
+                raise RecordError(f"{path}:{number}: reached is not a table of epochs")
+            reached = {int(k): int(v) for k, v in epochs.items() if str(k).isdigit() and isinstance(v, int)}
+        else:
+            raise RecordError(f"{path}:{number}: an event gdtui does not know")
+    if not lanes:
+        raise RecordError(f"{path}: a journal without a race")
+    kept = tuple(replace(lane, reached=reached.get(lane.id, 0)) for lane in lanes)
+    ids = [lane.id for lane in kept]
+    return Record(kept, focus if focus in ids else ids[0])
