@@ -130,6 +130,9 @@ class Session:
         self.watch: Watch | None = None
         self.reading: Reading | None = None  # a CSV file read before a run can start on it
         self.jobs: dict[str, Job] = {}  # the curvature, the LR range test: each under way, by what it is
+        from gdtui.engine.served import Served
+
+        self.served = Served.from_env()  # a tab of `gdtui serve`: the files it may read, the models it may build
 
     @property
     def trainer(self) -> Trainer | None:
@@ -184,6 +187,7 @@ class Session:
             return True
         self.refused = None
         try:
+            self.allowed(config)
             race = Race(config, csv=csv if csv is not None and config.data == csv.path else None)
         except DeviceError as error:
             self.refused = "device"
@@ -210,6 +214,14 @@ class Session:
         self.send_state()
         return True
 
+    def allowed(self, config: RunConfig) -> RunConfig:
+        """`config`, if a served tab may run it (its data in the served folder, its model within the size
+        limit; the app checks first, this is the session's own guard); else ConfigError."""
+        if self.served is not None:
+            self.served.check_data(config.data)
+            self.served.check_params(config)
+        return config
+
     def rebuild(self, config: RunConfig) -> bool:
         """The focused lane's new settings. Alone, it is a new run; in a race, a change of its own settings
         (optimizer, loss, model...) restarts that lane alone, and a change of the data restarts every lane on
@@ -220,7 +232,7 @@ class Session:
         focused = race.lane(self.focus).trainer.config
         if all(getattr(config, f) == getattr(focused, f) for f in DATA_FIELDS):
             try:
-                race.replace(self.focus, config)
+                race.replace(self.focus, self.allowed(config))
             except ConfigError as error:
                 self.conn.send(p.Error(error.field, error.message))
                 return False
@@ -346,6 +358,10 @@ class Session:
 
         if config.data == DATA_ARTICLE or config.data in SYNTHETIC or (csv is not None and csv.path == config.data):
             return False
+        try:
+            self.allowed(config)
+        except ConfigError:
+            return False  # never read: the build refuses it, saying why
         self.running = False
         self.reading = Reading(config.data, failed)
         self.conn.send(p.Reading(config.data, 0.0))
@@ -678,7 +694,7 @@ class Session:
             match command:
                 case p.AddLane(changes):
                     config = race.lane(self.focus).trainer.config.replace(**changes)
-                    self.focus = race.add(check_combination(config)).id
+                    self.focus = race.add(self.allowed(check_combination(config))).id
                 case p.BranchLane(epoch, changes):
                     self.focus = race.branch(self.focus, epoch, **changes).id
                 case p.RemoveLane(lane):
