@@ -1,12 +1,16 @@
 """The landscape view: the loss over two parameters as a heatmap of half-block cells, with every lane's path.
 
 Why: the contours of the loss with the path on them are what make a learning rate that is too big visible.
-plotext's matrix_plot cost ~65 ms a frame at 70x24 and a braille path over it cut a black band through the
-colors; here each terminal cell is a "▀" whose foreground is one grid row and background the next (two grid
-rows per terminal row), and a path recolors the half-cells it crosses, so nothing is hidden. The colors are
-viridis (its yellow end left out) in 16 bands of the log of the loss: brightness rises steadily, so the picture
-reads in grayscale and under NO_COLOR, and the band edges are the contours. The heat is cached per grid and
-size; a frame only lays the paths over it. Torch-free: it draws a `surface.Landscape` the session sent.
+plotext's matrix_plot cost ~65 ms a frame at 70x24; here each terminal cell is a "▀" whose foreground is one
+grid row and background the next (two grid rows per terminal row). A path is a thin line of braille dots in its
+lane's color over the band of the cells it crosses (trace.py), so a zig-zag across the valley stays a line and
+the heat around it stays in view; a path is cut where it leaves the view for good, with an arrow there, so a
+diverged lane's flight out never paints the view. The marks: ○ a path's start, ● and • the lanes' current
+points, ✕ the least-squares minimum of all the parameters (not of the slice: the held ones are not at theirs),
+◆ the lowest point of the slice in view; the legend names those in view, in as many words as fit. The colors
+are viridis (its yellow end left out) in 16 bands of the log of the loss: brightness rises steadily, so the
+picture reads in grayscale and under NO_COLOR, and the band edges are the contours. The heat is cached per grid
+and size; a frame only lays the paths over it. Torch-free: it draws a `surface.Landscape` the session sent.
 """
 
 from __future__ import annotations
@@ -107,11 +111,11 @@ class LanePath:
     color: RGB
     points: Sequence[tuple[float, float]]
     focused: bool = False
-    label: str = "•"  # drawn along the path where there is no color (NO_COLOR): the lane's number
+    label: str = "•"  # its current point's mark where there is no color (NO_COLOR): the lane's number
 
 
 class LandscapeView(Widget):
-    """Draws a Landscape with the lanes' paths, its minimum and each lane's current point."""
+    """Draws a Landscape with the lanes' paths, both minima and each lane's current point."""
 
     DEFAULT_CSS = "LandscapeView { height: 1fr; min-height: 5; }"
 
@@ -292,8 +296,13 @@ class LandscapeView(Widget):
         candidates = [(left, scale) for scale in scales[:-1] for left in lefts[:2]]
         candidates += [(lefts[2], scale) for scale in scales]
         right = 0
+        bar = ""
         for left, (swatches, unit) in candidates:
-            right = 0 if ends is None or not swatches else len(ends[0]) + len(ends[1]) + swatches + len(unit) + 3
+            if self.colorless:  # the bands' characters, every one or every other
+                bar = (RAMP if swatches >= 8 else RAMP[::2]) if swatches else ""
+            else:
+                bar = "█" * swatches
+            right = 0 if ends is None or not bar else len(ends[0]) + len(ends[1]) + len(bar) + len(unit) + 3
             if len(left) + right <= width:
                 break
         notes = [f"on a {grid.points:,}-point subsample"] if grid.subsampled else []
@@ -308,7 +317,7 @@ class LandscapeView(Widget):
         if ends is not None and right:
             segments.append(Segment(f" {ends[0]} ", self._style(DIM)))
             if self.colorless:
-                segments.append(Segment(RAMP[:: max(1, len(RAMP) // swatches)][:swatches].ljust(swatches), PLAIN))
+                segments.append(Segment(bar, PLAIN))
             else:
                 segments += [Segment("█", self._style(color)) for color in PALETTE[:: BANDS // swatches]]
             segments.append(Segment(f" {ends[1]}{unit}", self._style(DIM)))
