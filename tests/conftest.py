@@ -15,3 +15,12 @@ def signal_mask_unchanged():
     yield
     after = signal.pthread_sigmask(signal.SIG_SETMASK, before)
     assert after == before, f"the test left signals blocked: {sorted(after - before)}"
+
+
+@pytest.fixture(autouse=True)
+def state_folder(tmp_path_factory, monkeypatch):
+    """The user's state folder (where the TUI keeps its journals) is a fresh one per test, never the real one:
+    a TUI run in-process, or a gdtui started by a test, journals there."""
+    folder = tmp_path_factory.mktemp("state")
+    monkeypatch.setenv("XDG_STATE_HOME", str(folder))
+    return folder

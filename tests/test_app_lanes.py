@@ -180,7 +180,7 @@ async def test_the_app_opens_with_the_lanes_of_vary():
         assert app.race.lanes.focus == lanes_of(app)[0].id and app.config == base
 
 
-def test_gdtui_vary_hands_the_app_its_lanes(monkeypatch):
+def test_gdtui_vary_hands_the_session_its_lanes(monkeypatch):
     import os
 
     from gdtui.cli import main
@@ -188,8 +188,8 @@ def test_gdtui_vary_hands_the_app_its_lanes(monkeypatch):
     seen = {}
 
     class Session:
-        def spawn(self, config, csv=None):
-            seen["spawned"] = config
+        def spawn(self, config, csv=None, record=None, **start):
+            seen.update(spawned=config, lanes=[lane.start for lane in record.lanes[1:]])
 
         def stop(self):
             pass
@@ -197,8 +197,8 @@ def test_gdtui_vary_hands_the_app_its_lanes(monkeypatch):
     class App:
         return_code = 0
 
-        def __init__(self, config, start, session, lanes):
-            seen.update(config=config, lanes=lanes)
+        def __init__(self, config, start, session, hint=None):
+            seen.update(config=config)
 
         def run(self):
             pass

@@ -239,15 +239,16 @@ async def test_v_draws_the_fitted_function_and_shift_w_saves_every_lane_as_toml(
     async with app.run_test(size=SIZE) as pilot:
         await run_to_done(pilot)
         await wait_for(pilot, lambda: len(app.race.lanes) == 2 and app.state == "done", what="both lanes done")
+        assert app.plot.show_line  # the fitted function is drawn as a line by default
         await pilot.press("v")
-        assert app.plot.show_line and app.tabs.active == "tab-preds"
+        assert not app.plot.show_line and app.tabs.active == "tab-preds"  # v: its values at the data points
         assert app.plot.line_x == torch.linspace(1.0, 4.0, LINE_POINTS).tolist()
         trainer = Trainer(base)
         trainer.run(30)
-        before = trainer.replay(29).model.flat()  # the predictions the log's last row was made with
-        line = trainer.model.predict(torch.linspace(1.0, 4.0, LINE_POINTS), before).tolist()
+        line = trainer.model.predict(torch.linspace(1.0, 4.0, LINE_POINTS)).tolist()  # the last row's parameters
         await wait_for(pilot, lambda: app.plot.preds is not None and app.plot.preds[4:] == line, what="the line")
         await pilot.press("W")
         await wait_for(pilot, lambda: list(tmp_path.glob("*.toml")), what="the settings file")
-        settings, lanes = load(str(next(tmp_path.glob("*.toml"))))
+        settings, lanes, extras = load(str(next(tmp_path.glob("*.toml"))))
         assert settings["lr"] == 0.01 and lanes == [{"lr": 0.02, "batch_size": 2}]
+        assert [extra.reached for extra in extras] == [30, 30]

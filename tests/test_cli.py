@@ -649,7 +649,7 @@ def test_tui_command_gives_the_app_the_preset_with_its_overrides(monkeypatch):
     seen = {}
 
     class Session:
-        def spawn(self, config, csv=None):
+        def spawn(self, config, csv=None, **start):
             seen["spawned"] = config
 
         def stop(self):
@@ -658,7 +658,7 @@ def test_tui_command_gives_the_app_the_preset_with_its_overrides(monkeypatch):
     class App:
         return_code = 0
 
-        def __init__(self, config, start, session, lanes=()):
+        def __init__(self, config, start, session, lanes=(), hint=None):
             seen.update(config=config, start=start)
 
         def run(self):

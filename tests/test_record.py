@@ -13,10 +13,10 @@ import pytest
 
 from gdtui.cli import main
 from gdtui.engine import resolve
-from gdtui.engine.journal import Journal
+from gdtui.engine.journal import Journal, read
 from gdtui.engine.journal import load as load_journal
 from gdtui.engine.lanes import Race
-from gdtui.engine.record import Change, RecordError, read
+from gdtui.engine.record import Change, RecordError
 from gdtui.engine.tomlconfig import dump_record
 from tests.test_audit_engine import reference_loop
 

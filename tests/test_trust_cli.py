@@ -368,7 +368,7 @@ import gdtui.tui.app, gdtui.tui.client
 from gdtui.cli import main
 
 class Session:
-    def spawn(self, config, csv):
+    def spawn(self, config, csv, **start):
         print("spawned", flush=True)
     def stop(self):
         print("stopped", flush=True)

@@ -124,8 +124,8 @@ def stub_tui(monkeypatch) -> dict:
     spawned: dict = {}
 
     class Session:
-        def spawn(self, config, csv=None):
-            spawned.update(config=config, csv=csv)
+        def spawn(self, config, csv=None, **start):
+            spawned.update(config=config, csv=csv, **start)
 
         def stop(self):
             pass
@@ -133,8 +133,8 @@ def stub_tui(monkeypatch) -> dict:
     class App:
         return_code = 0
 
-        def __init__(self, config, start, session, lanes=()):
-            pass
+        def __init__(self, config, start, session, lanes=(), hint=None):
+            spawned.update(hint=hint)
 
         def run(self):
             pass

@@ -31,7 +31,7 @@ from gdtui.engine.config import (
 from gdtui.engine.csvfile import CsvData, DataError, check_readable, read_xy
 from gdtui.engine.history import EpochResult, History, HistoryFile
 from gdtui.engine.presets import PRESETS, resolve
-from gdtui.engine.record import Record
+from gdtui.engine.record import LaneRecord, Record
 from gdtui.engine.tomlconfig import Extras, assemble
 from gdtui.engine.vary import lane_configs
 
@@ -199,7 +199,8 @@ def _journal_record(path: str, options: dict[str, Any]) -> Record:
     """A journal's record, each lane's start taking the settings the command line gives."""
     from dataclasses import replace
 
-    from gdtui.engine.record import RecordError, read
+    from gdtui.engine.journal import read
+    from gdtui.engine.record import RecordError
 
     try:
         record = read(path)
@@ -329,6 +330,23 @@ def tui_lanes(options: dict[str, Any], vary: tuple[str, ...]) -> tuple[list[RunC
             raise click.BadParameter(BOTH_LANES, param_hint="'--vary'")
         lanes = [lane for _, lane in check_vary(lanes[0], vary)]
     return lanes, check_data(lanes[0], read_up_to=TUI_READS_UP_TO)
+
+
+def tui_record(options: dict[str, Any], vary: tuple[str, ...]) -> tuple[Record, CsvData | None]:
+    """The TUI's race as a record (the --config file's, with its changes; or a lane per --vary combination) and
+    its CSV data read, every value checked: a bad one is a usage error naming it."""
+    if vary:
+        lanes, csv = tui_lanes(options, vary)
+        return Record(tuple(LaneRecord(n, config) for n, config in enumerate(lanes))), csv
+    record = record_from(options)
+    return record, check_data(record.lanes[0].start, read_up_to=TUI_READS_UP_TO)
+
+
+def served() -> bool:
+    """Whether this process is a tab of `gdtui serve`."""
+    from gdtui.engine.served import Served
+
+    return Served.from_env() is not None
 
 
 def _fmt(value: float | None) -> str:

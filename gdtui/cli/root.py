@@ -9,16 +9,14 @@ Torch and Textual load only inside the command that needs them.
 from __future__ import annotations
 
 import importlib
-import os
 import signal
-import sys
 import threading
 from typing import Any
 
 import click
 
 from gdtui import __version__
-from gdtui.cli.common import ENDING_SIGNALS, EXIT_OK, EXIT_USAGE, run_options, tui_lanes
+from gdtui.cli.common import ENDING_SIGNALS, EXIT_OK, EXIT_USAGE, run_options, served, tui_record
 
 COMMANDS = {  # name: "module:attribute" of its click command
     "export-script": "gdtui.cli.export:export_script",
@@ -26,6 +24,8 @@ COMMANDS = {  # name: "module:attribute" of its click command
     "landscape": "gdtui.cli.landscape:landscape",
     "lr-find": "gdtui.cli.landscape:lr_find",
     "presets": "gdtui.cli.presets:presets",
+    "replay": "gdtui.cli.resume:replay",
+    "resume": "gdtui.cli.resume:resume",
     "run": "gdtui.cli.run:run",
     "serve": "gdtui.cli.serve:serve",
 }
@@ -61,40 +61,27 @@ class LazyGroup(click.Group):
 @run_options
 @click.option("--run", "start", is_flag=True, help="Start training at once.")
 @click.option("--vary", multiple=True, metavar="FIELD=V1,V2,...", help="Open with a lane per combination (see run).")
+@click.option(
+    "--journal",
+    type=click.Path(dir_okay=False),
+    help="Append the run's record to FILE as it goes (default: a new file in the user's state folder).",
+)
+@click.option("--no-journal", is_flag=True, help="Keep no journal of this run (no `gdtui resume` for it).")
 @click.pass_context
-def cli(ctx: click.Context, start: bool, vary: tuple[str, ...], **options: Any) -> None:
+def cli(
+    ctx: click.Context, start: bool, vary: tuple[str, ...], journal: str | None, no_journal: bool, **options: Any
+) -> None:
     """Watch and steer gradient descent in the terminal. Without a command, opens the TUI."""
     if ctx.invoked_subcommand is not None:
         return
-    lanes, csv = tui_lanes(options, vary)
-    config = lanes[0]
-    from gdtui.tui.client import SessionClient
+    record, csv = tui_record(options, vary)
+    from gdtui.cli.journals import new_journal, resume_hint
 
-    session = SessionClient()
-    code = 0
-    mask = signal.pthread_sigmask(signal.SIG_BLOCK, [])  # as it was: restored once the session is gone
-    try:
-        session.spawn(config, csv)  # torch loads in the session process while Textual loads here
-        from gdtui.tui.app import GdtuiApp
+    hint = resume_hint()
+    path = None if no_journal or served() else (journal or new_journal())
+    from gdtui.cli.tui import launch
 
-        app = GdtuiApp(config, start=start, session=session, lanes=lanes[1:])
-        app.run()  # the app ends itself on SIGTERM / SIGHUP, with 128 + the signal's number
-        code = app.return_code or 0
-    finally:
-        # A signal from here on must not cut the session's end short: it is held (the process ends with it).
-        signal.pthread_sigmask(signal.SIG_BLOCK, ENDING_SIGNALS)
-        session.stop()  # the session process is ended and reaped, however the app ended
-    held = sorted(set(signal.sigpending()) & set(ENDING_SIGNALS))
-    if held and not code:  # it came as the app ended: the exit status still says so
-        code = 128 + held[0]
-    for _ in held:  # taken, not left pending: the mask goes back as it was (an in-process caller lives on)
-        signal.sigtimedwait(ENDING_SIGNALS, 0)
-    signal.pthread_sigmask(signal.SIG_SETMASK, mask)
-    # The terminal is restored and the session is gone. If the terminal itself is gone (a dropped SSH link),
-    # Textual's input thread can spin on end-of-file and keep the process alive: leave without waiting on it.
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(code)
+    launch(record, csv, start=start, journal=path, hint=hint)
 
 
 class Ended(BaseException):

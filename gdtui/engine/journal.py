@@ -12,6 +12,7 @@ process killed while writing) loads up to its last complete line. Torch-free.
     {"remove": 1}
     {"focus": 2}
     {"reached": {"0": 2000, "2": 1500}}
+    {"end": true}                           the gdtui that wrote it quit as it should
 
 LANE is {"id": 0, "start": {SETTINGS}, "changes": [{"epoch": E, SETTINGS}], "origin": [SOURCE, EPOCH] or null}
 with SETTINGS under the command line's names, as a TOML snapshot holds them.
@@ -28,7 +29,7 @@ from gdtui.engine.config import ConfigError, RunConfig
 from gdtui.engine.record import LaneRecord, Record, RecordError, change_of, encoded_change, finite
 
 VERSION = 1
-HEADER = {"gdtui": "journal", "version": VERSION}
+HEADER = {"gdtui": "journal", "version": VERSION}  # and the writing process's pid
 MAX_LINE = 1 << 20  # a line is an event of a few hundred bytes: longer is no journal of ours
 
 
@@ -59,9 +60,15 @@ class Journal:
         self.path = path
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o666)
         self.handle: IO[str] = os.fdopen(fd, "a", encoding="utf-8")
+        try:  # held while the run goes on: a gdtui started meanwhile sees the journal is in use
+            import fcntl
+
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except (ImportError, OSError):
+            pass
         self.last: Record | None = None
         self.epochs: dict[int, int] = {}
-        self._line(HEADER)
+        self._line({**HEADER, "pid": os.getpid()})
 
     def _line(self, event: dict[str, Any]) -> None:
         self.handle.write(json.dumps(event, separators=(",", ":")) + "\n")
@@ -96,6 +103,10 @@ class Journal:
         if epochs != self.epochs:
             self.epochs = epochs
             self._line({"reached": {str(k): v for k, v in epochs.items()}})
+
+    def end(self) -> None:
+        """The run closed as it should: a resume is not needed (`{"end": true}`)."""
+        self._line({"end": True})
 
     def close(self) -> None:
         try:
@@ -169,9 +180,9 @@ def load(path: str) -> Record:
             raise RecordError(f"{path}:{number}: not a JSON line") from None
         if not isinstance(event, dict):
             raise RecordError(f"{path}:{number}: not an event")
-        if number == 1:
-            if event.get("gdtui") != "journal":
-                raise RecordError(f"{path}: not a gdtui journal (its first line says what it is)")
+        if number == 1 and event.get("gdtui") != "journal":
+            raise RecordError(f"{path}: not a gdtui journal (its first line says what it is)")
+        if "gdtui" in event:  # the header, again where a resumed run went on writing
             if event.get("version") != VERSION:
                 raise RecordError(f"{path}: a journal of version {event.get('version')!r}, this gdtui reads {VERSION}")
             continue
@@ -204,6 +215,8 @@ def load(path: str) -> Record:
             lanes = [lane for lane in lanes if lane.id != event["remove"]]
         elif "focus" in event:
             focus = event["focus"]
+        elif "end" in event:
+            pass
         elif "reached" in event:
             epochs = event["reached"]
             if not isinstance(epochs, dict):
@@ -216,3 +229,21 @@ def load(path: str) -> Record:
     kept = tuple(replace(lane, reached=reached.get(lane.id, 0)) for lane in lanes)
     ids = [lane.id for lane in kept]
     return Record(kept, focus if focus in ids else ids[0])
+
+
+def read(path: str) -> Record:
+    """A record from either encoding: a journal (JSON lines, its first line a gdtui journal header) or a TOML
+    snapshot. RecordError names the file and what is wrong."""
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(64)
+    except OSError as error:
+        raise RecordError(f"{path}: {error.strerror or error}") from None
+    if head.lstrip().startswith(b"{"):
+        return load(path)
+    from gdtui.engine.tomlconfig import ConfigFileError, load_record
+
+    try:
+        return load_record(path)
+    except ConfigFileError as error:
+        raise RecordError(str(error)) from None

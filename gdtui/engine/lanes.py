@@ -186,6 +186,7 @@ class Race:
             want = t.config.epochs - t.epoch
             due = t.until_change()  # a recorded change comes first: the chunk stops at its epoch
             want = want if due is None else min(want, due)
+            want = want if t.hold is None else min(want, t.hold - t.epoch)
             wants.append(want if max_epochs is None else min(want, max_epochs))
         if len(unit) == 1:
             lane = unit[0]

@@ -20,6 +20,7 @@ from typing import Any
 from gdtui.engine.config import RunConfig
 from gdtui.engine.csvfile import CsvData
 from gdtui.engine.history import Chunk
+from gdtui.engine.record import Record
 from gdtui.engine.surface import Curvature, Landscape, LrFind
 
 Span = tuple[tuple[float, float], tuple[float, float]]
@@ -29,10 +30,15 @@ Span = tuple[tuple[float, float], tuple[float, float]]
 
 @dataclass(frozen=True)
 class Start:
-    """The session's first run, sent with the spawn (its CSV data too, if the command line has read it)."""
+    """The session's first run, sent with the spawn (its CSV data too, if the command line has read it): `config`
+    alone, or the race a `record` holds (its lanes, each change taken at its epoch); with `resume`, every lane
+    trained to the epoch it reached, then paused. `journal`: where the session appends the run's record."""
 
     config: RunConfig
     csv: CsvData | None = None
+    record: Record | None = None
+    resume: bool = False
+    journal: str | None = None
 
 
 @dataclass(frozen=True)
@@ -144,6 +150,11 @@ class GetScript:
     """The focused lane as a plain PyTorch script (gdtui.engine.script)."""
 
 
+@dataclass(frozen=True)
+class GetRecord:
+    """The race as a record (its snapshot: `W`)."""
+
+
 Command = (
     Start
     | Step
@@ -163,6 +174,7 @@ Command = (
     | FindLr
     | CancelRead
     | GetScript
+    | GetRecord
 )
 
 # Replies: session -> UI -------------------------------------------------------------------------------------
@@ -318,6 +330,13 @@ class ScriptReady:
     text: str
 
 
+@dataclass(frozen=True)
+class RecordReady:
+    """The race as a record: every lane's start, its changes, the epoch it reached, its origin."""
+
+    record: Record
+
+
 Reply = (
     Ready
     | Lanes
@@ -333,4 +352,5 @@ Reply = (
     | LrFound
     | Reading
     | ScriptReady
+    | RecordReady
 )

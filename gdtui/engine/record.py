@@ -1,6 +1,6 @@
 """The run as a record: every lane's start, every change with the epoch it took effect, every branch's origin and
 the epoch each lane reached. Two encodings of one value: the snapshot (TOML, `W` and `--save-config`) and the
-journal (JSON lines, appended as the run goes: see gdtui.engine.journal); one reader (`read`) loads either.
+journal (JSON lines, appended as the run goes); one reader (gdtui.engine.journal.read) loads either.
 
 Why: gdtui is deterministic to the bit, so a lane's start settings and its changes, replayed, are the lane:
 `--config`, `gdtui run --config`, resume and replay are all views of this one value. A branch is recorded whole
@@ -114,23 +114,3 @@ def finite(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return "nan" if value != value else ("inf" if value > 0 else "-inf")
     return value
-
-
-def read(path: str) -> Record:
-    """A record from either encoding: a journal (JSON lines, its first line a gdtui journal header) or a TOML
-    snapshot. RecordError names the file and what is wrong."""
-    try:
-        with open(path, "rb") as handle:
-            head = handle.read(64)
-    except OSError as error:
-        raise RecordError(f"{path}: {error.strerror or error}") from None
-    if head.lstrip().startswith(b"{"):
-        from gdtui.engine.journal import load
-
-        return load(path)
-    from gdtui.engine.tomlconfig import ConfigFileError, load_record
-
-    try:
-        return load_record(path)
-    except ConfigFileError as error:
-        raise RecordError(str(error)) from None

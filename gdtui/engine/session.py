@@ -30,10 +30,12 @@ from gdtui.engine import protocol as p
 from gdtui.engine.config import DATA_FIELDS, ConfigError, RunConfig, check_combination
 from gdtui.engine.csvfile import CsvData
 from gdtui.engine.protocol import LaneInfo, SessionInfo
+from gdtui.engine.record import Record
 from gdtui.engine.surface import Curvature, Landscape
 
 if TYPE_CHECKING:
     from gdtui.engine.history import Chunk
+    from gdtui.engine.journal import Journal
     from gdtui.engine.lanes import Race
     from gdtui.engine.trainer import Trainer
 
@@ -41,6 +43,7 @@ CHUNK_SECONDS = 0.1
 NO_CURVATURE = Curvature([], [], None, False)  # a model with no landscape (one parameter...)
 LOG_TAIL = 2000  # the epochs a UI's log keeps
 LOOK_SECONDS = 0.001
+JOURNAL_SECONDS = 2.0  # how often the journal takes the epochs reached while training runs
 
 
 def main() -> None:
@@ -54,17 +57,17 @@ def main() -> None:
         start = conn.recv()
     except (EOFError, OSError):
         return
-    serve(conn, start.config, start.csv)
+    serve(conn, start.config, start.csv, start)
 
 
-def serve(conn: Pipe, config: RunConfig, csv: CsvData | None = None) -> None:
-    """Build a Trainer for `config` (from `csv`, its CSV data already read), then obey commands from `conn`
-    until quit or EOF."""
+def serve(conn: Pipe, config: RunConfig, csv: CsvData | None = None, start: p.Start | None = None) -> None:
+    """Build a Trainer for `config` (from `csv`, its CSV data already read; or the race of `start`'s record),
+    then obey commands from `conn` until quit or EOF."""
     import warnings
 
     warnings.filterwarnings("ignore")
     try:
-        Session(conn).loop(config, csv)
+        Session(conn).loop(config, csv, start)
     except (EOFError, BrokenPipeError, ConnectionResetError, KeyboardInterrupt):
         pass
     finally:
@@ -133,6 +136,8 @@ class Session:
         from gdtui.engine.served import Served
 
         self.served = Served.from_env()  # a tab of `gdtui serve`: the files it may read, the models it may build
+        self.journal: Journal | None = None  # where the run's record is appended as it goes
+        self.noted = 0.0  # when the journal last took the epochs reached
 
     @property
     def trainer(self) -> Trainer | None:
@@ -176,9 +181,12 @@ class Session:
     def send_state(self) -> None:
         self.conn.send(p.State(self.focus, self.state(), self.trainer.epoch if self.trainer else 0))
 
-    def build(self, config: RunConfig, csv: CsvData | None = None) -> bool:
-        """A new race of one lane for `config` (its CSV read first, a slice at a time, unless `csv` holds it);
-        False, with the error sent, if it cannot be built."""
+    def build(
+        self, config: RunConfig, csv: CsvData | None = None, record: Record | None = None, resume: bool = False
+    ) -> bool:
+        """A new race of one lane for `config`, or of `record`'s lanes (its CSV read first, a slice at a time,
+        unless `csv` holds it); False, with the error sent, if it cannot be built. With `resume`, each lane of
+        the record trains to the epoch it reached, then the race pauses."""
         from gdtui.engine.csvfile import DataError
         from gdtui.engine.device import DeviceError
         from gdtui.engine.lanes import Race
@@ -187,8 +195,10 @@ class Session:
             return True
         self.refused = None
         try:
-            self.allowed(config)
-            race = Race(config, csv=csv if csv is not None and config.data == csv.path else None)
+            kept = csv if csv is not None and config.data == csv.path else None
+            for lane in record.lanes if record is not None else ():
+                self.allowed(lane.start)
+            race = Race(self.allowed(config), csv=kept) if record is None else Race.of_record(record, csv=kept)
         except DeviceError as error:
             self.refused = "device"
             self.conn.send(p.Error("device", str(error)))
@@ -207,8 +217,15 @@ class Session:
             self.refused = "configure"
             self.conn.send(p.Error("configure", f"configure failed: {type(error).__name__}: {error}"))
             return False
-        self.race, self.focus = race, race.lanes[0].id
+        ids = [lane.id for lane in race.lanes]
+        self.race, self.focus = race, record.focus if record is not None and record.focus in ids else ids[0]
         self.running = False
+        if record is not None and resume:  # every lane back where it stood: trained there, then paused
+            for built, kept_lane in zip(race.lanes, record.lanes):
+                built.trainer.hold = kept_lane.reached
+            self.running = any(built.active for built in race.lanes)
+            if not self.running:
+                self.release()
         self.send_ready()
         self.send_lanes()
         self.send_state()
@@ -405,22 +422,33 @@ class Session:
         self.conn.send(p.Error("data", f"reading {reading.path} cancelled"))
         reading.failed()
 
-    def start(self, config: RunConfig, csv: CsvData | None = None) -> None:
-        """The first run: `config`'s (its CSV read first); a missing device: the same on the cpu; anything
-        else, or a read cancelled: the preset itself."""
+    def start(
+        self, config: RunConfig, csv: CsvData | None = None, record: Record | None = None, resume: bool = False
+    ) -> None:
+        """The first run: `config`'s, or the race `record` holds (trained to where each lane stood with
+        `resume`), its CSV read first; a missing device: the same on the cpu; anything else, or a read
+        cancelled: the preset itself."""
         from gdtui.engine.presets import PRESETS
 
         if self.read_first(
-            config, csv, lambda data: self.start(config, data), lambda: self.start(PRESETS[config.preset].config)
+            config,
+            csv,
+            lambda data: self.start(config, data, record, resume),
+            lambda: self.start(PRESETS[config.preset].config),
         ):
+            return
+        if record is not None and self.build(config, csv, record, resume):
             return
         if not self.build(config, csv):
             # The notice is sent. A missing device: the same run on the cpu; anything else: the preset itself.
             if self.refused != "device" or not self.build(config.replace(device="cpu"), csv):
                 self.build(PRESETS[config.preset].config)
 
-    def loop(self, config: RunConfig, csv: CsvData | None = None) -> None:
-        self.obey("configure", lambda: self.start(config, csv), acknowledge=False)
+    def loop(self, config: RunConfig, csv: CsvData | None = None, first: p.Start | None = None) -> None:
+        record, resume = (first.record, first.resume) if first is not None else (None, False)
+        if first is not None and first.journal is not None:
+            self.open_journal(first.journal)
+        self.obey("configure", lambda: self.start(config, csv, record, resume), acknowledge=False)
         conn = self.conn
         while True:
             if self.running:
@@ -439,6 +467,7 @@ class Session:
                 conn.send(p.Error("pipe", f"a command could not be read: {type(error).__name__}: {error}"))
                 continue
             if isinstance(command, p.Quit):
+                self.close_journal()
                 return
             self.obey(command_name(command), lambda: self.handle(command))  # noqa: B023 (called at once)
 
@@ -448,6 +477,7 @@ class Session:
         stands: the epochs that completed are reported first."""
         try:
             self._obey(what, work)
+            self.note()
         finally:
             if acknowledge:
                 self.seen += 1
@@ -476,13 +506,64 @@ class Session:
         race = self.race
         assert race is not None
         budget, stop = (None, None) if max_epochs else (CHUNK_SECONDS, self._command_waiting())
+        before = {lane.id: lane.trainer.config for lane in race.lanes}
         chunks = race.run_chunk(max_epochs, budget=budget, should_stop=stop)
+        for lane in race.lanes:  # a record's change taken at its epoch: the lane's settings now
+            if lane.trainer.config != before.get(lane.id, lane.trainer.config):
+                self.conn.send(p.Applied(lane.id, lane.trainer.config))
         if not any(lane.active for lane in race.lanes):
             self.running = False
+            self.release()
         self.report(chunks)
         if any(race.lane(lane_id).trainer.stopped for lane_id in chunks):  # a stop rule ended a lane: say why
             self.send_lanes()
         self.send_state()
+
+    def release(self) -> None:
+        """A resumed race stands where it stood: its lanes train on from here when asked (their holds go)."""
+        assert self.race is not None
+        for lane in self.race.lanes:
+            lane.trainer.hold = None
+
+    # the journal -------------------------------------------------------------------------------------------
+
+    def open_journal(self, path: str) -> None:
+        from gdtui.engine.journal import Journal
+
+        try:
+            self.journal = Journal(path)
+        except OSError as error:
+            self.conn.send(p.Error("journal", f"{path}: {error.strerror or error}: the run is not journaled"))
+
+    def note(self) -> None:
+        """Append to the journal what changed in the race since the last note, and every JOURNAL_SECONDS (and
+        when training stops) the epochs the lanes reached. A journal that cannot be written is said, then
+        dropped: the run goes on."""
+        journal, race = self.journal, self.race
+        if journal is None or race is None:
+            return
+        try:
+            record = race.record(self.focus)
+            journal.write(record)
+            now = time.perf_counter()
+            if now >= self.noted + JOURNAL_SECONDS or not self.running:
+                journal.reached(record)
+                self.noted = now
+        except OSError as error:
+            self.journal = None
+            journal.close()
+            self.conn.send(p.Error("journal", f"{journal.path}: {error.strerror or error}: no longer journaled"))
+
+    def close_journal(self) -> None:
+        if self.journal is not None:
+            self.running = False
+            self.note()
+            try:
+                self.journal.end()
+            except OSError:
+                pass
+            self.journal.close()
+            self.journal = None
 
     def report(self, chunks: dict[int, Chunk]) -> None:
         """Send new epochs, a report per lane (each naming its lane), the focused lane's last."""
@@ -558,6 +639,8 @@ class Session:
                     if self.running and t.done:
                         self.running = False
                     self.send_state()
+            case p.GetRecord():
+                self.conn.send(p.RecordReady(race.record(self.focus)))
             case p.GetScript():  # the focused lane as a plain torch script: its start and the changes it took
                 from gdtui.engine.script import script
 

@@ -185,7 +185,8 @@ class Trainer:
 
     @property
     def done(self) -> bool:
-        return self.epoch >= self.config.epochs or self.stopped is not None
+        held = self.hold is not None and self.epoch >= self.hold
+        return self.epoch >= self.config.epochs or self.stopped is not None or held
 
     @property
     def stop_reason(self) -> str:
@@ -246,6 +247,7 @@ class Trainer:
         self.start_config = self.config  # the run as it started: with `changes`, all it takes to replay it
         self.changes: list[tuple[int, dict[str, Any]]] = []  # (epoch, changes made after that epoch)
         self._pending: list[tuple[int, dict[str, Any]]] = []  # a record's changes still to come (`schedule`)
+        self.hold: int | None = None  # train no further than this epoch (a resumed run stops where it stood)
         self._checkpoints: list[Checkpoint] = []
         self._spacing = self.CHECKPOINT_EVERY  # epochs between the checkpoints kept (doubled when over budget)
         self._kept = 0  # the checkpoints' bytes
@@ -428,6 +430,8 @@ class Trainer:
         self.take_due()
         if self._pending:
             max_epochs = min(max_epochs, self._pending[0][0] - self.epoch)
+        if self.hold is not None:
+            max_epochs = min(max_epochs, self.hold - self.epoch)
         if self.status == "diverged" or max_epochs < 1:
             return None
         lr = self.optimizer.param_groups[0]["lr"]

@@ -67,10 +67,12 @@ class GdtuiApp(App[None]):
         start: bool = False,
         session: SessionClient | None = None,
         lanes: list[RunConfig] | None = None,
+        hint: str | None = None,
     ) -> None:
         """`session`: a SessionClient already spawned with `config` (the CLI starts it before loading Textual);
-        `lanes`: more lanes to race beside `config`'s (`gdtui --vary`)."""
+        `lanes`: more lanes to race beside `config`'s; `hint`: a notice to show at once."""
         super().__init__()
+        self.hint = hint
         self.extra_lanes = list(lanes or [])
         self.config = config or resolve()
         self.start_running = start
@@ -127,6 +129,8 @@ class GdtuiApp(App[None]):
             self.session.send(p.AddLane({name: getattr(lane, name) for name in VARY_FIELDS}))
         if self.extra_lanes:
             self.session.send(p.FocusLane(0))
+        if self.hint:
+            self.notify(self.hint, title="resume", timeout=20)
         if self.start_running:
             self.asked.running = True
             self.session.send(p.Run())

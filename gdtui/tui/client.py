@@ -30,6 +30,7 @@ from typing import IO, TYPE_CHECKING
 from gdtui.engine import protocol
 from gdtui.engine.config import RunConfig
 from gdtui.engine.csvfile import CsvData
+from gdtui.engine.record import Record
 
 if TYPE_CHECKING:
     # For annotations only: the CLI imports this module before Textual has loaded (torch loads meanwhile).
@@ -60,9 +61,16 @@ class SessionClient:
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None
 
-    def spawn(self, config: RunConfig, csv: CsvData | None = None) -> None:
+    def spawn(
+        self,
+        config: RunConfig,
+        csv: CsvData | None = None,
+        record: Record | None = None,
+        resume: bool = False,
+        journal: str | None = None,
+    ) -> None:
         """Start the session process (it imports torch, not us) and send it `config` (and its CSV data, if the
-        command line has read it already)."""
+        command line has read it already), or the race of `record` (see protocol.Start)."""
         self._close_stderr()
         self._stderr = tempfile.TemporaryFile()
         ours, theirs = socket.socketpair()
@@ -78,7 +86,8 @@ class SessionClient:
         theirs.close()
         self.adopt(ours)
         assert self.conn is not None
-        self.conn.send(protocol.Start(config, csv))  # not counted, never acknowledged (the socket is empty)
+        start = protocol.Start(config, csv, record, resume, journal)
+        self.conn.send(start)  # not counted, never acknowledged (the socket is empty)
 
     def adopt(self, sock: socket.socket) -> None:
         """Speak over `sock` (our end of the session's socket pair)."""

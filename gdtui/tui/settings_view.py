@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import cast
 
 from gdtui.engine import protocol as p
-from gdtui.engine.config import LIVE_FIELDS, ConfigError, RunConfig, check_combination
+from gdtui.engine.config import LIVE_FIELDS, ConfigError, check_combination
 from gdtui.engine.presets import resolve
 from gdtui.engine.served import Served
 from gdtui.tui.files import deliver_written, failure, keep, new_name
@@ -62,18 +62,25 @@ class SettingsControl:
         shell.send(p.Configure(config))
 
     def save(self) -> None:
-        """Every lane's settings as TOML that `gdtui --config FILE` loads back to the same race."""
-        from gdtui.engine.tomlconfig import ConfigFileError, dump
+        """The race's record (every lane's start, its changes at their epochs, its origin, the epoch it reached)
+        as TOML that `gdtui --config FILE` loads back to the same race: asked of the session, written on reply."""
+        if not self.shell.send(p.GetRecord()):
+            self.shell.notify("the session is not there: nothing saved", title="settings not written", severity="error")
 
-        configs: list[RunConfig] = [lane.config for lane in self.lanes.lanes] or [self.shell.config]
+    def on_record(self, reply: p.RecordReady) -> None:
+        from gdtui.engine.tomlconfig import ConfigFileError, dump_record
+
+        record = reply.record
         try:
-            path = keep(self.shell, new_name(self.shell.config.preset, "toml"), dump(configs))
+            path = keep(self.shell, new_name(self.shell.config.preset, "toml"), dump_record(record))
         except (OSError, ConfigFileError) as error:  # a folder or disk that refuses it; a path TOML cannot hold
             why = failure(error) if isinstance(error, OSError) else str(error)
             self.shell.notify(why, title="settings not written", severity="error")
             return
-        lanes = f"{len(configs)} lane{'s' if len(configs) != 1 else ''}"
-        self.shell.notify(f"{lanes} {self._where(path)}", title="settings saved")
+        count = len(record.lanes)
+        changes = sum(len(lane.changes) for lane in record.lanes)
+        told = f", {changes} change{'s' if changes != 1 else ''}" if changes else ""
+        self.shell.notify(f"{count} lane{'s' if count != 1 else ''}{told} {self._where(path)}", title="settings saved")
 
     def _where(self, path: str) -> str:
         return f"downloaded as {path}" if self.served is not None else f"written to {path}"
@@ -86,6 +93,7 @@ class SettingsControl:
             p.Applied: self.on_applied,
             p.Error: self.on_error,
             p.Exported: self.on_exported,
+            p.RecordReady: self.on_record,
         }
 
     def on_exported(self, reply: p.Exported) -> None:

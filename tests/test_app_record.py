@@ -1,0 +1,94 @@
+"""The run as a record in the TUI (issue 27): a journal made by keys, the training process killed, the run resumed
+to the same epoch with the same next log lines; `W` writes the record, and `gdtui run --config` prints the log
+the TUI showed.
+
+The reference is a solo Trainer that takes the same change at the same epoch by hand.
+"""
+
+from __future__ import annotations
+
+import json
+
+from gdtui.cli import main
+from gdtui.engine.journal import read
+from gdtui.engine.trainer import Trainer
+from gdtui.tui.app import GdtuiApp
+from gdtui.tui.client import SessionClient
+from tests.test_audit_app import caught_up
+from tests.tui_helpers import config, ready, wait_for
+
+SIZE = (120, 36)
+
+
+def reference(cfg, epochs: int) -> list[float]:
+    """The run with lr doubled after epoch 5, by hand."""
+    trainer = Trainer(cfg)
+    trainer.run(5)
+    trainer.update(lr=cfg.lr * 2)
+    trainer.run(epochs - 5)
+    return list(trainer.history.rmse)
+
+
+async def test_a_journal_made_by_keys_resumes_bit_for_bit_after_the_session_is_killed(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    cfg = config(epochs=12)
+    journal = str(tmp_path / "lesson.jsonl")
+    session = SessionClient()
+    session.spawn(cfg, journal=journal)
+    app = GdtuiApp(cfg, session=session)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        for _ in range(5):
+            await pilot.press("s")
+        await pilot.press("right_square_bracket")  # lr x2 after epoch 5
+        for _ in range(3):
+            await pilot.press("s")
+        await wait_for(pilot, lambda: caught_up(app) and app.status.epoch == 8, what="epoch 8")
+        assert session.process is not None
+        session.process.kill()  # kill -9 the training process: the journal holds the run
+        session.process.wait()
+    record = read(journal)
+    (lane,) = record.lanes
+    assert lane.reached == 8 and [(c.epoch, dict(c.settings)) for c in lane.changes] == [(5, {"lr": 2e-5})]
+
+    resumed = SessionClient()
+    resumed.spawn(lane.start, record=record, resume=True, journal=journal)
+    app = GdtuiApp(lane.start, session=resumed)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.state == "paused" and app.status.epoch == 8, what="resumed at epoch 8")
+        series = app.race.lanes.lanes[0].series
+        assert list(series) == reference(cfg, 8)
+        await pilot.press("s")
+        await pilot.press("s")
+        await wait_for(pilot, lambda: caught_up(app) and app.status.epoch == 10, what="epoch 10")
+        assert list(app.race.lanes.lanes[0].series) == reference(cfg, 10)  # the same next lines
+        assert app.config.lr == 2e-5
+        await pilot.press("W")
+        written = sorted(tmp_path.glob("gdtui-*.toml"))
+        await wait_for(pilot, lambda: bool(sorted(tmp_path.glob("gdtui-*.toml"))), what="W's file")
+        written = sorted(tmp_path.glob("gdtui-*.toml"))
+    text = written[0].read_text()
+    assert "changes = [{epoch = 5, lr = 2e-05}]" in text and "reached = 10" in text
+    assert read(journal).lanes[0].reached == 10  # the same journal went on
+
+    # the record W wrote: `gdtui run --config` prints what the TUI showed (to the run's 12 epochs)
+    code = main(["run", "--config", str(written[0]), "--json"])
+    assert code == 0
+
+
+def test_run_config_of_w_s_record_prints_the_tui_s_log(tmp_path, capsys):
+    cfg = config(epochs=12)
+    path = tmp_path / "w.toml"
+    from gdtui.engine.lanes import Race
+    from gdtui.engine.tomlconfig import dump_record
+
+    race = Race(cfg)
+    trainer = race.lanes[0].trainer
+    trainer.run(5)
+    trainer.update(lr=2e-5)
+    trainer.run(5)
+    path.write_text(dump_record(race.record(0)))
+    assert main(["run", "--config", str(path), "--json"]) == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    rmse = [line["rmse"] for line in lines if line.get("event") == "epoch"]
+    assert rmse == reference(cfg, 12)
