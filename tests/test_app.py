@@ -451,7 +451,7 @@ def test_log_ticks_label_the_values_not_their_logarithms():
     ticks, labels = log_ticks(log10(18.0), log10(75.0))
     assert labels[0] == "18" and labels[-1] == "75" and len(labels) == 5
     assert all(a < b for a, b in itertools.pairwise(ticks))
-    assert log_ticks(-10.0, 14.0) == ([-10.0, -4.0, 2.0, 8.0, 14.0], ["1e-10", "0.0001", "100", "1e+08", "1e+14"])
+    assert log_ticks(-10.0, 14.0) == ([-10.0, -4.0, 2.0, 8.0, 14.0], ["1e-10", "0.0001", "100", "1e8", "1e14"])
     assert log_ticks(1.0, 1.0) == ([1.0], ["10"])
     labels = log_ticks(log10(18.03), log10(18.04))[1]  # a curve that barely moves: labels still differ
     assert len(set(labels)) == 5 and labels[0] == "18.03" and labels[-1] == "18.04"
@@ -800,8 +800,12 @@ async def test_log_header_names_the_test_loss_and_scrolls_sideways_with_the_rows
         width, x = log.scrollable_content_region.width, log.scroll_x
         shown = _shown(log)
         assert shown[0] == log.header[x : x + width].rstrip()
-        assert shown[1:6] == [text[x : x + width].rstrip() for text in linear_module_rows(5)]
-        assert "bias=" in shown[5]
+        rows_shown = len(shown) - 1  # the log's rows below the plots (8 rows of canvas at 80x24): it follows
+        assert (
+            rows_shown >= 4
+            and shown[1:] == [text[x : x + width].rstrip() for text in linear_module_rows(5)][-rows_shown:]
+        )
+        assert "bias=" in shown[-1]
 
 
 @pytest.mark.parametrize("size", [(120, 36), (80, 24)])

@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from textual.app import SystemCommand
+from textual.widget import Widget
 
 from gdtui.engine import protocol as p
 from gdtui.engine.config import LIVE_FIELDS, MAX_LANES
@@ -28,6 +29,9 @@ from gdtui.tui.widgets.rmse_log import RmseLog
 from gdtui.tui.widgets.status import StatusLine
 
 ARTICLE_YLIM = {"fastai-quadratic": (-100.0, 100.0), "qiita-quadratic": (-75.0, 120.0)}
+PLOTS_ROWS = 14  # the plots' tabs and a plot with 8 rows of canvas: app.tcss's #plots min-height
+LOG_ROWS = 5  # the RMSE log's borders, header and two rows
+ARTICLE_AXES = {"fastai-quadratic": ("time", "speed")}  # the predictions' axes, as the article names them
 COMPARISONS: list[tuple[str, str, list[dict[str, Any]]]] = [
     (
         "Compare learning rates ×0.5 ×2 ×4",
@@ -175,6 +179,9 @@ class RaceView:
         ylim = ARTICLE_YLIM.get(info.config.preset) if info.config.data == "article" else None
         self.plot.set_data(info.x, info.y, info.n_train, ylim)
         self.plot.line_x = list(info.line_x)
+        self.plot.names = (
+            ARTICLE_AXES.get(info.config.preset, ("x", "y")) if info.config.data == "article" else ("x", "y")
+        )
         self.log.reset_rows(info.has_test)
         self.plot.set_preds(info.preds)
         self.status.epoch = 0
@@ -226,6 +233,7 @@ class RaceView:
         several = len(model) > 1
         self.table.display = several
         if several:
+            self._fit_table(len(model))
             self.table.show(model, self._asked_focus())
         focused = model.get(model.focus)
         others = [lane for lane in model.lanes if lane.id != model.focus] if several else []
@@ -237,6 +245,13 @@ class RaceView:
         else:
             self.plot.label, self.plot.color = "predictions", "red"
             self.curve.label, self.curve.color = "", "red"  # one lane: as gdtui always drew it
+
+    def _fit_table(self, lanes: int) -> None:
+        """The lanes table gives way to the plots and the log on a short terminal: it scrolls (its cursor on the
+        focused lane) rather than squeeze a plot below 8 rows; the plots' legends name every lane's colour."""
+        column = self.table.parent
+        room = (column.size.height if isinstance(column, Widget) else 0) - PLOTS_ROWS - LOG_ROWS
+        self.table.styles.max_height = max(room, 2) if room < lanes + 1 else None
 
     def _legend(self, lane: LaneView) -> str:
         return f"{lane.number} {self.lanes.apart(lane)}"[:20]

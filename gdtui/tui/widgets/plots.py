@@ -1,14 +1,12 @@
 """The two plots: predictions against the data, and RMSE over epochs.
 
-Why: plotext raises on inf, on values near 1e308 and on empty labelled series, and a raise inside render
-kills the app; every series is filtered here before plotting, and a failed render shows a notice instead.
-Axes stay still while training (y-limits from the data, as the seeds' set_ylim), predictions beyond them are
-clipped to the edge and counted in the title.
-
-A frame is drawn through the Line API: plotext's ANSI text is cut into strips here, with one style per
-escape sequence (each decoded once, by Rich), instead of going through Rich Text and Textual's content
-pipeline. The strips are the same (tested), and a frame costs a third as much: the event loop stays free
-for keys while training runs.
+Why: a frame must never take the app down (a failed one shows a notice instead), must stay cheap with 8 lanes
+(the event loop stays free for keys while training runs), and must read as the articles' matplotlib figures
+do: the data on top in its own marker, each lane's fitted function a smooth line, the legend above the plot,
+never over it, the axes named as the article names them. Both are drawn by gdtui.tui.widgets.figure as ANSI
+text, cut here into strips with one style per escape sequence (each decoded once, by Rich): the strips are
+the ones Textual makes of the same text (tested). Axes stay still while training (y-limits from the data, as
+the seeds' set_ylim); predictions beyond them are counted in the title.
 """
 
 from __future__ import annotations
@@ -26,25 +24,41 @@ from rich.text import Text
 from textual.app import RenderResult
 from textual.geometry import Region
 from textual.strip import Strip
-from textual_plotext import PlotextPlot
+from textual.widget import Widget
+
+from gdtui.tui.widgets.figure import (
+    EMPTY,
+    Axis,
+    Block,
+    Canvas,
+    Extrema,
+    Item,
+    _block,
+    epoch_ticks,
+    header,
+    layout,
+    log_ticks,
+    nice_ticks,
+    render,
+    ticks_that_fit,
+)
 
 if TYPE_CHECKING:
     from typing import Self
 
-Color = str | tuple[int, int, int]  # a plotext color: a name or RGB
-LIMIT = 1e15
-CURVE_POINTS = 400
+__all__ = ["LIMIT", "LossCurve", "PredictionPlot", "epoch_ticks", "log_ticks"]
+
+Color = str | tuple[int, int, int]  # a name (the terminal's own colour) or RGB
+LIMIT = 1e15  # beyond this a value is off any sensible axis (the LR test's plot drops it)
 SGR = re.compile(r"(\x1b\[[0-9;]*m)")
 RESET = "\x1b[0m"
+DATA = ("●", "blue", "◆", "green")  # train and test data: marker and colour, drawn over every line
 
 
-def _finite_pairs(xs: Iterable[float], ys: Iterable[float]) -> list[tuple[float, float]]:
-    return [(x, y) for x, y in zip(xs, ys) if math.isfinite(x) and math.isfinite(y) and abs(y) < LIMIT]
+class SafePlot(Widget):
+    """A plot drawn as strips, whose frame can never take the app down, and which times its frames."""
 
-
-class SafePlot(PlotextPlot):
-    """A PlotextPlot drawn as strips, whose frame can never take the app down, and which times its frames."""
-
+    DEFAULT_CSS = "SafePlot { width: 1fr; height: 1fr; }"
     render_cost = 0.0
 
     def __init__(self, **kwargs: Any) -> None:
@@ -52,33 +66,37 @@ class SafePlot(PlotextPlot):
         self._strips: list[Strip] | None = None
         self._styles: dict[str, Style] = {}
 
+    def draw(self, width: int, height: int) -> str:
+        """The plot as ANSI text at this size (the subclass's)."""
+        raise NotImplementedError
+
+    def replot(self) -> None:
+        """Draw anew at the next frame (what it shows is read then, at the size it has then)."""
+        self.refresh()
+
     def refresh(self, *regions: Region, **kwargs: bool) -> Self:
         self._strips = None
         return super().refresh(*regions, **kwargs)
 
-    def render(self) -> RenderResult:
+    def _text(self) -> str:
+        width, height = self.size
         try:
-            return super().render()
-        except Exception as error:  # plotext internals: a failed frame must not end the session
-            return Text(f"plot unavailable: {error}", style="dim")
+            return self.draw(width, height) if width > 2 and height > 0 else ""
+        except Exception as error:  # a failed frame must not end the session
+            return f"plot unavailable: {error}"
+
+    def render(self) -> RenderResult:
+        return Text.from_ansi(self._text())
 
     def frame(self) -> list[Strip]:
         """The plot as one strip per row, at the widget's size (what a redraw costs)."""
         start = time.perf_counter()
         width, height = self.size
         base = self.visual_style.rich_style
-        try:
-            plot = self._plot
-            plot.plotsize(width, height)
-            plot._set_size(width, height)  # as PlotextPlot.render does (textual-plotext issue 5)
-            plot.theme(self._get_plotext_theme_name(self.app.theme))
-            text = plot.build()
-        except Exception as error:  # plotext internals: a failed frame must not end the session
-            text = f"plot unavailable: {error}"
         # offsets as Textual's own strips carry them (text selection), so the two are identical
         strips = [
             self._strip(line, base).adjust_cell_length(width, base).apply_offsets(0, y)
-            for y, line in enumerate(text.split("\n")[:height])
+            for y, line in enumerate(self._text().split("\n")[:height])
         ]
         strips += [Strip.blank(width, base)] * (height - len(strips))
         self.render_cost = time.perf_counter() - start
@@ -110,8 +128,26 @@ class SafePlot(PlotextPlot):
         return Strip.blank(self.size.width, self.visual_style.rich_style)
 
 
+def _legend(lanes: Sequence[tuple[str, Color, Any]], swatch: str) -> list[Item]:
+    """A lane's legend entry: its label ("2 lr 2e-05"), or its number alone where the row has no room; in the
+    lanes' order."""
+
+    def number(label: str) -> int:
+        head = label.split(" ", 1)[0]
+        return int(head) if head.isdigit() else 0
+
+    ordered = sorted(lanes, key=lambda lane: number(lane[0]))
+    return [Item(swatch, color, label, label.split(" ", 1)[0]) for label, color, _ in ordered if label]
+
+
+def _axis_rows(height: int) -> int:
+    """How many y ticks a plot of `height` rows gets: one every three rows or so."""
+    return max(2, (height - 4) // 3 + 1)
+
+
 class PredictionPlot(SafePlot):
-    """Data (train and test told apart) and the current predictions, as two scatter series."""
+    """Data (train and test told apart) on top of each lane's fitted function, or of its values at the data
+    points (`v`)."""
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -123,7 +159,8 @@ class PredictionPlot(SafePlot):
         self.label, self.color = "predictions", cast(Color, "red")  # the focused lane's
         self.others: list[tuple[str, Color, list[float]]] = []  # the other lanes': label, color, predictions
         self.line_x: list[float] = []  # predictions go on past the sample points with the fitted function here
-        self.show_line = False  # draw each lane's fitted function as a line, not its values at the data
+        self.show_line = True  # each lane's fitted function as a line (v: its values at the data points)
+        self.names = ("x", "y")  # the axes' names, as the article names them
 
     def set_data(
         self, x: Iterable[float], y: Iterable[float], n_train: int, ylim: tuple[float, float] | None = None
@@ -141,124 +178,189 @@ class PredictionPlot(SafePlot):
         if preds is not None and all(math.isfinite(p) for p in preds):
             self.preds = list(preds)
 
-    def replot(self) -> None:
-        plt = self.plt
-        plt.clear_data()
-        plt.clear_figure()
+    def draw(self, width: int, height: int) -> str:
         lo, hi = self.ylim
-        n = self.n_train
-        train = _finite_pairs(self.x[:n], self.y[:n])
-        test = _finite_pairs(self.x[n:], self.y[n:])
-        if train:
-            plt.scatter([p[0] for p in train], [p[1] for p in train], color="blue", label="train data")
-        if test:
-            plt.scatter([p[0] for p in test], [p[1] for p in test], color="green", label="test data")
-        clipped = 0
+        xs = [v for v in (*self.x, *self.line_x) if math.isfinite(v)] or [0.0, 1.0]
+        x0, x1 = min(xs), max(xs)
+        if not x1 > x0:
+            x0, x1 = x0 - 0.5, x1 + 0.5
+        y = Axis(lo, hi, *nice_ticks(lo, hi, _axis_rows(height)), name=self.names[1])
+        _, cols, rows = layout(width, height, y)
+        x = Axis(x0, x1, *ticks_that_fit(x0, x1, cols), name=self.names[0])
+        canvas = Canvas(cols, rows, x, y)
+        n = len(self.x)
         line = self.show_line and bool(self.line_x)
-        for label, color, preds in [*self.others, (self.label, self.color, self.preds)]:
+        dense = n > cols // 2  # a cloud: each point a braille dot, not a cell
+        lanes = [*self.others, (self.label, self.color, self.preds)]
+        clipped = 0
+        for _, color, preds in lanes:
             if not preds:
                 continue
-            px, py, off = [], [], 0
-            for x, p in zip(self.line_x, preds[len(self.x) :]) if line else zip(self.x, preds):
-                if not math.isfinite(x) or not math.isfinite(p):
-                    continue
+            at_data = preds[:n]
+            clipped += sum(1 for p in at_data if p < lo or p > hi)
+            if line and len(preds) > n:
+                canvas.line(self.line_x, preds[n:], color)
+                continue
+            for px, p in zip(self.x, at_data):
                 if p < lo or p > hi:
-                    off += 1
-                    p = min(max(p, lo), hi)
-                px.append(x)
-                py.append(p)
-            if px and line:
-                plt.plot(px, py, color=color, label=label)
-            elif px:
-                plt.scatter(px, py, color=color, marker="x" if off else "dot", label=label)
-            clipped += off
-        plt.ylim(lo, hi)
+                    canvas.mark(px, min(max(p, lo), hi), "x", color)
+                elif dense:
+                    canvas.dots([px], [p], color)
+                else:
+                    canvas.mark(px, p, "•", color)
+        train, test = (self.x[: self.n_train], self.y[: self.n_train]), (self.x[self.n_train :], self.y[self.n_train :])
+        for (dx, dy), marker, color in ((train, *DATA[:2]), (test, *DATA[2:])):
+            if dense:
+                canvas.dots(dx, dy, color)
+            else:
+                for px, py in zip(dx, dy):
+                    canvas.mark(px, py, marker, color)
+        items = [Item(DATA[0], DATA[1], "train data" if test[0] else "data", "train" if test[0] else "data")]
+        if test[0]:
+            items.append(Item(DATA[2], DATA[3], "test data", "test"))
+        swatch = "━" if line else "•"
+        items += _legend(lanes, swatch) if self.others else [Item(swatch, self.color, self.label, "fit")]
         title = "Predictions vs data"
-        if clipped:  # plotext drops a title wider than the plot: the longest that fits
-            room = self.size.width - 2
-            title = next(
-                (
-                    text
-                    for text in (
-                        f"{title}  ({clipped} predictions off-scale, drawn at the edge)",
-                        f"{title}  ({clipped} off-scale)",
-                        f"{clipped} predictions off-scale",
-                    )
-                    if len(text) <= room
-                ),
-                f"{clipped} off-scale",
-            )
-        plt.title(title)
-        self.refresh()
-
-
-def log_ticks(lo: float, hi: float, n: int = 5) -> tuple[list[float], list[str]]:
-    """Tick positions between log10 values lo and hi, labelled with the values themselves: whole decades when
-    the range spans several, else n evenly spaced (plotext's own log axis prints 1e14 as 100000000000000.0000000)."""
-    if hi - lo < 1e-9:
-        ticks = [lo]
-    elif hi - lo >= n - 1:  # decades, down from the top one
-        step = math.ceil((hi - lo) / (n - 1))
-        ticks = [float(t) for t in range(math.floor(hi), math.ceil(lo) - 1, -step)][::-1]
-    else:
-        ticks = [lo + (hi - lo) * i / (n - 1) for i in range(n)]
-    for digits in range(3, 17):  # as few digits as tell the ticks apart (a curve that barely moves)
-        labels = [f"{10**t:.{digits}g}" for t in ticks]
-        if len(set(labels)) == len(labels):
-            break
-    return ticks, labels
-
-
-def epoch_ticks(last: int, n: int = 5) -> tuple[list[int], list[str]]:
-    """Whole-epoch ticks for an axis from epoch 1 to `last`: multiples of a round step (1, 2 or 5 times a
-    power of ten, the nearest to the range over n - 1), labelled compactly (20k, 1.5M)."""
-    raw = max(last - 1, 1) / (n - 1)
-    steps = [m * 10**k for k in range(len(str(last)) + 1) for m in (1, 2, 5)]
-    step = min(steps, key=lambda s: abs(math.log(s / raw)))
-    ticks = list(range(step, last + 1, step)) if step > 1 else list(range(1, last + 1))
-    ticks = ticks or [last]
-
-    def label(t: int) -> str:
-        return str(t) if t < 10_000 else f"{t / 1000:g}k" if t < 1_000_000 else f"{t / 1_000_000:g}M"
-
-    return ticks, [label(t) for t in ticks]
+        titles = (
+            [f"{title}  ({clipped} predictions off-scale)", f"{title}  ({clipped} off-scale)"]
+            + [f"{clipped} predictions off-scale", f"{clipped} off-scale"]
+            if clipped
+            else [title, "Predictions"]
+        )
+        return render(width, height, header(width, titles, items), canvas)
 
 
 class LossCurve(SafePlot):
-    """RMSE over epochs since the last reset, downsampled to a few hundred points; `log_scale` draws log10 of
-    it, with the axis labelled in RMSE."""
+    """RMSE over epochs since the last reset: every finite epoch (long runs as each column's lowest and highest
+    value, so a spike is never lost), a diverged lane's last finite epoch marked ✕. A log scale is chosen when
+    the values span more than three decades; `log_scale` set (l) overrides that choice."""
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.rmse = array("d")
-        self.log_scale = False
+        self.forced: bool | None = None  # the scale l asked for; None: chosen from the values
+        self.auto_log = False  # the choice made at the last frame
         self.label, self.color = "", cast(Color, "red")  # the focused lane's line
         self.others: list[tuple[str, Color, array[float]]] = []  # the other lanes': label, color, RMSE
+        self.extrema = Extrema()
+        self.drawn: list[list[tuple[float, float]]] = []  # the last frame's points of each lane: (epoch, RMSE)
 
-    def replot(self) -> None:
-        plt = self.plt
-        plt.clear_data()
-        plt.clear_figure()
+    @property
+    def log_scale(self) -> bool:
+        return self.auto_log if self.forced is None else self.forced
+
+    @log_scale.setter
+    def log_scale(self, on: bool) -> None:
+        self.forced = on
+
+    def draw(self, width: int, height: int) -> str:
+        lanes = [*self.others, (self.label, self.color, self.rmse)]
+        self.extrema.forget([series for _, _, series in lanes])
+        n = max(len(series) for _, _, series in lanes)
+        size = _block_size(n, width - 10)
+        summaries = [self._summary(series, size) for _, _, series in lanes]
+        low = min((s[1] for summary in summaries for s in summary), default=math.inf)
+        positive = min((s[4] for summary in summaries for s in summary), default=math.inf)
+        high = max((s[3] for summary in summaries for s in summary), default=-math.inf)
+        decades = math.log10(high / positive) if 0 < positive <= high < math.inf else 0.0
+        self.auto_log = decades > 3
         log = self.log_scale
-        lines = [*self.others, (self.label, self.color, self.rmse)]
-        n = max(len(series) for _, _, series in lines)
-        stride = max(1, n // CURVE_POINTS)
-        low, high = math.inf, -math.inf
-        for label, color, series in lines:
-            m = len(series)
-            xs, ys = [], []
-            for i in [*range(0, m, stride), *([m - 1] if m and (m - 1) % stride else [])]:
-                v = series[i]
-                if math.isfinite(v) and v < LIMIT and (v > 0 or not log):
-                    xs.append(i + 1)
-                    ys.append(math.log10(v) if log else v)
-            if xs:
-                plt.plot(xs, ys, color=color, marker="braille", label=label or None)
-                low, high = min(low, *ys), max(high, *ys)
-        if high >= low:
-            plt.xticks(*epoch_ticks(n))  # type: ignore[arg-type]  # the stub wants list[float]; ints are fine
-            if log:
-                plt.yticks(*log_ticks(low, high))
-        plt.title("RMSE over epochs (log scale)" if log else "RMSE over epochs")
-        plt.xlabel("epoch")
-        self.refresh()
+        if log:
+            low = positive
+        ok = high >= low and math.isfinite(low)
+        lo, hi = (math.log10(low), math.log10(high)) if log and ok else (low, high) if ok else (0.0, 1.0)
+        if not hi > lo:
+            pad = 0.5 if log else abs(lo) * 0.1 or 1.0
+            lo, hi = lo - pad, hi + pad
+        ticks = log_ticks(lo, hi, _axis_rows(height)) if log else nice_ticks(lo, hi, _axis_rows(height))
+        y = Axis(lo, hi, *ticks, name="RMSE")
+        _, cols, rows = layout(width, height, y)
+        x = Axis(1, max(n, 2), *epoch_ticks(max(n, 1), max(2, min(5, cols // 12))), name="epoch")
+        canvas = Canvas(cols, rows, x, y)
+        diverged = False
+        self.drawn = []
+        for (_, color, series), summary in zip(lanes, summaries):
+            points = _columns(summary, canvas, log) if size > 1 else _points(summary, log)
+            last = _last_finite(series)
+            end = None if last is None or (log and series[last] <= 0) else (last + 1.0, series[last])
+            if end is not None and (not points or points[-1][0] < end[0]):
+                points.append(end)
+            scale = math.log10 if log else float
+            canvas.line([p[0] for p in points], [scale(p[1]) for p in points], color)
+            self.drawn.append(points)
+            if end is not None and last is not None and last < len(series) - 1:  # diverged: its last finite epoch
+                diverged = True
+                canvas.mark(end[0], scale(end[1]), "✕", color)
+        if log:
+            titles = (
+                ["RMSE over epochs (log scale)", "RMSE (log scale)"]
+                if self.forced
+                else [
+                    f"RMSE over epochs (log scale: the values span {decades:.0f} decades)",
+                    f"RMSE (log scale: {decades:.0f} decades)",
+                    "RMSE (log scale)",
+                ]
+            )
+        elif self.auto_log:
+            titles = [f"RMSE over epochs (linear scale; the values span {decades:.0f} decades)", "RMSE (linear)"]
+        else:
+            titles = ["RMSE over epochs", "RMSE"]
+        items = _legend(lanes, "━") if self.others else []
+        if diverged:
+            items.append(Item("✕", None, "diverged: its last finite epoch", "diverged"))
+        return render(width, height, header(width, titles, items), canvas)
+
+    def _summary(self, series: array[float], size: int) -> list[Block]:
+        """The series as blocks of `size` epochs (one a value while it is short), the last one partial."""
+        if size == 1:
+            return [(i, v, i, v, v if v > 0 else math.inf) for i, v in enumerate(series) if math.isfinite(v)]
+        blocks = [b for b in self.extrema.blocks(series, size) if b is not EMPTY]
+        covered = len(series) // size * size
+        tail = _block(series, covered, len(series)) if covered < len(series) else None
+        return blocks + ([tail] if tail is not None else [])
+
+
+def _block_size(n: int, cols: int) -> int:
+    """1 (every epoch drawn) while a series has at most four epochs a column, else the power of two that
+    makes one to two blocks a column."""
+    cols = max(cols, 1)
+    return 1 if n <= 4 * cols else 2 ** math.ceil(math.log2(n / (2 * cols)))
+
+
+def _points(values: list[Block], log: bool) -> list[tuple[float, float]]:
+    """Every finite epoch (on a log scale, every one above 0) as (epoch, value)."""
+    return [(i + 1.0, v) for i, v, _, _, _ in values if v > 0 or not log]
+
+
+def _columns(blocks: list[Block], canvas: Canvas, log: bool) -> list[tuple[float, float]]:
+    """Each column's lowest and highest value, in the order of their epochs, as (epoch, value)."""
+    columns: dict[int, list[Any]] = {}
+    scale = 2 * canvas.cols - 1
+    for lo_i, lo, hi_i, hi, positive in blocks:
+        if log:
+            if positive == math.inf:
+                continue
+            lo, lo_i = (positive, lo_i) if lo > 0 else (positive, hi_i)
+        col = round(canvas.x.unit((lo_i + hi_i) / 2 + 1) * scale) // 2
+        kept = columns.get(col)
+        if kept is None:
+            columns[col] = [lo_i, lo, hi_i, hi]
+            continue
+        if lo < kept[1]:
+            kept[0], kept[1] = lo_i, lo
+        if hi > kept[3]:
+            kept[2], kept[3] = hi_i, hi
+    points: list[tuple[float, float]] = []
+    for col in sorted(columns):
+        low_i, low, high_i, high = columns[col]
+        pair = sorted({(low_i + 1.0, low), (high_i + 1.0, high)})
+        points += pair
+    return points
+
+
+def _last_finite(series: array[float]) -> int | None:
+    """The index of the last finite value (a diverged lane ends with the epoch it diverged at)."""
+    i = len(series) - 1
+    while i >= 0 and not math.isfinite(series[i]):
+        i -= 1
+    return i if i >= 0 else None
