@@ -92,3 +92,60 @@ def test_run_config_of_w_s_record_prints_the_tui_s_log(tmp_path, capsys):
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     rmse = [line["rmse"] for line in lines if line.get("event") == "epoch"]
     assert rmse == reference(cfg, 12)
+
+
+async def test_a_training_process_killed_under_the_tui_is_rebuilt_where_it_stood(tmp_path):
+    cfg = config(epochs=30)
+    journal = str(tmp_path / "j.jsonl")
+    session = SessionClient()
+    session.spawn(cfg, journal=journal)
+    app = GdtuiApp(cfg, session=session)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        for _ in range(5):
+            await pilot.press("s")
+        await pilot.press("right_square_bracket")
+        for _ in range(2):
+            await pilot.press("s")
+        await wait_for(pilot, lambda: caught_up(app) and app.status.epoch == 7, what="epoch 7")
+        dead = session.process
+        assert dead is not None
+        dead.kill()  # the OOM killer, say
+        await wait_for(pilot, lambda: session.process is not dead and app.state == "paused", what="a new process")
+        await wait_for(pilot, lambda: app.status.epoch == 7, what="rebuilt to epoch 7")
+        assert any("rebuilds the race where it stood" in n.message for n in app._notifications)
+        assert list(app.race.lanes.lanes[0].series) == reference(cfg, 7)
+        await pilot.press("s")
+        await wait_for(pilot, lambda: caught_up(app) and app.status.epoch == 8, what="epoch 8")
+        assert list(app.race.lanes.lanes[0].series) == reference(cfg, 8)
+        await pilot.press("r")  # r keeps its meaning: back to the start
+        await wait_for(pilot, lambda: caught_up(app) and app.status.epoch == 0, what="reset")
+
+
+def test_gdtui_resume_opens_the_latest_journal_where_it_stood_and_a_new_gdtui_says_how(monkeypatch, tmp_path):
+    from gdtui.cli.journals import new_journal
+    from gdtui.engine.journal import Journal
+    from gdtui.engine.lanes import Race
+    from tests.tui_helpers import stub_tui
+
+    race = Race(config(epochs=30))
+    race.lanes[0].trainer.run(4)
+    path = new_journal()
+    journal = Journal(path)
+    journal.write(race.record(0))
+    journal.reached(race.record(0))
+    journal.handle.close()  # killed: no end, no lock
+    spawned = stub_tui(monkeypatch)
+    assert main(["--preset", "linear-manual"]) == 0
+    assert spawned["hint"] == f"the last gdtui ended without closing its run: gdtui resume {path}"
+    spawned.clear()
+    main(["resume"])
+    record = spawned["record"]
+    assert spawned["resume"] and spawned["journal"] == path and record.lanes[0].reached == 4
+    # a journal that ended as it should: no hint
+    again = Journal(path)
+    again.end()
+    again.close()
+    spawned.clear()
+    main(["--preset", "linear-manual", "--no-journal"])
+    assert spawned["hint"] is None and spawned["journal"] is None

@@ -154,3 +154,20 @@ def test_a_record_file_with_a_bad_change_exits_2_naming_the_file_and_key(tmp_pat
     path.write_text('preset = "fastai-quadratic"\nchanges = [{epoch = 3, seed = 4}]\n')
     assert main(["run", "--config", str(path)]) == 2
     assert "seed cannot change within a run" in capsys.readouterr().err
+
+
+def test_a_journal_cut_by_a_kill_then_resumed_loads_whole(tmp_path):
+    race = Race(resolve("fastai-quadratic", epochs=20))
+    path = tmp_path / "j.jsonl"
+    journal = Journal(str(path))
+    journal.write(race.record(0))
+    journal.handle.write('{"reached": {"0": 1')  # killed mid-line
+    journal.handle.close()
+    race.lanes[0].trainer.run(3)
+    race.lanes[0].trainer.update(lr=2e-5)
+    again = Journal(str(path))  # the resumed session goes on in the same journal
+    again.write(race.record(0))
+    again.reached(race.record(0))
+    again.close()
+    loaded = load_journal(str(path))
+    assert loaded.lanes[0].changes == (Change(3, {"lr": 2e-5}),) and loaded.lanes[0].reached == 3

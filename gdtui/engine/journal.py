@@ -58,8 +58,12 @@ class Journal:
 
     def __init__(self, path: str) -> None:
         self.path = path
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o666)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o666)
+        size = os.fstat(fd).st_size
+        cut = size > 0 and os.pread(fd, 1, size - 1) != b"\n"  # a line cut by a kill: ended before ours
         self.handle: IO[str] = os.fdopen(fd, "a", encoding="utf-8")
+        if cut:
+            self.handle.write("\n")
         try:  # held while the run goes on: a gdtui started meanwhile sees the journal is in use
             import fcntl
 
@@ -177,6 +181,8 @@ def load(path: str) -> Record:
         except ValueError:
             if last and not line.endswith("\n"):
                 break  # cut by a kill mid-write: what came before stands
+            if not last and lines[number].startswith('{"gdtui"'):
+                continue  # cut by a kill, then a resumed run went on writing
             raise RecordError(f"{path}:{number}: not a JSON line") from None
         if not isinstance(event, dict):
             raise RecordError(f"{path}:{number}: not an event")

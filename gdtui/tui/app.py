@@ -28,6 +28,7 @@ from textual.widgets import Footer, Select, Static, TabbedContent, TabPane
 from gdtui.engine import protocol as p
 from gdtui.engine.config import MAX_LR, RunConfig
 from gdtui.engine.presets import PRESETS, resolve
+from gdtui.engine.record import Record
 from gdtui.engine.vary import VARY_FIELDS
 from gdtui.tui import messages
 from gdtui.tui.asked import Asked
@@ -72,8 +73,7 @@ class GdtuiApp(App[None]):
         """`session`: a SessionClient already spawned with `config` (the CLI starts it before loading Textual);
         `lanes`: more lanes to race beside `config`'s; `hint`: a notice to show at once."""
         super().__init__()
-        self.hint = hint
-        self.extra_lanes = list(lanes or [])
+        self.extra_lanes, self.hint = list(lanes or []), hint
         self.config = config or resolve()
         self.start_running = start
         self.session = session or SessionClient()
@@ -183,16 +183,14 @@ class GdtuiApp(App[None]):
     def redraw(self) -> None:
         self.frames.dirty = True
 
-    def restart(self, config: RunConfig) -> None:
-        """A new session process for `config`, after the last one ended."""
-        self.session.stop()
-        self.config = config
+    def restart(self, config: RunConfig, record: Record | None = None) -> None:
+        """A new session process for `config`, or `record`'s race rebuilt where it stood, after the last ended."""
+        self.config, self.seen = config, 0
         self.asked.clear()
-        self.seen = 0
         self._set_state("loading", 0)
-        self.session.spawn(config)
-        self.session.attach(self)
-        self.notify("A new training process starts from epoch 0.", title="restart")
+        self.session.respawn(self, config, record)
+        where = "rebuilds the race where it stood" if record else "starts from epoch 0"
+        self.notify(f"A new training process {where}.", title="restart")
 
     def showing(self, screen: Screen[Any]) -> bool:
         return screen in self.screen_stack
@@ -378,6 +376,9 @@ class GdtuiApp(App[None]):
     @on(messages.SessionLost)
     def _session_lost(self, event: messages.SessionLost) -> None:
         if self._exit:
+            return
+        if (record := self.session.left()) is not None:  # journaled: a new process rebuilds it where it stood
+            self.restart(record.lanes[0].start, record)
             return
         self._set_state("ended", self.status.epoch)
         self.notify(

@@ -56,6 +56,7 @@ class SessionClient:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stderr: IO[bytes] | None = None
         self._report: asyncio.Task[None] | None = None
+        self.journal: str | None = None  # where the session journals its race (a new one rebuilds from it)
 
     @property
     def alive(self) -> bool:
@@ -86,8 +87,29 @@ class SessionClient:
         theirs.close()
         self.adopt(ours)
         assert self.conn is not None
+        self.journal = journal
         start = protocol.Start(config, csv, record, resume, journal)
         self.conn.send(start)  # not counted, never acknowledged (the socket is empty)
+
+    def left(self) -> Record | None:
+        """The race the last session journaled (None without a journal, or one that cannot be read): what a new
+        session rebuilds after this one died."""
+        from gdtui.engine.journal import read
+        from gdtui.engine.record import RecordError
+
+        try:
+            return read(self.journal) if self.journal else None
+        except RecordError:
+            return None
+
+    def respawn(self, target: MessagePump, config: RunConfig, record: Record | None = None) -> None:
+        """A new session process after the last one ended: `config` from epoch 0, or `record`'s race rebuilt to
+        where each lane stood (journaled on in the same journal); its replies posted to `target`."""
+        journal = self.journal
+        self.stop()
+        self.spawn(config, record=record, resume=record is not None, journal=journal if record else None)
+        self.journal = journal
+        self.attach(target)
 
     def adopt(self, sock: socket.socket) -> None:
         """Speak over `sock` (our end of the session's socket pair)."""
