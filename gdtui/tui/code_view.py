@@ -8,14 +8,17 @@ script to the browser as a download instead of writing it into the server's fold
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from gdtui.engine import protocol as p
 from gdtui.engine.served import Served
-from gdtui.tui.files import keep, new_name
 from gdtui.tui.lanes import LanesModel
 from gdtui.tui.race_view import describe
 from gdtui.tui.routes import Routes
 from gdtui.tui.shell import Shell
-from gdtui.tui.widgets.code import CodeScreen
+
+if TYPE_CHECKING:
+    from gdtui.tui.widgets.code import CodeScreen  # rich's syntax highlighting: loaded when first opened
 
 
 class CodeControl:
@@ -34,6 +37,8 @@ class CodeControl:
             assert self.screen is not None
             self.screen.action_close()
             return
+        from gdtui.tui.widgets.code import CodeScreen, DeliveredCodeScreen
+
         screen = (CodeScreen if Served.from_env() is None else DeliveredCodeScreen)(self.shell.config.preset)
         if self.shell.send(p.GetScript()):
             self.screen = screen
@@ -60,14 +65,3 @@ class CodeControl:
         changes = reply.text.count("# changed in gdtui after epoch")
         made = f" · {changes} change{'s' if changes != 1 else ''} made during the run" if changes else ""
         self.screen.show(reply.text, describe(self.lanes, reply.lane) + made)  # not its epoch: not redrawn per epoch
-
-
-class DeliveredCodeScreen(CodeScreen):
-    """The Code screen of a served app: `w` hands the script to the browser as a download."""
-
-    def action_write(self) -> None:
-        if not self.text:
-            super().action_write()  # says the script has not arrived yet
-            return
-        name = keep(self.app, new_name(self.preset, "py"), self.text)
-        self.notify(f"downloaded as {name}: python {name} prints the same log", title="script downloaded")

@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import math
 from itertools import combinations
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from textual.widgets import TabbedContent
 
 from gdtui.engine import protocol as p
 from gdtui.engine.history import Chunk
-from gdtui.engine.paths import Path
 from gdtui.engine.protocol import Span
 from gdtui.engine.surface import Curvature, Landscape
 from gdtui.tui.lanes import COLORS, LanesModel
@@ -25,6 +24,9 @@ from gdtui.tui.routes import Routes
 from gdtui.tui.shell import Shell
 from gdtui.tui.widgets.landscape import LandscapeView, LanePath
 from gdtui.tui.widgets.status import StatusLine
+
+if TYPE_CHECKING:
+    from gdtui.engine.paths import Path  # numpy: loaded with the first paths, not with the app
 
 ZOOM = 2.0
 MAX_HALF = 1e15  # a span's half width at most: beyond, a float32 model's loss overflows on most of the grid
@@ -206,6 +208,8 @@ class LandscapeControl:
         self.grid = reply.grid
         self.names = reply.grid.names
         if reply.paths is not None:
+            from gdtui.engine.paths import Path
+
             self.paths = {lane: Path.seeded(points) for lane, points in reply.paths.items()}
         self.on_curvature(p.CurvatureKnown(reply.lane, reply.curvature))
         self.dirty = True

@@ -15,7 +15,7 @@ from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
-from gdtui.tui.files import failure, new_name, write_new
+from gdtui.tui.files import failure, keep, new_name, write_new
 
 
 class CodeScreen(Screen[None]):
@@ -66,3 +66,14 @@ class CodeScreen(Screen[None]):
     def action_close(self) -> None:
         if self.app.screen is self:  # keys queued before the first close arrive here too
             self.dismiss()
+
+
+class DeliveredCodeScreen(CodeScreen):
+    """The Code screen of a served app: `w` hands the script to the browser as a download."""
+
+    def action_write(self) -> None:
+        if not self.text:
+            super().action_write()  # says the script has not arrived yet
+            return
+        name = keep(self.app, new_name(self.preset, "py"), self.text)
+        self.notify(f"downloaded as {name}: python {name} prints the same log", title="script downloaded")

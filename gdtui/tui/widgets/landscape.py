@@ -20,8 +20,8 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from math import isfinite
+from typing import TYPE_CHECKING
 
-import numpy as np
 from rich.segment import Segment
 from rich.style import Style
 from textual.geometry import Size
@@ -29,7 +29,12 @@ from textual.strip import Strip
 from textual.widget import Widget
 
 from gdtui.engine.surface import Landscape
-from gdtui.tui.widgets.trace import braille, cells, clip_segments, dots, to_dots, trace
+from gdtui.tui.lazy import lazy_import
+
+if TYPE_CHECKING:
+    import numpy as np
+else:
+    np = lazy_import("numpy")  # loaded with the first grid drawn, not with the app
 
 RGB = tuple[int, int, int]
 Marks = dict[tuple[int, int], tuple[str, RGB]]  # (terminal row, column) -> a character and its color
@@ -93,6 +98,8 @@ def clip(
     a: tuple[float, float], b: tuple[float, float], box: tuple[float, float, float, float]
 ) -> tuple[tuple[float, float], tuple[float, float]] | None:
     """The part of the segment a-b inside box (x0, x1, y0, y1), by Liang and Barsky's method; None if none."""
+    from gdtui.tui.widgets.trace import clip_segments
+
     out, keep = clip_segments(np.array([[a[0], a[1], b[0], b[1]]], dtype=np.float64), box)
     if not keep[0]:
         return None
@@ -183,6 +190,8 @@ class LandscapeView(Widget):
         """Each path as braille dots, cut where it leaves the view for good: the bits of each cell, the color of
         each cell's topmost path (a row-major list, None where none passes), the marks of the paths' starts and
         exits, and those of their current points. The focused lane's path is drawn over the others'."""
+        from gdtui.tui.widgets.trace import cells, dots, to_dots, trace
+
         width, height = 2 * cols, 4 * rows
         span = (grid.xs[0], grid.xs[-1], grid.ys[0], grid.ys[-1])
         bits = np.zeros((rows, cols), dtype=np.uint8)
@@ -213,6 +222,8 @@ class LandscapeView(Widget):
     def _minima(self, grid: Landscape, cols: int, rows: int) -> Marks:
         """The least-squares minimum of all the parameters (✕, where the model has one) and the lowest point of
         the slice in view (◆), each where it falls in view; the ◆ is left out where the ✕ covers it."""
+        from gdtui.tui.widgets.trace import to_dots
+
         width, height = 2 * cols, 4 * rows
         span = (grid.xs[0], grid.xs[-1], grid.ys[0], grid.ys[-1])
         marks: Marks = {}
@@ -228,6 +239,8 @@ class LandscapeView(Widget):
         return marks
 
     def _build(self) -> list[Strip]:
+        from gdtui.tui.widgets.trace import braille
+
         width, height = self.size
         grid = self.grid
         if grid is None or height < 4 or width < MARGIN + 4:
