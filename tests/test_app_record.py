@@ -149,3 +149,27 @@ def test_gdtui_resume_opens_the_latest_journal_where_it_stood_and_a_new_gdtui_sa
     spawned.clear()
     main(["--preset", "linear-manual", "--no-journal"])
     assert spawned["hint"] is None and spawned["journal"] is None
+
+
+async def test_the_palette_s_figure_writes_the_race_drawn_by_gdtui_figure(tmp_path, monkeypatch):
+    import pytest
+
+    pytest.importorskip("matplotlib")
+    monkeypatch.chdir(tmp_path)
+    app = GdtuiApp(config(epochs=6))
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        for _ in range(3):
+            await pilot.press("s")
+        await wait_for(pilot, lambda: caught_up(app) and app.status.epoch == 3, what="epoch 3")
+        app.action_view("settings", "figure", "loss")
+        await wait_for(
+            pilot, lambda: any(n.title == "figure" and "written" in n.message for n in app._notifications), what="drawn"
+        )
+        assert app.settings.drawing is not None
+        await app.settings.drawing
+    (png,) = tmp_path.glob("gdtui-*-loss.png")
+    from PIL import Image
+
+    with Image.open(png) as image:
+        assert image.size[0] > 200 and image.size[1] > 100

@@ -171,3 +171,23 @@ def test_a_journal_cut_by_a_kill_then_resumed_loads_whole(tmp_path):
     again.close()
     loaded = load_journal(str(path))
     assert loaded.lanes[0].changes == (Change(3, {"lr": 2e-5}),) and loaded.lanes[0].reached == 3
+
+
+def test_figure_config_draws_a_recorded_race_with_its_changes(tmp_path, monkeypatch):
+    pytest.importorskip("matplotlib")
+    import gdtui.figures as figures
+
+    race = Race(resolve("fastai-quadratic", epochs=8))
+    trainer = race.lanes[0].trainer
+    trainer.run(3)
+    trainer.update(lr=3e-5)
+    trainer.run(5)
+    path = tmp_path / "story.toml"
+    path.write_text(dump_record(race.record(0)))
+    drawn = []
+    real = figures.loss_figure
+    monkeypatch.setattr(figures, "loss_figure", lambda scene, dpi: drawn.append(scene) or real(scene, dpi))
+    out = tmp_path / "loss.png"
+    assert main(["figure", "--config", str(path), "--kind", "loss", "--out", str(out), "--dpi", "40"]) == 0
+    reference = [loss for loss, _ in reference_loop("gd", 8, {3: {"lr": 3e-5}})]
+    assert drawn[0].lanes[0].loss == reference and out.stat().st_size > 0

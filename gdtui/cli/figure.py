@@ -26,12 +26,13 @@ from gdtui.cli.common import (
     check_data,
     check_outputs,
     check_vary,
-    configs_from,
+    record_from,
     run_options,
     unused,
 )
 from gdtui.colours import LANE_RGB
 from gdtui.engine.config import DATA_ARTICLE, RunConfig
+from gdtui.engine.record import Record
 
 if TYPE_CHECKING:
     import torch
@@ -81,8 +82,14 @@ def default_epochs(budget: int, count: int) -> list[int]:
     return sorted({round(k * budget / (count - 1)) for k in range(count)})
 
 
-def _lanes(options: dict[str, Any], vary: tuple[str, ...]) -> list[tuple[str, RunConfig]]:
-    configs = configs_from(options)
+def _lanes(options: dict[str, Any], vary: tuple[str, ...]) -> tuple[list[tuple[str, RunConfig]], Record]:
+    """The lanes drawn, labelled, and the record they come from (a --config record's changes are taken at
+    their epochs, as `gdtui run --config` takes them)."""
+    record = record_from(options)
+    return _labelled([lane.start for lane in record.lanes], vary), record
+
+
+def _labelled(configs: list[RunConfig], vary: tuple[str, ...]) -> list[tuple[str, RunConfig]]:
     if vary:
         if len(configs) > 1:
             raise click.BadParameter(BOTH_LANES, param_hint="'--vary'")
@@ -298,7 +305,7 @@ def figure(
     paths. --gif animates the fit. A race (--vary, a --config file's lanes) draws every lane in its gdtui colour.
     Exits 3 (after writing) if a lane diverged.
     """
-    lanes = _lanes(options, vary)
+    lanes, record = _lanes(options, vary)
     config = lanes[0][1]
     if gif and kind != "preds":
         raise click.BadParameter(f"--gif animates the fit: not with --kind {kind}", param_hint="'--gif'")
@@ -326,6 +333,10 @@ def figure(
     for warning in first.data.warnings:
         click.echo(f"gdtui: warning: {warning}", err=True)
     trainers = [first, *(first.sibling(c) for _, c in lanes[1:])]
+    if not vary:  # a record's changes, each at its epoch
+        for trainer, kept in zip(trainers, record.lanes):
+            trainer.schedule((c.epoch, c.settings) for c in kept.changes)
+            trainer.hold = kept.reached or None  # a race recorded part way: drawn to where it stood
     at = _pair(pair, first.names, config.model) if kind == "landscape" else None
     x = first.data.x.cpu()
     line_x = torch.linspace(float(x.min()), float(x.max()), LINE_POINTS, dtype=x.dtype)

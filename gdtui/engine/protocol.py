@@ -152,7 +152,9 @@ class GetScript:
 
 @dataclass(frozen=True)
 class GetRecord:
-    """The race as a record (its snapshot: `W`)."""
+    """The race as a record (its snapshot: `W`), for `purpose` (said back in the reply)."""
+
+    purpose: str = "save"
 
 
 Command = (
@@ -335,6 +337,7 @@ class RecordReady:
     """The race as a record: every lane's start, its changes, the epoch it reached, its origin."""
 
     record: Record
+    purpose: str = "save"
 
 
 Reply = (

@@ -639,8 +639,8 @@ class Session:
                     if self.running and t.done:
                         self.running = False
                     self.send_state()
-            case p.GetRecord():
-                self.conn.send(p.RecordReady(race.record(self.focus)))
+            case p.GetRecord(purpose):
+                self.conn.send(p.RecordReady(race.record(self.focus), purpose))
             case p.GetScript():  # the focused lane as a plain torch script: its start and the changes it took
                 from gdtui.engine.script import script
 

@@ -198,8 +198,8 @@ class GdtuiApp(App[None]):
     # keys -----------------------------------------------------------------------------------------------
 
     def action_view(self, view: str, method: str, *args: Any) -> None:
-        """A key of one of the views: `land` (the landscape) or `race` (the lanes)."""
-        getattr({"land": self.land, "race": self.race}[view], method)(*args)
+        """A key of one of the views: `land` (the landscape), `race` (the lanes) or `settings` (files)."""
+        getattr({"land": self.land, "race": self.race, "settings": self.settings}[view], method)(*args)
         self.redraw()
 
     def action_step(self) -> None:

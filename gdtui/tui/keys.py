@@ -93,4 +93,7 @@ PALETTE = [
     ("Write every lane's settings as TOML", "W", "save_settings"),
     ("Toggle log-scale loss curve", "l", "toggle_log"),
     ("Write the run's history to CSV", "w", "export"),
+    ("Figure: predictions against the data, as a PNG (gdtui figure)", "PNG", "view('settings', 'figure', 'preds')"),
+    ("Figure: the loss curve, as a PNG (gdtui figure)", "PNG", "view('settings', 'figure', 'loss')"),
+    ("Figure: the landscape, as a PNG (gdtui figure)", "PNG", "view('settings', 'figure', 'landscape')"),
 ]

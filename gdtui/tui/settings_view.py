@@ -10,11 +10,13 @@ its folder, a model within its size: gdtui.engine.served), and the files go to t
 
 from __future__ import annotations
 
+from asyncio import Task
 from typing import cast
 
 from gdtui.engine import protocol as p
 from gdtui.engine.config import LIVE_FIELDS, ConfigError, check_combination
 from gdtui.engine.presets import resolve
+from gdtui.engine.record import Record
 from gdtui.engine.served import Served
 from gdtui.tui.files import deliver_written, failure, keep, new_name
 from gdtui.tui.lanes import LanesModel
@@ -28,6 +30,7 @@ class SettingsControl:
 
     def __init__(self, shell: Shell, params: HyperParams, lanes: LanesModel) -> None:
         self.shell, self.params, self.lanes = shell, params, lanes
+        self.drawing: Task[None] | None = None  # a figure being drawn (gdtui figure, in its own process)
         self.restarting: str | None = None  # the field whose change restarts the run, until the session takes it
         self.served = Served.from_env()  # the server's rules, under `gdtui serve`
 
@@ -67,10 +70,59 @@ class SettingsControl:
         if not self.shell.send(p.GetRecord()):
             self.shell.notify("the session is not there: nothing saved", title="settings not written", severity="error")
 
+    def figure(self, kind: str) -> None:
+        """The race as one of its articles' figures (preds, loss, landscape): `gdtui figure` run on the race's
+        record in a process of its own (the app never draws with matplotlib, nor trains), written as a new PNG
+        file, or downloaded when served."""
+        if self.shell.send(p.GetRecord(f"figure {kind}")):
+            self.shell.notify(f"drawing the {kind} figure (gdtui figure)…", title="figure")
+
+    async def _draw(self, record: Record, kind: str) -> None:
+        import asyncio
+        import os
+        import sys
+        import tempfile
+
+        from gdtui.engine.history import claim_new
+        from gdtui.engine.tomlconfig import dump_record
+
+        with tempfile.TemporaryDirectory(prefix="gdtui-figure-") as folder:
+            source = os.path.join(folder, "record.toml")
+            with open(source, "w", encoding="utf-8") as handle:
+                handle.write(dump_record(record))
+            wanted = new_name(self.shell.config.preset, "png").replace(".png", f"-{kind}.png")
+            try:
+                out = os.path.join(folder, os.path.basename(wanted)) if self.served else claim_new(wanted)
+            except OSError as error:
+                self.shell.notify(failure(error), title="figure not written", severity="error")
+                return
+            argv = ["-m", "gdtui", "figure", "--config", source, "--kind", kind, "--out", out]
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable,
+                *argv,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.DEVNULL,
+                stderr=asyncio.subprocess.PIPE,
+            )
+            _, err = await proc.communicate()
+            if proc.returncode not in (0, 3):  # 3: a lane diverged, the figure is drawn all the same
+                if not self.served:
+                    os.unlink(out)  # the empty file claimed for it
+                why = (err.decode(errors="replace").strip().splitlines() or ["it failed"])[-1]
+                self.shell.notify(why, title="figure not written", severity="error")
+                return
+            shown = deliver_written(self.shell, out) if self.served else out
+        self.shell.notify(f"the {kind} figure {self._where(shown)}", title="figure")
+
     def on_record(self, reply: p.RecordReady) -> None:
         from gdtui.engine.tomlconfig import ConfigFileError, dump_record
 
         record = reply.record
+        if reply.purpose.startswith("figure "):
+            import asyncio
+
+            self.drawing = asyncio.get_running_loop().create_task(self._draw(record, reply.purpose.split()[1]))
+            return
         try:
             path = keep(self.shell, new_name(self.shell.config.preset, "toml"), dump_record(record))
         except (OSError, ConfigFileError) as error:  # a folder or disk that refuses it; a path TOML cannot hold
