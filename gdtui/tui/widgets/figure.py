@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 Color = str | tuple[int, int, int]  # a name (the terminal's own colour) or RGB
 NAMED = {"black": 0, "red": 1, "green": 2, "yellow": 3, "blue": 4, "magenta": 5, "cyan": 6, "white": 7}
+BRAILLE = [" ", *(chr(0x2800 + b) for b in range(1, 256))]  # a cell's dots as its character (none: a space)
 BITS = ((0x01, 0x08), (0x02, 0x10), (0x04, 0x20), (0x40, 0x80))  # a braille cell's dots: [row][column]
 RESET = "\x1b[0m"
 SGR = re.compile(r"\x1b\[[0-9;]*m")
@@ -138,10 +139,10 @@ def header(width: int, titles: Sequence[str], items: Sequence[Item]) -> str:
 
 
 def ticks_that_fit(lo: float, hi: float, cols: int) -> tuple[list[float], list[str]]:
-    """As many round ticks as `cols` columns hold with their labels two apart."""
-    for n in range(max(cols // 5, 2), 1, -1):
+    """As many round ticks as `cols` columns hold with their labels four apart (one every 8 columns at most)."""
+    for n in range(max(cols // 8, 2), 1, -1):
         ticks, labels = nice_ticks(lo, hi, n)
-        if sum(len(label) + 2 for label in labels) <= cols:
+        if sum(len(label) + 4 for label in labels) <= cols:
             return ticks, labels
     return nice_ticks(lo, hi, 2)
 
@@ -155,6 +156,10 @@ class Axis:
     ticks: Sequence[float] = ()
     labels: Sequence[str] = ()
     name: str = ""
+
+    def scale(self, size: float) -> tuple[float, float]:
+        """The origin and the factor that take a value to `size` times its unit (see unit)."""
+        return (self.lo, size / (self.hi - self.lo)) if self.hi > self.lo else (self.lo - 1.0, size / 2.0)
 
     def unit(self, value: float) -> float:
         """Where `value` lies between the limits, 0 to 1 (beyond them outside)."""
@@ -211,11 +216,14 @@ class Canvas:
 
     def dots(self, xs: Sequence[float], ys: Sequence[float], color: Color | None) -> None:
         """One braille dot a point (those within the area)."""
+        wide, tall = 2 * self.cols, 4 * self.rows
+        (x0, kx), (y0, ky) = self.x.scale(wide - 1), self.y.scale(tall - 1)
         for x, y in zip(xs, ys):
-            if math.isfinite(x) and math.isfinite(y):
-                sx, sy = self.sub(x, y)
-                if -0.5 <= sx < 2 * self.cols - 0.5 and -0.5 <= sy < 4 * self.rows - 0.5:
-                    self._dot(round(sx), round(sy), color)
+            if not (math.isfinite(x) and math.isfinite(y)):
+                continue
+            sx, sy = round((x - x0) * kx), round((y - y0) * ky)
+            if 0 <= sx < wide and 0 <= sy < tall:
+                self._dot(sx, sy, color)
 
     def _segment(self, a: tuple[float, float], b: tuple[float, float], color: Color | None) -> None:
         clipped = _clip(a, b, 2 * self.cols - 1, 4 * self.rows - 1)
@@ -233,14 +241,28 @@ class Canvas:
         if index is not None:
             self.marks[index] = (char, color)
 
-    def text_rows(self) -> list[list[tuple[str, Color | None]]]:
-        """Each row's cells: their characters and colours."""
-        cells: list[tuple[str, Color | None]] = [
-            (chr(0x2800 + b) if b else " ", c) for b, c in zip(self.bits, self.colors)
-        ]
-        for index, mark in self.marks.items():
-            cells[index] = mark
-        return [cells[r * self.cols : (r + 1) * self.cols] for r in range(self.rows)]
+    def text_rows(self) -> list[str]:
+        """Each row as ANSI text: its characters, a colour code where the colour changes."""
+        chars = [BRAILLE[b] for b in self.bits]
+        colors = list(self.colors)
+        for index, (char, color) in self.marks.items():
+            chars[index], colors[index] = char, color
+        rows = []
+        for r in range(self.rows):
+            start, end = r * self.cols, (r + 1) * self.cols
+            row_colors = colors[start:end]
+            if not any(row_colors):
+                rows.append("".join(chars[start:end]))
+                continue
+            out: list[str] = []
+            current: Color | None = None
+            for char, color in zip(chars[start:end], row_colors):
+                if color != current and char != " ":  # a blank takes any colour: fewer segments to draw
+                    out.append(RESET if color is None else sgr(color))
+                    current = color
+                out.append(char)
+            rows.append("".join(out) + (RESET if current is not None else ""))
+        return rows
 
 
 def _clip(
@@ -282,15 +304,8 @@ def render(width: int, height: int, top: str, canvas: Canvas) -> str:
         if index is not None:
             y_rows.setdefault(index // canvas.cols, label)
     lines = [top]
-    for r, cells in enumerate(canvas.text_rows()):
-        out = [f"{y_rows.get(r, ''):>{label_width}}", "┤" if r in y_rows else "│"]
-        current: Color | None = None
-        for char, color in cells:
-            if color != current:
-                out.append(RESET if color is None else sgr(color))
-                current = color
-            out.append(char)
-        lines.append("".join(out) + (RESET if current is not None else ""))
+    for r, row in enumerate(canvas.text_rows()):
+        lines.append(f"{y_rows.get(r, ''):>{label_width}}{'┤' if r in y_rows else '│'}{row}")
     axis = ["─"] * canvas.cols
     under = [" "] * (width + 8)
     end = -1

@@ -201,13 +201,15 @@ class PredictionPlot(SafePlot):
             if line and len(preds) > n:
                 canvas.line(self.line_x, preds[n:], color)
                 continue
+            inside = [(px, p) for px, p in zip(self.x, at_data) if lo <= p <= hi]
+            if dense:
+                canvas.dots([px for px, _ in inside], [p for _, p in inside], color)
+            else:
+                for px, p in inside:
+                    canvas.mark(px, p, "•", color)
             for px, p in zip(self.x, at_data):
                 if p < lo or p > hi:
                     canvas.mark(px, min(max(p, lo), hi), "x", color)
-                elif dense:
-                    canvas.dots([px], [p], color)
-                else:
-                    canvas.mark(px, p, "•", color)
         train, test = (self.x[: self.n_train], self.y[: self.n_train]), (self.x[self.n_train :], self.y[self.n_train :])
         for (dx, dy), marker, color in ((train, *DATA[:2]), (test, *DATA[2:])):
             if dense:
