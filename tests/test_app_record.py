@@ -173,3 +173,33 @@ async def test_the_palette_s_figure_writes_the_race_drawn_by_gdtui_figure(tmp_pa
 
     with Image.open(png) as image:
         assert image.size[0] > 200 and image.size[1] > 100
+
+
+async def test_a_run_quit_as_it_should_resumes_from_its_checkpoint_at_once(tmp_path):
+    cfg = config(epochs=1000)
+    journal = str(tmp_path / "j.jsonl")
+    session = SessionClient()
+    session.spawn(cfg, journal=journal)
+    app = GdtuiApp(cfg, session=session)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        for _ in range(5):
+            await pilot.press("s")
+        await pilot.press("right_square_bracket")
+        for _ in range(4):
+            await pilot.press("s")
+        await wait_for(pilot, lambda: caught_up(app) and app.status.epoch == 9, what="epoch 9")
+        await pilot.press("q")
+    assert session.process is None  # stopped: it wrote its checkpoint and its end
+    record = read(journal)
+    assert record.lanes[0].reached == 9 and set(record.checkpoints) == {0}
+    resumed = SessionClient()
+    resumed.spawn(cfg, record=record, resume=True, journal=journal)
+    app = GdtuiApp(cfg, session=resumed)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.state == "paused" and app.status.epoch == 9, what="resumed at epoch 9")
+        assert list(app.race.lanes.lanes[0].series) == reference(cfg, 9)
+        assert app.log_view.rows == 9  # the log's epochs came whole with the history
+        await pilot.press("s")
+        await wait_for(pilot, lambda: caught_up(app) and app.status.epoch == 10, what="epoch 10")
+        assert list(app.race.lanes.lanes[0].series) == reference(cfg, 10)

@@ -191,3 +191,44 @@ def test_figure_config_draws_a_recorded_race_with_its_changes(tmp_path, monkeypa
     assert main(["figure", "--config", str(path), "--kind", "loss", "--out", str(out), "--dpi", "40"]) == 0
     reference = [loss for loss, _ in reference_loop("gd", 8, {3: {"lr": 3e-5}})]
     assert drawn[0].lanes[0].loss == reference and out.stat().st_size > 0
+
+
+def test_a_journal_s_checkpoints_resume_every_kind_of_lane_bit_for_bit_without_replaying_the_run(tmp_path):
+    base = resolve("fastai-quadratic", optimizer="sgd", momentum=0.5, epochs=400)
+    race = Race(base)
+    race.add(base.replace(optimizer="adam", lr=0.05))
+    race.add(base.replace(batch_size=5, lr=1e-5))  # mini-batches, reshuffled each epoch
+    race.add(base.replace(accumulate_grad=True, optimizer="gd", lr=1e-6, momentum=None))
+    path = tmp_path / "j.jsonl"
+    journal = Journal(str(path))
+    journal.write(race.record(0))
+    for lane in race.lanes:
+        lane.trainer.run(30)
+    race.lanes[0].trainer.update(lr=2e-5)
+    race.branch(1, 20, lr=0.01)
+    journal.write(race.record(0))
+    while race.lanes[0].trainer.epoch < 100:
+        race.run_chunk(max_epochs=10)
+    for lane in race.lanes:  # checkpoints at 100, then the race goes on to 117
+        journal.checkpoint(lane.id, lane.trainer.epoch, lane.trainer.history_bytes(0), lane.trainer.snapshot())
+    while race.lanes[0].trainer.epoch < 117:
+        race.run_chunk(max_epochs=1)
+    journal.write(race.record(0))
+    journal.reached(race.record(0))
+    journal.close()
+    record = load_journal(str(path))
+    assert set(record.checkpoints) == {lane.id for lane in race.lanes}
+    again = Race.of_record(record)
+    assert [lane.trainer.epoch for lane in again.lanes] == [100] * 5  # from the checkpoints, not from 0
+    for built, kept in zip(again.lanes, record.lanes):
+        built.trainer.hold = kept.reached
+    while any(lane.active for lane in again.lanes):
+        again.run_chunk(max_epochs=100)
+    assert logs(again) == logs(race)
+    for lane in [*race.lanes, *again.lanes]:
+        lane.trainer.hold = None
+    for _ in range(50):  # and they go on alike
+        race.run_chunk(max_epochs=1)
+        again.run_chunk(max_epochs=1)
+    assert logs(again) == logs(race)
+    assert [lane.trainer.config for lane in again.lanes] == [lane.trainer.config for lane in race.lanes]

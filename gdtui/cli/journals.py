@@ -51,9 +51,11 @@ def new_journal() -> str:
 
 
 def latest() -> str | None:
-    """The newest journal in the state folder, if any."""
-    found = journals()
-    return found[-1] if found else None
+    """The journal to resume: the newest one left unfinished (its gdtui killed), else the newest one with a run
+    in it; None if there is none."""
+    found = [path for path in journals() if os.path.getsize(path) > 0]
+    unended = [path for path in found if unfinished(path)]
+    return (unended or found or [None])[-1]
 
 
 def unfinished(path: str) -> bool:
@@ -85,7 +87,8 @@ def _locked(fd: int) -> bool:
 
 def resume_hint() -> str | None:
     """What a gdtui started after a killed one says: how to resume the run it left."""
-    path = latest()
+    found = [path for path in journals() if os.path.getsize(path) > 0]
+    path = found[-1] if found else None
     if path is None or not unfinished(path):
         return None
     return f"the last gdtui ended without closing its run: gdtui resume {path}"

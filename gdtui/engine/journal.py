@@ -12,16 +12,22 @@ process killed while writing) loads up to its last complete line. Torch-free.
     {"remove": 1}
     {"focus": 2}
     {"reached": {"0": 2000, "2": 1500}}
+    {"checkpoint": 0, "epoch": 9000, "since": 4000, "history": B64, "snapshot": B64}
     {"end": true}                           the gdtui that wrote it quit as it should
 
 LANE is {"id": 0, "start": {SETTINGS}, "changes": [{"epoch": E, SETTINGS}], "origin": [SOURCE, EPOCH] or null}
-with SETTINGS under the command line's names, as a TOML snapshot holds them.
+with SETTINGS under the command line's names, as a TOML snapshot holds them. A checkpoint (every few seconds
+of training, and at the end) holds a lane's history since its last one (`Trainer.history_bytes`) and its state
+then (`Trainer.snapshot`), so a resume replays seconds of epochs, not the run; a lane's chain of checkpoints
+starts anew with each `lane` event for it.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import os
+from collections.abc import Iterator
 from dataclasses import fields, replace
 from typing import IO, Any
 
@@ -30,7 +36,7 @@ from gdtui.engine.record import LaneRecord, Record, RecordError, change_of, enco
 
 VERSION = 1
 HEADER = {"gdtui": "journal", "version": VERSION}  # and the writing process's pid
-MAX_LINE = 1 << 20  # a line is an event of a few hundred bytes: longer is no journal of ours
+MAX_LINE = 1 << 28  # an event is a few hundred bytes, a checkpoint a few MB: longer is no journal of ours
 
 
 def settings_of(config: RunConfig) -> dict[str, Any]:
@@ -72,6 +78,7 @@ class Journal:
             pass
         self.last: Record | None = None
         self.epochs: dict[int, int] = {}
+        self.saved: dict[int, int] = {}  # each lane's last checkpointed epoch (its chain's end)
         self._line({**HEADER, "pid": os.getpid()})
 
     def _line(self, event: dict[str, Any]) -> None:
@@ -92,8 +99,16 @@ class Journal:
                 self._line({"remove": lane_id})
         for lane in record.lanes:
             old = before.get(lane_id := lane.id)
-            if old is None or old.start != lane.start or lane.changes[: len(old.changes)] != old.changes:
+            if (
+                old is None
+                or old.start != lane.start
+                or lane.reached < old.reached
+                or (
+                    lane.changes[: len(old.changes)] != old.changes  # restarted, reset, or another history
+                )
+            ):
                 self._line({"lane": lane_of(lane)})
+                self.saved.pop(lane_id, None)
                 continue
             for change in lane.changes[len(old.changes) :]:
                 settings = {k: finite(v) for k, v in encoded_change(change).items() if k != "epoch"}
@@ -107,6 +122,14 @@ class Journal:
         if epochs != self.epochs:
             self.epochs = epochs
             self._line({"reached": {str(k): v for k, v in epochs.items()}})
+
+    def checkpoint(self, lane_id: int, epoch: int, history: bytes, snapshot: bytes) -> None:
+        """A lane's state at `epoch` and its history since its last checkpoint (`history`: the epochs after it)."""
+        since = self.saved.get(lane_id, 0)
+        text = base64.b64encode
+        event = {"checkpoint": lane_id, "epoch": epoch, "since": since}
+        self._line({**event, "history": text(history).decode(), "snapshot": text(snapshot).decode()})
+        self.saved[lane_id] = epoch
 
     def end(self) -> None:
         """The run closed as it should: a resume is not needed (`{"end": true}`)."""
@@ -157,31 +180,41 @@ def _lane(path: str, number: int, value: Any) -> LaneRecord:
     )
 
 
-def load(path: str) -> Record:
-    """The record a journal holds, events folded in order; a last line cut short (a kill mid-write) is left
-    out. RecordError names the file and the line."""
-    lanes: list[LaneRecord] = []
-    focus = 0
-    reached: dict[int, int] = {}
+def _lines(path: str) -> Iterator[tuple[int, str, str | None]]:
+    """Each line with its number and the next line (None after the last), read as it goes."""
     try:
         handle = open(path, encoding="utf-8", errors="strict")
     except OSError as error:
         raise RecordError(f"{path}: {error.strerror or error}") from None
     with handle:
         try:
-            lines = handle.readlines(64 << 20)
+            line = handle.readline(MAX_LINE + 1)
+            number = 1
+            while line:
+                after = handle.readline(MAX_LINE + 1)
+                yield number, line, after or None
+                line, number = after, number + 1
         except UnicodeDecodeError:
             raise RecordError(f"{path}: not UTF-8 text: not a journal") from None
-    for number, line in enumerate(lines, start=1):
-        last = number == len(lines)
+
+
+def load(path: str) -> Record:
+    """The record a journal holds, events folded in order; a last line cut short (a kill mid-write) is left
+    out. Each lane's last checkpoint at or before the epoch it reached rides along (Record.checkpoints: lane id
+    -> (snapshot, history bytes from epoch 0)). RecordError names the file and the line."""
+    lanes: list[LaneRecord] = []
+    focus = 0
+    reached: dict[int, int] = {}
+    chains: dict[int, list[tuple[int, str, str]]] = {}  # lane id -> (epoch, history b64, snapshot b64)
+    for number, line, after in _lines(path):
         if len(line) > MAX_LINE:
             raise RecordError(f"{path}:{number}: a line longer than {MAX_LINE:,} characters: not a journal")
         try:
             event = json.loads(line)
         except ValueError:
-            if last and not line.endswith("\n"):
+            if after is None and not line.endswith("\n"):
                 break  # cut by a kill mid-write: what came before stands
-            if not last and lines[number].startswith('{"gdtui"'):
+            if after is not None and after.startswith('{"gdtui"'):
                 continue  # cut by a kill, then a resumed run went on writing
             raise RecordError(f"{path}:{number}: not a JSON line") from None
         if not isinstance(event, dict):
@@ -198,7 +231,7 @@ def load(path: str) -> Record:
                 raise RecordError(f"{path}:{number}: a race without lanes")
             lanes = [_lane(path, number, lane) for lane in race]
             focus = event.get("focus", lanes[0].id)
-            reached = {}
+            reached, chains = {}, {}
         elif "lane" in event:
             lane = _lane(path, number, event["lane"])
             at = next((i for i, old in enumerate(lanes) if old.id == lane.id), None)
@@ -207,6 +240,7 @@ def load(path: str) -> Record:
             else:
                 lanes[at] = lane
             reached.pop(lane.id, None)
+            chains.pop(lane.id, None)
         elif "change" in event:
             at = next((i for i, old in enumerate(lanes) if old.id == event["change"]), None)
             if at is None:
@@ -219,6 +253,7 @@ def load(path: str) -> Record:
             lanes[at] = replace(lanes[at], changes=(*lanes[at].changes, change))
         elif "remove" in event:
             lanes = [lane for lane in lanes if lane.id != event["remove"]]
+            chains.pop(event["remove"], None)
         elif "focus" in event:
             focus = event["focus"]
         elif "end" in event:
@@ -228,13 +263,37 @@ def load(path: str) -> Record:
             if not isinstance(epochs, dict):
                 raise RecordError(f"{path}:{number}: reached is not a table of epochs")
             reached = {int(k): int(v) for k, v in epochs.items() if str(k).isdigit() and isinstance(v, int)}
+        elif "checkpoint" in event:
+            chain = chains.setdefault(event["checkpoint"], [])
+            since, epoch = event.get("since"), event.get("epoch")
+            history, snapshot = event.get("history"), event.get("snapshot")
+            if (
+                since == (chain[-1][0] if chain else 0)  # a chain from epoch 0, or none at all
+                and isinstance(epoch, int)
+                and isinstance(history, str)
+                and isinstance(snapshot, str)
+            ):
+                chain.append((epoch, history, snapshot))
         else:
             raise RecordError(f"{path}:{number}: an event gdtui does not know")
     if not lanes:
         raise RecordError(f"{path}: a journal without a race")
-    kept = tuple(replace(lane, reached=reached.get(lane.id, 0)) for lane in lanes)
+    kept = tuple(replace(lane, reached=max(reached.get(lane.id, 0), _last(chains.get(lane.id)))) for lane in lanes)
     ids = [lane.id for lane in kept]
-    return Record(kept, focus if focus in ids else ids[0])
+    saved = {}
+    for lane in kept:
+        chain = [link for link in chains.get(lane.id, []) if link[0] <= lane.reached]
+        if chain:
+            try:
+                history = b"".join(base64.b64decode(link[1], validate=True) for link in chain)
+                saved[lane.id] = (base64.b64decode(chain[-1][2], validate=True), history)
+            except ValueError:
+                raise RecordError(f"{path}: lane {lane.id}'s checkpoints are not base64") from None
+    return Record(kept, focus if focus in ids else ids[0], saved)
+
+
+def _last(chain: list[tuple[int, str, str]] | None) -> int:
+    return chain[-1][0] if chain else 0
 
 
 def read(path: str) -> Record:

@@ -54,7 +54,8 @@ class Race:
     @classmethod
     def of_record(cls, record: Record, csv: CsvData | None = None, readback: str | None = None) -> Race:
         """The race a record holds, every lane from epoch 0 with its changes scheduled (each taken at its epoch
-        as the race runs), its id and origin as recorded."""
+        as the race runs), its id and origin as recorded; a lane with a journaled checkpoint (`record.checkpoints`)
+        stands where that checkpoint stood instead, its history whole."""
         first, *others = record.lanes
         race = cls(first.start, csv=csv, readback=readback)
         race.lanes[0].id, race.lanes[0].origin = first.id, first.origin
@@ -64,7 +65,12 @@ class Race:
             race.lanes.append(Lane(other.id, race.lanes[0].trainer.sibling(other.start), other.origin))
         race._next_id = max(lane.id for lane in race.lanes) + 1
         for built, kept in zip(race.lanes, record.lanes):
-            built.trainer.schedule((c.epoch, c.settings) for c in kept.changes)
+            changes = [(c.epoch, dict(c.settings)) for c in kept.changes]
+            saved = record.checkpoints.get(kept.id)
+            if saved is None:
+                built.trainer.schedule(changes)
+            else:
+                built.trainer.resume_from(saved[0], saved[1], changes)
         return race
 
     def record(self, focus: int) -> Record:

@@ -18,6 +18,7 @@ States: loading, ready, running, paused, done, diverged.
 
 from __future__ import annotations
 
+import math
 import os
 import signal
 import sys
@@ -44,6 +45,7 @@ NO_CURVATURE = Curvature([], [], None, False)  # a model with no landscape (one 
 LOG_TAIL = 2000  # the epochs a UI's log keeps
 LOOK_SECONDS = 0.001
 JOURNAL_SECONDS = 2.0  # how often the journal takes the epochs reached while training runs
+CHECKPOINT_SECONDS = 5.0  # how often it takes each lane's state and history (a resume replays at most these)
 
 
 def main() -> None:
@@ -138,6 +140,7 @@ class Session:
         self.served = Served.from_env()  # a tab of `gdtui serve`: the files it may read, the models it may build
         self.journal: Journal | None = None  # where the run's record is appended as it goes
         self.noted = 0.0  # when the journal last took the epochs reached
+        self.saved = time.perf_counter()  # when the journal last took the lanes' checkpoints
 
     @property
     def trainer(self) -> Trainer | None:
@@ -170,13 +173,14 @@ class Session:
         )
         self.conn.send(p.Lanes(lanes, self.focus))
 
-    def send_history(self) -> None:
-        """The focused lane's past, for a UI that shows it anew (after a change of focus or of lanes): its whole
-        RMSE column (the loss curve) and its last epochs (the log)."""
-        t = self.trainer
-        assert t is not None
+    def send_history(self, lane_id: int | None = None) -> None:
+        """A lane's past (default: the focused one's), for a UI that shows it anew (after a change of focus or
+        of lanes, a resume): its whole RMSE column (the loss curve) and its last epochs (the log)."""
+        assert self.race is not None
+        lane_id = self.focus if lane_id is None else lane_id
+        t = self.race.lane(lane_id).trainer
         tail = t.history.tail(LOG_TAIL, tuple(t.predict().tolist()))
-        self.conn.send(p.History(self.focus, t.history.rmse, tail))
+        self.conn.send(p.History(lane_id, t.history.rmse, tail))
 
     def send_state(self) -> None:
         self.conn.send(p.State(self.focus, self.state(), self.trainer.epoch if self.trainer else 0))
@@ -228,6 +232,9 @@ class Session:
                 self.release()
         self.send_ready()
         self.send_lanes()
+        if any(built.trainer.epoch for built in race.lanes):  # resumed from checkpoints: every lane's past at once
+            for lane_id in sorted(ids, key=lambda lane_id: lane_id == self.focus):
+                self.send_history(lane_id)
         self.send_state()
         return True
 
@@ -549,14 +556,27 @@ class Session:
             if now >= self.noted + JOURNAL_SECONDS or not self.running:
                 journal.reached(record)
                 self.noted = now
+            if now >= self.saved + CHECKPOINT_SECONDS:
+                self.checkpoint(journal)
+                self.saved = now
         except OSError as error:
             self.journal = None
             journal.close()
             self.conn.send(p.Error("journal", f"{journal.path}: {error.strerror or error}: no longer journaled"))
 
+    def checkpoint(self, journal: Journal) -> None:
+        """Each lane's state and its history since its last checkpoint, into the journal (those that moved)."""
+        assert self.race is not None
+        for lane in self.race.lanes:
+            t = lane.trainer
+            since = journal.saved.get(lane.id, 0)
+            if t.epoch > since:
+                journal.checkpoint(lane.id, t.epoch, t.history_bytes(since), t.snapshot())
+
     def close_journal(self) -> None:
         if self.journal is not None:
             self.running = False
+            self.saved = -math.inf  # a checkpoint of every lane that moved: a resume after a quit is at once
             self.note()
             try:
                 self.journal.end()

@@ -275,6 +275,78 @@ class Trainer:
             self._checkpoints = [c for c in self._checkpoints if c.epoch % self._spacing == 0]
             self._kept = sum(c.size for c in self._checkpoints)
 
+    def snapshot(self) -> bytes:
+        """What a journal keeps of this run at its epoch beside its history (`history_bytes`): the parameters,
+        the optimizer's state, the gradients where they accumulate, the batches' generator, and how many of its
+        changes it had taken; torch.save'd, CPU tensors and numbers only (torch.load with weights_only reads
+        it)."""
+        import io
+
+        state = None if isinstance(self.optimizer, PlainGD) else self.optimizer.state_dict()["state"]
+        grads = None
+        if self.config.accumulate_grad:
+            grads = [None if p.grad is None else p.grad.detach().cpu().clone() for p in self.model.parameters()]
+        kept = {
+            "epoch": self.epoch,
+            "changes": len(self.changes),
+            "flat": self._flat_last.detach().cpu().clone(),
+            "state": _on_cpu(state),
+            "grads": grads,
+            "shuffle": self._shuffle.get_state() if self._batched() else None,
+            "status": self.history.status,
+            "has_test": self.history.has_test,
+        }
+        out = io.BytesIO()
+        torch.save(kept, out)
+        return out.getvalue()
+
+    def history_bytes(self, start: int) -> bytes:
+        """The history's epochs after `start`, column after column, as float64 bytes (this machine's order):
+        loss, rmse, test loss, gradient norm, lr, then each parameter (or, for a large model, their norm)."""
+        h = self.history
+        columns = [h.loss, h.rmse, h.test_loss, h.grad_norm, h.lr]
+        columns += [h.params[name] for name in h.names] if h.count is None else [h.norm]
+        return b"".join(column[start:].tobytes() for column in columns)
+
+    def resume_from(self, snapshot: bytes, history: bytes, changes: list[tuple[int, dict[str, Any]]]) -> None:
+        """Stand where a journaled run stood at its snapshot (this trainer fresh, built from the run's start):
+        its history (`history`, every epoch's `history_bytes` from 0), the changes it had taken, its parameters,
+        optimizer state, gradients and batches' generator, bit for bit. `changes`: all the run's, in order; those
+        not yet taken are scheduled."""
+        import io
+
+        kept = torch.load(io.BytesIO(snapshot), weights_only=True)
+        epoch, taken = int(kept["epoch"]), int(kept["changes"])
+        for _, change in changes[:taken]:  # the settings (and the optimizer) the run had then
+            self.switch(**change)
+        self.changes = [(at, dict(change)) for at, change in changes[:taken]]
+        h = self.history
+        width = 5 + (len(h.names) if h.count is None else 1)
+        values = array("d", history)
+        if len(values) != width * epoch:
+            raise ValueError(f"a snapshot of epoch {epoch} with {len(values)} history values, not {width * epoch}")
+        columns = [values[k * epoch : (k + 1) * epoch] for k in range(width)]
+        h.loss, h.rmse, h.test_loss, h.grad_norm, h.lr = columns[:5]
+        if h.count is None:
+            h.params = dict(zip(h.names, columns[5:]))
+        else:
+            h.norm = columns[5]
+        h.status, h.has_test = str(kept["status"]), bool(kept["has_test"])
+        flat = kept["flat"].to(self.initial.dtype).to(self.device)
+        self.model.load_flat(flat)
+        self._flat_last = flat
+        if kept["state"] is not None:
+            assert not isinstance(self.optimizer, PlainGD)
+            groups = self.optimizer.state_dict()["param_groups"]
+            self.optimizer.load_state_dict({"state": kept["state"], "param_groups": groups})
+        if kept["grads"] is not None:
+            for p, g in zip(self.model.parameters(), kept["grads"]):
+                p.grad = None if g is None else g.to(p.device)
+        if kept["shuffle"] is not None:
+            self._shuffle.set_state(kept["shuffle"])
+        self._rules_from_history()
+        self.schedule(changes[taken:])
+
     def kept_flats(self) -> list[tuple[int, torch.Tensor]]:
         """A large model's parameters where its run keeps them (its history keeps their norm only): at epoch 0,
         at each checkpoint and after its last epoch, as (epoch, flat) in order."""
@@ -718,6 +790,17 @@ class Trainer:
         while self._checkpoints and self._checkpoints[-1].epoch > self.epoch:  # epochs cut after a divergence
             self._kept -= self._checkpoints.pop().size
         return chunk
+
+
+def _on_cpu(value: Any) -> Any:
+    """An optimizer's state with its tensors copied to the CPU (what torch.save keeps the same on any device)."""
+    if isinstance(value, torch.Tensor):
+        return value.detach().cpu().clone()
+    if isinstance(value, dict):
+        return {k: _on_cpu(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_on_cpu(v) for v in value)
+    return value
 
 
 def _norm(values: torch.Tensor) -> float:
