@@ -55,7 +55,8 @@ def latest() -> str | None:
     in it; None if there is none."""
     found = [path for path in journals() if os.path.getsize(path) > 0]
     unended = [path for path in found if unfinished(path)]
-    return (unended or found or [None])[-1]
+    chosen = unended or found
+    return chosen[-1] if chosen else None
 
 
 def unfinished(path: str) -> bool:
