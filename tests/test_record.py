@@ -232,3 +232,22 @@ def test_a_journal_s_checkpoints_resume_every_kind_of_lane_bit_for_bit_without_r
         again.run_chunk(max_epochs=1)
     assert logs(again) == logs(race)
     assert [lane.trainer.config for lane in again.lanes] == [lane.trainer.config for lane in race.lanes]
+
+
+def test_export_script_of_a_record_takes_its_changes_and_prints_its_log(tmp_path, capsys):
+    import subprocess
+    import sys
+
+    race = Race(resolve("fastai-quadratic", epochs=8))
+    trainer = race.lanes[0].trainer
+    trainer.run(3)
+    trainer.update(lr=3e-5)
+    trainer.run(5)
+    path = tmp_path / "story.toml"
+    path.write_text(dump_record(race.record(0)))
+    out = tmp_path / "story.py"
+    assert main(["export-script", "--config", str(path), "-o", str(out)]) == 0
+    printed = subprocess.run([sys.executable, str(out)], capture_output=True, text=True, check=True).stdout
+    reference = reference_loop("gd", 8, {3: {"lr": 3e-5}})
+    lines = [line for line in printed.splitlines() if line.startswith("epoch ")]
+    assert lines == [f"epoch {n}  RMSE: {loss**0.5!r}  loss: {loss!r}" for n, (loss, _) in enumerate(reference, 1)]

@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from gdtui.cli.common import build_trainer, check_data, check_outputs, configs_from, run_options, unused
+from gdtui.cli.common import build_trainer, check_data, check_outputs, record_from, run_options, unused
 from gdtui.engine.history import write_atomic
 from gdtui.engine.script import script
 
@@ -30,7 +30,8 @@ from gdtui.engine.script import script
 def export_script(output: str | None, **options: Any) -> None:
     """Write the run as a standalone PyTorch script: `python FILE` prints the RMSE and loss of every epoch as
     `gdtui run` with the same options prints them. With a --config file's lanes, its first run is written."""
-    configs = configs_from(options)
+    record = record_from(options)
+    configs = [lane.start for lane in record.lanes]
     config = configs[0]
     check_outputs(config, options.get("config_file"), [("--output", output)] if output else [], folder_checked=False)
     trainer = build_trainer(config, check_data(config))  # gdtui run's checks: the data, its split, the device
@@ -42,7 +43,8 @@ def export_script(output: str | None, **options: Any) -> None:
     command = "gdtui run " + shlex.join(argv[argv.index("export-script") + 1 :]) if "export-script" in argv else None
     if len(configs) > 1:
         command = None  # `gdtui run --config FILE` would race the file's lanes
-    text = script(config, (), trainer.data.n_train, _strip_output(command))
+    changes = [(c.epoch, dict(c.settings)) for c in record.lanes[0].changes]  # a record's, at their epochs
+    text = script(config, changes, trainer.data.n_train, _strip_output(command))
     if output is None:
         click.echo(text, nl=False)
         return
