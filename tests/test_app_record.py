@@ -203,3 +203,72 @@ async def test_a_run_quit_as_it_should_resumes_from_its_checkpoint_at_once(tmp_p
         await pilot.press("s")
         await wait_for(pilot, lambda: caught_up(app) and app.status.epoch == 10, what="epoch 10")
         assert list(app.race.lanes.lanes[0].series) == reference(cfg, 10)
+
+
+async def test_lt_and_gt_halve_and_double_the_playback_speed_and_the_status_line_says_it():
+    cfg = config(epochs=1000)
+    session = SessionClient()
+    session.spawn(cfg, speed=4.0)
+    app = GdtuiApp(cfg, session=session)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        await wait_for(pilot, lambda: app.status.pace == 4.0, what="the speed shown")
+        assert "speed 4 ep/s (< >)" in str(app.status.render())
+        await pilot.press("less_than_sign")
+        await wait_for(pilot, lambda: app.status.pace == 2.0, what="halved")
+        await pilot.press("greater_than_sign")
+        await pilot.press("greater_than_sign")
+        await wait_for(pilot, lambda: app.status.pace == 8.0, what="doubled twice")
+
+
+def test_the_session_trains_no_faster_than_its_speed():
+    """The session's clock moves only while it waits for its next epoch (by hand: no test waits on time): at 4
+    epochs a second it waits a quarter of a second before each epoch after the first, and the Pause that comes
+    during the sixth wait finds it at epoch 6."""
+    from gdtui.engine import protocol as p
+    from gdtui.engine.session import Session
+    from tests.test_audit_engine import ScriptedPipe
+
+    clock = [100.0]
+    waits: list[float] = []
+
+    class Paced(ScriptedPipe):
+        def poll(self, timeout=0.0):
+            if timeout:  # the session waits for its next epoch: the time passes
+                waits.append(timeout)
+                clock[0] += timeout
+            return super().poll(timeout)
+
+    pipe = Paced(lambda: 0, [(0, p.Run()), (lambda replies: len(waits) >= 6, p.Pause())])
+    session = Session(pipe)
+    session.clock = lambda: clock[0]
+    cfg = config(epochs=1000)
+    session.loop(cfg, None, p.Start(cfg, speed=4.0))
+    assert session.trainer is not None and session.trainer.epoch == 6
+    assert waits == [0.25] * 6
+    states = [r for r in pipe.replies if isinstance(r, p.State)]
+    assert states[-1].speed == 4.0 and states[-1].state == "paused"
+
+
+def test_speed_options_reach_the_session_and_replay_plays_from_the_start(monkeypatch, tmp_path):
+    from gdtui.engine.journal import Journal
+    from gdtui.engine.lanes import Race
+    from tests.tui_helpers import stub_tui
+
+    spawned = stub_tui(monkeypatch)
+    assert main(["--speed", "3", "--no-journal"]) == 0
+    assert spawned["speed"] == 3.0
+    race = Race(config(epochs=30))
+    race.lanes[0].trainer.run(4)
+    path = str(tmp_path / "j.jsonl")
+    journal = Journal(path)
+    journal.write(race.record(0))
+    journal.reached(race.record(0))
+    t = race.lanes[0].trainer
+    journal.checkpoint(0, t.epoch, t.history_bytes(0), t.snapshot())
+    journal.close()
+    spawned.clear()
+    assert main(["replay", path, "--speed", "2"]) == 0
+    assert spawned["speed"] == 2.0 and spawned["resume"] and spawned["record"].lanes[0].reached == 4
+    assert spawned["record"].checkpoints == {}  # a replay plays from the start
+    assert main(["--speed", "0"]) == 2

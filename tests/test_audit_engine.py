@@ -31,7 +31,7 @@ class ScriptedPipe:
         self.script = list(script)  # (epoch, command): delivered once the run stands at that epoch or later
         self.replies = []
 
-    def poll(self):
+    def poll(self, timeout=0.0):
         if not self.script:
             return False
         when = self.script[0][0]  # an epoch, or a test of the replies sent so far

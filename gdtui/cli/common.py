@@ -203,7 +203,7 @@ def _journal_record(path: str, options: dict[str, Any]) -> Record:
     from gdtui.engine.record import RecordError
 
     try:
-        record = read(path)
+        record = replace(read(path), checkpoints={})  # --config: the race from its start, not where it stood
     except RecordError as error:
         raise click.BadParameter(str(error), param_hint="'--config'") from None
     given = {k: v for k, v in options.items() if v is not None}
@@ -340,6 +340,9 @@ def tui_record(options: dict[str, Any], vary: tuple[str, ...]) -> tuple[Record, 
         return Record(tuple(LaneRecord(n, config) for n, config in enumerate(lanes))), csv
     record = record_from(options)
     return record, check_data(record.lanes[0].start, read_up_to=TUI_READS_UP_TO)
+
+
+SPEED = click.FloatRange(0.01, 1e6)  # a playback speed, epochs a second (--speed)
 
 
 def served() -> bool:

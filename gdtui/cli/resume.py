@@ -7,9 +7,11 @@ its epoch, for a class or a recording, and stops where the recorded run stood.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import click
 
-from gdtui.cli.common import TUI_READS_UP_TO, check_data
+from gdtui.cli.common import SPEED, TUI_READS_UP_TO, check_data
 from gdtui.engine.record import Record, RecordError
 
 
@@ -40,9 +42,12 @@ def resume(file: str | None) -> None:
 
 @click.command()
 @click.argument("file", type=click.Path(dir_okay=False))
-def replay(file: str) -> None:
+@click.option("--speed", type=SPEED, help="Play at most N epochs a second (< and > halve and double it).")
+def replay(file: str, speed: float | None) -> None:
     """Play a record in the TUI: every lane from its start, each change at its epoch, to where it stood."""
     record = _record(file)
     from gdtui.cli.tui import launch
 
-    launch(record, check_data(record.lanes[0].start, read_up_to=TUI_READS_UP_TO), start=True, resume=True)
+    csv = check_data(record.lanes[0].start, read_up_to=TUI_READS_UP_TO)
+    bare = replace(record, checkpoints={})  # from the start: not from where its checkpoints stood
+    launch(bare, csv, start=True, resume=True, speed=speed)

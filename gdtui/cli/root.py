@@ -16,7 +16,7 @@ from typing import Any
 import click
 
 from gdtui import __version__
-from gdtui.cli.common import ENDING_SIGNALS, EXIT_OK, EXIT_USAGE, run_options, served, tui_record
+from gdtui.cli.common import ENDING_SIGNALS, EXIT_OK, EXIT_USAGE, SPEED, run_options, served, tui_record
 
 COMMANDS = {  # name: "module:attribute" of its click command
     "export-script": "gdtui.cli.export:export_script",
@@ -67,9 +67,16 @@ class LazyGroup(click.Group):
     help="Append the run's record to FILE as it goes (default: a new file in the user's state folder).",
 )
 @click.option("--no-journal", is_flag=True, help="Keep no journal of this run (no `gdtui resume` for it).")
+@click.option("--speed", type=SPEED, help="Train at most N epochs a second (< and > halve and double it).")
 @click.pass_context
 def cli(
-    ctx: click.Context, start: bool, vary: tuple[str, ...], journal: str | None, no_journal: bool, **options: Any
+    ctx: click.Context,
+    start: bool,
+    vary: tuple[str, ...],
+    journal: str | None,
+    no_journal: bool,
+    speed: float | None,
+    **options: Any,
 ) -> None:
     """Watch and steer gradient descent in the terminal. Without a command, opens the TUI."""
     if ctx.invoked_subcommand is not None:
@@ -81,7 +88,7 @@ def cli(
     path = None if no_journal or served() else (journal or new_journal())
     from gdtui.cli.tui import launch
 
-    launch(record, csv, start=start, journal=path, hint=hint)
+    launch(record, csv, start=start, journal=path, hint=hint, speed=speed)
 
 
 class Ended(BaseException):

@@ -23,6 +23,7 @@ def launch(
     resume: bool = False,
     journal: str | None = None,
     hint: str | None = None,
+    speed: float | None = None,
 ) -> None:
     """Open the TUI on `record`'s race (see protocol.Start), and leave the process with the app's status."""
     from gdtui.tui.client import SessionClient
@@ -32,7 +33,7 @@ def launch(
     code = 0
     mask = signal.pthread_sigmask(signal.SIG_BLOCK, [])  # as it was: restored once the session is gone
     try:
-        session.spawn(config, csv, record=record, resume=resume, journal=journal)
+        session.spawn(config, csv, record=record, resume=resume, journal=journal, speed=speed)
         from gdtui.tui.app import GdtuiApp
 
         app = GdtuiApp(config, start=start, session=session, hint=hint)

@@ -39,6 +39,7 @@ class Start:
     record: Record | None = None
     resume: bool = False
     journal: str | None = None
+    speed: float | None = None  # epochs a second at most (a playback speed); None: as fast as it trains
 
 
 @dataclass(frozen=True)
@@ -151,6 +152,14 @@ class GetScript:
 
 
 @dataclass(frozen=True)
+class Speed:
+    """Train at most `epochs_per_second` (a playback speed, for a class or a recording); None: as fast as it
+    trains."""
+
+    epochs_per_second: float | None
+
+
+@dataclass(frozen=True)
 class GetRecord:
     """The race as a record (its snapshot: `W`), for `purpose` (said back in the reply)."""
 
@@ -177,6 +186,7 @@ Command = (
     | CancelRead
     | GetScript
     | GetRecord
+    | Speed
 )
 
 # Replies: session -> UI -------------------------------------------------------------------------------------
@@ -245,6 +255,7 @@ class State:
     lane: int
     state: str
     epoch: int
+    speed: float | None = None  # the playback speed asked (epochs a second), None: as fast as it trains
 
 
 @dataclass(frozen=True)

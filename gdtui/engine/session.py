@@ -84,7 +84,7 @@ class Pipe(Protocol):
 
     def send(self, obj: p.Reply) -> None: ...
     def recv(self) -> p.Command: ...
-    def poll(self) -> bool: ...
+    def poll(self, timeout: float = 0.0) -> bool: ...
     def close(self) -> None: ...
 
 
@@ -140,6 +140,9 @@ class Session:
         self.served = Served.from_env()  # a tab of `gdtui serve`: the files it may read, the models it may build
         self.journal: Journal | None = None  # where the run's record is appended as it goes
         self.noted = 0.0  # when the journal last took the epochs reached
+        self.speed: float | None = None  # epochs a second at most (a playback speed); None: as fast as it trains
+        self.pace: tuple[float, int] | None = None  # when the paced run (re)started, and its lead epoch then
+        self.clock: Callable[[], float] = time.perf_counter  # the playback speed's clock
         self.saved = time.perf_counter()  # when the journal last took the lanes' checkpoints
 
     @property
@@ -183,7 +186,7 @@ class Session:
         self.conn.send(p.History(lane_id, t.history.rmse, tail))
 
     def send_state(self) -> None:
-        self.conn.send(p.State(self.focus, self.state(), self.trainer.epoch if self.trainer else 0))
+        self.conn.send(p.State(self.focus, self.state(), self.trainer.epoch if self.trainer else 0, self.speed))
 
     def build(
         self, config: RunConfig, csv: CsvData | None = None, record: Record | None = None, resume: bool = False
@@ -453,18 +456,23 @@ class Session:
 
     def loop(self, config: RunConfig, csv: CsvData | None = None, first: p.Start | None = None) -> None:
         record, resume = (first.record, first.resume) if first is not None else (None, False)
+        self.speed = first.speed if first is not None else None
         if first is not None and first.journal is not None:
             self.open_journal(first.journal)
         self.obey("configure", lambda: self.start(config, csv, record, resume), acknowledge=False)
         conn = self.conn
         while True:
-            if self.running:
+            wait = self.pace_wait() if self.running else 0.0  # a playback speed: seconds to the next epoch
+            if self.running and wait <= 0:
                 self.obey("run", self.chunk, acknowledge=False)
             if self.watch is not None:
                 self.obey("landscape", self.tend_landscape, acknowledge=False)
             if self.jobs:
                 self.tend_jobs()
-            if (self.running or self.landscape_pending() or self.jobs) and not conn.poll():
+            busy = (self.running and wait <= 0) or self.landscape_pending() or self.jobs
+            if busy and not conn.poll():
+                continue
+            if not busy and wait > 0 and not conn.poll(wait):  # paced: nothing to do until the next epoch
                 continue
             try:
                 command = conn.recv()
@@ -508,11 +516,33 @@ class Session:
             if self.trainer is not None:
                 self.send_state()
 
+    def pace_wait(self) -> float:
+        """Seconds until the next epoch may run at the playback speed (0: now, or no speed set)."""
+        if self.speed is None or self.race is None:
+            return 0.0
+        lead = max(lane.trainer.epoch for lane in self.race.lanes)
+        now = self.clock()
+        if self.pace is None or lead < self.pace[1]:
+            self.pace = (now, lead)
+        began, first = self.pace
+        return began + (lead - first) / self.speed - now
+
+    def due(self) -> int | None:
+        """Epochs the playback speed allows now (None: no speed set)."""
+        if self.speed is None or self.pace is None or self.race is None:
+            return None
+        lead = max(lane.trainer.epoch for lane in self.race.lanes)
+        began, first = self.pace
+        return max(1, int((self.clock() - began) * self.speed) + 1 - (lead - first))
+
     def chunk(self, max_epochs: int | None = None) -> None:
-        """A report's worth of epochs for every lane, in lockstep (`max_epochs` for a step: one each)."""
+        """A report's worth of epochs for every lane, in lockstep (`max_epochs` for a step: one each; at a
+        playback speed, the epochs it allows by now)."""
         race = self.race
         assert race is not None
         budget, stop = (None, None) if max_epochs else (CHUNK_SECONDS, self._command_waiting())
+        if max_epochs is None:
+            max_epochs = self.due()
         before = {lane.id: lane.trainer.config for lane in race.lanes}
         chunks = race.run_chunk(max_epochs, budget=budget, should_stop=stop)
         for lane in race.lanes:  # a record's change taken at its epoch: the lane's settings now
@@ -631,6 +661,7 @@ class Session:
                     self.send_state()
             case p.Run():
                 self.running = any(lane.active for lane in race.lanes)
+                self.pace = None
                 self.send_state()
             case p.Pause():
                 self.running = False
@@ -659,6 +690,10 @@ class Session:
                     if self.running and t.done:
                         self.running = False
                     self.send_state()
+            case p.Speed(epochs_per_second):
+                self.speed = None if epochs_per_second is None else max(0.01, float(epochs_per_second))
+                self.pace = None
+                self.send_state()
             case p.GetRecord(purpose):
                 self.conn.send(p.RecordReady(race.record(self.focus), purpose))
             case p.GetScript():  # the focused lane as a plain torch script: its start and the changes it took

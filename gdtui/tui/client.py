@@ -69,6 +69,7 @@ class SessionClient:
         record: Record | None = None,
         resume: bool = False,
         journal: str | None = None,
+        speed: float | None = None,
     ) -> None:
         """Start the session process (it imports torch, not us) and send it `config` (and its CSV data, if the
         command line has read it already), or the race of `record` (see protocol.Start)."""
@@ -88,7 +89,7 @@ class SessionClient:
         self.adopt(ours)
         assert self.conn is not None
         self.journal = journal
-        start = protocol.Start(config, csv, record, resume, journal)
+        start = protocol.Start(config, csv, record, resume, journal, speed)
         self.conn.send(start)  # not counted, never acknowledged (the socket is empty)
 
     def left(self) -> Record | None:

@@ -52,6 +52,22 @@ KEYS = [
     Binding("v", "toggle_line", "Fit line", show=False, tooltip="predictions: the fitted function as a line"),
     Binding("W", "save_settings", "Save settings", show=False, tooltip="write every lane's settings as TOML"),
     Binding(
+        "less_than_sign",
+        "view('race', 'action_speed', 0.5)",
+        "Slower",
+        key_display="<",
+        show=False,
+        tooltip="halve the playback speed (epochs a second)",
+    ),
+    Binding(
+        "greater_than_sign",
+        "view('race', 'action_speed', 2.0)",
+        "Faster",
+        key_display=">",
+        show=False,
+        tooltip="double the playback speed (full speed past 100,000 epochs a second)",
+    ),
+    Binding(
         "a", "view('race', 'action_add_lane')", "Add lane", show=False, tooltip="add a lane (a copy of the focused one)"
     ),
     Binding(
@@ -93,6 +109,8 @@ PALETTE = [
     ("Write every lane's settings as TOML", "W", "save_settings"),
     ("Toggle log-scale loss curve", "l", "toggle_log"),
     ("Write the run's history to CSV", "w", "export"),
+    ("Slower: halve the playback speed", "<", "view('race', 'action_speed', 0.5)"),
+    ("Faster: double the playback speed", ">", "view('race', 'action_speed', 2.0)"),
     ("Figure: predictions against the data, as a PNG (gdtui figure)", "PNG", "view('settings', 'figure', 'preds')"),
     ("Figure: the loss curve, as a PNG (gdtui figure)", "PNG", "view('settings', 'figure', 'loss')"),
     ("Figure: the landscape, as a PNG (gdtui figure)", "PNG", "view('settings', 'figure', 'landscape')"),

@@ -31,6 +31,7 @@ from gdtui.tui.widgets.status import StatusLine
 ARTICLE_YLIM = {"fastai-quadratic": (-100.0, 100.0), "qiita-quadratic": (-75.0, 120.0)}
 PLOTS_ROWS = 14  # the plots' tabs and a plot with 8 rows of canvas: app.tcss's #plots min-height
 LOG_ROWS = 5  # the RMSE log's borders, header and two rows
+MIN_PACE, MAX_PACE = 0.125, 100_000.0  # playback speeds (epochs a second) `<` and `>` go between
 ARTICLE_AXES = {"fastai-quadratic": ("time", "speed")}  # the predictions' axes, as the article names them
 COMPARISONS: list[tuple[str, str, list[dict[str, Any]]]] = [
     (
@@ -170,7 +171,23 @@ class RaceView:
             p.Results: self.on_results,
             p.History: self.on_history,
             p.Applied: self.on_applied,
+            p.State: self.on_state,
         }
+
+    def on_state(self, reply: p.State) -> None:
+        self.status.pace = reply.speed
+
+    def action_speed(self, factor: float) -> None:
+        """`<` and `>`: halve or double the playback speed (epochs a second); from full speed, `<` starts at half
+        the rate measured; past MAX_PACE it is full speed again."""
+        now = self.status.pace
+        if now is None:
+            if factor >= 1:
+                self.shell.notify("already as fast as it trains (< slows it down)", title="speed")
+                return
+            now = max(self.status.speed, 2.0)
+        wanted = now * factor
+        self.shell.send(p.Speed(None if wanted > MAX_PACE else max(wanted, MIN_PACE)))
 
     def on_ready(self, reply: p.Ready) -> None:
         """The session focused `reply.lane` anew: its data, and a log that starts over (its History follows)."""

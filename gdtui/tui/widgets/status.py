@@ -21,6 +21,7 @@ class StatusLine(Static):
     epochs = reactive(0)
     device = reactive("")
     speed = reactive(0.0)
+    pace: reactive[float | None] = reactive(None)  # the playback speed asked (< and >), None: as fast as it trains
     lr = reactive(0.0)
     limit: reactive[float | None] = reactive(None)  # plain gradient descent's 2/λmax for the focused lane
     uncomputed = reactive(False)  # the focused lane's curvature ran out of its time budget
@@ -81,6 +82,8 @@ class StatusLine(Static):
         parts = [self._head(short), f"{'ep' if short else 'epoch'} {self.epoch}/{self.epochs}", lr]
         if self.state == "running":
             parts.append(f"{self.speed:,.0f} {'ep' if short else 'epochs'}/s")
+        if self.pace is not None:
+            parts.append(f"≤{self.pace:g}/s" if short else f"speed {self.pace:g} ep/s (< >)")
         device = self.device or "…"
         parts.append(device if short else f"device {device}")
         return parts
