@@ -27,7 +27,7 @@ def _import_gdtui():
 class Session:
     """A session process started as SessionClient.spawn starts it."""
 
-    def __init__(self, config):
+    def __init__(self, config, **start):
         from gdtui.engine import protocol as p
 
         ours, theirs = socket.socketpair()
@@ -42,7 +42,7 @@ class Session:
         )
         theirs.close()
         self.conn = Connection(ours.detach())
-        self.conn.send(p.Start(config, None))
+        self.conn.send(p.Start(config, None, **start))
         self.sent = 0
         self.curvature = None  # the last curvature the session sent
 

@@ -28,6 +28,7 @@ import platform
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -617,6 +618,47 @@ class Bench:
             f"the whole process; peak RSS {r['peak'] / 1e9:.2f} GB; {r['curvature'][:160]}",
         )
 
+    # 11 ------------------------------------------------------------------------------------------------
+    def record(self):
+        import record
+
+        epochs = 100_000 if self.quick else 400_000
+        rounds = 2 if self.quick else 3
+        folder = tempfile.mkdtemp(prefix="gdtui-bench-")
+        journal = os.path.join(folder, "j.jsonl")
+
+        def journaled():
+            if os.path.exists(journal):
+                os.unlink(journal)
+            return record.train(epochs, journal)
+
+        with_journal, without = alternate(rounds, journaled, lambda: record.train(epochs, None))
+        ratio = median(with_journal) / median(without)
+        self.row(
+            "11a",
+            f"training with its journal vs without ({epochs:,} epochs)",
+            f"{median(with_journal):.2f} s",
+            f"{median(without):.2f} s",
+            ratio,
+            "<= 1.01",
+            ratio <= 1.01,
+            f"a session process from Run to done, journaled (changes, the epochs reached every 2 s, each lane's "
+            f"checkpoint every 5 s) or not; {rounds} alternating rounds: with {_list(with_journal, 2)} s, "
+            f"without {_list(without, 2)} s",
+        )
+        r = record.resume(10**6 if not self.quick else 200_000)
+        self.row(
+            "11b",
+            f"resume a {r['rows']:,}-epoch fastai-quadratic run",
+            f"{r['seconds']:.2f} s",
+            "-",
+            r["seconds"] / 5,
+            "< 5 s",
+            r["seconds"] < 5 and r["rows"] >= 200_000,
+            f"a new session from the journal of a finished run (its last checkpoint; {r['bytes'] / 1e6:.0f} MB), "
+            f"from the spawn to its lane standing where it stood with its whole RMSE column ({r['rows']:,} rows)",
+        )
+
     FIGURES = {
         "1": "engine_overhead",
         "2": "live_ui",
@@ -628,6 +670,7 @@ class Bench:
         "8": "lanes",
         "9": "landscape",
         "10": "bounded",
+        "11": "record",
     }
 
 
@@ -701,7 +744,7 @@ def table(rows: list[dict]) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="fewer rounds and epochs: a smoke run")
-    parser.add_argument("--only", help="comma-separated figure numbers (1-10)")
+    parser.add_argument("--only", help="comma-separated figure numbers (1-11)")
     parser.add_argument("--json", help="also write the rows and notes to this file")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
