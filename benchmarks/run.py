@@ -43,6 +43,7 @@ from common import (
     _list,
     alternate,
     cpu_shares,
+    descendants,
     median,
     proc_status,
     role,
@@ -382,6 +383,20 @@ class Bench:
             f"{r['sample']} of {r['points']:,} points; replot() (Python side, before render) "
             f"{r['big_replot_ms']:.1f} ms vs {r['small_replot_ms']:.1f} ms; Trainer build {r['build_s']:.1f} s",
         )
+        r = worker("frame8", self.quick, timeout=1800)
+        worst = max(r["preds_ms"], r["curve_ms"])
+        self.row(
+            "5c",
+            "a frame at 120x36, 8 lanes, each plot",
+            f"{worst:.1f} ms",
+            "-",
+            worst / 15,
+            "<= 15 ms",
+            worst <= 15,
+            f"8 lanes of {PRESET} raced to {r['epochs']:,} epochs in App.run_test(size=(120, 36)); the race view's "
+            f"draw, then the plot's replot and strips, median of {r['reps']}: predictions {r['preds_ms']:.1f} ms, "
+            f"loss curve {r['curve_ms']:.1f} ms",
+        )
         r = worker("epochs", self.quick, timeout=1200)
         ratio = r["bare_eps"] / r["trainer_eps"]
         self.row(
@@ -658,6 +673,46 @@ class Bench:
             f"a new session from the journal of a finished run (its last checkpoint; {r['bytes'] / 1e6:.0f} MB), "
             f"from the spawn to its lane standing where it stood with its whole RMSE column ({r['rows']:,} rows)",
         )
+        n = 200_000 if self.quick else 10**6
+        m = self.record_memory(n, journal)
+        self.row(
+            "11c",
+            f"memory growth of the app and its session, {n:,} epochs journaled",
+            f"{m['growth'] / 2**20:.1f} MB",
+            "-",
+            m["growth"] / (100 * 2**20),
+            "< 100 MB",
+            m["growth"] < 100 * 2**20,
+            f"the TUI in tmux (gdtui --epochs {n:,} --run --journal FILE): VmRSS of the app and its session from "
+            f"epoch 20,000 to done; at done {', '.join(f'{v / 2**20:.0f} MB' for v in m['last'].values())}",
+        )
+
+    def record_memory(self, epochs: int, journal: str) -> dict:
+        """The TUI journaling a run of `epochs` fastai-quadratic epochs in tmux: the app's and its session's
+        VmRSS once it runs (past epoch 20,000) and at done."""
+        tmux = self.tmux
+        name = self.name("memory")
+        argv = GDTUI + ["--preset", PRESET, "--epochs", str(epochs), "--run", "--journal", journal]
+        try:
+            tmux.launch(name, argv)
+            _, out = tmux.cmd(f"display-message -p -t {name} '#{{pane_pid}}'")
+            app = int(out[0])
+            sizes = []
+            deadline = time.perf_counter() + 3600
+            for wanted in (20_000, epochs):
+                while True:
+                    st = status_of(tmux.capture(name, STATUS_ROWS))
+                    if st and (st[1] >= wanted or st[0] in ("done", "diverged")):
+                        break
+                    if time.perf_counter() > deadline:
+                        raise TimeoutError(f"{name}: not at epoch {wanted} in an hour")
+                    time.sleep(0.2)
+                pids = [app, *descendants(app)]
+                sizes.append({pid: proc_status(pid, "VmRSS") or 0 for pid in pids})
+            first, last = sizes
+            return {"growth": sum(last.values()) - sum(first.get(pid, 0) for pid in last), "last": last}
+        finally:
+            tmux.quit(name)
 
     FIGURES = {
         "1": "engine_overhead",

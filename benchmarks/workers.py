@@ -257,6 +257,60 @@ def work_plot(quick: bool) -> dict:
     )
 
 
+def work_frame8(quick: bool) -> dict:
+    """A frame of each plot at 120x36 with 8 lanes raced to their end (issue 26: within 15 ms): the app's own
+    race view draws, then the plot replots and cuts its strips."""
+    import asyncio
+
+    _import_gdtui()
+    sys.path.insert(0, str(ROOT))
+    from gdtui.engine import resolve
+    from gdtui.tui.app import GdtuiApp
+    from tests.tui_helpers import drawn, ready, wait_for
+
+    epochs = 2_000 if quick else 20_000
+    reps = 10 if quick else 30
+    base = resolve(PRESET, epochs=epochs)
+    lanes = [base.replace(lr=base.lr * f) for f in (0.5, 2, 3, 4)]
+    lanes += [
+        base.replace(optimizer="adam", lr=0.05),
+        base.replace(optimizer="sgd", momentum=0.9),
+        base.replace(optimizer="rmsprop", lr=0.01),
+    ]
+    out: dict = {}
+
+    async def main():
+        app = GdtuiApp(base, lanes=lanes)
+        async with app.run_test(size=(120, 36)) as pilot:
+            await ready(pilot)
+            await wait_for(pilot, lambda: len(app.race.lanes) == 8, what="8 lanes")
+            await pilot.press("space")
+            await wait_for(
+                pilot,
+                lambda: (
+                    app.state in ("done", "diverged")
+                    and all(lane.epoch >= epochs or lane.status == "diverged" for lane in app.race.lanes.lanes)
+                ),
+                timeout=1200,
+                what="the race at its end",
+            )
+            for tab, plot in (("tab-preds", app.plot), ("tab-curve", app.curve)):
+                app.tabs.active = tab
+                await drawn(pilot)
+                times = []
+                for _ in range(reps):
+                    start = time.perf_counter()
+                    app.race.draw()
+                    plot.replot()
+                    plot.frame()
+                    times.append(time.perf_counter() - start)
+                out[tab] = median(times) * 1e3
+            await pilot.press("q")
+
+    asyncio.run(main())
+    return {"preds_ms": out["tab-preds"], "curve_ms": out["tab-curve"], "epochs": epochs, "reps": reps}
+
+
 def work_epochs(quick: bool) -> dict:
     _import_gdtui()
     import torch
@@ -524,6 +578,7 @@ WORKERS = {
     "count_seed": work_count_seed,
     "session": work_session,
     "plot": work_plot,
+    "frame8": work_frame8,
     "epochs": work_epochs,
     "memory": work_memory,
     "syncs": work_syncs,

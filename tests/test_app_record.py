@@ -29,7 +29,7 @@ def reference(cfg, epochs: int) -> list[float]:
     return list(trainer.history.rmse)
 
 
-async def test_a_journal_made_by_keys_resumes_bit_for_bit_after_the_session_is_killed(tmp_path, monkeypatch):
+async def test_a_journal_made_by_keys_resumes_bit_for_bit_after_the_session_is_killed(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     cfg = config(epochs=12)
     journal = str(tmp_path / "lesson.jsonl")
@@ -71,9 +71,11 @@ async def test_a_journal_made_by_keys_resumes_bit_for_bit_after_the_session_is_k
     assert "changes = [{epoch = 5, lr = 2e-05}]" in text and "reached = 10" in text
     assert read(journal).lanes[0].reached == 10  # the same journal went on
 
-    # the record W wrote: `gdtui run --config` prints what the TUI showed (to the run's 12 epochs)
-    code = main(["run", "--config", str(written[0]), "--json"])
-    assert code == 0
+    # the record W wrote: `gdtui run --config` prints what the TUI showed (and goes on to the run's 12 epochs)
+    capsys.readouterr()
+    assert main(["run", "--config", str(written[0]), "--json"]) == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [line["rmse"] for line in lines if line.get("event") == "epoch"] == reference(cfg, 12)
 
 
 def test_run_config_of_w_s_record_prints_the_tui_s_log(tmp_path, capsys):
