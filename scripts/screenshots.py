@@ -109,7 +109,7 @@ async def main() -> None:
     sine = resolve(
         "fastai-quadratic", data="sine", points=60, noise=0.3, model="mlp", hidden=(16,), optimizer="adam", lr=0.02
     )
-    await shoot("mlp", sine.replace(epochs=600), (120, 36), "space v", lambda a: a.state == "done")
+    await shoot("mlp", sine.replace(epochs=600), (120, 36), "space", lambda a: a.state == "done")
     await shoot(
         "batches",
         resolve("qiita-quadratic", batch_size=4, epochs=80, lr=1e-4),
