@@ -29,6 +29,17 @@ def reference(cfg, epochs: int) -> list[float]:
     return list(trainer.history.rmse)
 
 
+async def steps(pilot, epochs: int) -> None:
+    """s to epoch 5, ] (lr x2), s to `epochs`, and wait until the session has obeyed them all."""
+    app = pilot.app
+    await ready(pilot)
+    for epoch in range(epochs):
+        if epoch == 5:
+            await pilot.press("right_square_bracket")
+        await pilot.press("s")
+    await wait_for(pilot, lambda: caught_up(app) and app.status.epoch == epochs, what=f"epoch {epochs}")
+
+
 async def test_a_journal_made_by_keys_resumes_bit_for_bit_after_the_session_is_killed(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     cfg = config(epochs=12)
@@ -37,13 +48,7 @@ async def test_a_journal_made_by_keys_resumes_bit_for_bit_after_the_session_is_k
     session.spawn(cfg, journal=journal)
     app = GdtuiApp(cfg, session=session)
     async with app.run_test(size=SIZE) as pilot:
-        await ready(pilot)
-        for _ in range(5):
-            await pilot.press("s")
-        await pilot.press("right_square_bracket")  # lr x2 after epoch 5
-        for _ in range(3):
-            await pilot.press("s")
-        await wait_for(pilot, lambda: caught_up(app) and app.status.epoch == 8, what="epoch 8")
+        await steps(pilot, 8)  # lr x2 after epoch 5
         assert session.process is not None
         session.process.kill()  # kill -9 the training process: the journal holds the run
         session.process.wait()
@@ -103,13 +108,7 @@ async def test_a_training_process_killed_under_the_tui_is_rebuilt_where_it_stood
     session.spawn(cfg, journal=journal)
     app = GdtuiApp(cfg, session=session)
     async with app.run_test(size=SIZE) as pilot:
-        await ready(pilot)
-        for _ in range(5):
-            await pilot.press("s")
-        await pilot.press("right_square_bracket")
-        for _ in range(2):
-            await pilot.press("s")
-        await wait_for(pilot, lambda: caught_up(app) and app.status.epoch == 7, what="epoch 7")
+        await steps(pilot, 7)
         dead = session.process
         assert dead is not None
         dead.kill()  # the OOM killer, say
@@ -184,13 +183,7 @@ async def test_a_run_quit_as_it_should_resumes_from_its_checkpoint_at_once(tmp_p
     session.spawn(cfg, journal=journal)
     app = GdtuiApp(cfg, session=session)
     async with app.run_test(size=SIZE) as pilot:
-        await ready(pilot)
-        for _ in range(5):
-            await pilot.press("s")
-        await pilot.press("right_square_bracket")
-        for _ in range(4):
-            await pilot.press("s")
-        await wait_for(pilot, lambda: caught_up(app) and app.status.epoch == 9, what="epoch 9")
+        await steps(pilot, 9)
         await pilot.press("q")
     assert session.process is None  # stopped: it wrote its checkpoint and its end
     record = read(journal)

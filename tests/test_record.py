@@ -37,6 +37,18 @@ def race_with_a_story() -> Race:
     return race
 
 
+def story(tmp_path):
+    """A snapshot of fastai-quadratic run 8 epochs, its lr changed to 3e-5 after epoch 3: its path."""
+    race = Race(resolve("fastai-quadratic", epochs=8))
+    trainer = race.lanes[0].trainer
+    trainer.run(3)
+    trainer.update(lr=3e-5)
+    trainer.run(5)
+    path = tmp_path / "story.toml"
+    path.write_text(dump_record(race.record(0)))
+    return path
+
+
 def logs(race: Race) -> dict[int, list[tuple[float, float]]]:
     return {lane.id: [(r.loss, r.rmse) for r in lane.trainer.history] for lane in race.lanes}
 
@@ -57,13 +69,7 @@ def test_a_race_rebuilt_from_its_record_trains_every_lane_as_it_did():
 
 
 def test_a_lane_changed_mid_run_is_the_article_s_loop_with_the_change_made_by_hand(tmp_path, capsys):
-    race = Race(resolve("fastai-quadratic", epochs=8))
-    trainer = race.lanes[0].trainer
-    trainer.run(3)
-    trainer.update(lr=3e-5)
-    trainer.run(5)
-    path = tmp_path / "story.toml"
-    path.write_text(dump_record(race.record(0)))
+    path = story(tmp_path)
     text = path.read_text()
     assert "changes = [{epoch = 3, lr = 3e-05}]" in text and "reached = 8" in text
     assert main(["run", "--config", str(path)]) == 0
@@ -177,13 +183,7 @@ def test_figure_config_draws_a_recorded_race_with_its_changes(tmp_path, monkeypa
     pytest.importorskip("matplotlib")
     import gdtui.figures as figures
 
-    race = Race(resolve("fastai-quadratic", epochs=8))
-    trainer = race.lanes[0].trainer
-    trainer.run(3)
-    trainer.update(lr=3e-5)
-    trainer.run(5)
-    path = tmp_path / "story.toml"
-    path.write_text(dump_record(race.record(0)))
+    path = story(tmp_path)
     drawn = []
     real = figures.loss_figure
     monkeypatch.setattr(figures, "loss_figure", lambda scene, dpi: drawn.append(scene) or real(scene, dpi))
@@ -238,13 +238,7 @@ def test_export_script_of_a_record_takes_its_changes_and_prints_its_log(tmp_path
     import subprocess
     import sys
 
-    race = Race(resolve("fastai-quadratic", epochs=8))
-    trainer = race.lanes[0].trainer
-    trainer.run(3)
-    trainer.update(lr=3e-5)
-    trainer.run(5)
-    path = tmp_path / "story.toml"
-    path.write_text(dump_record(race.record(0)))
+    path = story(tmp_path)
     out = tmp_path / "story.py"
     assert main(["export-script", "--config", str(path), "-o", str(out)]) == 0
     printed = subprocess.run([sys.executable, str(out)], capture_output=True, text=True, check=True).stdout
