@@ -245,3 +245,21 @@ def test_export_script_of_a_record_takes_its_changes_and_prints_its_log(tmp_path
     reference = reference_loop("gd", 8, {3: {"lr": 3e-5}})
     lines = [line for line in printed.splitlines() if line.startswith("epoch ")]
     assert lines == [f"epoch {n}  RMSE: {loss**0.5!r}  loss: {loss!r}" for n, (loss, _) in enumerate(reference, 1)]
+
+
+def test_a_lane_that_was_reset_is_recorded_from_its_last_start(tmp_path, capsys):
+    race = Race(resolve("fastai-quadratic", epochs=6))
+    trainer = race.lanes[0].trainer
+    trainer.run(3)
+    trainer.update(lr=3e-5)
+    trainer.run(2)
+    race.reset()  # back to epoch 0 with the settings it has now: lr 3e-5 from the start
+    trainer.run(4)
+    (lane,) = race.record(0).lanes
+    assert lane.start.lr == 3e-5 and lane.changes == () and lane.reached == 4
+    path = tmp_path / "reset.toml"
+    path.write_text(dump_record(race.record(0)))
+    assert main(["run", "--config", str(path), "--json"]) == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    reference = [loss for loss, _ in reference_loop("gd", 6, {}, lr=3e-5)]
+    assert [line["loss"] for line in lines if line.get("event") == "epoch"] == reference
