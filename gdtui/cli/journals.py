@@ -60,17 +60,19 @@ def latest() -> str | None:
 
 
 def unfinished(path: str) -> bool:
-    """Whether a journal was left without its end (its gdtui killed) and no gdtui writes it now (a writer holds
-    a lock on it)."""
+    """Whether a journal holds a run (past its header) but not its end (its gdtui killed), and no gdtui writes it
+    now (a writer holds a lock on it)."""
     try:
         with open(path, "rb") as handle:
             if _locked(handle.fileno()):
                 return False
-            handle.seek(max(0, os.path.getsize(path) - 4096))
-            tail = handle.read().splitlines()
+            head = handle.read(4096)
+            handle.seek(max(0, os.path.getsize(path) - 64))
+            tail = handle.read()
     except OSError:
         return False
-    return len(tail) > 1 and not tail[-1].startswith(b'{"end"')
+    started = head.count(b"\n") >= 2 or len(head) == 4096  # a race after the header
+    return started and not tail.rstrip(b"\n").endswith(b'{"end":true}')
 
 
 def _locked(fd: int) -> bool:
@@ -88,8 +90,7 @@ def _locked(fd: int) -> bool:
 
 def resume_hint() -> str | None:
     """What a gdtui started after a killed one says: how to resume the run it left."""
-    found = [path for path in journals() if os.path.getsize(path) > 0]
-    path = found[-1] if found else None
+    path = latest()
     if path is None or not unfinished(path):
         return None
     return f"the last gdtui ended without closing its run: gdtui resume {path}"

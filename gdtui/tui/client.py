@@ -257,9 +257,13 @@ class SessionClient:
         self.queue.clear()
         self._out = bytearray()
 
-    def stop(self, timeout: float = 0.5) -> None:
+    def stop(self, timeout: float | None = None) -> None:
         """Ask the session to quit at its next epoch boundary, then make sure the process is gone. Quit is written
-        only if the socket takes it now: if not, closing our end ends the session as well (its pipe closes)."""
+        only if the socket takes it now: if not, closing our end ends the session as well (its pipe closes). It
+        is given `timeout` seconds (default: 0.5, or 5 while it journals: its last checkpoint and the journal's
+        end are written as it quits) before it is killed."""
+        if timeout is None:
+            timeout = 5.0 if self.journal else 0.5
         if self.conn is not None:
             self.queue.append(protocol.Quit())
             self._flush()
