@@ -129,12 +129,14 @@ def test_gdtui_resume_opens_the_latest_journal_where_it_stood_and_a_new_gdtui_sa
     from gdtui.engine.lanes import Race
     from tests.tui_helpers import stub_tui
 
-    race = Race(config(epochs=30))
-    race.lanes[0].trainer.run(4)
+    race = Race(config(epochs=3000))
+    trainer = race.lanes[0].trainer
+    trainer.run(1000)
     path = new_journal()
     journal = Journal(path)
     journal.write(race.record(0))
     journal.reached(race.record(0))
+    journal.checkpoint(0, 1000, trainer.history_bytes(0), trainer.snapshot())  # a last line of some 100 KB
     journal.handle.close()  # killed: no end, no lock
     spawned = stub_tui(monkeypatch)
     assert main(["--preset", "linear-manual"]) == 0
@@ -142,7 +144,7 @@ def test_gdtui_resume_opens_the_latest_journal_where_it_stood_and_a_new_gdtui_sa
     spawned.clear()
     main(["resume"])
     record = spawned["record"]
-    assert spawned["resume"] and spawned["journal"] == path and record.lanes[0].reached == 4
+    assert spawned["resume"] and spawned["journal"] == path and record.lanes[0].reached == 1000
     # a journal that ended as it should: no hint
     again = Journal(path)
     again.end()
