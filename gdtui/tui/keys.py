@@ -65,7 +65,7 @@ KEYS = [
         "Faster",
         key_display=">",
         show=False,
-        tooltip="double the playback speed (full speed past 100,000 epochs a second)",
+        tooltip="double the playback speed (full speed past 100,000)",
     ),
     Binding(
         "a", "view('race', 'action_add_lane')", "Add lane", show=False, tooltip="add a lane (a copy of the focused one)"
