@@ -236,3 +236,21 @@ async def test_the_lanes_table_keeps_its_columns_in_order_and_the_focused_swatch
             await drawn(pilot)
             labels = [str(column.label) for column in table.columns.values()]
             assert labels == [name for name in COLUMNS if name in labels] and "apart" in labels, labels
+
+
+async def test_a_path_s_turns_are_knots_on_its_line_and_a_straight_run_has_none():
+    async with Host().run_test(size=(9 + 60, 8 + 3)) as pilot:
+        view = pilot.app.query_one(LandscapeView)
+        straight = [(-2.5, 2.0), (0.0, 2.0), (2.5, 2.0)]  # three points on one line: no turn
+        view.show(bowl(), [LanePath(ORANGE, straight, True)])
+        await pilot.pause()
+        assert not [c for row in cells(view) for c, fg, _ in row if c == "\u28ff" and fg == ORANGE]
+        corner = [(-2.5, 2.0), (0.5, 2.0), (0.5, -2.5)]  # a right angle at (0.5, 2)
+        view.show(bowl(), [LanePath(ORANGE, corner, True)])
+        await pilot.pause()
+        grid = cells(view)
+        knots = [(r, c) for r, row in enumerate(grid) for c, (char, fg, _) in enumerate(row) if char == "\u28ff"]
+        assert len(knots) == 1 and grid[knots[0][0]][knots[0][1]][1] == ORANGE
+        r, c = knots[0]
+        x = -3 + 6 * (c * 2 + 0.5) / (2 * 60 - 1)  # the knot's cell holds the corner's x (0.5) within a cell
+        assert abs(x - 0.5) < 6 / 60 * 1.5

@@ -189,8 +189,9 @@ class LandscapeView(Widget):
     def _lay_paths(self, grid: Landscape, cols: int, rows: int) -> tuple[np.ndarray, list[RGB | None], Marks, Marks]:
         """Each path as braille dots, cut where it leaves the view for good: the bits of each cell, the color of
         each cell's topmost path (a row-major list, None where none passes), the marks of the paths' starts and
-        exits, and those of their current points. The focused lane's path is drawn over the others'."""
-        from gdtui.tui.widgets.trace import cells, dots, to_dots, trace
+        exits, and those of their current points. A cell where a path turns is a full braille cell (⣿), a knot
+        on its line. The focused lane's path is drawn over the others'."""
+        from gdtui.tui.widgets.trace import cells, dots, to_dots, trace, turns
 
         width, height = 2 * cols, 4 * rows
         span = (grid.xs[0], grid.xs[-1], grid.ys[0], grid.ys[-1])
@@ -205,6 +206,8 @@ class LandscapeView(Widget):
                 continue
             seen = trace(to_dots(path.points, span, width, height), width, height)
             mine = cells(dots(seen.segments, width, height))
+            for x, y in turns(seen.segments).tolist():
+                mine[_cell((x, y), cols, rows)] = 0xFF
             bits |= mine
             owner[mine != 0] = k
             color = path.color

@@ -94,6 +94,19 @@ def trace(points: Floats, width: int, height: int) -> Trace:
     return Trace(segments[keep], start, None, (float(x), float(y), ARROWS[octant]))
 
 
+def turns(segments: Floats) -> Floats:
+    """The points (in dots) where a drawn path turns: where a segment meets the next at an angle, or goes back
+    along itself."""
+    if len(segments) < 2:
+        return np.empty((0, 2))
+    a, b = segments[:-1], segments[1:]
+    joined = (a[:, 2] == b[:, 0]) & (a[:, 3] == b[:, 1])
+    d0, d1 = a[:, 2:] - a[:, :2], b[:, 2:] - b[:, :2]
+    cross = d0[:, 0] * d1[:, 1] - d0[:, 1] * d1[:, 0]
+    back = (d0 * d1).sum(axis=1) < 0
+    return b[joined & ((cross != 0) | back), :2]
+
+
 def dots(segments: Floats, width: int, height: int) -> npt.NDArray[np.bool_]:
     """The dots (height x width) the segments pass through, each walked from end to end a dot at a time. A
     segment retraced (a zig-zag across the valley goes back over its own lines) is walked once."""
