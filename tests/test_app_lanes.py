@@ -114,6 +114,7 @@ async def test_b_branches_from_the_epoch_in_view_and_x_removes():
         await wait_for(pilot, lambda: len(lanes_of(app)) == 1 and caught_up(app), what="removed again")
         await pilot.press("x")
         await wait_for(pilot, lambda: any("last lane stays" in n.message for n in app._notifications), what="kept")
+        await drawn(pilot)  # the table shows or hides with the frame that draws the lanes model
         assert len(lanes_of(app)) == 1 and not app.query_one(LanesTable).display
 
 
