@@ -19,6 +19,7 @@ from gdtui import __version__
 from gdtui.cli.common import ENDING_SIGNALS, EXIT_OK, EXIT_USAGE, SPEED, run_options, served, tui_record
 
 COMMANDS = {  # name: "module:attribute" of its click command
+    "explain": "gdtui.cli.explain:explain",
     "export-script": "gdtui.cli.export:export_script",
     "figure": "gdtui.cli.figure:figure",
     "landscape": "gdtui.cli.landscape:landscape",

@@ -1,0 +1,74 @@
+"""`gdtui explain --epoch K`: one step of a run, explained with its numbers.
+
+Why: what a step did (each parameter's gradient, the optimizer's state, the update) is what a learner checks by
+hand against the tutorial's formula; this prints it for any epoch of any run, or of a lane of a --config record.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import click
+
+from gdtui.cli.common import check_data, record_from, run_options
+
+
+def _g(value: float) -> str:
+    return f"{value:.6g}"
+
+
+@click.command()
+@run_options
+@click.option("--epoch", "epoch", type=click.IntRange(1), required=True, help="The epoch whose step is explained.")
+@click.option("--lane", type=click.IntRange(1), default=1, show_default=True, help="The lane of a --config race.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object instead of the table.")
+def explain(epoch: int, lane: int, as_json: bool, **options: Any) -> None:
+    """Explain one step: every parameter's value before it, its gradient, the optimizer's state, the update and
+    its value after; the loss before and after, beside the change the gradient promised (gradient · update)."""
+    from gdtui.engine.csvfile import DataError
+    from gdtui.engine.device import DeviceError
+    from gdtui.engine.explain import ExplainError
+    from gdtui.engine.explain import explain as explained
+    from gdtui.engine.lanes import Race
+
+    record = record_from(options)
+    if lane > len(record.lanes):
+        raise click.BadParameter(f"the race has {len(record.lanes)} lane(s), not {lane}", param_hint="'--lane'")
+    kept = record.lanes[lane - 1]
+    if epoch > kept.start.epochs:
+        raise click.BadParameter(f"the run has {kept.start.epochs} epochs, not {epoch}", param_hint="'--epoch'")
+    try:
+        race = Race.of_record(record, csv=check_data(record.lanes[0].start))
+    except DeviceError as error:
+        raise click.BadParameter(str(error), param_hint="'--device'") from None
+    except DataError as error:
+        raise click.BadParameter(str(error), param_hint="'--data'") from None
+    trainer = race.lanes[lane - 1].trainer
+    while trainer.epoch < epoch and trainer.status == "ok" and trainer.run_chunk(epoch - trainer.epoch):
+        pass
+    try:
+        step = explained(trainer, epoch)
+    except ExplainError as error:
+        raise click.BadParameter(str(error), param_hint="'--epoch'") from None
+    if as_json:
+        click.echo(json.dumps(step.record()))
+        return
+    momentum = "" if step.momentum is None else f", momentum {step.momentum:g}"
+    click.echo(f"epoch {step.epoch}: {step.optimizer}, lr {step.lr:g}{momentum}")
+    keys = sorted({key for p in step.params for key in p.state})
+    head = ["param", "before", "gradient", *keys, "update", "after"]
+    rows = [
+        [p.name, _g(p.before), _g(p.grad), *(_g(p.state[k]) for k in keys), _g(p.update), _g(p.after)]
+        for p in step.params
+    ]
+    widths = [max(len(row[i]) for row in [head, *rows]) for i in range(len(head))]
+    for row in [head, *rows]:
+        click.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
+    counters = ", ".join(f"{k} {v:g}" for k, v in step.counters.items())
+    if counters:
+        click.echo(counters)
+    click.echo(
+        f"loss {step.loss_before!r} -> {step.loss_after!r}: changed by {step.actual:.6g}, "
+        f"the gradient promised {step.predicted:.6g} (gradient · update)"
+    )
