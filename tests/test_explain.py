@@ -102,3 +102,22 @@ def test_gdtui_explain_prints_the_step_and_its_json(capsys):
     assert record["epoch"] == 3 and [p["name"] for p in record["params"]] == ["a", "b", "c"]
     assert set(record["params"][0]["state"]) == {"exp_avg", "exp_avg_sq"}
     assert main(["explain", "--epoch", "11"]) == 2
+
+
+def test_the_limit_the_finite_differences_and_an_mlp_s_layers():
+    from tests.test_session_landscape import fastai_hessian_limit
+
+    trainer = Trainer(resolve("fastai-quadratic", epochs=5))
+    trainer.run(5)
+    step = explain(trainer, 3, check=True)
+    assert step.lr_limit == pytest.approx(fastai_hessian_limit(), rel=1e-9)
+    assert step.finite_difference is not None
+    for p, estimate in zip(step.params, step.finite_difference):
+        assert estimate == pytest.approx(p.grad, rel=1e-3)
+    mlp = Trainer(resolve("linear-manual", model="mlp", hidden=(4,), data="sine", optimizer="adam", lr=0.02, epochs=5))
+    mlp.run(5)
+    step = explain(mlp, 3)
+    assert [name for name, _ in step.layers] == ["0.weight", "0.bias", "2.weight", "2.bias"]
+    first = torch.tensor([p.before for p in step.params[:4]], dtype=torch.float64)  # 0.weight: 4 values
+    moved = torch.tensor([p.update for p in step.params[:4]], dtype=torch.float64)
+    assert step.layers[0][1] == pytest.approx(float(moved.norm() / first.norm()), rel=1e-12)

@@ -23,7 +23,8 @@ def _g(value: float) -> str:
 @click.option("--epoch", "epoch", type=click.IntRange(1), required=True, help="The epoch whose step is explained.")
 @click.option("--lane", type=click.IntRange(1), default=1, show_default=True, help="The lane of a --config race.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object instead of the table.")
-def explain(epoch: int, lane: int, as_json: bool, **options: Any) -> None:
+@click.option("--check", is_flag=True, help="Check the gradient by central differences of the loss.")
+def explain(epoch: int, lane: int, as_json: bool, check: bool, **options: Any) -> None:
     """Explain one step: every parameter's value before it, its gradient, the optimizer's state, the update and
     its value after; the loss before and after, beside the change the gradient promised (gradient · update)."""
     from gdtui.engine.csvfile import DataError
@@ -48,7 +49,7 @@ def explain(epoch: int, lane: int, as_json: bool, **options: Any) -> None:
     while trainer.epoch < epoch and trainer.status == "ok" and trainer.run_chunk(epoch - trainer.epoch):
         pass
     try:
-        step = explained(trainer, epoch)
+        step = explained(trainer, epoch, check)
     except ExplainError as error:
         raise click.BadParameter(str(error), param_hint="'--epoch'") from None
     if as_json:
@@ -57,17 +58,35 @@ def explain(epoch: int, lane: int, as_json: bool, **options: Any) -> None:
     momentum = "" if step.momentum is None else f", momentum {step.momentum:g}"
     click.echo(f"epoch {step.epoch}: {step.optimizer}, lr {step.lr:g}{momentum}")
     keys = sorted({key for p in step.params for key in p.state})
-    head = ["param", "before", "gradient", *keys, "update", "after"]
+    checked = step.finite_difference
+    head = ["param", "before", "gradient", *(["finite diff."] if checked else []), *keys, "update", "after"]
     rows = [
-        [p.name, _g(p.before), _g(p.grad), *(_g(p.state[k]) for k in keys), _g(p.update), _g(p.after)]
-        for p in step.params
+        [
+            p.name,
+            _g(p.before),
+            _g(p.grad),
+            *([_g(checked[k])] if checked else []),
+            *(_g(p.state[key]) for key in keys),
+            _g(p.update),
+            _g(p.after),
+        ]
+        for k, p in enumerate(step.params)
     ]
+    if len(rows) > 12:  # an mlp: the parameters with the largest updates
+        order = sorted(range(len(rows)), key=lambda k: -abs(step.params[k].update))[:12]
+        rows = [rows[k] for k in sorted(order)]
+        click.echo(f"the 12 of {len(step.params)} parameters with the largest updates:")
     widths = [max(len(row[i]) for row in [head, *rows]) for i in range(len(head))]
     for row in [head, *rows]:
         click.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
     counters = ", ".join(f"{k} {v:g}" for k, v in step.counters.items())
     if counters:
         click.echo(counters)
+    for name, ratio in step.layers:
+        click.echo(f"{name}: |update| / |value| {ratio:.3g}")
+    if step.lr_limit is not None:
+        compare = ">" if step.lr > step.lr_limit else "<"
+        click.echo(f"lr {step.lr:g} {compare} 2/λmax {step.lr_limit:.3g} (plain gradient descent's limit here)")
     click.echo(
         f"loss {step.loss_before!r} -> {step.loss_after!r}: changed by {step.actual:.6g}, "
         f"the gradient promised {step.predicted:.6g} (gradient · update)"

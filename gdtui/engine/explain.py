@@ -48,6 +48,9 @@ class StepExplained:
     predicted: float
     params: tuple[ParamStep, ...]
     counters: dict[str, float] = field(default_factory=dict)
+    lr_limit: float | None = None  # 2/λmax of the loss at the parameters before the step (plain gd's limit)
+    finite_difference: tuple[float, ...] | None = None  # the gradient by central differences, on request
+    layers: tuple[tuple[str, float], ...] = ()  # an mlp's layers: (tensor, |update| / |value|)
 
     @property
     def actual(self) -> float:
@@ -65,6 +68,9 @@ class StepExplained:
             "change": self.actual,
             "first_order_change": self.predicted,
             "counters": self.counters,
+            "lr_limit": self.lr_limit,
+            "finite_difference": self.finite_difference,
+            "layers": [{"tensor": name, "update_to_value": ratio} for name, ratio in self.layers],
             "params": [
                 {
                     "name": p.name,
@@ -83,9 +89,10 @@ class ExplainError(ValueError):
     """A step that cannot be explained (an epoch out of the run, mini-batches...): the message says why."""
 
 
-def explain(trainer: Trainer, epoch: int) -> StepExplained:
+def explain(trainer: Trainer, epoch: int, check: bool = False) -> StepExplained:
     """Epoch `epoch` (1 to the run's last) of `trainer`'s run, explained. The run is replayed to the epoch
-    before; the epoch is taken again and checked against the run's record of it."""
+    before; the epoch is taken again and checked against the run's record of it. With `check`, the gradient is
+    also computed by central differences of the loss (in float64), to set beside autograd's."""
     if not 1 <= epoch <= trainer.epoch:
         raise ExplainError(f"epoch {epoch} is not in the run: it has epochs 1 to {trainer.epoch}")
     if trainer.config.batch_size is not None and trainer.config.batch_size < trainer.data.n_train:
@@ -124,6 +131,13 @@ def explain(trainer: Trainer, epoch: int) -> StepExplained:
         for k, name in enumerate(trainer.names)
     )
     counters = {key: float(value) for key, value in state.items() if not isinstance(value, list)}
+    from gdtui.engine.landscape import curvature
+
+    try:
+        limit = curvature(trainer, before.tolist()).lr_limit
+    except ValueError:  # a model with no landscape
+        limit = None
+    differences = _central_differences(trainer, before) if check else None
     group = optimizer.param_groups[0]
     if "betas" in group and "step" in counters:
         beta1, beta2 = group["betas"]
@@ -140,7 +154,44 @@ def explain(trainer: Trainer, epoch: int) -> StepExplained:
         math.fsum((grads * update).tolist()),
         steps,
         counters,
+        limit,
+        differences,
+        _layers(model, before, after),
     )
+
+
+def _central_differences(trainer: Trainer, at: torch.Tensor) -> tuple[float, ...]:
+    """d loss / d p_k at `at`, by (L(p + h e_k) - L(p - h e_k)) / 2h in float64, h scaled to each value."""
+    from gdtui.engine.landscape import losses_at
+
+    rows = []
+    steps = []
+    for k in range(len(at)):
+        h = 1e-6 * max(1.0, abs(float(at[k])))
+        up, down = at.clone(), at.clone()
+        up[k] += h
+        down[k] -= h
+        rows += [up, down]
+        steps.append(h)
+    losses = losses_at(trainer, torch.stack(rows)).tolist()
+    return tuple((losses[2 * k] - losses[2 * k + 1]) / (2 * h) for k, h in enumerate(steps))
+
+
+def _layers(model: Any, before: torch.Tensor, after: torch.Tensor) -> tuple[tuple[str, float], ...]:
+    """An mlp's tensors (weight and bias of each layer), each with the norm of its update over the norm of its
+    value before: nn-zero-to-hero's update-to-data ratio. None for the tutorials' named scalars."""
+    module = getattr(model, "module", None)
+    if module is None:
+        return ()
+    out = []
+    start = 0
+    for name, tensor in module.named_parameters():
+        n = tensor.numel()
+        value, update = before[start : start + n], after[start : start + n] - before[start : start + n]
+        norm = float(torch.linalg.vector_norm(value))
+        out.append((name, float(torch.linalg.vector_norm(update)) / norm if norm else math.inf))
+        start += n
+    return tuple(out)
 
 
 def _state(optimizer: Any, params: list[torch.Tensor]) -> dict[str, Any]:
