@@ -15,6 +15,14 @@ import time
 from bounded import Session, _import_gdtui
 
 
+def settled(session: Session, states: tuple[str, ...], timeout: float) -> None:
+    """Read the session's replies until its state is one of `states`."""
+    from gdtui.engine import protocol as p
+
+    while session.until(p.State, timeout=timeout).state not in states:
+        pass
+
+
 def train(epochs: int, journal: str | None) -> float:
     """Seconds a session process takes from Run to done over `epochs` fastai-quadratic epochs, journaled or not."""
     _import_gdtui()
@@ -25,10 +33,7 @@ def train(epochs: int, journal: str | None) -> float:
     session.until(p.Ready)
     start = time.perf_counter()
     session.send(p.Run())
-    while True:
-        state = session.until(p.State, timeout=3600)
-        if state.state in ("done", "diverged"):
-            break
+    settled(session, ("done", "diverged"), 3600)
     elapsed = time.perf_counter() - start
     session.close()
     return elapsed
@@ -51,10 +56,7 @@ def resume(epochs: int) -> dict:
     start = time.perf_counter()
     session = Session(resolve("fastai-quadratic", epochs=epochs), record=record, resume=True, journal=path)
     history = session.until(p.History, timeout=600)
-    while True:
-        state = session.until(p.State, timeout=600)
-        if state.state in ("paused", "done"):
-            break
+    settled(session, ("paused", "done"), 600)
     elapsed = time.perf_counter() - start
     session.close()
     os.unlink(path)

@@ -20,6 +20,13 @@ from tests.tui_helpers import config, ready, wait_for
 SIZE = (120, 36)
 
 
+def spawned(cfg, **start) -> tuple[SessionClient, GdtuiApp]:
+    """A session spawned as the CLI spawns it (with a journal, a speed...), and an app on it."""
+    session = SessionClient()
+    session.spawn(cfg, **start)
+    return session, GdtuiApp(cfg, session=session)
+
+
 def reference(cfg, epochs: int) -> list[float]:
     """The run with lr doubled after epoch 5, by hand."""
     trainer = Trainer(cfg)
@@ -44,9 +51,7 @@ async def test_a_journal_made_by_keys_resumes_bit_for_bit_after_the_session_is_k
     monkeypatch.chdir(tmp_path)
     cfg = config(epochs=12)
     journal = str(tmp_path / "lesson.jsonl")
-    session = SessionClient()
-    session.spawn(cfg, journal=journal)
-    app = GdtuiApp(cfg, session=session)
+    session, app = spawned(cfg, journal=journal)
     async with app.run_test(size=SIZE) as pilot:
         await steps(pilot, 8)  # lr x2 after epoch 5
         assert session.process is not None
@@ -56,9 +61,7 @@ async def test_a_journal_made_by_keys_resumes_bit_for_bit_after_the_session_is_k
     (lane,) = record.lanes
     assert lane.reached == 8 and [(c.epoch, dict(c.settings)) for c in lane.changes] == [(5, {"lr": 2e-5})]
 
-    resumed = SessionClient()
-    resumed.spawn(lane.start, record=record, resume=True, journal=journal)
-    app = GdtuiApp(lane.start, session=resumed)
+    _, app = spawned(lane.start, record=record, resume=True, journal=journal)
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, lambda: app.state == "paused" and app.status.epoch == 8, what="resumed at epoch 8")
         series = app.race.lanes.lanes[0].series
@@ -104,9 +107,7 @@ def test_run_config_of_w_s_record_prints_the_tui_s_log(tmp_path, capsys):
 async def test_a_training_process_killed_under_the_tui_is_rebuilt_where_it_stood(tmp_path):
     cfg = config(epochs=30)
     journal = str(tmp_path / "j.jsonl")
-    session = SessionClient()
-    session.spawn(cfg, journal=journal)
-    app = GdtuiApp(cfg, session=session)
+    session, app = spawned(cfg, journal=journal)
     async with app.run_test(size=SIZE) as pilot:
         await steps(pilot, 7)
         dead = session.process
@@ -181,18 +182,14 @@ async def test_the_palette_s_figure_writes_the_race_drawn_by_gdtui_figure(tmp_pa
 async def test_a_run_quit_as_it_should_resumes_from_its_checkpoint_at_once(tmp_path):
     cfg = config(epochs=1000)
     journal = str(tmp_path / "j.jsonl")
-    session = SessionClient()
-    session.spawn(cfg, journal=journal)
-    app = GdtuiApp(cfg, session=session)
+    session, app = spawned(cfg, journal=journal)
     async with app.run_test(size=SIZE) as pilot:
         await steps(pilot, 9)
         await pilot.press("q")
     assert session.process is None  # stopped: it wrote its checkpoint and its end
     record = read(journal)
     assert record.lanes[0].reached == 9 and set(record.checkpoints) == {0}
-    resumed = SessionClient()
-    resumed.spawn(cfg, record=record, resume=True, journal=journal)
-    app = GdtuiApp(cfg, session=resumed)
+    _, app = spawned(cfg, record=record, resume=True, journal=journal)
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, lambda: app.state == "paused" and app.status.epoch == 9, what="resumed at epoch 9")
         assert list(app.race.lanes.lanes[0].series) == reference(cfg, 9)
@@ -204,9 +201,7 @@ async def test_a_run_quit_as_it_should_resumes_from_its_checkpoint_at_once(tmp_p
 
 async def test_lt_and_gt_halve_and_double_the_playback_speed_and_the_status_line_says_it():
     cfg = config(epochs=1000)
-    session = SessionClient()
-    session.spawn(cfg, speed=4.0)
-    app = GdtuiApp(cfg, session=session)
+    session, app = spawned(cfg, speed=4.0)
     async with app.run_test(size=SIZE) as pilot:
         await ready(pilot)
         await wait_for(pilot, lambda: app.status.pace == 4.0, what="the speed shown")
