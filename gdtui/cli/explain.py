@@ -1,7 +1,8 @@
-"""`gdtui explain --epoch K`: one step of a run, explained with its numbers.
+"""`gdtui explain --epoch K [--batch B]`: one step of a run, explained with its numbers.
 
 Why: what a step did (each parameter's gradient, the optimizer's state, the update) is what a learner checks by
-hand against the tutorial's formula; this prints it for any epoch of any run, or of a lane of a --config record.
+hand against the tutorial's formula; this prints it for any epoch of any run (any batch of it, with
+mini-batches), or of a lane of a --config record.
 """
 
 from __future__ import annotations
@@ -21,15 +22,22 @@ def _g(value: float) -> str:
 @click.command()
 @run_options
 @click.option("--epoch", "epoch", type=click.IntRange(1), required=True, help="The epoch whose step is explained.")
+@click.option(
+    "--batch",
+    type=int,
+    default=None,
+    help="With mini-batches: the batch of the epoch whose step is explained (1-based).  [default: the last]",
+)
 @click.option("--lane", type=click.IntRange(1), default=1, show_default=True, help="The lane of a --config race.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object instead of the table.")
 @click.option("--check", is_flag=True, help="Check the gradient by central differences of the loss.")
-def explain(epoch: int, lane: int, as_json: bool, check: bool, **options: Any) -> None:
-    """Explain one step: every parameter's value before it, its gradient, the optimizer's state, the update and
-    its value after; the loss before and after, beside the change the gradient promised (gradient · update)."""
+def explain(epoch: int, batch: int | None, lane: int, as_json: bool, check: bool, **options: Any) -> None:
+    """Explain one step (with mini-batches, one batch of the epoch: the last unless --batch says): every
+    parameter's value before it, its gradient, the optimizer's state, the update and its value after; the loss
+    before and after (on the step's data), beside the change the gradient promised (gradient · update)."""
     from gdtui.engine.csvfile import DataError
     from gdtui.engine.device import DeviceError
-    from gdtui.engine.explain import ExplainError
+    from gdtui.engine.explain import ExplainError, check_batch
     from gdtui.engine.explain import explain as explained
     from gdtui.engine.lanes import Race
 
@@ -46,17 +54,19 @@ def explain(epoch: int, lane: int, as_json: bool, check: bool, **options: Any) -
     except DataError as error:
         raise click.BadParameter(str(error), param_hint="'--data'") from None
     trainer = race.lanes[lane - 1].trainer
-    while trainer.epoch < epoch and trainer.status == "ok" and trainer.run_chunk(epoch - trainer.epoch):
-        pass
     try:
-        step = explained(trainer, epoch, check)
+        check_batch(trainer, batch)  # before the run is trained
+        while trainer.epoch < epoch and trainer.status == "ok" and trainer.run_chunk(epoch - trainer.epoch):
+            pass
+        step = explained(trainer, epoch, check, batch)
     except ExplainError as error:
-        raise click.BadParameter(str(error), param_hint="'--epoch'") from None
+        raise click.BadParameter(str(error), param_hint=f"'--{error.field}'") from None
     if as_json:
         click.echo(json.dumps(step.record()))
         return
     momentum = "" if step.momentum is None else f", momentum {step.momentum:g}"
-    click.echo(f"epoch {step.epoch}: {step.optimizer}, lr {step.lr:g}{momentum}")
+    where = "" if step.batch is None else f", batch {step.batch} of {step.batches} ({step.points} points)"
+    click.echo(f"epoch {step.epoch}{where}: {step.optimizer}, lr {step.lr:g}{momentum}")
     keys = sorted({key for p in step.params for key in p.state})
     checked = step.finite_difference
     head = ["param", "before", "gradient", *(["finite diff."] if checked else []), *keys, "update", "after"]
@@ -84,10 +94,11 @@ def explain(epoch: int, lane: int, as_json: bool, check: bool, **options: Any) -
         click.echo(counters)
     for name, ratio in step.layers:
         click.echo(f"{name}: |update| / |value| {ratio:.3g}")
+    data = "" if step.batch is None else f" on batch {step.batch}"
     if step.lr_limit is not None:
         compare = ">" if step.lr > step.lr_limit else "<"
-        click.echo(f"lr {step.lr:g} {compare} 2/λmax {step.lr_limit:.3g} (plain gradient descent's limit here)")
+        click.echo(f"lr {step.lr:g} {compare} 2/λmax{data} {step.lr_limit:.3g} (plain gradient descent's limit here)")
     click.echo(
-        f"loss {step.loss_before!r} -> {step.loss_after!r}: changed by {step.actual:.6g}, "
+        f"loss{data} {step.loss_before!r} -> {step.loss_after!r}: changed by {step.actual:.6g}, "
         f"the gradient promised {step.predicted:.6g} (gradient · update)"
     )

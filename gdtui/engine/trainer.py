@@ -18,7 +18,7 @@ from array import array
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from math import isfinite
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -38,6 +38,9 @@ from gdtui.engine.history import RECORDED_UP_TO, Chunk, EpochResult, History
 from gdtui.engine.losses import LOSSES, mse
 from gdtui.engine.models import Model, build_model
 from gdtui.engine.optim import PlainGD, build_optimizer, set_hyperparameters, stepper
+
+if TYPE_CHECKING:
+    from torch.utils.data import DataLoader
 
 _BUILD_LOCK = threading.Lock()
 LINE_POINTS = 120  # the fitted function's x, across the data's range, for the predictions plot's line
@@ -535,22 +538,29 @@ class Trainer:
         size = self.config.batch_size
         return size is not None and size < self.data.n_train
 
+    def batches(self) -> DataLoader[tuple[torch.Tensor, ...]]:
+        """How an epoch of mini-batches draws its batches: torch's DataLoader over the training set, each pass
+        reshuffled from the run's batches' generator (or in the data's order). A whole pass draws from that
+        generator as an epoch does: iterated to its end, it leaves the run where its next epoch starts."""
+        from torch.utils.data import DataLoader, TensorDataset
+
+        config, data = self.config, self.data
+        return DataLoader(
+            TensorDataset(data.x_train, data.y_train),
+            batch_size=config.batch_size,
+            shuffle=config.shuffle,
+            generator=self._shuffle if config.shuffle else None,
+        )
+
     def _epochs_batched(self, max_epochs: int, deadline: float | None, should_stop: StopCheck | None) -> Epochs:
         """Mini-batch gradient descent, each epoch a pass of torch's own DataLoader over the training set
         (reshuffled every epoch from the run's seed, or in the data's order): an update per batch; the epoch's
         loss is the mean of its batch losses, each taken before its own update (and the RMSE the root of the
         mean of the batches' mean squared errors); the gradient norm is the last batch's. Each batch's loss is
         read as it is made, on any device."""
-        from torch.utils.data import DataLoader, TensorDataset
-
         model, optimizer, data = self.model, self.optimizer, self.data
         config = self.config
-        loader = DataLoader(
-            TensorDataset(data.x_train, data.y_train),
-            batch_size=config.batch_size,
-            shuffle=config.shuffle,
-            generator=self._shuffle if config.shuffle else None,
-        )
+        loader = self.batches()
         params = model.parameters()
         loss_fn, metric_is_loss = self._loss_fn, self._metric_is_loss
         zero = not config.accumulate_grad
