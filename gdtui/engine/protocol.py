@@ -19,7 +19,7 @@ from typing import Any
 
 from gdtui.engine.config import RunConfig
 from gdtui.engine.csvfile import CsvData
-from gdtui.engine.history import Chunk
+from gdtui.engine.history import Chunk, EpochResult
 from gdtui.engine.record import Record
 from gdtui.engine.surface import Curvature, Landscape, LrFind
 
@@ -166,6 +166,14 @@ class GetRecord:
     purpose: str = "save"
 
 
+@dataclass(frozen=True)
+class Revisit:
+    """Show the focused lane as it stood after `epoch` (0: its initial parameters; past its latest: the latest);
+    None: back to the present (nothing is sent back). A newer Revisit replaces one under way."""
+
+    epoch: int | None
+
+
 Command = (
     Start
     | Step
@@ -187,6 +195,7 @@ Command = (
     | GetScript
     | GetRecord
     | Speed
+    | Revisit
 )
 
 # Replies: session -> UI -------------------------------------------------------------------------------------
@@ -351,6 +360,20 @@ class RecordReady:
     purpose: str = "save"
 
 
+@dataclass(frozen=True)
+class Revisited:
+    """`lane` as it stood after `epoch` of the `latest` it had trained: its parameters (empty for a model whose
+    history keeps their norm only), its predictions (as a chunk's `preds`) and that epoch's log row (None at
+    epoch 0)."""
+
+    lane: int
+    epoch: int
+    latest: int
+    params: tuple[float, ...]
+    preds: tuple[float, ...]
+    result: EpochResult | None
+
+
 Reply = (
     Ready
     | Lanes
@@ -367,4 +390,5 @@ Reply = (
     | Reading
     | ScriptReady
     | RecordReady
+    | Revisited
 )

@@ -694,6 +694,8 @@ class Session:
                 self.speed = None if epochs_per_second is None else max(0.01, float(epochs_per_second))
                 self.pace = None
                 self.send_state()
+            case p.Revisit(epoch):
+                self.revisit(t, epoch)
             case p.GetRecord(purpose):
                 self.conn.send(p.RecordReady(race.record(self.focus), purpose))
             case p.GetScript():  # the focused lane as a plain torch script: its start and the changes it took
@@ -702,6 +704,23 @@ class Session:
                 self.conn.send(p.ScriptReady(self.focus, script(t.start_config, t.changes, t.data.n_train)))
             case p.Export(wanted):
                 self.export(wanted)
+
+    def revisit(self, t: Trainer, epoch: int | None) -> None:
+        """The focused lane after `epoch` (time travel), read from its history or replayed a slice at a time;
+        None: back to the present, a revisit under way dropped."""
+        from gdtui.engine.revisit import revisiting
+
+        self.jobs.pop("revisit", None)
+        if epoch is None:
+            return
+        lane, at, latest = self.focus, min(max(epoch, 0), t.epoch), t.epoch
+
+        def found(revisited: tuple[tuple[float, ...], tuple[float, ...]]) -> None:
+            if self.trainer is t and t.epoch >= at:  # not reset meanwhile
+                result = t.history.result(at - 1) if at else None
+                self.conn.send(p.Revisited(lane, at, latest, *revisited, result))
+
+        self.start_job("revisit", revisiting(t, at), found)
 
     def find_lr(self, t: Trainer, ask: p.FindLr) -> None:
         from gdtui.engine.landscape import lr_find_job
@@ -847,8 +866,8 @@ class Session:
             self.conn.send(p.Error(field, message))
             return
         self.send_ready()
+        self.send_lanes()  # before its History: a new lane is in the app's model when its past comes
         self.send_history()
-        self.send_lanes()
         self.send_state()
 
 

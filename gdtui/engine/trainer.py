@@ -15,7 +15,7 @@ import struct
 import threading
 import time
 from array import array
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Generator, Iterable, Mapping
 from dataclasses import dataclass
 from math import isfinite
 from typing import TYPE_CHECKING, Any
@@ -384,6 +384,17 @@ class Trainer:
         """A new trainer standing where this run stood after `epoch`: its history, parameters and optimizer
         state, bit for bit, and every change it took up to then (a change made after `epoch` included, as it
         takes effect from the next one). From the last checkpoint at or before `epoch`, then epoch by epoch."""
+        replaying = self.replaying(epoch, None)
+        while True:
+            try:
+                next(replaying)
+            except StopIteration as done:
+                trainer: Trainer = done.value
+                return trainer
+
+    def replaying(self, epoch: int, budget: float | None = 0.05) -> Generator[None, None, Trainer]:
+        """`replay(epoch)` a slice of about `budget` seconds at a time (None: at once), yielding between slices
+        (a session reads its pipe there); returns the trainer."""
         point = next((c for c in reversed(self._checkpoints) if c.epoch <= epoch), None)
         if point is None:
             trainer, done = self.sibling(self.start_config), 0
@@ -412,7 +423,14 @@ class Trainer:
             trainer._spacing = self._spacing
             trainer._kept = sum(c.size for c in trainer._checkpoints)
             done = point.changes
-        trainer.follow(self.changes[done:], epoch)  # a change at `epoch` took effect from the next one: kept
+        # a change at `epoch` took effect from the next one: kept
+        trainer.schedule([(at, change) for at, change in self.changes[done:] if at <= epoch])
+        while trainer.epoch < epoch and trainer.status == "ok" and trainer.stopped is None:
+            if trainer.run_chunk(epoch - trainer.epoch, budget) is None:
+                break
+            if budget is not None:
+                yield
+        trainer.take_due()
         trainer._rules_from_history()
         return trainer
 
@@ -482,6 +500,12 @@ class Trainer:
     def predict(self, x: torch.Tensor | None = None) -> torch.Tensor:
         """Predictions of the current parameters on x (default: the plot sample)."""
         return self.model.predict(self._sample_x if x is None else x.to(self.device))
+
+    @torch.no_grad()
+    def predictions_of(self, flat: torch.Tensor) -> tuple[float, ...]:
+        """The predictions of the parameters `flat` on the plot sample, then the fitted function at `line_x`:
+        what a chunk's `preds` holds for its last epoch."""
+        return tuple(self.model.predict(self._sample_x, flat.to(self.initial.dtype).to(self.device)).tolist())
 
     def step(self) -> EpochResult:
         """Train one epoch; a diverged run returns its last result again."""

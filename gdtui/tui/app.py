@@ -27,7 +27,7 @@ from textual.widgets import Footer, Select, Static, TabbedContent, TabPane
 
 from gdtui.engine import protocol as p
 from gdtui.engine.config import MAX_LR, RunConfig
-from gdtui.engine.presets import PRESETS, resolve
+from gdtui.engine.presets import resolve
 from gdtui.engine.record import Record
 from gdtui.engine.vary import VARY_FIELDS
 from gdtui.tui import messages
@@ -36,11 +36,12 @@ from gdtui.tui.client import SessionClient
 from gdtui.tui.code_view import CodeControl
 from gdtui.tui.files import new_name
 from gdtui.tui.frames import FRAME, Frames
-from gdtui.tui.keys import HELP, KEYS, PALETTE
+from gdtui.tui.keys import HELP, KEYS, palette_commands
 from gdtui.tui.landscape_view import LandscapeControl
 from gdtui.tui.race_view import RaceView
 from gdtui.tui.routes import Routes, routes
 from gdtui.tui.settings_view import SettingsControl
+from gdtui.tui.travel_view import TravelControl
 from gdtui.tui.widgets.help import HelpScreen
 from gdtui.tui.widgets.hyperparams import HyperParams
 from gdtui.tui.widgets.landscape import LandscapeView
@@ -110,14 +111,12 @@ class GdtuiApp(App[None]):
         self.log_view = self.query_one(RmseLog)
         self.status = self.query_one(StatusLine)
         self.tabs = self.query_one(TabbedContent)
-        table = self.query_one(LanesTable)
-        table.display = False
-        self.race = RaceView(self, table, self.log_view, self.plot, self.curve, self.status)
+        self.race = RaceView(self, self.query_one(LanesTable), self.log_view, self.plot, self.curve, self.status)
         self.land = LandscapeControl(self, self.landscape, self.tabs, self.status, self.race.lanes)
         self.code = CodeControl(self, self.race.lanes)
         self.settings = SettingsControl(self, self.params, self.race.lanes)
-        self.routes = routes(self.race, self.land, self.code, self.settings, self)
-        self.log_view.border_title = "RMSE log"
+        self.travel = TravelControl(self, self.race.lanes, self.log_view, self.plot, self.curve, self.status, self.land)
+        self.routes = routes(self.race, self.land, self.code, self.settings, self.travel, self)
         self._show_status()
         self._check_size()
         self.frames.attach(self.status, [self.plot, self.curve, self.landscape], [self.race, self.land])
@@ -198,8 +197,8 @@ class GdtuiApp(App[None]):
     # keys -----------------------------------------------------------------------------------------------
 
     def action_view(self, view: str, method: str, *args: Any) -> None:
-        """A key of one of the views: `land` (the landscape), `race` (the lanes) or `settings` (files)."""
-        getattr({"land": self.land, "race": self.race, "settings": self.settings}[view], method)(*args)
+        """A key of a view: `land` (the landscape), `race` (the lanes), `settings` (files), `travel` (epochs)."""
+        getattr(getattr(self, view), method)(*args)
         self.redraw()
 
     def action_step(self) -> None:
@@ -295,11 +294,12 @@ class GdtuiApp(App[None]):
 
     def get_system_commands(self, screen: Screen[Any]) -> Iterator[SystemCommand]:
         yield from super().get_system_commands(screen)
-        for name, preset in PRESETS.items():
-            yield SystemCommand(f"Preset: {name}", preset.summary, partial(self.apply, "preset", name))
-        for title, key, action in PALETTE:
-            yield SystemCommand(title, key, partial(self.run_action, action))
+        yield from palette_commands(self.apply, self.run_action)
         yield from self.race.lane_commands()
+
+    @on(messages.TravelTo)
+    def _travel(self, event: messages.TravelTo) -> None:
+        self.travel.go(event.epoch)
 
     @on(messages.FocusLane)
     def _table_focus(self, event: messages.FocusLane) -> None:

@@ -7,7 +7,14 @@ the footer are drawn from them, and the app itself keeps to what each action doe
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from functools import partial
+from typing import Any
+
+from textual.app import SystemCommand
 from textual.binding import Binding
+
+from gdtui.engine.presets import PRESETS
 
 KEYS = [
     # Short descriptions keep the whole footer within 80 columns; the help screen shows the tooltips.
@@ -80,6 +87,19 @@ KEYS = [
     Binding("x", "view('race', 'action_remove_lane')", "Remove lane", show=False, tooltip="remove the focused lane"),
     *[Binding(str(n), f"view('race', 'action_focus_lane', {n})", f"Lane {n}", show=False) for n in range(1, 9)],
     Binding("p", "toggle_params", "Pane", show=False, tooltip="hide / show the hyperparameters pane"),
+    Binding(
+        "comma", "view('travel', 'action_back')", "Back", key_display=",", show=False, tooltip="view the epoch before"
+    ),
+    Binding(
+        "full_stop",
+        "view('travel', 'action_forward')",
+        "Forward",
+        key_display=".",
+        show=False,
+        tooltip="view the epoch after (past the latest: live)",
+    ),
+    Binding("g", "view('travel', 'action_goto')", "Go to epoch", show=False, tooltip="view an epoch: type it"),
+    Binding("L", "view('travel', 'action_live')", "Live", show=False, tooltip="back to live, from an epoch in view"),
 ]
 
 # The help screen lists the number keys once.
@@ -109,9 +129,21 @@ PALETTE = [
     ("Write every lane's settings as TOML", "W", "save_settings"),
     ("Toggle log-scale loss curve", "l", "toggle_log"),
     ("Write the run's history to CSV", "w", "export"),
+    ("Time travel: view the epoch before", ",", "view('travel', 'action_back')"),
+    ("Time travel: view the epoch after", ".", "view('travel', 'action_forward')"),
+    ("Time travel: view an epoch (type it)", "g", "view('travel', 'action_goto')"),
+    ("Time travel: back to live", "L", "view('travel', 'action_live')"),
     ("Slower: halve the playback speed", "<", "view('race', 'action_speed', 0.5)"),
     ("Faster: double the playback speed", ">", "view('race', 'action_speed', 2.0)"),
     ("Figure: predictions against the data, as a PNG (gdtui figure)", "PNG", "view('settings', 'figure', 'preds')"),
     ("Figure: the loss curve, as a PNG (gdtui figure)", "PNG", "view('settings', 'figure', 'loss')"),
     ("Figure: the landscape, as a PNG (gdtui figure)", "PNG", "view('settings', 'figure', 'landscape')"),
 ]
+
+
+def palette_commands(apply: Callable[[str, object], None], run_action: Callable[[str], Any]) -> Iterator[SystemCommand]:
+    """The palette's presets (each applied as the pane would) and its PALETTE entries (each run as its key)."""
+    for name, preset in PRESETS.items():
+        yield SystemCommand(f"Preset: {name}", preset.summary, partial(apply, "preset", name))
+    for title, key, action in PALETTE:
+        yield SystemCommand(title, key, partial(run_action, action))

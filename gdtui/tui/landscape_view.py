@@ -54,6 +54,7 @@ class LandscapeControl:
         self.paths: dict[int, Path] = {}
         self.curvature: Curvature | None = None
         self.names: tuple[str, ...] = ()
+        self.viewing: dict[str, float] | None = None  # time travel: the focused lane's parameters at the epoch in view
         self.dirty = False
 
     # asking -------------------------------------------------------------------------------------------------
@@ -244,4 +245,7 @@ class LandscapeControl:
         note = "" if grid is not None else "the landscape: computing…"
         if grid is None and len(self.names) == 1:
             note = f"the landscape needs two parameters: this model has one, {self.names[0]}"
-        self.view.show(grid, lanes, note)
+        pinned = None
+        if grid is not None and self.viewing is not None and all(name in self.viewing for name in grid.pair):
+            pinned = (self.viewing[grid.pair[0]], self.viewing[grid.pair[1]])
+        self.view.show(grid, lanes, note, pinned)

@@ -46,3 +46,10 @@ class FocusLane(Message):
     """The user moved to a lane in the lanes table."""
 
     lane: int
+
+
+@dataclass
+class TravelTo(Message):
+    """The RMSE log asks to view an epoch (its cursor moved, or a row was clicked): time travel."""
+
+    epoch: int

@@ -138,6 +138,7 @@ class LandscapeView(Widget):
         self._built_for = Size(0, 0)
         self._styles: dict[tuple[RGB | None, RGB | None, bool], Style] = {}
         self._exited: str | None = None  # the arrow of a path that left the view, for the legend
+        self.pinned: tuple[float, float] | None = None
 
     # what the app sets -----------------------------------------------------------------------------------
 
@@ -151,8 +152,11 @@ class LandscapeView(Widget):
         width, height = self.size
         return max(2, width - MARGIN), max(1, height - 3)
 
-    def show(self, grid: Landscape | None, paths: list[LanePath], note: str = "") -> None:
-        self.grid, self.paths, self.note = grid, paths, note
+    def show(
+        self, grid: Landscape | None, paths: list[LanePath], note: str = "", pinned: tuple[float, float] | None = None
+    ) -> None:
+        """`pinned`: the focused lane's point at the epoch in view (time travel), its ● there, not at its end."""
+        self.grid, self.paths, self.note, self.pinned = grid, paths, note, pinned
         self.replot()
 
     def replot(self) -> None:
@@ -217,8 +221,12 @@ class LandscapeView(Widget):
                 along[_cell(seen.exit[:2], cols, rows)] = (seen.exit[2], color)
                 self._exited = seen.exit[2]
             if seen.end is not None:
-                end = "●" if path.focused else (path.label if self.colorless else "•")
+                end = "●" if path.focused and self.pinned is None else (path.label if self.colorless else "•")
                 ends[_cell(seen.end, cols, rows)] = (end, color)
+            if path.focused and self.pinned is not None:
+                ((x, y),) = to_dots([self.pinned], span, width, height).tolist()
+                if 0 <= x <= width - 1 and 0 <= y <= height - 1:
+                    ends[_cell((x, y), cols, rows)] = ("●", color)
         colors: list[RGB | None] = [None if k < 0 else order[k].color for k in owner.ravel().tolist()]
         return bits, colors, along, ends
 

@@ -32,6 +32,7 @@ class LanesTable(DataTable[Any]):
             cursor_type="row", zebra_stripes=False, show_cursor=True, cursor_foreground_priority="renderable", **kwargs
         )
         self._columns: list[Any] = []
+        self.display = False  # shown with a second lane
         self._ids: list[int] = []
         self._kept: tuple[tuple[int, ...], int | None] = ((), None)  # the columns shown, the room "apart" is cut to
         self._model: LanesModel | None = None

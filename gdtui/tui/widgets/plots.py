@@ -52,6 +52,7 @@ Color = str | tuple[int, int, int]  # a name (the terminal's own colour) or RGB
 LIMIT = 1e15  # beyond this a value is off any sensible axis (the LR test's plot drops it)
 SGR = re.compile(r"(\x1b\[[0-9;]*m)")
 RESET = "\x1b[0m"
+CURSOR: Color = (128, 128, 128)  # the loss curve's line at the epoch in view (time travel)
 DATA = ("●", "blue", "◆", "green")  # train and test data: marker and colour, drawn over every line
 
 
@@ -161,6 +162,7 @@ class PredictionPlot(SafePlot):
         self.line_x: list[float] = []  # predictions go on past the sample points with the fitted function here
         self.show_line = True  # each lane's fitted function as a line (v: its values at the data points)
         self.names = ("x", "y")  # the axes' names, as the article names them
+        self.viewing: tuple[int, list[float], str] | None = None  # time travel: epoch, its predictions, parameters
 
     def set_data(
         self, x: Iterable[float], y: Iterable[float], n_train: int, ylim: tuple[float, float] | None = None
@@ -191,7 +193,8 @@ class PredictionPlot(SafePlot):
         n = len(self.x)
         line = self.show_line and bool(self.line_x)
         dense = n > cols // 2  # a cloud: each point a braille dot, not a cell
-        lanes = [*self.others, (self.label, self.color, self.preds)]
+        preds = self.preds if self.viewing is None else self.viewing[1]
+        lanes = [*self.others, (self.label, self.color, preds)]
         clipped = 0
         for _, color, preds in lanes:
             if not preds:
@@ -229,6 +232,11 @@ class PredictionPlot(SafePlot):
             if clipped
             else [title, "Predictions"]
         )
+        if self.viewing is not None:
+            epoch, _, params = self.viewing
+            at = f"Predictions at epoch {epoch:,}"
+            off = f"  ({clipped} off-scale)" if clipped else ""
+            titles = [f"{at}: {params}{off}", f"{at}{off}", f"epoch {epoch:,}"] if params else [f"{at}{off}", at]
         return render(width, height, header(width, titles, items), canvas)
 
 
@@ -246,6 +254,7 @@ class LossCurve(SafePlot):
         self.others: list[tuple[str, Color, array[float]]] = []  # the other lanes': label, color, RMSE
         self.extrema = Extrema()
         self.drawn: list[list[tuple[float, float]]] = []  # the last frame's points of each lane: (epoch, RMSE)
+        self.cursor: int | None = None  # time travel: the epoch in view, a line across the plot
 
     @property
     def log_scale(self) -> bool:
@@ -281,6 +290,9 @@ class LossCurve(SafePlot):
         canvas = Canvas(cols, rows, x, y)
         diverged = False
         self.drawn = []
+        cursor = self.cursor if self.cursor is not None and 1 <= self.cursor <= len(self.rmse) else None
+        if cursor is not None:  # under the lanes' lines, which keep their colors where they cross it
+            canvas.line([cursor, cursor], [lo, hi], CURSOR)
         for (_, color, series), summary in zip(lanes, summaries):
             points = _columns(summary, canvas, log) if size > 1 else _points(summary, log)
             last = _last_finite(series)
@@ -293,6 +305,8 @@ class LossCurve(SafePlot):
             if end is not None and last is not None and last < len(series) - 1:  # diverged: its last finite epoch
                 diverged = True
                 canvas.mark(end[0], scale(end[1]), "✕", color)
+        if cursor is not None and math.isfinite(value := self.rmse[cursor - 1]) and (value > 0 or not log):
+            canvas.mark(cursor, math.log10(value) if log else value, "●", self.color)
         if log:
             titles = (
                 ["RMSE over epochs (log scale)", "RMSE (log scale)"]
@@ -307,6 +321,8 @@ class LossCurve(SafePlot):
             titles = [f"RMSE over epochs (linear scale; the values span {decades:.0f} decades)", "RMSE (linear)"]
         else:
             titles = ["RMSE over epochs", "RMSE"]
+        if self.cursor is not None:
+            titles = [f"{title} · epoch {self.cursor:,}" for title in titles] + titles
         items = _legend(lanes, "━") if self.others else []
         if diverged:
             items.append(Item("✕", None, "diverged: its last finite epoch", "diverged"))

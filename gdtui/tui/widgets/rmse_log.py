@@ -15,11 +15,13 @@ from collections.abc import Iterable
 from typing import Any
 
 from rich.segment import Segment
+from textual import events
 from textual.geometry import Size
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from gdtui.engine.history import SUMMARY_OVER, Chunk, EpochResult, params_text
+from gdtui.tui.messages import TravelTo
 
 TAIL = 2000
 
@@ -74,7 +76,8 @@ class RmseLog(ScrollView, can_focus=True):
     them and follows the newest unless the user has scrolled up. The header stays on top and scrolls
     sideways with the rows."""
 
-    COMPONENT_CLASSES = {"rmse-log--header"}
+    COMPONENT_CLASSES = {"rmse-log--header", "rmse-log--cursor"}
+    DEFAULT_CSS = "RmseLog > .rmse-log--cursor { background: $accent 40%; text-style: bold; }"
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -84,6 +87,8 @@ class RmseLog(ScrollView, can_focus=True):
         self._pending_follow = False
         self._at_end = True
         self.rows = 0
+        self.cursor: int | None = None  # time travel: the epoch in view, its row highlighted
+        self.border_title = "RMSE log"
 
     @property
     def lines(self) -> list[str]:
@@ -108,7 +113,7 @@ class RmseLog(ScrollView, can_focus=True):
         """Rows for a chunk of epochs, formatted when drawn."""
         n = len(chunk)
         self.rows += n
-        follow = self._pending_follow or self.scroll_y >= self.max_scroll_y
+        follow = self.cursor is None and (self._pending_follow or self.scroll_y >= self.max_scroll_y)
         self._rows.extend((chunk, i) for i in range(max(0, n - TAIL), n))
         self._width = max(self._width, width_bound(chunk))
         self.virtual_size = Size(self._width, len(self._rows) + 1)
@@ -126,8 +131,47 @@ class RmseLog(ScrollView, can_focus=True):
         self._pending_follow = False
         self.scroll_end(animate=False, x_axis=False)
 
+    def _first(self) -> int:
+        """The epoch of the first row kept."""
+        chunk, i = self._rows[0]
+        return chunk.first + i
+
+    def show_epoch(self, epoch: int | None) -> None:
+        """Put the cursor on `epoch`'s row (time travel) and scroll it into view, the last row shown (where the
+        log keeps it: its last TAIL epochs); None: no cursor, the log follows the newest again."""
+        self.cursor = epoch
+        if epoch is None:
+            self._schedule_follow()
+        elif self._rows and 0 <= (index := epoch - self._first()) < len(self._rows):
+            top = int(self.scroll_y)
+            if not top <= index < top + self._page():
+                self.scroll_to(y=max(0, index - self._page() + 1), animate=False)
+        self.refresh()
+
+    def action_scroll_up(self) -> None:
+        """Up: with an epoch in view, the cursor an epoch back; else the log scrolls."""
+        if self.cursor is None:
+            super().action_scroll_up()
+        else:
+            self.post_message(TravelTo(self.cursor - 1))
+
+    def action_scroll_down(self) -> None:
+        if self.cursor is None:
+            super().action_scroll_down()
+        else:
+            self.post_message(TravelTo(self.cursor + 1))
+
+    def on_click(self, event: events.Click) -> None:
+        """A click on a row travels to its epoch."""
+        index = int(self.scroll_y) + event.y - 1
+        if event.y >= 1 and 0 <= index < len(self._rows):
+            self.post_message(TravelTo(self._first() + index))
+
     def selected_epoch(self) -> int | None:
-        """The epoch of the last row in view when the log is scrolled back; None when it follows the newest."""
+        """The epoch in view (the cursor's), else the epoch of the last row in view when the log is scrolled
+        back; None when it follows the newest."""
+        if self.cursor is not None:
+            return self.cursor
         if not self._rows or self._at_end:
             return None
         index = min(int(self.scroll_y) + self._page() - 1, len(self._rows) - 1)
@@ -162,6 +206,8 @@ class RmseLog(ScrollView, can_focus=True):
             text, style = self.header, style + self.get_component_rich_style("rmse-log--header")
         elif (index := scroll_y + y - 1) < len(self._rows):
             text = self._line(index)
+            if self.cursor is not None and self._first() + index == self.cursor:
+                style = style + self.get_component_rich_style("rmse-log--cursor")
         else:
             return Strip.blank(width, style)
         return Strip([Segment(text[scroll_x : scroll_x + width].ljust(width), style)], width)

@@ -26,6 +26,7 @@ class StatusLine(Static):
     limit: reactive[float | None] = reactive(None)  # plain gradient descent's 2/λmax for the focused lane
     uncomputed = reactive(False)  # the focused lane's curvature ran out of its time budget
     stopped = reactive("")  # the focused lane's stop reason, from the lanes model
+    viewing: reactive[tuple[int, int] | None] = reactive(None)  # time travel: (epoch in view, latest), None: live
     reading = reactive(("", 0.0))  # the CSV file the session reads before a run starts on it, and how far
 
     def show_reading(self, path: str, fraction: float) -> None:
@@ -80,6 +81,9 @@ class StatusLine(Static):
             compare = ">" if self.lr > self.limit else "<"
             lr += f"{compare}2/λmax {self.limit:.3g}" if short else f" {compare} 2/λmax {self.limit:.3g}"
         parts = [self._head(short), f"{'ep' if short else 'epoch'} {self.epoch}/{self.epochs}", lr]
+        if self.viewing is not None:
+            at, latest = self.viewing
+            parts.insert(1, f"at {at:,}/{latest:,} (L)" if short else f"viewing epoch {at:,} of {latest:,} · live: L")
         if self.state == "running":
             parts.append(f"{self.speed:,.0f} {'ep' if short else 'epochs'}/s")
         if self.pace is not None:

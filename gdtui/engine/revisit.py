@@ -1,0 +1,35 @@
+"""Any epoch of a lane revisited: its parameters and its predictions as they stood after that epoch.
+
+Why: a learner who saw something happen at epoch 40 goes back to it while the run goes on (time travel). A
+model of up to RECORDED_UP_TO parameters keeps every epoch's values in its history, so an epoch is read, not
+recomputed: any epoch of a million-epoch run in well under a millisecond. A larger model keeps its values at
+checkpoints; the epochs after the one before are replayed bit for bit, a slice at a time, so the session reads
+its pipe between slices.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+
+import torch
+
+from gdtui.engine.trainer import Trainer
+
+Revisited = tuple[tuple[float, ...], tuple[float, ...]]
+
+
+def revisiting(trainer: Trainer, epoch: int) -> Generator[None, None, Revisited]:
+    """The parameters after `epoch` (0: the initial ones) and their predictions (as a chunk's `preds`); a large
+    model's parameters are left out (its history keeps their norm), its predictions are there."""
+    if not 0 <= epoch <= trainer.epoch:
+        raise ValueError(f"epoch {epoch} is not in the run: it has epochs 0 to {trainer.epoch}")
+    if not trainer.summarized:
+        from gdtui.engine.landscape import params_at
+
+        params = params_at(trainer, epoch)
+        return tuple(params), trainer.predictions_of(torch.tensor(params, dtype=torch.float64))
+    flat = dict(trainer.kept_flats()).get(epoch)
+    if flat is None:
+        replayed = yield from trainer.replaying(epoch)
+        flat = replayed.model.flat()
+    return (), trainer.predictions_of(flat)
