@@ -1,7 +1,7 @@
 """Regenerate screenshots/*.svg: the app as a user sees it, driven from the keyboard with Pilot.
 
 Run: python scripts/screenshots.py [NAME...]   (writes screenshots/main, done, linear-module, loss-curve,
-diverged, small, small-no-pane, help, race, race-curve, landscape, lr-find, mlp, batches and code .svg; only the
+diverged, small, small-no-pane, help, race, race-curve, landscape, lr-find, mlp, batches, code, travel and step .svg; only the
 NAMEs given, if any)
 """
 
@@ -124,6 +124,25 @@ async def main() -> None:
         "s s s s s right_square_bracket c",
         lambda a: "if epoch == 6" in getattr(a.screen, "text", ""),
         then="end",
+    )
+    journey = resolve("qiita-quadratic", epochs=200)
+    await shoot(
+        "travel",
+        journey,
+        (120, 36),
+        "space",
+        lambda a: a.state == "done",
+        then="g 4 0 enter",
+        shown=lambda a: a.travel.shown is not None and a.travel.shown.epoch == 40,
+    )
+    await shoot(
+        "step",
+        journey.replace(optimizer="adam", lr=0.5),
+        (120, 36),
+        "space",
+        lambda a: a.state == "done",
+        then="g 4 0 enter e",
+        shown=lambda a: getattr(a.screen, "step", None) is not None,
     )
 
 

@@ -148,3 +148,48 @@ def test_a_small_models_epoch_is_read_from_its_history():
         assert "epochs 0 to 50" in str(error)
     else:
         raise AssertionError("epoch 51 of a 50-epoch run was revisited")
+
+
+async def test_e_shows_the_step_gdtui_explain_prints_for_the_epoch_in_view(tmp_path, monkeypatch, capsys):
+    from gdtui.engine.steps import step_lines
+    from gdtui.tui.widgets.step import StepScreen
+
+    monkeypatch.chdir(tmp_path)
+    app = GdtuiApp(config(epochs=12, batch_size=6))  # 20 points: batches of 6, 6, 6 and 2
+    async with app.run_test(size=SIZE) as pilot:
+        await steps(pilot, 12)
+        await pilot.press("g", "8", "enter")
+        await viewing(pilot, 8)
+        await pilot.press("e")
+        await wait_for(pilot, lambda: isinstance(app.screen, StepScreen) and app.screen.step is not None, what="e")
+        screen = app.screen
+        assert isinstance(screen, StepScreen) and screen.step is not None
+        shown = {(8, 4): screen.step}
+        assert (screen.step.epoch, screen.step.batch, screen.step.batches) == (8, 4, 4)  # the epoch's last batch
+        text = str(screen.query_one("#step-text").render())
+        assert text.splitlines()[0] == step_lines(screen.step)[0] and "gradient · update" in text
+        await pilot.press("left")  # another batch of the epoch
+        await wait_for(pilot, lambda: screen.step is not None and screen.step.batch == 3, what="batch 3")
+        shown[(8, 3)] = screen.step
+        await pilot.press("full_stop")  # the epoch after: the view follows
+        await wait_for(pilot, lambda: screen.step is not None and screen.step.epoch == 9, what="epoch 9")
+        assert app.travel.epoch == 9
+        shown[(9, 4)] = screen.step
+        await pilot.press("d")
+        await wait_for(pilot, lambda: screen.step is not None and screen.step.finite_difference, what="checked")
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: not isinstance(app.screen, StepScreen), what="closed")
+        await pilot.press("W")
+        await wait_for(pilot, lambda: bool(sorted(tmp_path.glob("gdtui-*.toml"))), what="W's file")
+    written = str(sorted(tmp_path.glob("gdtui-*.toml"))[0])
+    capsys.readouterr()
+    for (epoch, batch), step in shown.items():
+        assert main(["explain", "--config", written, "--epoch", str(epoch), "--batch", str(batch), "--json"]) == 0
+        assert json.loads(capsys.readouterr().out) == json.loads(json.dumps(step.record())), (epoch, batch)
+
+
+async def test_e_at_the_start_says_there_is_no_step_yet():
+    app = GdtuiApp(config())
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("e")
+        await wait_for(pilot, lambda: any("No step yet" in n.message for n in app._notifications), what="notice")

@@ -13,10 +13,7 @@ from typing import Any
 import click
 
 from gdtui.cli.common import check_data, record_from, run_options
-
-
-def _g(value: float) -> str:
-    return f"{value:.6g}"
+from gdtui.engine.steps import step_lines
 
 
 @click.command()
@@ -64,41 +61,5 @@ def explain(epoch: int, batch: int | None, lane: int, as_json: bool, check: bool
     if as_json:
         click.echo(json.dumps(step.record()))
         return
-    momentum = "" if step.momentum is None else f", momentum {step.momentum:g}"
-    where = "" if step.batch is None else f", batch {step.batch} of {step.batches} ({step.points} points)"
-    click.echo(f"epoch {step.epoch}{where}: {step.optimizer}, lr {step.lr:g}{momentum}")
-    keys = sorted({key for p in step.params for key in p.state})
-    checked = step.finite_difference
-    head = ["param", "before", "gradient", *(["finite diff."] if checked else []), *keys, "update", "after"]
-    rows = [
-        [
-            p.name,
-            _g(p.before),
-            _g(p.grad),
-            *([_g(checked[k])] if checked else []),
-            *(_g(p.state[key]) for key in keys),
-            _g(p.update),
-            _g(p.after),
-        ]
-        for k, p in enumerate(step.params)
-    ]
-    if len(rows) > 12:  # an mlp: the parameters with the largest updates
-        order = sorted(range(len(rows)), key=lambda k: -abs(step.params[k].update))[:12]
-        rows = [rows[k] for k in sorted(order)]
-        click.echo(f"the 12 of {len(step.params)} parameters with the largest updates:")
-    widths = [max(len(row[i]) for row in [head, *rows]) for i in range(len(head))]
-    for row in [head, *rows]:
-        click.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
-    counters = ", ".join(f"{k} {v:g}" for k, v in step.counters.items())
-    if counters:
-        click.echo(counters)
-    for name, ratio in step.layers:
-        click.echo(f"{name}: |update| / |value| {ratio:.3g}")
-    data = "" if step.batch is None else f" on batch {step.batch}"
-    if step.lr_limit is not None:
-        compare = ">" if step.lr > step.lr_limit else "<"
-        click.echo(f"lr {step.lr:g} {compare} 2/λmax{data} {step.lr_limit:.3g} (plain gradient descent's limit here)")
-    click.echo(
-        f"loss{data} {step.loss_before!r} -> {step.loss_after!r}: changed by {step.actual:.6g}, "
-        f"the gradient promised {step.predicted:.6g} (gradient · update)"
-    )
+    for line in step_lines(step):
+        click.echo(line)

@@ -13,92 +13,15 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 
 from gdtui.engine.losses import LOSSES
 from gdtui.engine.optim import PlainGD, stepper
+from gdtui.engine.steps import ParamStep, StepExplained
 from gdtui.engine.trainer import Trainer
-
-
-@dataclass(frozen=True)
-class ParamStep:
-    """One parameter's share of a step: its value before, its gradient, the optimizer's state for it after the
-    step (momentum buffer, Adam's m and v, RMSprop's and Adagrad's accumulators), the update, its value after."""
-
-    name: str
-    before: float
-    grad: float
-    state: dict[str, float]
-    update: float
-    after: float
-
-
-@dataclass(frozen=True)
-class StepExplained:
-    """Epoch `epoch` of a run, one step: the full-batch step, or batch `batch` of the epoch's `batches`. The loss
-    before it and after it (on the same `points` points: the training set, or the batch), the first-order
-    prediction of the change (gradient · update), the optimizer's settings, its step count and bias corrections
-    (Adam), and each parameter's part."""
-
-    epoch: int
-    optimizer: str
-    lr: float
-    momentum: float | None
-    loss_before: float
-    loss_after: float
-    predicted: float
-    params: tuple[ParamStep, ...]
-    counters: dict[str, float] = field(default_factory=dict)
-    lr_limit: float | None = None  # 2/λmax of the loss at the parameters before the step (plain gd's limit)
-    finite_difference: tuple[float, ...] | None = None  # the gradient by central differences, on request
-    layers: tuple[tuple[str, float], ...] = ()  # an mlp's layers: (tensor, |update| / |value|)
-    batch: int | None = None  # the batch of the epoch (1-based); None: a full-batch step
-    batches: int = 1  # the epoch's batches
-    points: int = 0  # the points the step's loss and gradient are on (the batch's, or the training set's)
-
-    @property
-    def on(self) -> str:
-        """The data the loss is on: "batch" or "training set"."""
-        return "training set" if self.batch is None else "batch"
-
-    @property
-    def actual(self) -> float:
-        return self.loss_after - self.loss_before
-
-    def record(self) -> dict[str, Any]:
-        """A JSON-ready dict."""
-        return {
-            "epoch": self.epoch,
-            "batch": self.batch,
-            "batches": self.batches,
-            "loss_on": self.on,
-            "points": self.points,
-            "optimizer": self.optimizer,
-            "lr": self.lr,
-            "momentum": self.momentum,
-            "loss_before": self.loss_before,
-            "loss_after": self.loss_after,
-            "change": self.actual,
-            "first_order_change": self.predicted,
-            "counters": self.counters,
-            "lr_limit": self.lr_limit,
-            "finite_difference": self.finite_difference,
-            "layers": [{"tensor": name, "update_to_value": ratio} for name, ratio in self.layers],
-            "params": [
-                {
-                    "name": p.name,
-                    "before": p.before,
-                    "grad": p.grad,
-                    "update": p.update,
-                    "after": p.after,
-                    "state": p.state,
-                }
-                for p in self.params
-            ],
-        }
 
 
 class ExplainError(ValueError):

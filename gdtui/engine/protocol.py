@@ -21,6 +21,7 @@ from gdtui.engine.config import RunConfig
 from gdtui.engine.csvfile import CsvData
 from gdtui.engine.history import Chunk, EpochResult
 from gdtui.engine.record import Record
+from gdtui.engine.steps import StepExplained
 from gdtui.engine.surface import Curvature, Landscape, LrFind
 
 Span = tuple[tuple[float, float], tuple[float, float]]
@@ -174,6 +175,16 @@ class Revisit:
     epoch: int | None
 
 
+@dataclass(frozen=True)
+class Explain:
+    """One step of the focused lane explained (gdtui.engine.explain): epoch `epoch`'s, with mini-batches batch
+    `batch` of it (None: the last); `check`: the gradient by finite differences too."""
+
+    epoch: int
+    batch: int | None = None
+    check: bool = False
+
+
 Command = (
     Start
     | Step
@@ -196,6 +207,7 @@ Command = (
     | GetRecord
     | Speed
     | Revisit
+    | Explain
 )
 
 # Replies: session -> UI -------------------------------------------------------------------------------------
@@ -374,6 +386,14 @@ class Revisited:
     result: EpochResult | None
 
 
+@dataclass(frozen=True)
+class Explained:
+    """A step of `lane`, explained with its numbers."""
+
+    lane: int
+    step: StepExplained
+
+
 Reply = (
     Ready
     | Lanes
@@ -391,4 +411,5 @@ Reply = (
     | ScriptReady
     | RecordReady
     | Revisited
+    | Explained
 )

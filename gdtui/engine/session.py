@@ -696,6 +696,13 @@ class Session:
                 self.send_state()
             case p.Revisit(epoch):
                 self.revisit(t, epoch)
+            case p.Explain(epoch, batch, check):
+                from gdtui.engine.explain import ExplainError, explain
+
+                try:  # a model of at most 1,024 parameters: at most a checkpoint's spacing of epochs replayed
+                    self.conn.send(p.Explained(self.focus, explain(t, epoch, check, batch)))
+                except ExplainError as error:
+                    self.conn.send(p.Error(f"explain {error.field}", str(error)))
             case p.GetRecord(purpose):
                 self.conn.send(p.RecordReady(race.record(self.focus), purpose))
             case p.GetScript():  # the focused lane as a plain torch script: its start and the changes it took

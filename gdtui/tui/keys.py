@@ -100,6 +100,13 @@ KEYS = [
     ),
     Binding("g", "view('travel', 'action_goto')", "Go to epoch", show=False, tooltip="view an epoch: type it"),
     Binding("L", "view('travel', 'action_live')", "Live", show=False, tooltip="back to live, from an epoch in view"),
+    Binding(
+        "e",
+        "view('travel', 'action_explain')",
+        "Explain",
+        show=False,
+        tooltip="the step to the epoch in view explained",
+    ),
 ]
 
 # The help screen lists the number keys once.
@@ -133,6 +140,7 @@ PALETTE = [
     ("Time travel: view the epoch after", ".", "view('travel', 'action_forward')"),
     ("Time travel: view an epoch (type it)", "g", "view('travel', 'action_goto')"),
     ("Time travel: back to live", "L", "view('travel', 'action_live')"),
+    ("One step explained: the epoch in view's", "e", "view('travel', 'action_explain')"),
     ("Slower: halve the playback speed", "<", "view('race', 'action_speed', 0.5)"),
     ("Faster: double the playback speed", ">", "view('race', 'action_speed', 2.0)"),
     ("Figure: predictions against the data, as a PNG (gdtui figure)", "PNG", "view('settings', 'figure', 'preds')"),

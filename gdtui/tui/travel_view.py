@@ -24,6 +24,7 @@ from gdtui.tui.widgets.status import StatusLine
 
 if TYPE_CHECKING:
     from gdtui.tui.landscape_view import LandscapeControl
+    from gdtui.tui.widgets.step import StepScreen
 
 
 class TravelControl:
@@ -44,6 +45,7 @@ class TravelControl:
         self.epoch: int | None = None  # the epoch in view; None: the present
         self.shown: p.Revisited | None = None  # the session's reply for it (the views show it once it comes)
         self.names: tuple[str, ...] = ()  # the focused lane's parameters
+        self.step_screen: StepScreen | None = None  # `e`: the step explained, while it shows
 
     @property
     def latest(self) -> int:
@@ -85,6 +87,30 @@ class TravelControl:
         if self.epoch is not None:
             self.live()
 
+    def action_explain(self) -> None:
+        """`e`: the step that led to the epoch in view (live: the latest), explained with its numbers."""
+        from gdtui.tui.widgets.step import StepScreen
+
+        epoch = self.latest if self.epoch is None else self.epoch
+        if epoch < 1:
+            self.shell.notify("No step yet: epoch 0 is the start (s trains one).", title="step")
+            return
+        screen = StepScreen(self.explain, self.move, epoch)
+        self.step_screen = screen
+        self.shell.push_screen(screen, lambda _: setattr(self, "step_screen", None))
+        self.explain(epoch, None, False)
+
+    def explain(self, epoch: int, batch: int | None, check: bool) -> None:
+        self.shell.send(p.Explain(epoch, batch, check))
+
+    def move(self, delta: int) -> None:
+        """The step screen's `,` and `.`: the epoch in view moves, and its step is explained."""
+        epoch = (self.latest if self.epoch is None else self.epoch) + delta
+        if 1 <= epoch <= self.latest:
+            self.go(epoch)
+            screen = self.step_screen
+            self.explain(epoch, None, screen.check if screen is not None else False)
+
     def go(self, epoch: int) -> None:
         """Put `epoch` of the focused lane in view (within 0 and its latest)."""
         epoch = min(max(epoch, 0), self.latest)
@@ -111,7 +137,17 @@ class TravelControl:
     # replies --------------------------------------------------------------------------------------------
 
     def replies(self) -> Routes:
-        return {p.Revisited: self.on_revisited, p.Ready: self.on_ready, p.Results: self.on_results}
+        return {
+            p.Revisited: self.on_revisited,
+            p.Ready: self.on_ready,
+            p.Results: self.on_results,
+            p.Explained: self.on_explained,
+        }
+
+    def on_explained(self, reply: p.Explained) -> None:
+        screen = self.step_screen
+        if screen is not None and reply.lane == self.lanes.focus and self.shell.showing(screen):
+            screen.show(reply.step)
 
     def on_ready(self, reply: p.Ready) -> None:
         """The focused lane starts anew, or another is focused: back to the present."""
