@@ -29,6 +29,7 @@ COMMANDS = {  # name: "module:attribute" of its click command
     "resume": "gdtui.cli.resume:resume",
     "run": "gdtui.cli.run:run",
     "serve": "gdtui.cli.serve:serve",
+    "theory": "gdtui.cli.theory:theory",
 }
 
 

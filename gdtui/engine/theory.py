@@ -1,0 +1,384 @@
+"""Why it converges: the exact dynamics of the user's own problem, for models linear in their parameters.
+
+Why: gdtui shows whether a run diverges (2/λmax); this says why it crawls. With MSE or SSE and a model linear in
+its parameters (predictions = Φθ), the loss is the quadratic L(θ) = L* + ½ eᵀAe, e = θ - θ*, A = (2/n)ΦᵀΦ (SSE:
+2ΦᵀΦ), and full-batch gradient descent with torch's momentum (v ← βv + ∇L, θ ← θ - lr·v; β = 0: plain gd) moves
+each eigen-direction of A on its own: (z, v) ← M(z, v), M = [[1 - lr·λ, -lr·β], [λ, β]]. So the run can be
+predicted epoch by epoch (the log's loss at epoch k is L at the parameters after k - 1 steps), the slowest
+direction named, the epochs to a target counted over every direction, and the best lr and momentum given, as
+distill's "Why Momentum Really Works" teaches on a made-up problem. Everything here is float64 numpy on the
+training set's design matrix; a run changed mid-way is predicted segment by segment from the state its record
+gives at each change.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from gdtui.engine.config import RunConfig
+from gdtui.engine.trainer import Trainer
+
+Floats = npt.NDArray[np.float64]
+SCAN_BLOCK = 4096  # epochs scanned at once when a momentum run's loss is searched for its target
+SCAN_LIMIT = 10_000_000  # epochs a momentum run is scanned for its target; beyond, an estimate from its rate
+SHOWN = 8  # significant digits of a best lr shown (rounded toward stability)
+
+
+def applies(config: RunConfig, model_linear: bool = True) -> str | None:
+    """Why the theory does not apply to `config` (None: it does)."""
+    if not model_linear or config.model == "mlp":
+        return "the mlp is not linear in its parameters: its loss is no quadratic, its curvature changes as it moves"
+    if config.loss not in ("mse", "sse"):
+        return f"the {config.loss} loss is not quadratic in the parameters"
+    if config.batch_size is not None:
+        return "mini-batches: each step sees another loss (the theory is of full-batch steps)"
+    if config.accumulate_grad:
+        return "accumulated gradients: each step adds every gradient since the start (zero_grad is not called)"
+    if config.optimizer not in ("gd", "sgd"):
+        return f"{config.optimizer} is not gradient descent with heavy-ball momentum (gd, sgd)"
+    return None
+
+
+@dataclass(frozen=True)
+class Problem:
+    """The training loss as a quadratic: A's eigenvalues (ascending) and eigenvectors (columns), the minimum θ*
+    and L*, and how the loss turns into the log's RMSE (RMSE² = loss / `per_point`)."""
+
+    names: tuple[str, ...]
+    eigenvalues: Floats
+    vectors: Floats
+    minimum: Floats
+    loss_min: float
+    per_point: float  # 1 for MSE, n for SSE
+
+    @property
+    def positive(self) -> Floats:
+        """The eigenvalues that shape the loss (a direction of eigenvalue 0 never moves it)."""
+        scale = max(float(self.eigenvalues[-1]), 0.0)
+        return self.eigenvalues[self.eigenvalues > scale * 1e-12]
+
+    @property
+    def kappa(self) -> float:
+        lam = self.positive
+        return float(lam[-1] / lam[0]) if len(lam) else math.inf
+
+    def rmse(self, loss: float) -> float:
+        return math.sqrt(max(loss, 0.0) / self.per_point)
+
+    def loss_of_rmse(self, rmse: float) -> float:
+        return rmse * rmse * self.per_point
+
+    def direction(self, k: int, digits: int = 2) -> str:
+        """Eigen-direction k written in the parameters' names, its largest part positive: "0.98·c - 0.20·b"."""
+        v = self.vectors[:, k]
+        v = v if v[np.argmax(np.abs(v))] >= 0 else -v
+        order = [i for i in np.argsort(-np.abs(v)) if abs(v[i]) >= 0.05][:4]
+        text = ""
+        for i in order:
+            sign = "−" if v[i] < 0 else "+"
+            part = f"{abs(v[i]):.{digits}f}·{self.names[i]}"
+            text += part if not text else f" {sign} {part}"
+        return text if v[order[0]] >= 0 else f"−{text}"
+
+
+def problem(trainer: Trainer) -> Problem:
+    """The focused problem of `trainer`'s run: its design matrix on the training set, float64."""
+    from gdtui.engine.landscape import features
+
+    why = applies(trainer.config)
+    if why is not None:
+        raise ValueError(why)
+    x = trainer.data.x_train.cpu().double()
+    y = trainer.data.y_train.cpu().double().numpy()
+    phi = features(trainer, x).numpy()
+    n = len(y)
+    scale = 2.0 / n if trainer.config.loss == "mse" else 2.0
+    a = scale * (phi.T @ phi)
+    eigenvalues, vectors = np.linalg.eigh(a)
+    minimum = np.linalg.lstsq(phi, y, rcond=None)[0]
+    residual = phi @ minimum - y
+    loss_min = float(residual @ residual) * (scale / 2.0)
+    return Problem(trainer.names, eigenvalues, vectors, minimum, loss_min, 1.0 if trainer.config.loss == "mse" else n)
+
+
+def _matrices(p: Problem, lr: float, beta: float) -> Floats:
+    """Each direction's step (z, v) ← M(z, v), stacked: (n, 2, 2)."""
+    lam = p.eigenvalues
+    m = np.empty((len(lam), 2, 2))
+    m[:, 0, 0], m[:, 0, 1], m[:, 1, 0], m[:, 1, 1] = 1 - lr * lam, -lr * beta, lam, beta
+    return m
+
+
+def rates(p: Problem, lr: float, beta: float) -> Floats:
+    """Each direction's rate: the largest modulus of its step's eigenvalues (gd: |1 - lr·λ|)."""
+    lam = p.eigenvalues
+    trace, det = 1 - lr * lam + beta, np.full_like(lam, beta)
+    disc = np.sqrt((trace * trace - 4 * det).astype(complex))
+    out: Floats = np.maximum(np.abs((trace + disc) / 2), np.abs((trace - disc) / 2))
+    return out
+
+
+def rate(p: Problem, lr: float, beta: float) -> float:
+    """The run's rate: its slowest direction's (directions of eigenvalue 0 left out)."""
+    shaped = p.eigenvalues > max(float(p.eigenvalues[-1]), 0.0) * 1e-12
+    return float(rates(p, lr, beta)[shaped].max()) if shaped.any() else 0.0
+
+
+@dataclass
+class State:
+    """Where a run stands in the eigenbasis: each direction's error z and momentum buffer v."""
+
+    z: Floats
+    v: Floats
+
+    @classmethod
+    def at(cls, p: Problem, params: Any, buffer: Any = None) -> State:
+        z = p.vectors.T @ (np.asarray(params, np.float64) - p.minimum)
+        v = np.zeros_like(z) if buffer is None else p.vectors.T @ np.asarray(buffer, np.float64)
+        return cls(z, v)
+
+
+def _loss(p: Problem, z: Floats) -> Floats:
+    """The loss at errors z (..., n)."""
+    return p.loss_min + 0.5 * (z * z) @ p.eigenvalues
+
+
+def _advance(m: Floats, state: State, steps: int) -> State:
+    power = np.linalg.matrix_power(m, steps) if steps else np.broadcast_to(np.eye(2), m.shape)
+    zv = np.einsum("nij,nj->ni", power, np.stack([state.z, state.v], axis=1))
+    return State(zv[:, 0], zv[:, 1])
+
+
+def losses_at(p: Problem, state: State, lr: float, beta: float, epochs: Any) -> tuple[Floats, Floats]:
+    """The log's loss at each of `epochs` (ascending, ≥ 1: the loss before that epoch's step, from `state` as
+    it stands before epoch 1), and each direction's share of it above L* (½λz²): (len,), (len, n)."""
+    m = _matrices(p, lr, beta)
+    wanted = np.asarray(epochs, np.int64)
+    out = np.empty(len(wanted))
+    parts = np.empty((len(wanted), len(p.eigenvalues)))
+    done, now = 0, state
+    with np.errstate(over="ignore", invalid="ignore"):
+        for k, epoch in enumerate(wanted.tolist()):
+            now = _advance(m, now, epoch - 1 - done)
+            done = epoch - 1
+            parts[k] = 0.5 * p.eigenvalues * now.z * now.z
+            out[k] = p.loss_min + parts[k].sum()
+    return out, parts
+
+
+def epochs_to(p: Problem, state: State, lr: float, beta: float, target_loss: float) -> int | None:
+    """The first epoch whose log loss is at or below `target_loss` (None: never: the target is below L*, or
+    the run does not converge); past SCAN_LIMIT epochs of a momentum run, estimated from its rate."""
+    if target_loss <= p.loss_min:
+        return None
+    if _loss(p, state.z) <= target_loss:
+        return 1
+    r = rate(p, lr, beta)
+    if r >= 1:
+        return None
+    m = _matrices(p, lr, beta)
+    if beta == 0:  # every direction shrinks monotonically: bisect on the closed form
+        lo, hi = 1, 2
+        while losses_at(p, state, lr, beta, [hi])[0][0] > target_loss:
+            lo, hi = hi, hi * 2
+        while hi - lo > 1:
+            mid = (lo + hi) // 2
+            lo, hi = (mid, hi) if losses_at(p, state, lr, beta, [mid])[0][0] > target_loss else (lo, mid)
+        return hi
+    powers = np.empty((SCAN_BLOCK, *m.shape))
+    powers[0] = np.eye(2)
+    for j in range(1, SCAN_BLOCK):
+        powers[j] = powers[j - 1] @ m
+    jump = powers[-1] @ m
+    zv = np.stack([state.z, state.v], axis=1)
+    with np.errstate(over="ignore", invalid="ignore"):
+        for start in range(0, SCAN_LIMIT, SCAN_BLOCK):
+            block = np.einsum("bnij,nj->bni", powers, zv)
+            below = np.nonzero(_loss(p, block[:, :, 0]) <= target_loss)[0]
+            if len(below):
+                return start + int(below[0]) + 1
+            zv = np.einsum("nij,nj->ni", jump, zv)
+    gap = (_loss(p, zv[:, 0]) - p.loss_min) / (target_loss - p.loss_min)
+    return SCAN_LIMIT + math.ceil(math.log(max(float(gap), 1.0)) / (-2 * math.log(r)))
+
+
+def best_lr(p: Problem) -> float:
+    """Plain gd's best lr, 2/(λ1 + λn): its rate (κ - 1)/(κ + 1)."""
+    lam = p.positive
+    return 2.0 / float(lam[0] + lam[-1])
+
+
+def best_pair(p: Problem) -> tuple[float, float]:
+    """The best heavy-ball pair: lr = (2/(√λ1 + √λn))², β = ((√λn - √λ1)/(√λn + √λ1))²: rate (√κ - 1)/(√κ + 1)."""
+    lam = p.positive
+    s1, sn = math.sqrt(float(lam[0])), math.sqrt(float(lam[-1]))
+    return (2.0 / (s1 + sn)) ** 2, ((sn - s1) / (sn + s1)) ** 2
+
+
+def toward_stability(p: Problem, lr: float, beta: float) -> tuple[float, float]:
+    """`lr` rounded down and `beta` up to the fewest digits (SHOWN or more) whose pair still converges: the
+    optima sit within parts per million of the stability edge, and a pair rounded to nearest may cross it."""
+    for digits in range(SHOWN, 17):
+        exponent = math.floor(math.log10(lr)) - digits + 1
+        shown_lr = math.floor(lr / 10**exponent) * 10**exponent
+        shown_lr = float(f"{shown_lr:.{digits}g}")
+        shown_beta = beta if beta == 0 else min(math.ceil(beta * 10**digits) / 10**digits, float(np.nextafter(1, 0)))
+        if rate(p, shown_lr, shown_beta) < 1:
+            return shown_lr, shown_beta
+    return lr, beta
+
+
+@dataclass(frozen=True)
+class Theory:
+    """What the theory says of a run's settings from `state` (gdtui theory, the TUI's Theory view)."""
+
+    problem: Problem
+    lr: float
+    momentum: float
+    rate: float
+    target_rmse: float
+    epochs: int | None  # to the target at the run's settings
+    best_lr: float
+    best_lr_shown: float
+    best_lr_rate: float
+    best_lr_epochs: int | None
+    best_pair: tuple[float, float]
+    best_pair_shown: tuple[float, float]
+    best_pair_rate: float
+    best_pair_epochs: int | None
+    lr_limit: float  # the stability edge at the run's momentum, (2 + 2β)/λmax
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def slowest(self) -> int:
+        """The index of the run's slowest direction."""
+        lam = self.problem.eigenvalues
+        shaped = lam > max(float(lam[-1]), 0.0) * 1e-12
+        r = np.where(shaped, rates(self.problem, self.lr, self.momentum), -1.0)
+        return int(np.argmax(r))
+
+    def line(self) -> str:
+        """One line a learner can read."""
+        p = self.problem
+        k = self.slowest
+        shrink = f"× {self.rate:.7g}" if self.rate < 1 else f"× {self.rate:.4g}: it grows, the run diverges"
+        text = f"the slowest direction, {p.direction(k)} (λ {p.eigenvalues[k]:.3g}), shrinks {shrink} an epoch"
+        if self.rate < 1:
+            text += f"; RMSE {self.target_rmse:.3g} in {_count(self.epochs)} epochs"
+        lr, (plr, pbeta) = self.best_lr_shown, self.best_pair_shown
+        text += f"; at the best lr {lr:.{SHOWN}g}, {_count(self.best_lr_epochs)}"
+        text += f"; with momentum (lr {plr:.{SHOWN}g}, β {pbeta!r}), {_count(self.best_pair_epochs)}"
+        return text
+
+    def record(self) -> dict[str, Any]:
+        p = self.problem
+        return {
+            "eigenvalues": p.eigenvalues.tolist(),
+            "directions": [
+                {"eigenvalue": float(p.eigenvalues[k]), "vector": dict(zip(p.names, p.vectors[:, k].tolist()))}
+                for k in range(len(p.names))
+            ],
+            "kappa": p.kappa,
+            "least_squares": {"params": dict(zip(p.names, p.minimum.tolist())), "rmse": p.rmse(p.loss_min)},
+            "lr": self.lr,
+            "momentum": self.momentum,
+            "rate": self.rate,
+            "lr_limit": self.lr_limit,
+            "target_rmse": self.target_rmse,
+            "epochs_to_target": self.epochs,
+            "best_lr": {"lr": self.best_lr, "shown": self.best_lr_shown, "rate": self.best_lr_rate},
+            "best_lr_epochs": self.best_lr_epochs,
+            "best_momentum": {
+                "lr": self.best_pair[0],
+                "momentum": self.best_pair[1],
+                "shown": {"lr": self.best_pair_shown[0], "momentum": self.best_pair_shown[1]},
+                "rate": self.best_pair_rate,
+            },
+            "best_momentum_epochs": self.best_pair_epochs,
+            "line": self.line(),
+        }
+
+
+def _count(epochs: int | None) -> str:
+    if epochs is None:
+        return "never (unreachable)"
+    if epochs >= 1_000_000:
+        return f"about {epochs / 1e6:.3g}M"
+    if epochs >= 100_000:
+        return f"about {round(epochs, -3) // 1000:,}k"
+    return f"{epochs:,}"
+
+
+def theory(p: Problem, config: RunConfig, state: State) -> Theory:
+    """The theory of `config`'s settings on problem `p`, from `state`."""
+    lr, beta = config.lr, config.effective_momentum
+    target = config.target_rmse if config.target_rmse is not None else p.rmse(p.loss_min) * 1.01
+    target_loss = p.loss_of_rmse(target)
+    blr = best_lr(p)
+    pair = best_pair(p)
+    start = State.at(p, p.minimum + p.vectors @ state.z)  # the same errors, its buffer empty (a fresh start)
+    return Theory(
+        problem=p,
+        lr=lr,
+        momentum=beta,
+        rate=rate(p, lr, beta),
+        target_rmse=target,
+        epochs=epochs_to(p, state, lr, beta, target_loss),
+        best_lr=blr,
+        best_lr_shown=toward_stability(p, blr, 0.0)[0],
+        best_lr_rate=rate(p, blr, 0.0),
+        best_lr_epochs=epochs_to(p, start, blr, 0.0, target_loss),
+        best_pair=pair,
+        best_pair_shown=toward_stability(p, *pair),
+        best_pair_rate=rate(p, *pair),
+        best_pair_epochs=epochs_to(p, start, *pair, target_loss),
+        lr_limit=(2 + 2 * beta) / float(p.eigenvalues[-1]),
+    )
+
+
+def of_trainer(trainer: Trainer) -> Theory:
+    """The theory of `trainer`'s run from its initial parameters (gdtui theory)."""
+    p = problem(trainer)
+    return theory(p, trainer.start_config, State.at(p, trainer.initial.cpu().double().numpy()))
+
+
+def segments(trainer: Trainer) -> list[tuple[int, RunConfig]]:
+    """The run's segments: (the epoch each starts after, its settings), from its start and each change."""
+    config = trainer.start_config
+    out = [(0, config)]
+    for epoch, change in trainer.changes:
+        config = config.replace(**{k: v for k, v in change.items() if hasattr(config, k)})
+        out.append((epoch, config))
+    return out
+
+
+def predicted_run(trainer: Trainer, epochs: Any) -> tuple[Floats, Floats]:
+    """The log's loss at `epochs` (ascending, ≥ 1) as the theory predicts the run, segment by segment: each from
+    the state the record gives at its change (its parameters, and its momentum buffer from the step before),
+    the last one on to the epoch budget. Returns the losses and each direction's share above L*."""
+    from gdtui.engine.landscape import params_at
+
+    p = problem(trainer)
+    wanted = np.asarray(epochs, np.int64)
+    out, parts = np.empty(len(wanted)), np.empty((len(wanted), len(p.names)))
+    cuts = segments(trainer)
+    for k, (begin, config) in enumerate(cuts):
+        end = cuts[k + 1][0] if k + 1 < len(cuts) else None
+        mine = (wanted > begin) & (wanted <= end if end is not None else True)
+        if not mine.any():
+            continue
+        if begin == 0:
+            state = State.at(p, trainer.initial.cpu().double().numpy())
+        else:
+            before, after = np.array(params_at(trainer, begin - 1)), np.array(params_at(trainer, begin))
+            lr_step = trainer.history.lr[begin - 1]
+            beta = cuts[k - 1][1].effective_momentum
+            state = State.at(p, after, (before - after) / lr_step if beta > 0 and lr_step > 0 else None)
+        losses, shares = losses_at(p, state, config.lr, config.effective_momentum, wanted[mine] - begin)
+        out[mine], parts[mine] = losses, shares
+    return out, parts
