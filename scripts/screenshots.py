@@ -1,7 +1,7 @@
 """Regenerate screenshots/*.svg: the app as a user sees it, driven from the keyboard with Pilot.
 
 Run: python scripts/screenshots.py [NAME...]   (writes screenshots/main, done, linear-module, loss-curve,
-diverged, small, small-no-pane, help, race, race-curve, landscape, lr-find, mlp, batches, code, travel and step .svg; only the
+diverged, small, small-no-pane, help, race, race-curve, landscape, lr-find, mlp, batches, code, travel, step and theory .svg; only the
 NAMEs given, if any)
 """
 
@@ -143,6 +143,16 @@ async def main() -> None:
         lambda a: a.state == "done",
         then="g 4 0 enter e",
         shown=lambda a: getattr(a.screen, "step", None) is not None,
+    )
+    await shoot(
+        "theory",
+        resolve("fastai-quadratic", epochs=200),
+        (120, 36),
+        "space",
+        lambda a: a.state == "done",
+        tab="tab-theory",
+        then="p",
+        shown=lambda a: a.theory.known is not None and a.theory.plot.now == 200,
     )
 
 

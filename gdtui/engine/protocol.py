@@ -185,6 +185,14 @@ class Explain:
     check: bool = False
 
 
+@dataclass(frozen=True)
+class WatchTheory:
+    """The Theory view is `shown` (the session computes the focused lane's theory then, and anew after every
+    change of it) or not."""
+
+    shown: bool
+
+
 Command = (
     Start
     | Step
@@ -208,6 +216,7 @@ Command = (
     | Speed
     | Revisit
     | Explain
+    | WatchTheory
 )
 
 # Replies: session -> UI -------------------------------------------------------------------------------------
@@ -394,6 +403,24 @@ class Explained:
     step: StepExplained
 
 
+@dataclass(frozen=True)
+class TheoryKnown:
+    """The theory of `lane`'s problem (gdtui.engine.theory): `why` it does not apply, or its `lines`, the
+    predicted RMSE at sample `epochs` (the run as recorded, to its epoch budget), each eigen-direction's share
+    of the loss above the least squares' at them (`shares`, one tuple a direction, labelled by `directions`),
+    and the exact best lr and momentum pair."""
+
+    lane: int
+    why: str | None
+    lines: tuple[str, ...] = ()
+    epochs: tuple[int, ...] = ()
+    rmse: tuple[float, ...] = ()
+    shares: tuple[tuple[float, ...], ...] = ()
+    directions: tuple[str, ...] = ()
+    best_lr: float | None = None
+    best_pair: tuple[float, float] | None = None
+
+
 Reply = (
     Ready
     | Lanes
@@ -412,4 +439,5 @@ Reply = (
     | RecordReady
     | Revisited
     | Explained
+    | TheoryKnown
 )

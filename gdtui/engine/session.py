@@ -133,6 +133,7 @@ class Session:
         self.refused: str | None = None  # the field the last build refused
         self.seen = 0  # commands obeyed (the first config, sent with the spawn, is not counted)
         self.watch: Watch | None = None
+        self.theory_shown = False  # the Theory view is up: its theory follows the focused lane's changes
         self.reading: Reading | None = None  # a CSV file read before a run can start on it
         self.jobs: dict[str, Job] = {}  # the curvature, the LR range test: each under way, by what it is
         from gdtui.engine.served import Served
@@ -316,6 +317,7 @@ class Session:
             )
         )
         self.start_curvature(t)
+        self.send_theory()
         if self.watch is not None:  # new lanes, a reset or a new focus: the grid and the app's paths start anew
             self.watch.paths_wanted = True
             self.watch.job = self.watch.job_key = None
@@ -687,6 +689,7 @@ class Session:
                     self.conn.send(p.Error(error.field, error.message))
                 else:
                     self.conn.send(p.Applied(self.focus, config))
+                    self.send_theory()
                     if self.running and t.done:
                         self.running = False
                     self.send_state()
@@ -694,6 +697,9 @@ class Session:
                 self.speed = None if epochs_per_second is None else max(0.01, float(epochs_per_second))
                 self.pace = None
                 self.send_state()
+            case p.WatchTheory(shown):
+                self.theory_shown = shown
+                self.send_theory()
             case p.Revisit(epoch):
                 self.revisit(t, epoch)
             case p.Explain(epoch, batch, check):
@@ -711,6 +717,16 @@ class Session:
                 self.conn.send(p.ScriptReady(self.focus, script(t.start_config, t.changes, t.data.n_train)))
             case p.Export(wanted):
                 self.export(wanted)
+
+    def send_theory(self) -> None:
+        """The focused lane's theory, when its view is up (a job: a stage a slice)."""
+        t = self.trainer
+        if not self.theory_shown or t is None:
+            return
+        from gdtui.engine.theory import report
+
+        lane = self.focus
+        self.start_job("theory", report(t), lambda found: self.conn.send(p.TheoryKnown(lane, **found)))
 
     def revisit(self, t: Trainer, epoch: int | None) -> None:
         """The focused lane after `epoch` (time travel), read from its history or replayed a slice at a time;

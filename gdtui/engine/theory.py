@@ -14,6 +14,7 @@ gives at each change.
 from __future__ import annotations
 
 import math
+from collections.abc import Generator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -382,3 +383,51 @@ def predicted_run(trainer: Trainer, epochs: Any) -> tuple[Floats, Floats]:
         losses, shares = losses_at(p, state, config.lr, config.effective_momentum, wanted[mine] - begin)
         out[mine], parts[mine] = losses, shares
     return out, parts
+
+
+def report(trainer: Trainer) -> Generator[None, None, dict[str, Any]]:
+    """What the TUI's Theory view shows of the focused lane, a stage at a time (the session reads its pipe
+    between): `why` it does not apply, or its lines, the predicted RMSE at sample epochs up to the epoch budget
+    (the run as recorded, segment by segment), each direction's share of the loss above L* at them, the
+    directions' labels and the exact best lr and pair (for the keys that apply them)."""
+    why = applies(trainer.config) or applies(trainer.start_config)
+    if why is None and any(applies(config) for _, config in segments(trainer)):
+        why = "a segment of the run is outside the theory (its optimizer or loss changed)"
+    if why is not None:
+        return {"why": why}
+    p = problem(trainer)
+    yield
+    config = trainer.config
+    from gdtui.engine.landscape import params_at
+
+    found = theory(p, config, State.at(p, params_at(trainer)))
+    yield
+    budget = max(config.epochs, trainer.epoch, 1)
+    epochs = np.unique(np.concatenate([np.linspace(1, budget, 300), np.geomspace(1, budget, 100)]).astype(np.int64))
+    losses, shares = predicted_run(trainer, epochs)
+    k = found.slowest
+    beta = found.momentum
+    lines = [
+        f"κ {p.kappa:,.6g} · eigenvalues {', '.join(f'{v:.3g}' for v in p.eigenvalues)}"
+        f" · least squares RMSE {p.rmse(p.loss_min):.6g}",
+        *(
+            f"λ {p.eigenvalues[i]:<10.3g} {p.direction(i):<28} × {r:.7g} an epoch{' (slowest)' if i == k else ''}"
+            for i, r in enumerate(rates(p, found.lr, beta).tolist())
+        ),
+        f"at lr {found.lr:g}, momentum {beta:g}: rate {found.rate:.7g}; stable below lr (2+2β)/λmax "
+        f"{found.lr_limit:.6g}; RMSE {found.target_rmse:.4g} in {_count(found.epochs)} epochs",
+        f"best lr {found.best_lr_shown!r}: rate {found.best_lr_rate:.7g}, {_count(found.best_lr_epochs)} epochs (B)",
+        f"best momentum lr {found.best_pair_shown[0]!r}, β {found.best_pair_shown[1]!r}: rate "
+        f"{found.best_pair_rate:.7g}, {_count(found.best_pair_epochs)} epochs (M)",
+        found.line(),
+    ]
+    return {
+        "why": None,
+        "lines": tuple(lines),
+        "epochs": tuple(epochs.tolist()),
+        "rmse": tuple(math.sqrt(max(v, 0.0) / p.per_point) if math.isfinite(v) else math.inf for v in losses.tolist()),
+        "shares": tuple(tuple(column) for column in shares.T.tolist()),
+        "directions": tuple(p.direction(i) for i in range(len(p.names))),
+        "best_lr": found.best_lr,
+        "best_pair": found.best_pair,
+    }

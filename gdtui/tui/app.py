@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 
 from textual import events, on
 from textual.actions import SkipAction
-from textual.app import App, ComposeResult, SystemCommand
+from textual.app import ComposeResult, SystemCommand
 from textual.binding import BindingType
 from textual.containers import Horizontal, Vertical
 from textual.css.query import NoMatches
@@ -38,9 +38,11 @@ from gdtui.tui.files import new_name
 from gdtui.tui.frames import FRAME, Frames
 from gdtui.tui.keys import HELP, KEYS, palette_commands
 from gdtui.tui.landscape_view import LandscapeControl
+from gdtui.tui.quitting import QuietApp
 from gdtui.tui.race_view import RaceView
 from gdtui.tui.routes import Routes, routes
 from gdtui.tui.settings_view import SettingsControl
+from gdtui.tui.theory_view import TheoryControl
 from gdtui.tui.travel_view import TravelControl
 from gdtui.tui.widgets.help import HelpScreen
 from gdtui.tui.widgets.hyperparams import HyperParams
@@ -50,11 +52,12 @@ from gdtui.tui.widgets.palette import SafeCommandPalette
 from gdtui.tui.widgets.plots import LossCurve, PredictionPlot
 from gdtui.tui.widgets.rmse_log import RmseLog
 from gdtui.tui.widgets.status import StatusLine
+from gdtui.tui.widgets.theory import MilestonesPlot
 
 MIN_SIZE = (60, 18)
 
 
-class GdtuiApp(App[None]):
+class GdtuiApp(QuietApp):
     """gdtui: watch and steer gradient descent."""
 
     CSS_PATH = "app.tcss"
@@ -94,6 +97,9 @@ class GdtuiApp(App[None]):
                         yield LossCurve(id="curve")
                     with TabPane("Landscape", id="tab-land"):
                         yield LandscapeView(id="land")
+                    with TabPane("Theory", id="tab-theory"):
+                        yield Static("", id="theory-text", markup=False)
+                        yield MilestonesPlot(id="milestones")
                 yield LanesTable(id="lanes")
                 yield RmseLog(id="log")
         yield Static("terminal too small for gdtui: make it at least 60×18", id="too-small")
@@ -116,10 +122,12 @@ class GdtuiApp(App[None]):
         self.code = CodeControl(self, self.race.lanes)
         self.settings = SettingsControl(self, self.params, self.race.lanes)
         self.travel = TravelControl(self, self.race.lanes, self.log_view, self.plot, self.curve, self.status, self.land)
-        self.routes = routes(self.race, self.land, self.code, self.settings, self.travel, self)
+        theory_text, milestones = self.query_one("#theory-text", Static), self.query_one(MilestonesPlot)
+        self.theory = TheoryControl(self, theory_text, milestones, self.curve, self.race.lanes)
+        self.routes = routes(self.race, self.land, self.code, self.settings, self.travel, self.theory, self)
         self._show_status()
         self._check_size()
-        self.frames.attach(self.status, [self.plot, self.curve, self.landscape], [self.race, self.land])
+        self.frames.attach(self.status, [self.plot, self.curve, self.landscape, milestones], [self.race, self.land])
         self.set_interval(FRAME / 2, lambda: self.frames.tick(self.state == "running"))
         if self.session.conn is None:
             self.session.spawn(self.config)
@@ -143,14 +151,6 @@ class GdtuiApp(App[None]):
     def on_unmount(self) -> None:
         self.session.stop()
 
-    def _handle_exception(self, error: Exception) -> None:
-        # Quitting while the hyperparameters form is still being mounted (the first tenth of a second)
-        # removes a Select's parts before its own mount handler looks them up: nothing is lost, so no
-        # traceback for a user who quit.
-        if (self._exit or not self.is_running) and isinstance(error, NoMatches):
-            return
-        super()._handle_exception(error)
-
     def on_resize(self, event: events.Resize) -> None:
         self._check_size(event.size)
         self.redraw()  # the plot title is fitted to the plot's width when it is drawn
@@ -160,12 +160,6 @@ class GdtuiApp(App[None]):
         small = size.width < MIN_SIZE[0] or size.height < MIN_SIZE[1]
         if self.screen_stack:
             self.screen_stack[0].set_class(small, "too-small")
-
-    async def _on_key(self, event: events.Key) -> None:
-        # Keys typed just before quitting are still queued while the app shuts its screens down; Textual's
-        # own handler (called after this one) would look up bindings on an empty screen stack and fail.
-        if self._exit or not self.screen_stack:
-            event.prevent_default()
 
     # what the views may ask of the app (gdtui.tui.shell.Shell) --------------------------------------------
 
@@ -254,12 +248,13 @@ class GdtuiApp(App[None]):
         self.code.toggle()
 
     def action_toggle_tab(self) -> None:
-        order = ["tab-preds", "tab-curve", "tab-land"]
-        self.tabs.active = order[(order.index(self.tabs.active) + 1) % 3] if self.tabs.active in order else order[0]
+        order = ["tab-preds", "tab-curve", "tab-land", "tab-theory"]
+        self.tabs.active = order[(order.index(self.tabs.active) + 1) % 4] if self.tabs.active in order else order[0]
 
     @on(TabbedContent.TabActivated)
     def _tab_shown(self, event: TabbedContent.TabActivated) -> None:
         self.land.set_shown(self.tabs.active == "tab-land")
+        self.theory.set_shown(self.tabs.active == "tab-theory")
         self.redraw()
 
     def _params_field(self) -> Widget | None:
@@ -288,8 +283,7 @@ class GdtuiApp(App[None]):
         self.log_view.focus()
 
     def action_command_palette(self) -> None:
-        # Textual types is_open's argument App[object], and App's return type is invariant: an App[None] is refused.
-        if self.use_command_palette and not SafeCommandPalette.is_open(self):  # type: ignore[arg-type]
+        if self.use_command_palette and not SafeCommandPalette.is_open(self):
             self.push_screen(SafeCommandPalette(id="--command-palette"))
 
     def get_system_commands(self, screen: Screen[Any]) -> Iterator[SystemCommand]:

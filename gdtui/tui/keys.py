@@ -31,7 +31,7 @@ KEYS = [
     Binding("ctrl+c", "quit", "Quit", show=False, priority=True, tooltip="quit"),
     # priority: an open dropdown would take escape for itself and keep the focus (space reopens it)
     Binding("escape", "leave_field", "Leave field", show=False, priority=True),
-    Binding("t", "toggle_tab", "Plots", show=False, tooltip="predictions / loss curve / landscape"),
+    Binding("t", "toggle_tab", "Plots", show=False, tooltip="predictions / loss curve / landscape / theory"),
     Binding("c", "code", "Code", show=False, tooltip="the focused lane as a PyTorch script (w writes it)"),
     Binding("o", "view('land', 'action_pair')", "Pair", show=False, tooltip="landscape: the next pair of parameters"),
     Binding(
@@ -100,6 +100,8 @@ KEYS = [
     ),
     Binding("g", "view('travel', 'action_goto')", "Go to epoch", show=False, tooltip="view an epoch: type it"),
     Binding("L", "view('travel', 'action_live')", "Live", show=False, tooltip="back to live, from an epoch in view"),
+    Binding("B", "view('theory', 'action_best_lr')", "Best lr", show=False, tooltip="theory: apply the best lr"),
+    Binding("M", "view('theory', 'action_best_pair')", "Best pair", show=False, tooltip="theory: the best lr and β"),
     Binding(
         "e",
         "view('travel', 'action_explain')",
@@ -123,7 +125,7 @@ PALETTE = [
     ("Halve the learning rate", "[", "lr(0.5)"),
     ("Help: every key", "?", "help"),
     ("Hide / show the hyperparameters pane", "p", "toggle_params"),
-    ("Switch between predictions, loss curve and landscape", "t", "toggle_tab"),
+    ("Switch between predictions, loss curve, landscape and theory", "t", "toggle_tab"),
     ("Landscape: the next pair of parameters", "o", "view('land', 'action_pair')"),
     ("Landscape: choose the pair by name", "O", "view('land', 'action_choose_pair')"),
     ("Landscape: zoom in", "+", "view('land', 'action_zoom', 0.5)"),
@@ -141,6 +143,8 @@ PALETTE = [
     ("Time travel: view an epoch (type it)", "g", "view('travel', 'action_goto')"),
     ("Time travel: back to live", "L", "view('travel', 'action_live')"),
     ("One step explained: the epoch in view's", "e", "view('travel', 'action_explain')"),
+    ("Theory: apply the best lr to the focused lane", "B", "view('theory', 'action_best_lr')"),
+    ("Theory: apply the best momentum pair (sgd) to the focused lane", "M", "view('theory', 'action_best_pair')"),
     ("Slower: halve the playback speed", "<", "view('race', 'action_speed', 0.5)"),
     ("Faster: double the playback speed", ">", "view('race', 'action_speed', 2.0)"),
     ("Figure: predictions against the data, as a PNG (gdtui figure)", "PNG", "view('settings', 'figure', 'preds')"),

@@ -52,7 +52,12 @@ Color = str | tuple[int, int, int]  # a name (the terminal's own colour) or RGB
 LIMIT = 1e15  # beyond this a value is off any sensible axis (the LR test's plot drops it)
 SGR = re.compile(r"(\x1b\[[0-9;]*m)")
 RESET = "\x1b[0m"
-CURSOR: Color = (128, 128, 128)  # the loss curve's line at the epoch in view (time travel)
+CURSOR: Color = (128, 128, 128)
+PREDICTED: Color = (
+    230,
+    159,
+    0,
+)  # the theory's curve on the loss curve  # the loss curve's line at the epoch in view (time travel)
 DATA = ("●", "blue", "◆", "green")  # train and test data: marker and colour, drawn over every line
 
 
@@ -255,6 +260,7 @@ class LossCurve(SafePlot):
         self.extrema = Extrema()
         self.drawn: list[list[tuple[float, float]]] = []  # the last frame's points of each lane: (epoch, RMSE)
         self.cursor: int | None = None  # time travel: the epoch in view, a line across the plot
+        self.predicted: list[tuple[float, float]] = []  # the theory's RMSE at some epochs (the Theory view)
 
     @property
     def log_scale(self) -> bool:
@@ -305,6 +311,11 @@ class LossCurve(SafePlot):
             if end is not None and last is not None and last < len(series) - 1:  # diverged: its last finite epoch
                 diverged = True
                 canvas.mark(end[0], scale(end[1]), "✕", color)
+        shown = [(e, v) for e, v in self.predicted if e <= max(n, 2) and math.isfinite(v) and (v > 0 or not log)]
+        if shown:  # dotted, over the lines: the prediction beside the measured run
+            scale_of = math.log10 if log else float
+            for e, v in shown[:: max(1, len(shown) // max(cols // 6, 1))]:
+                canvas.mark(e, scale_of(v), "·", PREDICTED)
         if cursor is not None and math.isfinite(value := self.rmse[cursor - 1]) and (value > 0 or not log):
             canvas.mark(cursor, math.log10(value) if log else value, "●", self.color)
         if log:
@@ -324,6 +335,8 @@ class LossCurve(SafePlot):
         if self.cursor is not None:
             titles = [f"{title} · epoch {self.cursor:,}" for title in titles] + titles
         items = _legend(lanes, "━") if self.others else []
+        if shown:
+            items.append(Item("·", PREDICTED, "theory", "theory"))
         if diverged:
             items.append(Item("✕", None, "diverged: its last finite epoch", "diverged"))
         return render(width, height, header(width, titles, items), canvas)
