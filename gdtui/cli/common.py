@@ -110,6 +110,13 @@ def run_options(command: CommandT) -> CommandT:
             "--x-range", type=Checked("x_range", "x-range"), metavar="LO,HI", help="x of synthetic data (-3,3)."
         ),
         click.option("--bias/--no-bias", default=None, help="linear, nn-linear, poly: keep or drop the constant."),
+        click.option(
+            "--standardize/--no-standardize",
+            default=None,
+            help="Train on standardised features: each non-constant column of the design (x, x², ...) to mean 0 "
+            "and std 1 over the training points; the parameters are the scaled model's, predictions in the data's "
+            "units (not the mlp).",
+        ),
         click.option("--dtype", type=click.Choice(DTYPES), help="float32 (default) or float64 data and parameters."),
         click.option(
             "--target-rmse", type=Checked("target_rmse", "target-rmse"), help="Stop once the RMSE is at most this."

@@ -329,6 +329,8 @@ def figure(
         click.get_current_context().exit(EXIT_USAGE)
     import torch
 
+    from gdtui.engine.landscape import same_axes
+
     first = build_trainer(config, check_data(config))
     for warning in first.data.warnings:
         click.echo(f"gdtui: warning: {warning}", err=True)
@@ -342,7 +344,7 @@ def figure(
     line_x = torch.linspace(float(x.min()), float(x.max()), LINE_POINTS, dtype=x.dtype)
     captured = []
     for trainer in trainers:
-        same = at is not None and trainer.names == first.names
+        same = at is not None and same_axes(trainer, first)
         captured.append(drive(trainer, shown if kind == "preds" else [], line_x, at if same else None))
     scene = _scene(first, lanes, captured, line_x)
     data = _draw(figures, scene, kind, ext, shown, dpi, first, at)

@@ -106,7 +106,7 @@ def _summary(
     """Everything but the grid, as the JSON summary holds it."""
     import torch
 
-    from gdtui.engine.landscape import losses_at
+    from gdtui.engine.landscape import conditioning, losses_at
 
     names, (p1, p2) = list(trainer.names), grid.pair
     best = grid.minimum
@@ -114,6 +114,7 @@ def _summary(
     if best is not None:
         best_loss = float(losses_at(trainer, torch.tensor([best], dtype=torch.float64))[0])
     lr = trainer.config.lr
+    kappa = conditioning(trainer)
     return {
         "event": "summary",
         "pair": [p1, p2],
@@ -131,6 +132,8 @@ def _summary(
         "lr_limit": found.lr_limit,
         "lr": lr,
         "lr_exceeds_limit": None if found.lr_limit is None else lr > found.lr_limit,
+        "standardize": trainer.config.standardize,
+        "kappa": None if kappa is None else {"raw": kappa[0], "standardized": kappa[1]},
         "path": path,
         "points": grid.points,
         "data_points": len(trainer.data.x_train),
@@ -155,16 +158,29 @@ def _summary_lines(trainer: Trainer, s: dict[str, Any], found: Curvature) -> lis
         data += "from the seed"
     else:
         data = f"data: {s['points']:,} training points"
-    return [
-        f"landscape: {p1} x {p2}, {s['size'][0]}x{s['size'][1]} grid, {p1} in [{x0!r}, {x1!r}], "
+    scaled = " of the standardized model (--standardize)" if s["standardize"] else ""
+    lines = [
+        f"landscape{scaled}: {p1} x {p2}, {s['size'][0]}x{s['size'][1]} grid, {p1} in [{x0!r}, {x1!r}], "
         f"{p2} in [{y0!r}, {y1!r}], at epoch {s['epoch']} of {s['epochs']}",
         f"held: {held}",
         minimum,
         f"lowest grid point: {p1}={lowest[p1]!r}  {p2}={lowest[p2]!r}  loss: {lowest['loss']!r}",
         f"curvature{where}: {_limit_text(found, s['lr'])}",
-        f"path: epochs 0..{s['epoch']}, from {_pairs((p1, p2), path[0])} to {_pairs((p1, p2), path[-1])}",
-        data,
     ]
+    if s["kappa"] is not None:
+        lines.append(_kappa_text(s["kappa"], s["standardize"]))
+    lines += [f"path: epochs 0..{s['epoch']}, from {_pairs((p1, p2), path[0])} to {_pairs((p1, p2), path[-1])}", data]
+    return lines
+
+
+def _kappa_text(kappa: dict[str, float | None], standardized: bool) -> str:
+    """κ of the raw and the standardised design, the run's marked."""
+    raw, scaled = kappa["raw"], kappa["standardized"]
+    marks = ("", " (the run's)") if standardized else (" (the run's)", "")
+    text = f"condition number κ = λmax/λmin of XᵀX: raw design {raw!r}{marks[0]}"
+    if scaled is None:
+        return text + "  standardized: none (without a bias the design is not standardized)"
+    return text + f"  standardized design {scaled!r}{marks[1]}"
 
 
 def _grid_text(grid: Landscape, as_json: bool) -> str:

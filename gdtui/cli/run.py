@@ -8,7 +8,7 @@ tables) the race is `race_run`'s. Torch loads inside the command, in build_train
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -27,6 +27,9 @@ from gdtui.cli.common import (
     write_out,
 )
 from gdtui.engine.history import params_text
+
+if TYPE_CHECKING:
+    from gdtui.engine.trainer import Trainer
 
 STOPS = {  # why a stop rule ended a run, as the summary says it
     "target-rmse": "the RMSE reached --target-rmse {config.target_rmse:g}",
@@ -49,9 +52,9 @@ STOPS = {  # why a stop rule ended a run, as the summary says it
     multiple=True,
     metavar="FIELD=V1,V2,...",
     help="Race one lane per combination of the values (repeat for more fields): lr, momentum, optimizer, loss, "
-    "epochs, model, degree, accumulate-grad, bias, batch-size, shuffle, target-rmse, patience, hidden, activation, "
-    "init; list values are separated by ';' (init=1,2,3;0,0,0). Lines are tagged with the lane; the lanes are "
-    "ranked at the end.",
+    "epochs, model, degree, accumulate-grad, bias, standardize, batch-size, shuffle, target-rmse, patience, hidden, "
+    "activation, init; list values are separated by ';' (init=1,2,3;0,0,0). Lines are tagged with the lane; the "
+    "lanes are ranked at the end.",
 )
 @click.option(
     "--save-config",
@@ -154,6 +157,7 @@ def run(
                     "device": str(trainer.device),
                     "preset": config.preset,
                     "stopped": trainer.stop_reason,
+                    **_scale_record(trainer),
                     **(
                         {
                             "batches": "an update per batch; an epoch's loss is the mean of its batch losses, each "
@@ -170,8 +174,23 @@ def run(
         echo(f"{trainer.status}: {trainer.epoch} epochs on {trainer.device}  RMSE: {last.rmse!r}  params: {params}")
         if trainer.stopped is not None:
             echo(f"stopped: {STOPS[trainer.stopped].format(config=config)} at epoch {trainer.epoch}")
+        if trainer.model.scale is not None:
+            scale = _scale_record(trainer)["standardized"]
+            columns = "  ".join(f"{n}: mean={m!r} std={scale['std'][n]!r}" for n, m in scale["mean"].items())
+            echo(f"standardized: the params are the model's on its columns (column - mean) / std: {columns}")
     if failed is not None:
         raise click.BadParameter(f"{out}: {failed}; the run stopped at epoch {trainer.epoch}", param_hint="'--out'")
     if diverged:
         click.echo(f"gdtui: diverged at epoch {last.epoch} (lr {config.lr:g}): try a smaller lr", err=True)
         click.get_current_context().exit(EXIT_DIVERGED)
+
+
+def _scale_record(trainer: Trainer) -> dict[str, Any]:
+    """--standardize: the statistics of each standardised column, by the parameter it multiplies (the constant
+    columns, kept as they are, left out); nothing for a raw run."""
+    scale = trainer.model.scale
+    if scale is None:
+        return {}
+    pairs = [(n, float(m), float(s)) for n, m, s in zip(trainer.names, scale.mean.tolist(), scale.std.tolist())]
+    kept = [(n, m, s) for n, m, s in pairs if (m, s) != (0.0, 1.0)]
+    return {"standardized": {"mean": {n: m for n, m, _ in kept}, "std": {n: s for n, _, s in kept}}}

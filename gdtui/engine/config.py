@@ -75,6 +75,9 @@ class RunConfig:
     activation: str = "tanh"  # mlp: between the layers
     batch_size: int | None = None  # mini-batches of this many training points (None: the whole set at once)
     shuffle: bool = True  # with batches: reshuffled every epoch from the run's seed (False: the data's order)
+    # the model trains on its design's non-constant columns standardised (mean 0, population std 1 over the
+    # training points); its parameters are the standardised model's, its predictions in the data's units
+    standardize: bool = False
 
     def replace(self, **changes: Any) -> RunConfig:
         return replace(self, **changes)
@@ -331,6 +334,14 @@ def check_combination(config: RunConfig) -> RunConfig:
     if not config.bias and config.model in ("quadratic", "mlp"):
         raise ConfigError(
             "bias", f"the {config.model} model keeps its constant terms (--no-bias: linear, nn-linear, poly)"
+        )
+    if config.standardize and config.model == "mlp":
+        raise ConfigError(
+            "standardize", "the mlp has no design matrix: standardize takes quadratic, linear, nn-linear, poly"
+        )
+    if config.standardize and not config.bias:  # (x - mean)/std without a constant term is another model
+        raise ConfigError(
+            "standardize", "a centred column needs the constant term: standardize keeps the bias (no --no-bias)"
         )
     if config.init is not None:
         names = param_names(config)

@@ -22,7 +22,7 @@ import numpy.typing as npt
 import torch
 
 from gdtui.engine.config import MAX_LR
-from gdtui.engine.models import MLP, Linear, NNLinear, Polynomial, Quadratic, Slope
+from gdtui.engine.models import MLP, Linear, NNLinear, Polynomial, Quadratic, Slope, standardized
 from gdtui.engine.paths import CAP, Path
 from gdtui.engine.stack import ROW_LOSSES
 from gdtui.engine.surface import Curvature, Landscape, LrFind
@@ -32,6 +32,7 @@ __all__ = [
     "Curvature",
     "Landscape",
     "LrFind",
+    "conditioning",
     "curvature",
     "curvature_job",
     "landscape",
@@ -59,7 +60,24 @@ def one_thread() -> Iterator[None]:
 
 
 def features(trainer: Trainer, x: torch.Tensor) -> torch.Tensor:
-    """The model's features of x in float64, one column per parameter in the order of its names."""
+    """The model's features of x in float64, one column per parameter in the order of its names: with
+    --standardize, the standardised design the model trains on (its Scale's statistics), whose parameters the
+    landscape's axes, the minimum and the curvature are."""
+    design = raw_features(trainer, x)
+    scale = trainer.model.scale
+    if scale is None:
+        return design
+    return (design - scale.mean.cpu().double()) / scale.std.cpu().double()
+
+
+def same_axes(one: Trainer, other: Trainer) -> bool:
+    """Whether two lanes' parameters are points of one landscape: the same names, both raw or both standardised
+    (a standardised lane's a, b, c are another model's coordinates)."""
+    return one.names == other.names and one.config.standardize == other.config.standardize
+
+
+def raw_features(trainer: Trainer, x: torch.Tensor) -> torch.Tensor:
+    """The model's features of x in float64 before any standardisation (x, x², ... and the constant's ones)."""
     x = x.double()
     one = torch.ones_like(x)
     model = trainer.model
@@ -182,6 +200,28 @@ def minimum(trainer: Trainer) -> list[float] | None:
             return [float(v) for v in solution.tolist()]
     solution = torch.linalg.lstsq(design, y.unsqueeze(1), driver="gelsd").solution.squeeze(1)
     return [float(v) for v in solution.tolist()]
+
+
+def conditioning(trainer: Trainer) -> tuple[float, float | None] | None:
+    """κ = λmax/λmin of XᵀX (the Hessian of MSE is 2/n·XᵀX) for the model's raw design and for its standardised
+    one (each non-constant column to mean 0 and std 1 over the training points, as --standardize trains it),
+    whichever the run trains on: how far feature scaling rounds the loss's valleys (fastai-quadratic: 218,451 to
+    57). inf where λmin is not positive (a design of deficient rank); the standardised one None without a bias
+    (not standardised then); None for an mlp."""
+    if isinstance(trainer.model, MLP):
+        return None
+    x, _, _ = _training_data(trainer)
+    raw = raw_features(trainer, x)
+    if not trainer.config.bias:
+        return _kappa(raw), None
+    scale = trainer.model.scale or standardized(trainer.model, trainer.data.x_train.cpu())
+    return _kappa(raw), _kappa((raw - scale.mean.cpu().double()) / scale.std.cpu().double())
+
+
+def _kappa(design: torch.Tensor) -> float:
+    eigenvalues = torch.linalg.eigvalsh(design.T @ design)
+    low, high = float(eigenvalues[0]), float(eigenvalues[-1])
+    return high / low if low > 0 else math.inf
 
 
 def finish(job: Generator[None, None, T]) -> T:
@@ -436,7 +476,7 @@ def landscape_job(
     if span is None:  # every path from its start (while its loss stays sane), the minimum
         points = [(best[i], best[j])] if best is not None else []
         for lane in [trainer, *(paths or [])]:
-            if lane.names == trainer.names:
+            if same_axes(lane, trainer):
                 points += _path_bounds(lane, pair)
         span = default_span(points)
     cols, rows = size

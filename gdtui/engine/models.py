@@ -7,6 +7,7 @@ nn.Module around nn.Linear); named parameters let the log, the CLI and later exp
 from __future__ import annotations
 
 import itertools
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -15,16 +16,34 @@ from gdtui.engine.config import RunConfig, param_names
 from gdtui.engine.presets import starts_at_zero
 
 
+@dataclass(frozen=True)
+class Scale:
+    """--standardize: each column of a model's design (one per parameter, in the order of its names) as the model
+    sees it, (column - mean) / std, with the mean and the population standard deviation (ddof=0) of the column
+    over the training points; a constant column (the bias's ones) keeps its values (mean 0, std 1). Tensors of
+    the run's dtype, on its device."""
+
+    mean: torch.Tensor
+    std: torch.Tensor
+
+
 class Model:
-    """A prediction function of x with a list of parameter tensors and a name for every scalar in them."""
+    """A prediction function of x with a list of parameter tensors and a name for every scalar in them; with a
+    `scale` (--standardize), of x's design standardised."""
 
     names: tuple[str, ...]
+    scale: Scale | None = None
 
     def parameters(self) -> list[torch.Tensor]:
         raise NotImplementedError
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
+
+    def columns(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """The columns of x's design, one per parameter in the order of `names`, each as the forward pass
+        computes it (the constant term's: ones). Only a model linear in its parameters has them."""
+        raise ValueError("only a model linear in its parameters has a design to standardise")
 
     def flat(self) -> torch.Tensor:
         """All parameter values as one detached 1-D tensor, in the order of `names`."""
@@ -67,8 +86,15 @@ class Quadratic(Model):
 
     def __call__(self, t: torch.Tensor) -> torch.Tensor:
         a, b, c = self.params  # Tensor.__iter__ is untyped: a, b and c are Any
+        if self.scale is not None:
+            m, s = self.scale.mean, self.scale.std
+            scaled: torch.Tensor = a * ((t**2 - m[0]) / s[0]) + (b * ((t - m[1]) / s[1])) + c
+            return scaled
         y: torch.Tensor = a * (t**2) + (b * t) + c
         return y
+
+    def columns(self, t: torch.Tensor) -> list[torch.Tensor]:
+        return [t**2, t, torch.ones_like(t)]
 
 
 class Linear(Model):
@@ -84,7 +110,12 @@ class Linear(Model):
         return [self.w, self.b]
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        if self.scale is not None:
+            return self.w * ((x - self.scale.mean[0]) / self.scale.std[0]) + self.b
         return self.w * x + self.b
+
+    def columns(self, x: torch.Tensor) -> list[torch.Tensor]:
+        return [x, torch.ones_like(x)]
 
 
 class Slope(Model):
@@ -115,7 +146,13 @@ class Polynomial(Model):
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         powers = torch.arange(self.first, self.first + len(self.params), device=x.device, dtype=x.dtype)
+        if self.scale is not None:
+            return ((x.unsqueeze(-1) ** powers - self.scale.mean) / self.scale.std) @ self.params
         return (x.unsqueeze(-1) ** powers) @ self.params
+
+    def columns(self, x: torch.Tensor) -> list[torch.Tensor]:
+        powers = torch.arange(self.first, self.first + len(self.params), device=x.device, dtype=x.dtype)
+        return list((x.unsqueeze(-1) ** powers).unbind(-1))
 
 
 class LinearRegressionModel(nn.Module):
@@ -144,8 +181,13 @@ class NNLinear(Model):
         return list(self.module.parameters())
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        if self.scale is not None:
+            x = (x - self.scale.mean[0]) / self.scale.std[0]
         y: torch.Tensor = self.module(x.unsqueeze(-1))
         return y.squeeze(-1)
+
+    def columns(self, x: torch.Tensor) -> list[torch.Tensor]:
+        return [x, torch.ones_like(x)] if len(self.names) == 2 else [x]
 
 
 class MLP(Model):
@@ -217,3 +259,18 @@ def build_model(config: RunConfig, device: torch.device | str = "cpu") -> Model:
     if config.model == "linear":
         return Linear(init[:1].clone(), init[1:].clone()) if config.bias else Slope(init.clone())
     return Polynomial(init, first=0 if config.bias else 1)
+
+
+def standardized(model: Model, x_train: torch.Tensor, device: torch.device | str = "cpu") -> Scale:
+    """The Scale of `model`'s design over the training points `x_train` (the run's dtype): each column's mean and
+    population standard deviation (ddof=0), computed in float64 on the column as the model computes it, then
+    rounded to the run's dtype; a constant column (std 0 there) keeps its values: mean 0, std 1."""
+    means, stds = [], []
+    for column in model.columns(x_train):
+        wide = column.double().contiguous()
+        mean, std = wide.mean().to(x_train.dtype), wide.std(correction=0).to(x_train.dtype)
+        if std == 0:
+            mean, std = torch.zeros_like(mean), torch.ones_like(std)
+        means.append(mean)
+        stds.append(std)
+    return Scale(torch.stack(means).to(device), torch.stack(stds).to(device))

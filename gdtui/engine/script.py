@@ -167,6 +167,11 @@ class _Writer:
             self.emit("# the changes made in gdtui during the run are the `if epoch == N:` lines in the loop")
         elif self.command:  # as a comment: a command may hold any character but a newline
             self.emit(f"# the same numbers as: {self.command.replace(chr(10), ' ')}")
+        if c.standardize:
+            self.emit(
+                "# --standardize: the parameters are those of the model on the standardised design (`standardisation`",
+                "# below); its predictions, the loss and the RMSE are in the data's units",
+            )
         self.emit("")
         imports = []
         if self.start.data not in (DATA_ARTICLE, *SYNTHETIC):
@@ -298,6 +303,9 @@ class _Writer:
                 )
             self.emit("parameters = list(model.parameters())", "")
             self.call = "model({x}.unsqueeze(-1)).squeeze(-1)"
+            if c.standardize:
+                self.standardisation("[{x}]")
+                self.call = "model((({x} - mean[0]) / std[0]).unsqueeze(-1)).squeeze(-1)"
             return
         k = len(names)
         if init is None:
@@ -313,28 +321,64 @@ class _Writer:
                 self.emit("w = init[:1].clone().requires_grad_()", "b = init[1:].clone().requires_grad_()")
                 self.emit("parameters = [w, b]", "")
                 self.call = "w * {x} + b"
+                if c.standardize:
+                    self.standardisation("[{x}]")
+                    self.call = "w * (({x} - mean[0]) / std[0]) + b"
             else:
                 self.emit("w = init.clone().requires_grad_()", "parameters = [w]", "")
                 self.call = "w * {x}"
             return
         self.emit(f"params = {init}.to(device).requires_grad_()", "parameters = [params]", "", "")
+        first = 0 if c.bias else 1
+        if c.standardize:
+            if c.model == "quadratic":
+                self.standardisation("[{x}**2, {x}]")
+            else:
+                powers = f"torch.arange({first}, {first + len(names)}, dtype=dtype)"
+                self.standardisation(f"({{x}}.unsqueeze(-1) ** {powers}).unbind(-1)")
         if c.model == "quadratic":
             a = n.arg
-            self.emit(
-                f"def {n.fn}({a}, params):",
-                "    a, b, c = params",
-                f"    return a * ({a}**2) + (b * {a}) + c",
-            )
+            body = f"a * ({a}**2) + (b * {a}) + c"
+            if c.standardize:
+                body = f"a * (({a}**2 - mean[0]) / std[0]) + (b * (({a} - mean[1]) / std[1])) + c"
+            self.emit(f"def {n.fn}({a}, params):", "    a, b, c = params", f"    return {body}")
         else:
-            first = 0 if c.bias else 1
+            x = n.arg
+            design = (
+                f"(({x}.unsqueeze(-1) ** powers - mean) / std)" if c.standardize else f"({x}.unsqueeze(-1) ** powers)"
+            )
             self.emit(
-                f"def {n.fn}({n.arg}, params):",
-                f"    powers = torch.arange({first}, {first} + len(params), "
-                f"device={n.arg}.device, dtype={n.arg}.dtype)",
-                f"    return ({n.arg}.unsqueeze(-1) ** powers) @ params",
+                f"def {n.fn}({x}, params):",
+                f"    powers = torch.arange({first}, {first} + len(params), device={x}.device, dtype={x}.dtype)",
+                f"    return {design} @ params",
             )
         self.emit("", "")
         self.call = f"{n.fn}({{x}}, params)"
+
+    def standardisation(self, columns: str) -> None:
+        """--standardize: the statistics of the design's `columns` (an expression of the training x, `{x}`)."""
+        x = f"{self.x_train[0]}.cpu()"
+        self.emit(
+            "",
+            "",
+            "def standardisation(columns):",
+            '    """--standardize: each column of the design to (column - mean) / std, with its mean and population',
+            "    standard deviation (ddof=0) over the training points, in float64, then in the run's dtype; a constant",
+            '    column (the ones of the constant term) keeps its values (mean 0, std 1)."""',
+            "    means, stds = [], []",
+            "    for column in columns:",
+            "        wide = column.double().contiguous()",
+            "        mean, std = wide.mean().to(dtype), wide.std(correction=0).to(dtype)",
+            "        if std == 0:",
+            "            mean, std = torch.zeros_like(mean), torch.ones_like(std)",
+            "        means.append(mean)",
+            "        stds.append(std)",
+            "    return torch.stack(means).to(device), torch.stack(stds).to(device)",
+            "",
+            "",
+            f"mean, std = standardisation({columns.format(x=x)})",
+            "",
+        )
 
     def losses(self) -> None:
         used = sorted({c.loss for c in self.configs} | ({"mse"} if not self.rmse_is_loss else set()))

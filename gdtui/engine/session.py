@@ -841,7 +841,7 @@ class Session:
     def _send_landscape(self, watch: Watch, t: Trainer, key: tuple[Any, ...], done: Any) -> None:
         import numpy as np
 
-        from gdtui.engine.landscape import sampled_params, thinned_path
+        from gdtui.engine.landscape import same_axes, sampled_params, thinned_path
 
         grid, curve = done
         race = self.race
@@ -851,7 +851,6 @@ class Session:
         watch.computed, watch.held = key, grid.held
         watch.shown_span = ((grid.xs[0], grid.xs[-1]), (grid.ys[0], grid.ys[-1]))
         # A held parameter's cell: its path's range (and the distance to the minimum) over the grid's columns.
-        names = t.names
         held = np.asarray(grid.held, np.float64)
         seen = [held[None, :], sampled_params(t)]
         if grid.minimum is not None:
@@ -862,7 +861,7 @@ class Session:
         watch.tolerance = (spread / key[3][0]).tolist()
         paths = None
         if watch.paths_wanted:
-            paths = {lane.id: thinned_path(lane.trainer, pair) for lane in race.lanes if lane.trainer.names == names}
+            paths = {lane.id: thinned_path(lane.trainer, pair) for lane in race.lanes if same_axes(lane.trainer, t)}
             watch.paths_wanted = False
         self.conn.send(p.LandscapeReady(self.focus, grid, paths, curve))
 

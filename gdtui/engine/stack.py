@@ -87,7 +87,7 @@ def stack_key(trainer: Trainer) -> tuple[object, ...] | None:
     data = trainer.data
     if trainer.device.type != "cpu" or trainer.readback != "epoch" or type(trainer.model) not in FORWARDS:
         return None
-    if not trainer.config.bias:  # (the stacked forms are written for the models with their constant term)
+    if not trainer.config.bias or trainer.config.standardize:  # (the stacked forms are the raw models' with a bias)
         return None
     if trainer.config.target_rmse is not None or trainer.config.patience is not None:  # rules stop it alone
         return None

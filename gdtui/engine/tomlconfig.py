@@ -21,7 +21,7 @@ from typing import Any
 from gdtui.engine.config import CHECKS, DATA_FIELDS, ConfigError, RunConfig, check_lanes
 from gdtui.engine.record import Change, LaneRecord, Record, change_of, check_epoch, encoded_change
 
-BOOLEANS = ("accumulate_grad", "bias", "shuffle")
+BOOLEANS = ("accumulate_grad", "bias", "shuffle", "standardize")
 OPTIONAL = ("momentum", "init", "x_range", "target_rmse", "patience", "batch_size")  # "none": not set
 KEYS = tuple(f.name for f in fields(RunConfig))
 LISTS = ("init", "x_range", "hidden")  # the keys that take an array (of numbers)

@@ -36,7 +36,7 @@ from gdtui.engine.data import Dataset, build_data, plot_sample
 from gdtui.engine.device import resolve_device
 from gdtui.engine.history import RECORDED_UP_TO, Chunk, EpochResult, History
 from gdtui.engine.losses import LOSSES, mse
-from gdtui.engine.models import Model, build_model
+from gdtui.engine.models import Model, build_model, standardized
 from gdtui.engine.optim import PlainGD, build_optimizer, set_hyperparameters, stepper
 
 if TYPE_CHECKING:
@@ -162,6 +162,8 @@ class Trainer:
         self._host_data = host_data
         self.data: Dataset = data
         self.model = model
+        if config.standardize:  # the design's statistics over the training points, as the host holds them
+            model.scale = standardized(model, host_data.x_train, self.device)
         self.names = self.model.names
         self.summarized = len(self.names) > RECORDED_UP_TO  # the history keeps the parameters' norm only
         self.initial = self.model.flat()

@@ -27,6 +27,7 @@ LANE_FIELDS = (
     "model",
     "degree",
     "bias",
+    "standardize",
     "target_rmse",
     "patience",
     "batch_size",
@@ -37,7 +38,7 @@ LANE_FIELDS = (
 )
 VARY_FIELDS = LANE_FIELDS
 LIST_FIELDS = ("init", "hidden")  # values that are lists themselves: V1;V2 separates them (init: always)
-BOOLEAN_FIELDS = ("accumulate_grad", "bias", "shuffle")
+BOOLEAN_FIELDS = ("accumulate_grad", "bias", "shuffle", "standardize")
 _BOOLEAN = {"true": True, "yes": True, "on": True, "1": True, "false": False, "no": False, "off": False, "0": False}
 
 
@@ -123,4 +124,6 @@ def lane_label(field: str, value: Any) -> str:
         return "bias" if value else "no-bias"
     if field == "shuffle":
         return "shuffle" if value else "no-shuffle"
+    if field == "standardize":
+        return "standardized" if value else "raw"
     return f"{name} {value:g}" if isinstance(value, float) else f"{name} {value}"

@@ -40,6 +40,7 @@ SELECTS: dict[str, tuple[tuple[str, object], ...]] = {
     "preset": tuple((p, p) for p in PRESETS),
     "model": tuple((m, m) for m in MODELS),
     "bias": BIAS_CHOICES,
+    "standardize": BIAS_CHOICES,
     "optimizer": tuple((o, o) for o in OPTIMIZERS),
     "loss": tuple((loss, loss) for loss in LOSSES),
     "dtype": tuple((d, d) for d in DTYPES),
@@ -55,6 +56,7 @@ ORDER = (
     "preset",
     "model",
     "bias",
+    "standardize",
     "optimizer",
     "loss",
     "lr",
@@ -77,7 +79,18 @@ ORDER = (
     "target_rmse",
     "patience",
 )
-LABELS = {"test_fraction": "test frac", "x_range": "x range", "target_rmse": "target", "batch_size": "batch"}
+LABELS = {
+    "test_fraction": "test frac",
+    "x_range": "x range",
+    "target_rmse": "target",
+    "batch_size": "batch",
+    "standardize": "scaled x",
+}
+TOOLTIPS = {
+    "standardize": "--standardize: train on the design's non-constant columns (x, x², ...) standardised to mean 0 "
+    "and std 1 over the training points. The parameters, init and the landscape's axes are then the scaled "
+    "model's; the predictions, the loss and the RMSE stay in the data's units. Changing it starts a new run.",
+}
 PLACEHOLDERS = {
     "x_range": f"{X_RANGE[0]:g},{X_RANGE[1]:g}",
     "target_rmse": "none (RMSE to stop)",
@@ -149,7 +162,17 @@ def visible(field: str, config: RunConfig) -> bool:
         return config.model == "mlp"
     if field == "shuffle":
         return config.batch_size is not None
+    if field == "standardize":
+        return config.model != "mlp"
     return True
+
+
+def scaled_note(config: RunConfig) -> str:
+    """What the pane says under `scaled x` when it is on: the parameters are the standardised model's."""
+    if not config.standardize:
+        return ""
+    names = ",".join(param_names(config))
+    return f"{names if len(names) <= 12 else 'the params'}: of scaled x (mean 0, std 1); preds in data units"
 
 
 def field_of(widget: Widget) -> str:
@@ -172,9 +195,13 @@ class HyperParams(VerticalScroll, can_focus=False):
         yield Static(self._preview(), id="preview")
 
     def _preview(self) -> str:
-        return "\n".join(
-            f"{LABELS.get(f, f):<11}{shown(f, self.config)}".rstrip() for f in ORDER if visible(f, self.config)
-        )
+        lines = []
+        for f in ORDER:
+            if visible(f, self.config):
+                lines.append(f"{LABELS.get(f, f):<11}{shown(f, self.config)}".rstrip())
+                if f == "standardize" and self.config.standardize:
+                    lines.append(scaled_note(self.config))
+        return "\n".join(lines)
 
     def _form(self) -> list[Widget]:
         rows: list[Widget] = []
@@ -198,9 +225,13 @@ class HyperParams(VerticalScroll, can_focus=False):
                     validate_on=["changed", "submitted", "blur"],
                     valid_empty=field in OPTIONAL,
                 )
+            if field in TOOLTIPS:
+                box.tooltip = TOOLTIPS[field]
             rows.append(
                 Horizontal(Label(LABELS.get(field, field), classes="name"), box, classes="row", id=f"row-{field}")
             )
+            if field == "standardize":
+                rows.append(Static(scaled_note(self.config), id="scaled-note", markup=False))
         rows.append(Static("", id="field-error"))
         return rows
 
@@ -238,6 +269,9 @@ class HyperParams(VerticalScroll, can_focus=False):
     def _sync_visibility(self) -> None:
         for field in ORDER:
             self.query_one(f"#row-{field}").display = visible(field, self.config)
+        note = self.query_one("#scaled-note", Static)
+        note.update(scaled_note(self.config))
+        note.display = bool(scaled_note(self.config))
 
     def _value(self, field: str, text: str) -> object:
         """The value `text` gives `field`, as RunConfig holds it (ConfigError if it is not one)."""
