@@ -34,6 +34,9 @@ async def test_the_theory_view_follows_the_focused_lane_and_applies_the_best_set
         await pilot.press("B")  # the exact best lr: a live change, and the theory follows it
         await wait_for(pilot, lambda: app.config.lr == best_lr(p), what="the best lr")
         await wait_for(pilot, lambda: app.theory.known is not None and "at lr 3.5398" in app.theory.known.lines[4])
+        await drawn(pilot)  # the focused lane's dot on the rate map moved with its lr
+        assert (best_lr(p), 0.0) in [(lr, beta) for lr, beta, _, focused in app.theory.rate_map.lanes if focused]
+        assert list(app.theory.rate_map.eigenvalues) == p.positive.tolist()
         await pilot.press("M")  # the best pair: gd becomes sgd with that momentum
         lr, beta = best_pair(p)
         await wait_for(

@@ -151,3 +151,25 @@ def test_where_the_theory_does_not_apply_it_says_why(capsys):
     assert found["applies"] and [row["epoch"] for row in found["predicted"]] == [10, 100]
     assert round(found["predicted"][0]["rmse"], 2) == 18.04  # the article's RMSE after 10 epochs
     assert main(["theory", "--preset", "fastai-quadratic", "--epochs-at", "ten"]) == 2
+
+
+def test_the_rate_map_is_each_directions_2x2_iteration_written_out():
+    from gdtui.engine.dynamics import KINDS, kinds, rate_map
+
+    lam = np.array([0.5, 3.0, 40.0])
+    lrs = np.array([1e-3, 0.02, 0.04, 0.06])
+    betas = np.array([0.0, 0.5, 0.9])
+    rate, slow, fast = rate_map(lam, lrs, betas)
+    for i, beta in enumerate(betas):
+        for j, lr in enumerate(lrs):
+            assert math.isclose(rate[i, j], max(spectral_radius(v, lr, beta) for v in lam), rel_tol=1e-12)
+    # plain gd: monotone below 1/λ, oscillating between 1/λ and 2/λ, diverging past it
+    assert [KINDS[k] for k in kinds(np.array(40.0), np.array([0.01, 0.04, 0.06]), 0.0)] == [
+        "monotone",
+        "oscillation",
+        "divergence",
+    ]
+    # momentum: real roots for a tiny lr·λ (monotone), complex past (1 - √β)² (ripples)
+    assert KINDS[int(kinds(np.array(1.0), 1e-4, 0.9))] == "monotone"
+    assert KINDS[int(kinds(np.array(1.0), 0.5, 0.9))] == "ripples"
+    assert KINDS[int(slow[0, 0])] == "monotone" and KINDS[int(fast[0, 3])] == "divergence"

@@ -40,8 +40,9 @@ def theory(epochs_at: str | None, lane: int, as_json: bool, **options: Any) -> N
     parameters, MSE or SSE, full batch, gd or sgd (heavy-ball momentum); otherwise it says why not."""
     from gdtui.engine.csvfile import DataError
     from gdtui.engine.device import DeviceError
+    from gdtui.engine.dynamics import applies
     from gdtui.engine.lanes import Race
-    from gdtui.engine.theory import applies, losses_at, of_trainer, problem
+    from gdtui.engine.theory import losses_at, of_trainer, problem
 
     wanted = _epochs(epochs_at)
     record = record_from(options)

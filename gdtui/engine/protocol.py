@@ -419,6 +419,7 @@ class TheoryKnown:
     directions: tuple[str, ...] = ()
     best_lr: float | None = None
     best_pair: tuple[float, float] | None = None
+    eigenvalues: tuple[float, ...] = ()  # those that shape the loss (above 0), ascending: the rate map's
 
 
 Reply = (

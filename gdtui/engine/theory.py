@@ -21,28 +21,15 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from gdtui.engine import dynamics
 from gdtui.engine.config import RunConfig
+from gdtui.engine.dynamics import applies
 from gdtui.engine.trainer import Trainer
 
 Floats = npt.NDArray[np.float64]
 SCAN_BLOCK = 4096  # epochs scanned at once when a momentum run's loss is searched for its target
 SCAN_LIMIT = 10_000_000  # epochs a momentum run is scanned for its target; beyond, an estimate from its rate
 SHOWN = 8  # significant digits of a best lr shown (rounded toward stability)
-
-
-def applies(config: RunConfig, model_linear: bool = True) -> str | None:
-    """Why the theory does not apply to `config` (None: it does)."""
-    if not model_linear or config.model == "mlp":
-        return "the mlp is not linear in its parameters: its loss is no quadratic, its curvature changes as it moves"
-    if config.loss not in ("mse", "sse"):
-        return f"the {config.loss} loss is not quadratic in the parameters"
-    if config.batch_size is not None:
-        return "mini-batches: each step sees another loss (the theory is of full-batch steps)"
-    if config.accumulate_grad:
-        return "accumulated gradients: each step adds every gradient since the start (zero_grad is not called)"
-    if config.optimizer not in ("gd", "sgd"):
-        return f"{config.optimizer} is not gradient descent with heavy-ball momentum (gd, sgd)"
-    return None
 
 
 @dataclass(frozen=True)
@@ -117,11 +104,7 @@ def _matrices(p: Problem, lr: float, beta: float) -> Floats:
 
 def rates(p: Problem, lr: float, beta: float) -> Floats:
     """Each direction's rate: the largest modulus of its step's eigenvalues (gd: |1 - lr·λ|)."""
-    lam = p.eigenvalues
-    trace, det = 1 - lr * lam + beta, np.full_like(lam, beta)
-    disc = np.sqrt((trace * trace - 4 * det).astype(complex))
-    out: Floats = np.maximum(np.abs((trace + disc) / 2), np.abs((trace - disc) / 2))
-    return out
+    return dynamics.rates(p.eigenvalues, lr, beta)
 
 
 def rate(p: Problem, lr: float, beta: float) -> float:
@@ -430,4 +413,5 @@ def report(trainer: Trainer) -> Generator[None, None, dict[str, Any]]:
         "directions": tuple(p.direction(i) for i in range(len(p.names))),
         "best_lr": found.best_lr,
         "best_pair": found.best_pair,
+        "eigenvalues": tuple(p.positive.tolist()),
     }

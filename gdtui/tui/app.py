@@ -52,7 +52,7 @@ from gdtui.tui.widgets.palette import SafeCommandPalette
 from gdtui.tui.widgets.plots import LossCurve, PredictionPlot
 from gdtui.tui.widgets.rmse_log import RmseLog
 from gdtui.tui.widgets.status import StatusLine
-from gdtui.tui.widgets.theory import MilestonesPlot
+from gdtui.tui.widgets.theory import MilestonesPlot, RateMap
 
 MIN_SIZE = (60, 18)
 
@@ -99,7 +99,9 @@ class GdtuiApp(QuietApp):
                         yield LandscapeView(id="land")
                     with TabPane("Theory", id="tab-theory"):
                         yield Static("", id="theory-text", markup=False)
-                        yield MilestonesPlot(id="milestones")
+                        with Horizontal(id="theory-plots"):
+                            yield MilestonesPlot(id="milestones")
+                            yield RateMap(id="rate-map")
                 yield LanesTable(id="lanes")
                 yield RmseLog(id="log")
         yield Static("terminal too small for gdtui: make it at least 60×18", id="too-small")
@@ -123,11 +125,13 @@ class GdtuiApp(QuietApp):
         self.settings = SettingsControl(self, self.params, self.race.lanes)
         self.travel = TravelControl(self, self.race.lanes, self.log_view, self.plot, self.curve, self.status, self.land)
         theory_text, milestones = self.query_one("#theory-text", Static), self.query_one(MilestonesPlot)
-        self.theory = TheoryControl(self, theory_text, milestones, self.curve, self.race.lanes)
+        self.theory = TheoryControl(self, theory_text, milestones, self.query_one(RateMap), self.curve, self.race.lanes)
         self.routes = routes(self.race, self.land, self.code, self.settings, self.travel, self.theory, self)
         self._show_status()
         self._check_size()
-        self.frames.attach(self.status, [self.plot, self.curve, self.landscape, milestones], [self.race, self.land])
+        self.frames.attach(
+            self.status, [self.plot, self.curve, self.landscape, milestones], [self.race, self.land, self.theory]
+        )
         self.set_interval(FRAME / 2, lambda: self.frames.tick(self.state == "running"))
         if self.session.conn is None:
             self.session.spawn(self.config)

@@ -15,11 +15,12 @@ import math
 from textual.widgets import Static
 
 from gdtui.engine import protocol as p
+from gdtui.engine.dynamics import applies
 from gdtui.tui.lanes import LanesModel
 from gdtui.tui.routes import Routes
 from gdtui.tui.shell import Shell
 from gdtui.tui.widgets.plots import LossCurve
-from gdtui.tui.widgets.theory import MilestonesPlot
+from gdtui.tui.widgets.theory import MilestonesPlot, RateMap
 
 # How far the run's RMSE may be from the prediction (relative) before the view says they disagree: float64
 # holds to 1e-9 (tested); float32 to about 1e-6 while the loss is well above its rounding floor (measured on
@@ -31,8 +32,12 @@ FLOOR = 1e-3  # below this fraction of the first epoch's RMSE, float rounding is
 class TheoryControl:
     """The theory of the focused lane: asked while shown, drawn as text, milestones and a predicted curve."""
 
-    def __init__(self, shell: Shell, text: Static, plot: MilestonesPlot, curve: LossCurve, lanes: LanesModel) -> None:
+    def __init__(
+        self, shell: Shell, text: Static, plot: MilestonesPlot, rate_map: RateMap, curve: LossCurve, lanes: LanesModel
+    ) -> None:
         self.shell, self.text, self.plot, self.curve, self.lanes = shell, text, plot, curve, lanes
+        self.rate_map = rate_map
+        self.dirty = False
         self.shown = False
         self.known: p.TheoryKnown | None = None
         self.disagree: int | None = None  # the first epoch where the run left the prediction
@@ -72,6 +77,7 @@ class TheoryControl:
     def on_ready(self, reply: p.Ready) -> None:
         self.known, self.disagree = None, None
         self.curve.predicted = []
+        self.rate_map.eigenvalues = ()
         self.text.update("the theory: computing…" if self.shown else "")
 
     def on_theory(self, reply: p.TheoryKnown) -> None:
@@ -85,8 +91,25 @@ class TheoryControl:
             self.plot.epochs, self.plot.directions = list(reply.epochs), list(reply.directions)
             self.plot.shares = [list(share) for share in reply.shares]
             self.curve.predicted = [(float(e), r) for e, r in zip(reply.epochs, reply.rmse)]
+        self.rate_map.eigenvalues = reply.eigenvalues if reply.why is None else ()
         self.check()
         self.shell.redraw()
+
+    def draw(self) -> None:
+        """Once a frame while shown: the lanes of the focused lane's problem as dots on the rate map (their lr and
+        momentum as the session last confirmed them: a live change moves the dot)."""
+        if not self.shown:
+            return
+        focused = self.lanes.get(self.lanes.focus)
+        dots = []
+        for lane in self.lanes.lanes:
+            c = lane.config
+            same = focused is not None and (c.model, c.loss) == (focused.config.model, focused.config.loss)
+            if same and applies(c) is None:
+                dots.append((c.lr, c.effective_momentum, lane.color, lane.id == self.lanes.focus))
+        if dots != self.rate_map.lanes:
+            self.rate_map.lanes = dots
+            self.rate_map.refresh()
 
     def check(self) -> None:
         """Where the focused lane's RMSE left the prediction (the text's last line says so)."""
