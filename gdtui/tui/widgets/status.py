@@ -1,4 +1,5 @@
-"""The status line: state word, epoch, device, speed and lr, and what to do when a run diverged or its process ended.
+"""The status line: state word, epoch, device, speed and lr (beside the focused lane's lr limit, where one holds),
+and what to do when a run diverged or its process ended.
 
 Why: over SSH a user must see at a glance whether training runs, where it is and how fast.
 """
@@ -9,6 +10,9 @@ import os
 
 from textual.reactive import reactive
 from textual.widgets import Static
+
+from gdtui.engine.config import RunConfig
+from gdtui.engine.limits import PLAIN, SHORT, notes, relative_limit
 
 STATES = ("loading", "reading", "ready", "running", "paused", "done", "diverged", "ended")
 # Why a run is done, when a stop rule ended it before its epoch budget (Trainer.stop_reason).
@@ -22,8 +26,12 @@ class StatusLine(Static):
     device = reactive("")
     speed = reactive(0.0)
     pace: reactive[float | None] = reactive(None)  # the playback speed asked (< and >), None: as fast as it trains
-    lr = reactive(0.0)
-    limit: reactive[float | None] = reactive(None)  # plain gradient descent's 2/λmax for the focused lane
+    # Set from the app's config whenever it may have changed (app._show_status): always a redraw, so the limit,
+    # which depends on the optimizer and momentum read from that config, follows a live change of either.
+    lr = reactive(0.0, always_update=True)
+    # plain gradient descent's 2/λmax for the focused lane (its curvature, from the session); the limit shown is
+    # the focused optimizer's, a multiple of it
+    limit: reactive[float | None] = reactive(None)
     uncomputed = reactive(False)  # the focused lane's curvature ran out of its time budget
     stopped = reactive("")  # the focused lane's stop reason, from the lanes model
     viewing: reactive[tuple[int, int] | None] = reactive(None)  # time travel: (epoch in view, latest), None: live
@@ -72,14 +80,36 @@ class StatusLine(Static):
             return f"done: {self.stopped}" if short else f"done — {STOP_RULES[self.stopped]}"
         return self.state
 
+    def _config(self) -> RunConfig | None:
+        """The focused lane's settings, as the app holds them (the lr shown is theirs); None outside the app."""
+        config = getattr(self.app, "config", None) if self.is_attached else None
+        return config if isinstance(config, RunConfig) else None
+
+    def _lr(self, short: bool) -> str:
+        """The lr, and beside it the limit of the focused lane's optimizer (gdtui.engine.limits) where one holds:
+        2/λmax for gd and plain sgd, (2+2β)/λmax with heavy-ball momentum, 2(1+β)/((1+2β)λmax) with Nesterov's,
+        none for an adaptive optimizer; "(local)" for an mlp, "(full batch)" with mini-batches. Without the app's
+        config (a status line on its own), plain gradient descent's."""
+        lr = f"lr {self.lr:g}"
+        config = self._config()
+        found = (1.0, PLAIN) if config is None else relative_limit(config)
+        if found is None:
+            return lr
+        factor, form = found
+        label = SHORT[form] if short else form
+        if self.uncomputed:
+            return lr + (f" {label} ?" if short else "  curvature not computed")
+        if self.limit is None:
+            return lr
+        limit = factor * self.limit
+        compare = ">" if self.lr > limit else "<"
+        lr += f"{compare}{label} {limit:.3g}" if short else f" {compare} {label} {limit:.3g}"
+        said = notes(config) if config is not None else ()
+        return lr + (f" ({', '.join(said)})" if said else "")
+
     def _fields(self, short: bool) -> list[str]:
         # lr before device: on a narrow terminal the end of the line is what is cut
-        lr = f"lr {self.lr:g}"
-        if self.uncomputed:
-            lr += " 2/λmax ?" if short else "  curvature not computed"
-        elif self.limit is not None:
-            compare = ">" if self.lr > self.limit else "<"
-            lr += f"{compare}2/λmax {self.limit:.3g}" if short else f" {compare} 2/λmax {self.limit:.3g}"
+        lr = self._lr(short)
         parts = [self._head(short), f"{'ep' if short else 'epoch'} {self.epoch}/{self.epochs}", lr]
         if self.viewing is not None:
             at, latest = self.viewing
