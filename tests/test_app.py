@@ -617,7 +617,7 @@ async def test_s_after_divergence_says_what_to_do():
         await wait_for(pilot, lambda: any("diverged" in n.message for n in app._notifications), what="notice")
 
 
-async def test_t_cycles_through_the_plots_and_the_landscape():
+async def test_t_cycles_through_the_plots_the_landscape_and_the_theory():
     app = GdtuiApp(config())
     async with app.run_test(size=SIZE) as pilot:
         await ready(pilot)
@@ -627,6 +627,8 @@ async def test_t_cycles_through_the_plots_and_the_landscape():
         assert tabs.active == "tab-curve"
         await pilot.press("t")
         assert tabs.active == "tab-land"
+        await pilot.press("t")
+        assert tabs.active == "tab-theory"
         await pilot.press("t")
         assert tabs.active == "tab-preds"
 

@@ -160,6 +160,8 @@ async def test_the_landscape_view_from_the_keyboard():
         await wait_for(pilot, lambda: math.isclose(width(app.land.grid)[0], width(before)[0] * 1), what="fit")
         assert app.land.grid.xs[0] == before.xs[0]
         await pilot.press("t")
+        assert app.tabs.active == "tab-theory" and not app.land.shown
+        await pilot.press("t")
         assert app.tabs.active == "tab-preds" and not app.land.shown
 
 
@@ -222,7 +224,7 @@ async def test_every_view_draws_under_no_color(monkeypatch):
         await ready(pilot)
         await pilot.press("space")
         await wait_for(pilot, lambda: app.state == "done", what="done")
-        for _ in range(3):
+        for _ in range(4):  # the curve, the landscape, the theory, the predictions
             await pilot.press("t")
             await drawn(pilot)
         await wait_for(pilot, lambda: app.land.grid is not None, what="a grid")

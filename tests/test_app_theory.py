@@ -65,3 +65,24 @@ async def test_the_prediction_on_the_loss_curve_is_the_runs_own_within_float64s_
         assert lane is not None and app.theory.known is not None
         for epoch, rmse in zip(app.theory.known.epochs, app.theory.known.rmse):
             assert math.isclose(rmse, lane.series[epoch - 1], rel_tol=1e-9), epoch
+
+
+async def test_the_status_line_says_where_the_run_left_the_prediction():
+    from gdtui.engine import protocol as p
+
+    app = GdtuiApp(config(epochs=12))
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        app.tabs.active = "tab-theory"
+        await wait_for(pilot, lambda: app.theory.known is not None, what="theory")
+        await pilot.press("space")
+        await wait_for(pilot, lambda: app.state == "done" and caught_up(app), what="done")
+        assert app.status.theory_off is None  # float32 holds within its tolerance
+        known = app.theory.known
+        assert known is not None
+        off = tuple(r * (1.01 if e >= 5 else 1.0) for e, r in zip(known.epochs, known.rmse))  # a prediction 1% off
+        app.route(p.TheoryKnown(**{**known.__dict__, "rmse": off}))
+        await drawn(pilot)
+        assert app.status.theory_off == 5 and "the run left the theory at epoch 5" in str(app.status.render())
+        app.tabs.active = "tab-preds"  # the view hidden: no claim
+        await wait_for(pilot, lambda: app.status.theory_off is None, what="no claim")

@@ -125,7 +125,9 @@ class GdtuiApp(QuietApp):
         self.settings = SettingsControl(self, self.params, self.race.lanes)
         self.travel = TravelControl(self, self.race.lanes, self.log_view, self.plot, self.curve, self.status, self.land)
         theory_text, milestones = self.query_one("#theory-text", Static), self.query_one(MilestonesPlot)
-        self.theory = TheoryControl(self, theory_text, milestones, self.query_one(RateMap), self.curve, self.race.lanes)
+        self.theory = TheoryControl(
+            self, theory_text, milestones, self.query_one(RateMap), self.curve, self.race.lanes, self.status
+        )
         self.routes = routes(self.race, self.land, self.code, self.settings, self.travel, self.theory, self)
         self._show_status()
         self._check_size()

@@ -20,6 +20,7 @@ from gdtui.tui.lanes import LanesModel
 from gdtui.tui.routes import Routes
 from gdtui.tui.shell import Shell
 from gdtui.tui.widgets.plots import LossCurve
+from gdtui.tui.widgets.status import StatusLine
 from gdtui.tui.widgets.theory import MilestonesPlot, RateMap
 
 # How far the run's RMSE may be from the prediction (relative) before the view says they disagree: float64
@@ -33,10 +34,17 @@ class TheoryControl:
     """The theory of the focused lane: asked while shown, drawn as text, milestones and a predicted curve."""
 
     def __init__(
-        self, shell: Shell, text: Static, plot: MilestonesPlot, rate_map: RateMap, curve: LossCurve, lanes: LanesModel
+        self,
+        shell: Shell,
+        text: Static,
+        plot: MilestonesPlot,
+        rate_map: RateMap,
+        curve: LossCurve,
+        lanes: LanesModel,
+        status: StatusLine,
     ) -> None:
         self.shell, self.text, self.plot, self.curve, self.lanes = shell, text, plot, curve, lanes
-        self.rate_map = rate_map
+        self.rate_map, self.status = rate_map, status
         self.dirty = False
         self.shown = False
         self.known: p.TheoryKnown | None = None
@@ -46,6 +54,8 @@ class TheoryControl:
         if shown != self.shown:
             self.shown = shown
             self.shell.send(p.WatchTheory(shown))
+            if not shown:  # no theory is kept up to date: no claim about it
+                self.status.theory_off = None
 
     # keys -----------------------------------------------------------------------------------------------
 
@@ -76,6 +86,7 @@ class TheoryControl:
 
     def on_ready(self, reply: p.Ready) -> None:
         self.known, self.disagree = None, None
+        self.status.theory_off = None
         self.curve.predicted = []
         self.rate_map.eigenvalues = ()
         self.text.update("the theory: computing…" if self.shown else "")
@@ -87,6 +98,7 @@ class TheoryControl:
         if reply.why is not None:
             self.text.update(f"The theory does not apply to this lane: {reply.why}. The loss curve shows the run.")
             self.plot.epochs, self.plot.shares, self.curve.predicted = [], [], []
+            self.status.theory_off = None
         else:
             self.plot.epochs, self.plot.directions = list(reply.epochs), list(reply.directions)
             self.plot.shares = [list(share) for share in reply.shares]
@@ -128,6 +140,7 @@ class TheoryControl:
             if measured > floor and not math.isclose(measured, predicted, rel_tol=tolerance):
                 self.disagree = epoch
                 break
+        self.status.theory_off = self.disagree
         lines = list(known.lines)
         if self.disagree is not None:
             lines.append(f"⚠ the run left the prediction at epoch {self.disagree:,} (beyond {tolerance:g} relative)")

@@ -35,6 +35,7 @@ class StatusLine(Static):
     uncomputed = reactive(False)  # the focused lane's curvature ran out of its time budget
     stopped = reactive("")  # the focused lane's stop reason, from the lanes model
     viewing: reactive[tuple[int, int] | None] = reactive(None)  # time travel: (epoch in view, latest), None: live
+    theory_off: reactive[int | None] = reactive(None)  # the epoch the run left the theory's prediction (Theory view)
     reading = reactive(("", 0.0))  # the CSV file the session reads before a run starts on it, and how far
 
     def show_reading(self, path: str, fraction: float) -> None:
@@ -114,6 +115,9 @@ class StatusLine(Static):
         if self.viewing is not None:
             at, latest = self.viewing
             parts.insert(1, f"at {at:,}/{latest:,} (L)" if short else f"viewing epoch {at:,} of {latest:,} · live: L")
+        if self.theory_off is not None:
+            off = self.theory_off
+            parts.insert(-1, f"≠theory@{off:,}" if short else f"the run left the theory at epoch {off:,}")
         if self.state == "running":
             parts.append(f"{self.speed:,.0f} {'ep' if short else 'epochs'}/s")
         if self.pace is not None:
