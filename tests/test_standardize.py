@@ -85,6 +85,11 @@ def test_quadratic_matches_a_literal_loop_on_standardised_columns(dtype):
         "mean": {"a": float(m2), "b": float(m1)},
         "std": {"a": float(s2), "b": float(s1)},
     }
+    # an accelerator's loop (every value read back once a chunk) computes the same, on the CPU too
+    for readback in ("chunk", "epoch"):
+        trainer = Trainer(resolve("fastai-quadratic", standardize=True, lr=0.1, epochs=40, dtype=dtype), readback)
+        trainer.run(40)
+        assert list(trainer.history.loss) == [loss for loss, _, _ in expected]
     # the raw run still prints the article's log, and nothing of standardisation
     raw, raw_summary = run_json("--epochs", "3")
     assert [e["rmse"] for e in raw] == [74.96194346966999, 36.43029986215973, 22.692756149058336]
