@@ -165,3 +165,17 @@ def test_the_session_s_thinned_path_is_the_app_s():
     grown = Path.of([start[0], *a], [start[1], *b])
     assert thinned_path(trainer, ("a", "b")) == grown.points
     assert len(grown.points) > 100  # it does zig-zag
+
+
+def test_a_training_mlps_local_limit_is_renewed_as_it_moves(monkeypatch):
+    monkeypatch.setattr(session_module, "LOCAL_LIMIT_SECONDS", 0.0)  # renewed after every report
+    monkeypatch.setattr(session_module, "CHUNK_SECONDS", 0.0)  # a report an epoch
+    config = resolve("fastai-quadratic", model="mlp", hidden=(4,), optimizer="adam", lr=0.05, epochs=6)
+    script = [(0, p.Run())]
+    session, replies = serve(config, script, monkeypatch)
+    known = of(replies, p.CurvatureKnown)
+    limits = [c.curvature.lr_limit for c in known]
+    assert len(known) >= 3 and len(set(limits)) >= 3  # the limit where the mlp stands, epoch after epoch
+    quadratic = resolve("fastai-quadratic", epochs=6)  # a quadratic's curvature is the same everywhere: once
+    session, replies = serve(quadratic, script, monkeypatch)
+    assert len(of(replies, p.CurvatureKnown)) == 1

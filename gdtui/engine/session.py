@@ -46,6 +46,7 @@ LOG_TAIL = 2000  # the epochs a UI's log keeps
 LOOK_SECONDS = 0.001
 JOURNAL_SECONDS = 2.0  # how often the journal takes the epochs reached while training runs
 CHECKPOINT_SECONDS = 5.0  # how often it takes each lane's state and history (a resume replays at most these)
+LOCAL_LIMIT_SECONDS = 2.0  # how often a training mlp's local lr limit (its curvature where it stands) is renewed
 
 
 def main() -> None:
@@ -133,6 +134,7 @@ class Session:
         self.refused: str | None = None  # the field the last build refused
         self.seen = 0  # commands obeyed (the first config, sent with the spawn, is not counted)
         self.watch: Watch | None = None
+        self.curved_at = 0.0  # when the focused mlp's curvature was last asked for while training
         self.theory_shown = False  # the Theory view is up: its theory follows the focused lane's changes
         self.reading: Reading | None = None  # a CSV file read before a run can start on it
         self.jobs: dict[str, Job] = {}  # the curvature, the LR range test: each under way, by what it is
@@ -554,6 +556,12 @@ class Session:
             self.running = False
             self.release()
         self.report(chunks)
+        t = self.trainer
+        now = time.perf_counter()
+        if t is not None and t.config.model == "mlp" and now - self.curved_at > LOCAL_LIMIT_SECONDS:
+            self.curved_at = now  # its local limit moves with it: computed again every few seconds it trains
+            if "curvature" not in self.jobs:
+                self.start_curvature(t)
         if any(race.lane(lane_id).trainer.stopped for lane_id in chunks):  # a stop rule ended a lane: say why
             self.send_lanes()
         self.send_state()
