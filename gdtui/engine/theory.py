@@ -174,16 +174,19 @@ def epochs_to(p: Problem, state: State, lr: float, beta: float, target_loss: flo
             mid = (lo + hi) // 2
             lo, hi = (mid, hi) if losses_at(p, state, lr, beta, [mid])[0][0] > target_loss else (lo, mid)
         return hi
-    powers = np.empty((SCAN_BLOCK, *m.shape))
+    powers = np.empty((SCAN_BLOCK, *m.shape))  # M^0 .. M^(SCAN_BLOCK-1), by doubling
     powers[0] = np.eye(2)
-    for j in range(1, SCAN_BLOCK):
-        powers[j] = powers[j - 1] @ m
-    jump = powers[-1] @ m
+    size, step = 1, m
+    while size < SCAN_BLOCK:
+        powers[size : 2 * size] = powers[:size] @ step
+        size, step = 2 * size, step @ step
+    jump = step  # M^SCAN_BLOCK
+    to_z, from_v = np.ascontiguousarray(powers[:, :, 0, 0]), np.ascontiguousarray(powers[:, :, 0, 1])
     zv = np.stack([state.z, state.v], axis=1)
     with np.errstate(over="ignore", invalid="ignore"):
         for start in range(0, SCAN_LIMIT, SCAN_BLOCK):
-            block = np.einsum("bnij,nj->bni", powers, zv)
-            below = np.nonzero(_loss(p, block[:, :, 0]) <= target_loss)[0]
+            z = to_z * zv[:, 0] + from_v * zv[:, 1]  # each direction's error at the block's epochs
+            below = np.nonzero(_loss(p, z) <= target_loss)[0]
             if len(below):
                 return start + int(below[0]) + 1
             zv = np.einsum("nij,nj->ni", jump, zv)
