@@ -53,7 +53,8 @@ STOPS = {  # why a stop rule ended a run, as the summary says it
     metavar="FIELD=V1,V2,...",
     help="Race one lane per combination of the values (repeat for more fields): lr, momentum, optimizer, loss, "
     "epochs, model, degree, accumulate-grad, bias, standardize, batch-size, shuffle, target-rmse, patience, hidden, "
-    "activation, init; list values are separated by ';' (init=1,2,3;0,0,0). Lines are tagged with the lane; the "
+    "activation, init, betas, eps, alpha, centered, dampening, weight-decay, lr-decay, initial-accumulator; list "
+    "values are separated by ';' (init=1,2,3;0,0,0). Lines are tagged with the lane; the "
     "lanes are ranked at the end.",
 )
 @click.option(

@@ -60,6 +60,16 @@ class RunConfig:
     optimizer: str = "gd"
     lr: float = 1e-5
     momentum: float | None = None
+    # the optimizers' own settings, named as torch names them (None: torch's default; OPTIMIZER_SETTINGS says
+    # which optimizer has which)
+    betas: tuple[float, float] | None = None  # adam, adamw
+    eps: float | None = None  # adam, adamw, rmsprop, adagrad
+    alpha: float | None = None  # rmsprop
+    centered: bool | None = None  # rmsprop
+    dampening: float | None = None  # sgd (nesterov: 0 only, as torch says)
+    weight_decay: float | None = None  # every torch optimizer (not gd)
+    lr_decay: float | None = None  # adagrad
+    initial_accumulator: float | None = None  # adagrad (torch's initial_accumulator_value)
     epochs: int = 10
     seed: int = 2021
     device: str = "cpu"
@@ -93,8 +103,20 @@ class RunConfig:
         return self.optimizer in ("sgd", "nesterov", "rmsprop")
 
 
-# Fields a live run takes from its next epoch on.
-LIVE_FIELDS = frozenset({"lr", "momentum", "epochs"})
+# The optimizers' own settings, and the optimizers that have each (torch's; gd, written out, has none).
+OPTIMIZER_SETTINGS = {
+    "betas": ("adam", "adamw"),
+    "eps": ("adam", "adamw", "rmsprop", "adagrad"),
+    "alpha": ("rmsprop",),
+    "centered": ("rmsprop",),
+    "dampening": ("sgd", "nesterov"),
+    "weight_decay": ("sgd", "nesterov", "adam", "adamw", "rmsprop", "adagrad"),
+    "lr_decay": ("adagrad",),
+    "initial_accumulator": ("adagrad",),
+}
+# Fields a live run takes from its next epoch on (centered only before the first step: torch then builds the
+# state it needs; initial_accumulator never, Adagrad's state is built with it).
+LIVE_FIELDS = frozenset({"lr", "momentum", "epochs", *(set(OPTIMIZER_SETTINGS) - {"initial_accumulator"})})
 # Fields a run (a branch) can switch between epochs, keeping its parameters.
 SWITCH_FIELDS = frozenset({"optimizer", "loss", "accumulate_grad"})
 # Fields that define the data (and the device it lives on): every lane of a race shares them.
@@ -270,6 +292,43 @@ def check_patience(text: object) -> int:
     return value
 
 
+def check_betas(text: object) -> tuple[float, float]:
+    values = _numbers("betas", text)
+    if len(values) != 2 or not all(0 <= v < 1 for v in values):
+        raise ConfigError("betas", f"{text!r}: give B1,B2, each in [0, 1)")
+    return values[0], values[1]
+
+
+def _at_least_0(field: str, top: float = MAX_LR) -> Callable[[object], float]:
+    def check(text: object) -> float:
+        value = _number(field, text)
+        if not 0 <= value <= top:
+            raise ConfigError(field, f"must be >= 0 and at most {top:g} (got {text})")
+        return value
+
+    return check
+
+
+def _fraction(field: str) -> Callable[[object], float]:
+    def check(text: object) -> float:
+        value = _number(field, text)
+        if not 0 <= value <= 1:
+            raise ConfigError(field, f"must be in [0, 1] (got {text})")
+        return value
+
+    return check
+
+
+def check_centered(text: object) -> bool:
+    if isinstance(text, bool):
+        return text
+    value = {"true": True, "yes": True, "on": True, "1": True, "false": False, "no": False, "off": False, "0": False}
+    found = value.get(str(text).strip().lower())
+    if found is None:
+        raise ConfigError("centered", f"{text!r} is not true or false")
+    return found
+
+
 def param_names(config: RunConfig) -> tuple[str, ...]:
     """The model's parameter names, in the order of `flat()` (torch-free: the CLI checks --init before torch)."""
     if config.model == "quadratic":
@@ -318,7 +377,35 @@ CHECKS: dict[str, Callable[[object], Any]] = {
     "batch_size": check_batch_size,
     "hidden": check_hidden,
     "activation": _choice("activation", ACTIVATIONS),
+    "betas": check_betas,
+    "eps": _at_least_0("eps", 1.0),
+    "alpha": _fraction("alpha"),
+    "centered": check_centered,
+    "dampening": _fraction("dampening"),
+    "weight_decay": _at_least_0("weight_decay"),
+    "lr_decay": _at_least_0("lr_decay"),
+    "initial_accumulator": _at_least_0("initial_accumulator"),
 }
+
+
+def check_settings(config: RunConfig) -> None:
+    """Refuse a setting the optimizer has not (ConfigError naming the setting and the optimizer), and nesterov
+    with a dampening, as torch refuses it."""
+    for field, owners in OPTIMIZER_SETTINGS.items():
+        if getattr(config, field) is not None and config.optimizer not in owners:
+            name = field.replace("_", "-")
+            raise ConfigError(field, f"{config.optimizer} has no {name} (it is a setting of {', '.join(owners)})")
+    if config.optimizer == "nesterov" and config.dampening:
+        raise ConfigError("dampening", "nesterov takes no dampening (torch: Nesterov needs zero dampening)")
+
+
+def unset_for(optimizer: str, config: RunConfig) -> dict[str, None]:
+    """The settings of `config` that `optimizer` has not, unset: what a switch to it drops."""
+    return {
+        f: None
+        for f, owners in OPTIMIZER_SETTINGS.items()
+        if getattr(config, f) is not None and optimizer not in owners
+    }
 
 
 def check_lanes(count: int, field: str, what: str = "") -> None:
@@ -331,6 +418,7 @@ def check_combination(config: RunConfig) -> RunConfig:
     """Checks that need several fields at once; returns the config unchanged or raises ConfigError."""
     if config.optimizer == "nesterov" and config.effective_momentum <= 0:
         raise ConfigError("momentum", "nesterov needs a momentum > 0")
+    check_settings(config)
     if not config.bias and config.model in ("quadratic", "mlp"):
         raise ConfigError(
             "bias", f"the {config.model} model keeps its constant terms (--no-bias: linear, nn-linear, poly)"

@@ -13,7 +13,9 @@ from typing import Any
 
 import torch
 
-from gdtui.engine.config import RunConfig
+from gdtui.engine.config import OPTIMIZER_SETTINGS, ConfigError, RunConfig
+
+TORCH_NAMES = {"initial_accumulator": "initial_accumulator_value"}  # a setting's torch name, where it differs
 
 
 class PlainGD:
@@ -45,17 +47,47 @@ def build_optimizer(config: RunConfig, params: list[torch.Tensor]) -> Optimizer:
     name, lr, momentum = config.optimizer, config.lr, config.effective_momentum
     if name == "gd":
         return PlainGD(params, lr)
+    settings = optimizer_settings(config)
     if name in ("sgd", "nesterov"):
-        return torch.optim.SGD(params, lr=lr, momentum=momentum, nesterov=name == "nesterov")
+        return torch.optim.SGD(params, lr=lr, momentum=momentum, nesterov=name == "nesterov", **settings)
     if name == "adam":
-        return torch.optim.Adam(params, lr=lr)
+        return torch.optim.Adam(params, lr=lr, **settings)
     if name == "adamw":
-        return torch.optim.AdamW(params, lr=lr)
+        return torch.optim.AdamW(params, lr=lr, **settings)
     if name == "rmsprop":
-        return torch.optim.RMSprop(params, lr=lr, momentum=momentum)
+        return torch.optim.RMSprop(params, lr=lr, momentum=momentum, **settings)
     if name == "adagrad":
-        return torch.optim.Adagrad(params, lr=lr)
+        return torch.optim.Adagrad(params, lr=lr, **settings)
     raise ValueError(f"unknown optimizer {name!r}")
+
+
+def optimizer_settings(config: RunConfig) -> dict[str, Any]:
+    """The optimizer's own settings the config sets, under torch's keyword names (those unset: torch's defaults)."""
+    settings = {}
+    for field in OPTIMIZER_SETTINGS:
+        value = getattr(config, field)
+        if value is not None:
+            settings[TORCH_NAMES.get(field, field)] = value
+    return settings
+
+
+def set_settings(optimizer: Optimizer, settings: dict[str, Any]) -> None:
+    """The optimizer's own settings (config field names) from the next step on, keeping its state. `centered` is
+    refused once RMSprop has state: torch builds its grad_avg at the first step only when centered is on. None
+    leaves a setting as it is."""
+    if "centered" in settings and any(optimizer.state.get(p) for g in optimizer.param_groups for p in g["params"]):
+        if any(g["centered"] != settings["centered"] for g in optimizer.param_groups):
+            raise ConfigError(
+                "centered", "centered cannot change after the first step: torch builds its state at the first step"
+            )
+    for group in optimizer.param_groups:
+        for field, value in settings.items():
+            name = TORCH_NAMES.get(field, field)
+            if value is None:
+                continue  # unset: the optimizer keeps what it has
+            if name not in group:
+                raise ConfigError(field, f"{type(optimizer).__name__} has no {field.replace('_', '-')}")
+            group[name] = value
 
 
 def set_hyperparameters(optimizer: Optimizer, lr: float | None = None, momentum: float | None = None) -> None:

@@ -81,7 +81,7 @@ def check_change(settings: Mapping[str, Any]) -> dict[str, Any]:
         elif value is None or value == "none":  # a setting unset (momentum): "none" in a file
             checked[name] = None
         else:
-            checked[name] = CHECKS[name](value if isinstance(value, str) else str(value))
+            checked[name] = CHECKS[name](value if isinstance(value, (str, bool, list, tuple)) else str(value))
     return checked
 
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from gdtui import __version__
-from gdtui.engine.config import DATA_ARTICLE, X_RANGE, RunConfig, param_names
+from gdtui.engine.config import DATA_ARTICLE, OPTIMIZER_SETTINGS, X_RANGE, RunConfig, param_names
 
 Change = tuple[int, Mapping[str, Any]]
 
@@ -59,6 +59,20 @@ ACTIVATION = {"tanh": "nn.Tanh()", "relu": "nn.ReLU()", "sigmoid": "nn.Sigmoid()
 
 def _num(value: float) -> str:
     return repr(float(value))
+
+
+def _settings(config: RunConfig) -> dict[str, Any]:
+    """The optimizer's own settings the config sets, under torch's names (as gdtui.engine.optim passes them)."""
+    names = {"initial_accumulator": "initial_accumulator_value"}
+    return {names.get(f, f): getattr(config, f) for f in OPTIMIZER_SETTINGS if getattr(config, f) is not None}
+
+
+def _setting(value: Any) -> str:
+    if isinstance(value, bool):
+        return repr(value)
+    if isinstance(value, tuple):
+        return "(" + ", ".join(_num(v) for v in value) + ")"
+    return _num(value)
 
 
 def _spaced(lines: list[str]) -> list[str]:
@@ -392,13 +406,14 @@ class _Writer:
             return "None"  # plain gradient descent, written out in the loop
         lr = f"lr={self.n.lr}"
         m = _num(c.effective_momentum)
+        settings = "".join(f", {name}={_setting(value)}" for name, value in _settings(c).items())
         return {
-            "sgd": f"torch.optim.SGD(parameters, {lr}, momentum={m}, nesterov=False)",
-            "nesterov": f"torch.optim.SGD(parameters, {lr}, momentum={m}, nesterov=True)",
-            "adam": f"torch.optim.Adam(parameters, {lr})",
-            "adamw": f"torch.optim.AdamW(parameters, {lr})",
-            "rmsprop": f"torch.optim.RMSprop(parameters, {lr}, momentum={m})",
-            "adagrad": f"torch.optim.Adagrad(parameters, {lr})",
+            "sgd": f"torch.optim.SGD(parameters, {lr}, momentum={m}, nesterov=False{settings})",
+            "nesterov": f"torch.optim.SGD(parameters, {lr}, momentum={m}, nesterov=True{settings})",
+            "adam": f"torch.optim.Adam(parameters, {lr}{settings})",
+            "adamw": f"torch.optim.AdamW(parameters, {lr}{settings})",
+            "rmsprop": f"torch.optim.RMSprop(parameters, {lr}, momentum={m}{settings})",
+            "adagrad": f"torch.optim.Adagrad(parameters, {lr}{settings})",
         }[c.optimizer]
 
     def optimizer(self) -> None:
@@ -470,6 +485,10 @@ class _Writer:
                         body += ["for group in optimizer.param_groups:", f'    group["lr"] = {n.lr}']
                 if self._momentum_change(i):
                     body.append(f"set_momentum(optimizer, {_num(after.effective_momentum)})")
+                changed = {k: v for k, v in _settings(after).items() if _settings(before).get(k) != v}
+                if changed:  # the optimizer's own settings, from the next step on (its state kept)
+                    body.append("for group in optimizer.param_groups:")
+                    body += [f'    group["{k}"] = {_setting(v)}' for k, v in changed.items()]
             if after.loss != before.loss:
                 body.append(f"loss_fn = {after.loss}")
             if after.accumulate_grad != before.accumulate_grad:

@@ -18,13 +18,14 @@ import tomllib
 from dataclasses import dataclass, fields
 from typing import Any
 
-from gdtui.engine.config import CHECKS, DATA_FIELDS, ConfigError, RunConfig, check_lanes
+from gdtui.engine.config import CHECKS, DATA_FIELDS, OPTIMIZER_SETTINGS, ConfigError, RunConfig, check_lanes
 from gdtui.engine.record import Change, LaneRecord, Record, change_of, check_epoch, encoded_change
 
 BOOLEANS = ("accumulate_grad", "bias", "shuffle", "standardize")
-OPTIONAL = ("momentum", "init", "x_range", "target_rmse", "patience", "batch_size")  # "none": not set
+# "none": not set
+OPTIONAL = ("momentum", "init", "x_range", "target_rmse", "patience", "batch_size", *OPTIMIZER_SETTINGS)
 KEYS = tuple(f.name for f in fields(RunConfig))
-LISTS = ("init", "x_range", "hidden")  # the keys that take an array (of numbers)
+LISTS = ("init", "x_range", "hidden", "betas")  # the keys that take an array (of numbers)
 MAX_BYTES = 1 << 20  # a settings file is a few hundred bytes; a race of 8 lanes a few KiB
 _SHORT = {"\b": "\\b", "\t": "\\t", "\n": "\\n", "\f": "\\f", "\r": "\\r", '"': '\\"', "\\": "\\\\"}
 ESCAPES = {**{c: f"\\u{c:04x}" for c in (*range(0x20), 0x7F)}, **{ord(k): v for k, v in _SHORT.items()}}
@@ -60,7 +61,9 @@ def _shown(value: Any) -> str:
 def _value(path: str, key: str, value: Any) -> Any:
     """A file's value for `key`, its shape checked (TOML's type), then its value as its option checks it."""
     where = f"{path}: {key.replace('_', '-')}"
-    if key in BOOLEANS:
+    if key in OPTIONAL and value == "none":
+        return None
+    if key in BOOLEANS or key == "centered":
         if not isinstance(value, bool):
             raise ConfigFileError(f"{where}: {_shown(value)} is not true or false")
         return value

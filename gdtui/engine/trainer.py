@@ -26,10 +26,12 @@ from gdtui.engine.config import (
     CHECKS,
     DATA_FIELDS,
     LIVE_FIELDS,
+    OPTIMIZER_SETTINGS,
     SWITCH_FIELDS,
     ConfigError,
     RunConfig,
     check_combination,
+    unset_for,
 )
 from gdtui.engine.csvfile import CsvData
 from gdtui.engine.data import Dataset, build_data, plot_sample
@@ -37,7 +39,7 @@ from gdtui.engine.device import resolve_device
 from gdtui.engine.history import RECORDED_UP_TO, Chunk, EpochResult, History
 from gdtui.engine.losses import LOSSES, mse
 from gdtui.engine.models import Model, build_model, standardized
-from gdtui.engine.optim import PlainGD, build_optimizer, set_hyperparameters, stepper
+from gdtui.engine.optim import PlainGD, build_optimizer, set_hyperparameters, set_settings, stepper
 
 if TYPE_CHECKING:
     from torch.utils.data import DataLoader
@@ -479,10 +481,13 @@ class Trainer:
                 checked[field] = value
             else:
                 checked[field] = CHECKS[field](value)
+        if checked.get("optimizer", self.config.optimizer) != self.config.optimizer:  # its settings the new lacks
+            checked = {**unset_for(checked["optimizer"], self.config.replace(**checked)), **checked}
         config = check_combination(self.config.replace(**checked))  # the checks a new run passes
         if config.optimizer != self.config.optimizer:
             self.optimizer = build_optimizer(config, self.model.parameters())
         else:
+            set_settings(self.optimizer, {f: checked[f] for f in OPTIMIZER_SETTINGS if f in checked})
             momentum = checked.get("momentum") if config.uses_momentum else None
             set_hyperparameters(self.optimizer, lr=checked.get("lr"), momentum=momentum)
         self.config = config

@@ -13,7 +13,7 @@ import itertools
 import math
 from typing import Any
 
-from gdtui.engine.config import CHECKS, ConfigError, RunConfig, check_combination, check_lanes
+from gdtui.engine.config import CHECKS, OPTIMIZER_SETTINGS, ConfigError, RunConfig, check_combination, check_lanes
 
 # The settings a lane may hold apart from the others (every field of RunConfig but DATA_FIELDS, which the
 # lanes share), in the order the lanes table and `gdtui run` say what sets a lane apart. `--vary` takes these.
@@ -35,10 +35,12 @@ LANE_FIELDS = (
     "hidden",
     "activation",
     "init",
+    *OPTIMIZER_SETTINGS,
 )
 VARY_FIELDS = LANE_FIELDS
-LIST_FIELDS = ("init", "hidden")  # values that are lists themselves: V1;V2 separates them (init: always)
-BOOLEAN_FIELDS = ("accumulate_grad", "bias", "shuffle", "standardize")
+# values that are lists themselves: V1;V2 separates them (init, betas: always)
+LIST_FIELDS = ("init", "hidden", "betas")
+BOOLEAN_FIELDS = ("accumulate_grad", "bias", "shuffle", "standardize", "centered")
 _BOOLEAN = {"true": True, "yes": True, "on": True, "1": True, "false": False, "no": False, "off": False, "0": False}
 
 
@@ -60,7 +62,7 @@ def _split(spec: str) -> tuple[str, list[str]]:
     if field not in VARY_FIELDS:
         shown = ", ".join(f.replace("_", "-") for f in VARY_FIELDS)
         raise ConfigError("vary", f"{spec!r}: {name.strip()} is not a lane setting; vary one of {shown}")
-    split = ";" if field == "init" or (field in LIST_FIELDS and ";" in values) else ","
+    split = ";" if field in ("init", "betas") or (field in LIST_FIELDS and ";" in values) else ","
     texts = values.split(split)
     if not values.strip() or any(not text.strip() for text in texts):
         raise ConfigError("vary", f"{spec!r}: a value is missing")
@@ -112,8 +114,10 @@ def lane_label(field: str, value: Any) -> str:
     if field == "init" and value is not None:  # V1,V2,... or, named, NAME=V,...
         named = bool(value) and isinstance(value[0], tuple)
         return "init " + ",".join(f"{v[0]}={v[1]:g}" if named else f"{v:g}" for v in value)
-    if field == "hidden" and value is not None:
-        return "hidden " + ",".join(str(v) for v in value)
+    if field in ("hidden", "betas") and value is not None:
+        return f"{field} " + ",".join(f"{v:g}" for v in value)
+    if field == "centered" and value is not None:
+        return "centered" if value else "not centered"
     if value is None:
         return f"no {name}"
     if field in ("optimizer", "loss", "model", "activation"):
