@@ -1,16 +1,20 @@
 """`gdtui serve`: its checks before any server starts, the command line of each tab's app, a training process
-that keeps off the stream textual-serve reads, and the app itself in headless Chromium.
+that keeps off the stream textual-serve reads, and the app itself in headless Chromium: its steps and restarts,
+a served tab's data folder and its errors that never show a file's content, and its record as a download.
 
-The browser test drives Chromium over the DevTools protocol (aiohttp's websocket client, no playwright). It
-waits on what the app wrote to the page (the websocket frames the page received, read through the Network
-domain: the status line's `paused  │  epoch 1/`) and on screenshots that change and then settle, each wait
-with a deadline, so no step has to win a race. `GDTUI_SCREENSHOTS=1` also writes screenshots/serve.png.
+The browser tests drive Chromium over the DevTools protocol (aiohttp's websocket client, no playwright). They
+wait on what the app wrote to the page (the websocket frames the page received, read through the Network
+domain: the status line's `paused  │  epoch 1/`, a notice's text; the same frames played on a grid give the
+screen, where a field is to click), on screenshots that change and then settle, and on the browser's download
+events, each wait with a deadline, so no step has to win a race. `GDTUI_SCREENSHOTS=1` also writes
+screenshots/serve.png.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import codecs
 import json
 import os
 import re
@@ -21,7 +25,9 @@ import socket
 import subprocess
 import sys
 import tempfile
-from collections.abc import AsyncIterator, Awaitable, Callable
+import tomllib
+import unicodedata
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager, suppress
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -34,6 +40,7 @@ from gdtui.cli.serve import NEEDS_SERVE, child_command
 from gdtui.engine import protocol as p
 from gdtui.engine.presets import PRESETS
 from gdtui.engine.served import DEFAULT_MAX_PARAMS, ENV, Served
+from gdtui.engine.tomlconfig import load_record
 from gdtui.tui.client import SessionClient, _child_env
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -234,6 +241,15 @@ def test_the_training_process_never_writes_to_stdout(tmp_path: Path) -> None:
 # the app in a browser ------------------------------------------------------------------------------------------
 
 ANSI = re.compile(rb"\x1b(\[[0-9;?<>=]*[ -/]*[@-~]|\][^\x07\x1b]*(\x07|\x1b\\)|[P^_][^\x1b]*\x1b\\|[@-Z\\-_])")
+# a line of a notice (a toast, its left edge ▌): its text, up to the padding on its right
+TOAST_LINE = re.compile(r"▌ (\S.*?)(?= {2}|\n|$)")
+# what the app writes, token by token: a cursor move (row;column, from 1), any other escape sequence, a newline, a
+# carriage return, or text
+ESCAPE = re.compile(ANSI.pattern.decode())
+WRITTEN = re.compile(
+    rf"\x1b\[(?P<row>\d*)(?:;(?P<column>\d*))?H|(?P<escape>{ESCAPE.pattern})|(?P<newline>\n)|(?P<return>\r)"
+    r"|(?P<text>[^\x1b\n\r]+)"
+)
 
 
 def _chromium() -> list[str] | None:
@@ -244,6 +260,15 @@ def _chromium() -> list[str] | None:
         if path := shutil.which(name):
             return [path, "--headless"]
     return None
+
+
+def _needs_a_browser() -> Any:
+    """aiohttp, where a headless Chromium, textual-serve and aiohttp are all here; else the test is skipped,
+    saying which is missing."""
+    if _chromium() is None:
+        pytest.skip("no headless Chromium (chromium-headless-shell or chromium) on this machine")
+    pytest.importorskip("textual_serve.server", reason="textual-serve is not installed: pip install 'gdtui[serve]'")
+    return pytest.importorskip("aiohttp", reason="aiohttp is not installed: pip install 'gdtui[serve]'")
 
 
 def _free_port() -> int:
@@ -305,6 +330,43 @@ async def answering(http: Any, port: int) -> None:
     await _eventually("the server to answer", answers)
 
 
+class Screen:
+    """What the page's terminal shows, as text: the app's output played on a grid of cells (its cursor moves,
+    newlines and characters; styles and modes left out), as xterm.js plays it on the page."""
+
+    def __init__(self) -> None:
+        self.cells: dict[int, dict[int, str]] = {}
+        self.row = self.column = 0
+        self.decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        self.pending = ""  # an escape sequence cut between two frames, completed by the next
+
+    def feed(self, data: bytes) -> None:
+        text = self.pending + self.decoder.decode(data)
+        cut = text.rfind("\x1b")
+        self.pending = ""
+        if cut >= 0 and len(text) - cut < 64 and not ESCAPE.match(text, cut):
+            text, self.pending = text[:cut], text[cut:]
+        for token in WRITTEN.finditer(text):
+            if token["text"]:
+                for char in token["text"]:
+                    self.cells.setdefault(self.row, {})[self.column] = char
+                    self.column += 2 if unicodedata.east_asian_width(char) in "WF" else 1
+            elif token["newline"]:
+                self.row += 1
+            elif token["return"]:
+                self.column = 0
+            elif not token["escape"]:
+                self.row, self.column = int(token["row"] or 1) - 1, int(token["column"] or 1) - 1
+
+    def lines(self) -> list[str]:
+        """Each row of the screen, top to bottom, its cells never written left blank."""
+        lines = []
+        for row in range(max(self.cells, default=-1) + 1):
+            cells = self.cells.get(row, {})
+            lines.append("".join(cells.get(column, " ") for column in range(max(cells, default=-1) + 1)))
+        return lines
+
+
 class Page:
     """A Chromium tab over the DevTools protocol: calls, screenshots, keys, and the text the page was sent."""
 
@@ -313,6 +375,8 @@ class Page:
         self.calls = 0
         self.waiting: dict[int, asyncio.Future[dict[str, Any]]] = {}
         self.text = bytearray()  # what the server sent the page's websocket, escape sequences left out
+        self.screen = Screen()  # what the page shows
+        self.events: list[dict[str, Any]] = []  # every other event the target sent (a download's progress...)
         self.reader = asyncio.create_task(self._read())
 
     async def _read(self) -> None:
@@ -324,6 +388,10 @@ class Page:
                 frame = reply["params"]["response"]
                 data = frame["payloadData"]
                 self.text += ANSI.sub(b"", base64.b64decode(data) if frame["opcode"] == 2 else data.encode())
+                if frame["opcode"] == 2:  # the app's output (a text frame is textual-serve's own: a pong...)
+                    self.screen.feed(base64.b64decode(data))
+            elif "method" in reply:
+                self.events.append(reply)
 
     async def call(self, method: str, **params: Any) -> dict[str, Any]:
         self.calls += 1
@@ -337,13 +405,65 @@ class Page:
         return base64.b64decode((await self.call("Page.captureScreenshot", format="png"))["data"])
 
     async def press(self, key: str) -> int:
-        """Type `key` into the terminal; returns where the page's text stood, to wait for what follows."""
+        """Type `key` into the terminal (a character, or "enter"); returns where the page's text stood, to wait for
+        what follows."""
         mark = len(self.text)
         await self.call("Runtime.evaluate", expression="document.querySelector('.xterm-helper-textarea').focus()")
-        code = {"type": "keyDown", "key": key, "code": f"Key{key.upper()}", "windowsVirtualKeyCode": ord(key.upper())}
+        if key == "enter":
+            code = {"type": "keyDown", "key": "Enter", "code": "Enter", "windowsVirtualKeyCode": 13}
+            key = "\r"
+        else:
+            code = {
+                "type": "keyDown",
+                "key": key,
+                "code": f"Key{key.upper()}",
+                "windowsVirtualKeyCode": ord(key.upper()),
+            }
         await self.call("Input.dispatchKeyEvent", **code, text=key)
         await self.call("Input.dispatchKeyEvent", **{**code, "type": "keyUp"})
         return mark
+
+    async def drag(self, row: int, start: int, end: int) -> None:
+        """Press the mouse on the cell at `row`, `start` (from 0), drag it to column `end` and let go."""
+        box = await self.call(
+            "Runtime.evaluate",
+            expression="JSON.stringify(document.querySelector('.xterm-screen').getBoundingClientRect())",
+            returnByValue=True,
+        )
+        screen = json.loads(box["result"]["value"])
+        sizes = [
+            e["params"]["response"]["payloadData"] for e in self.events if e["method"] == "Network.webSocketFrameSent"
+        ]
+        size = [json.loads(s)[1] for s in sizes if s.startswith('["resize"')][-1]  # the terminal's, as last told
+        width, height = screen["width"] / size["width"], screen["height"] / size["height"]
+        y = screen["top"] + (row + 0.5) * height
+        for kind, column, buttons in (("mousePressed", start, 1), ("mouseMoved", end, 1), ("mouseReleased", end, 0)):
+            x = screen["left"] + (column + 0.5) * width
+            await self.call(
+                "Input.dispatchMouseEvent", type=kind, x=x, y=y, button="left", buttons=buttons, clickCount=1
+            )
+
+    async def type(self, text: str) -> int:
+        """Type `text` into the terminal at once (as a paste of plain text is typed); where the page's text stood."""
+        mark = len(self.text)
+        await self.call("Runtime.evaluate", expression="document.querySelector('.xterm-helper-textarea').focus()")
+        await self.call("Input.insertText", text=text)
+        return mark
+
+    def notices(self, after: int = 0) -> str:
+        """The text of the notices the app drew after offset `after`, each line of each one joined, spaces left out
+        (a notice wraps its text where its width ends, within a word too)."""
+        drawn = self.text[after:].decode(errors="replace")
+        return "".join(TOAST_LINE.findall(drawn)).replace(" ", "")
+
+    async def said(self, message: str, after: int = 0) -> None:
+        """Wait until a notice drawn after offset `after` says `message`."""
+        wanted = message.replace(" ", "")
+
+        async def drawn() -> bool:
+            return wanted in self.notices(after)
+
+        await _eventually(f"a notice saying {message!r}", drawn)
 
     async def shown(self, text: str, after: int = 0) -> int:
         """Wait until the app has written `text` to the page (after offset `after`); where it ends."""
@@ -367,9 +487,11 @@ class Page:
 
 
 @asynccontextmanager
-async def _processes(port: int, profile: str) -> AsyncIterator[tuple[subprocess.Popen[bytes], str]]:
-    """`gdtui serve` on `port` and a headless Chromium, each in its own process group, killed on the way out;
-    yields the server and the DevTools port."""
+async def _processes(
+    port: int, profile: str, args: Sequence[str] = (), cwd: Path = ROOT
+) -> AsyncIterator[tuple[subprocess.Popen[bytes], str]]:
+    """`gdtui serve` on `port` (with `args`, in the folder `cwd`, gdtui imported from this checkout) and a headless
+    Chromium, each in its own process group, killed on the way out; yields the server and the DevTools port."""
     chromium = _chromium()
     assert chromium is not None
     log = Path(profile) / "server.log"
@@ -377,8 +499,12 @@ async def _processes(port: int, profile: str) -> AsyncIterator[tuple[subprocess.
     try:
         with log.open("wb") as out:
             server = subprocess.Popen(
-                [sys.executable, "-m", "gdtui", "serve", "--port", str(port), "--token", TOKEN],
-                cwd=ROOT,
+                [sys.executable, "-m", "gdtui", "serve", "--port", str(port), "--token", TOKEN, *args],
+                cwd=cwd,
+                env={
+                    **os.environ,
+                    "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+                },
                 stdin=subprocess.DEVNULL,
                 stdout=out,
                 stderr=subprocess.STDOUT,
@@ -445,10 +571,7 @@ async def _open(page: Page, port: int) -> bytes:
 
 
 async def test_the_app_runs_steps_and_restarts_its_training_process_in_a_browser(tmp_path: Path) -> None:
-    if _chromium() is None:
-        pytest.skip("no headless Chromium (chromium-headless-shell or chromium) on this machine")
-    pytest.importorskip("textual_serve.server", reason="textual-serve is not installed: pip install 'gdtui[serve]'")
-    aiohttp = pytest.importorskip("aiohttp", reason="aiohttp is not installed: pip install 'gdtui[serve]'")
+    aiohttp = _needs_a_browser()
     port = _free_port()
     with tempfile.TemporaryDirectory() as profile:
         async with _processes(port, profile) as (server, devtools), aiohttp.ClientSession() as http:
@@ -494,3 +617,143 @@ async def _step_reset_restart(
     shot = await page.settled(unlike=shot)
     await page.shown("paused  │  epoch 1/", after=await page.press("s"))
     await page.settled(unlike=shot)
+
+
+# a served tab in a browser: its data folder, errors without a file's content, its files as downloads ----------
+
+SECRET = "hunter2-secret"  # a line of a file the person in the browser must never see
+PRESET = "fastai-quadratic"
+
+
+@pytest.fixture
+def folders(tmp_path: Path) -> tuple[Path, Path]:
+    """The served data folder (a good CSV, and one whose third line holds a secret), the server's working folder
+    (empty), and beside them a file outside the data folder that holds a secret."""
+    served, work = tmp_path / "class", tmp_path / "work"
+    served.mkdir()
+    work.mkdir()
+    (served / "points.csv").write_text("x,y\n1,2\n2,4\n3,6\n4,8\n")
+    (served / "bad.csv").write_text(f"x,y\n1,2\n{SECRET},3\n")
+    (tmp_path / "secret.csv").write_text(f"user,password\n{SECRET},123\n")
+    return served, work
+
+
+@asynccontextmanager
+async def _served_tab(aiohttp: Any, served: Path, work: Path, *args: str) -> AsyncIterator[tuple[Page, Page]]:
+    """`gdtui serve --data-dir SERVED` started in `work` with `args`, and its app open in a Chromium tab; yields the
+    tab and the browser's own DevTools connection (where its downloads are told)."""
+    port = _free_port()
+    with tempfile.TemporaryDirectory() as profile:
+        run = ["--data-dir", str(served), "--preset", PRESET, *args]
+        async with _processes(port, profile, run, cwd=work) as (_, devtools), aiohttp.ClientSession() as http:
+            await answering(http, port)
+            async with http.get(f"http://127.0.0.1:{devtools}/json/version") as response:
+                url = json.loads(await response.read())["webSocketDebuggerUrl"]
+            async with http.ws_connect(url, max_msg_size=0) as ws, _tab(http, devtools) as page:
+                browser = Page(ws)
+                try:
+                    await _open(page, port)
+                    yield page, browser
+                except BaseException:
+                    print("the page showed:", *page.screen.lines(), sep="\n", file=sys.stderr)
+                    raise
+                finally:
+                    browser.reader.cancel()
+
+
+async def _field(page: Page, field: str) -> tuple[int, int, int]:
+    """Where the hyperparameters pane shows `field`'s box once the form is built: its row, its first column and the
+    column just past the value it shows (still inside the box), from 0."""
+
+    async def found() -> tuple[int, int, int] | None:
+        lines = page.screen.lines()
+        if not any("▼" in line for line in lines):  # the pane's first frame, its values as text, has no lists yet
+            return None
+        for row, line in enumerate(lines):
+            if (at := re.match(rf"│ {field} +", line)) and "│" in line[at.end() :]:
+                shown = line[at.end() : line.index("│", at.end())].rstrip()
+                return row, at.end(), at.end() + len(shown)
+        return None
+
+    row, first, last = await _eventually(f"the {field} field on the page", found)
+    return row, first, last
+
+
+async def _data(page: Page, value: str) -> int:
+    """As a user in the browser does it: select the text of the pane's data field with the mouse (press on its first
+    cell, drag past its text, inside the box), type `value` over it and press enter; where the page's text stood
+    before.
+
+    The mouse, not tab: Textual hands a key to the widget focused when the key arrives, and moves the focus for a
+    tab only once that key has come back up from it, so what is typed right after a tab can reach the field the
+    focus left; a press of the mouse focuses the field at once, before any key that follows it."""
+    row, first, last = await _field(page, "data")
+    mark = len(page.text)
+    await page.drag(row, first, last)
+    await page.type(value)
+    await page.press("enter")
+    return mark
+
+
+async def test_a_served_tab_in_a_browser_reads_its_data_folder_only_and_never_shows_a_file_s_content(
+    folders: tuple[Path, Path], tmp_path: Path
+) -> None:
+    aiohttp = _needs_a_browser()
+    served, work = folders
+    async with _served_tab(aiohttp, served, work) as (page, _):
+        outside = "data: {}: outside the served data folder; gdtui serve reads files there only"
+        # Each value is answered on the page before the next is typed (enter has given the keys back to the run).
+        mark = await _data(page, "../secret.csv")  # out of the folder by its parent
+        await page.said("not applied", mark)
+        await page.said(outside.format("../secret.csv"), mark)
+        mark = await _data(page, str(tmp_path / "secret.csv"))  # by its absolute path
+        await page.said(outside.format(tmp_path / "secret.csv"), mark)
+        mark = await _data(page, "bad.csv")  # inside: read by the training process, its error without the row
+        await page.said(f"{os.path.realpath(served / 'bad.csv')}:3: not a plain decimal number", mark)
+        mark = await _data(page, "points.csv")  # inside and good: a new run on it
+        await page.said("data changed: the run restarts from epoch 0", mark)
+        await page.shown("ready  │  epoch 0/", mark)
+        await page.shown("paused  │  epoch 1/", after=await page.press("s"))
+        assert SECRET not in page.text.decode(errors="replace")  # in nothing the page was ever sent
+    assert os.listdir(work) == []
+
+
+async def test_a_served_tab_in_a_browser_downloads_its_record_and_writes_nothing(
+    folders: tuple[Path, Path], tmp_path: Path
+) -> None:
+    aiohttp = _needs_a_browser()
+    served, work = folders
+    downloads = tmp_path / "downloads"
+    downloads.mkdir()
+    data = served / "points.csv"
+    async with _served_tab(aiohttp, served, work, "--lr", "3e-5", "--epochs", "7", "--data", str(data)) as (
+        page,
+        browser,
+    ):
+        await browser.call(
+            "Browser.setDownloadBehavior", behavior="allow", downloadPath=str(downloads), eventsEnabled=True
+        )
+        await page.shown("paused  │  epoch 1/", after=await page.press("s"))
+        await page.press("W")
+
+        async def downloaded() -> dict[str, Any] | None:
+            done = {
+                e["params"]["guid"]
+                for e in browser.events
+                if e["method"] == "Browser.downloadProgress" and e["params"]["state"] == "completed"
+            }
+            began = [e["params"] for e in browser.events if e["method"] == "Browser.downloadWillBegin"]
+            return next((b for b in began if b["guid"] in done), None)
+
+        download = await _eventually("the record's download", downloaded)
+        name = download["suggestedFilename"]
+        assert re.fullmatch(rf"gdtui-{PRESET}-\d{{8}}-\d{{6}}\.toml", name), name
+        await page.said(f"1 lane downloaded as {name}")
+        record = tomllib.loads((downloads / name).read_text())
+    assert record["preset"] == PRESET and record["lr"] == 3e-5 and record["epochs"] == 7, record
+    assert os.path.realpath(record["data"]) == os.path.realpath(data) and record["reached"] == 1, record
+    (lane,) = load_record(str(downloads / name)).lanes  # what gdtui --config loads: the same run
+    assert (lane.start.lr, lane.start.epochs, lane.reached) == (3e-5, 7, 1)
+    assert os.listdir(downloads) == [name]
+    assert os.listdir(work) == []  # nothing in the server's folder
+    assert sorted(os.listdir(served)) == ["bad.csv", "points.csv"]
