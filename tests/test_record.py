@@ -263,3 +263,27 @@ def test_a_lane_that_was_reset_is_recorded_from_its_last_start(tmp_path, capsys)
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     reference = [loss for loss, _ in reference_loop("gd", 6, {}, lr=3e-5)]
     assert [line["loss"] for line in lines if line.get("event") == "epoch"] == reference
+
+
+def test_a_journal_of_several_checkpoints_resumes_its_history_column_by_column(tmp_path):
+    base = resolve("fastai-quadratic", optimizer="sgd", momentum=0.5, epochs=90)
+    race = Race(base)
+    path = tmp_path / "j.jsonl"
+    journal = Journal(str(path))
+    journal.write(race.record(0))
+    trainer = race.lanes[0].trainer
+    since = 0
+    for epoch in (10, 35, 60):  # three checkpoints, each with the epochs since the one before
+        trainer.run(epoch - trainer.epoch)
+        journal.checkpoint(0, trainer.epoch, trainer.history_bytes(since), trainer.snapshot())
+        since = epoch
+    journal.reached(race.record(0))
+    journal.close()
+    again = Race.of_record(load_journal(str(path))).lanes[0].trainer
+    assert again.epoch == 60
+    for column in ("loss", "rmse", "grad_norm", "lr"):
+        assert list(getattr(again.history, column)) == list(getattr(trainer.history, column)), column
+    assert again.history.params == trainer.history.params
+    trainer.run(30)
+    again.run(30)
+    assert list(again.history.rmse) == list(trainer.history.rmse)  # and it goes on alike

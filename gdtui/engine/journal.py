@@ -285,11 +285,27 @@ def load(path: str) -> Record:
         chain = [link for link in chains.get(lane.id, []) if link[0] <= lane.reached]
         if chain:
             try:
-                history = b"".join(base64.b64decode(link[1], validate=True) for link in chain)
+                pieces = [base64.b64decode(link[1], validate=True) for link in chain]
+                history = _columns([link[0] for link in chain], pieces)
                 saved[lane.id] = (base64.b64decode(chain[-1][2], validate=True), history)
             except ValueError:
-                raise RecordError(f"{path}: lane {lane.id}'s checkpoints are not base64") from None
+                raise RecordError(f"{path}: lane {lane.id}'s checkpoints are not base64, or not whole") from None
     return Record(kept, focus if focus in ids else ids[0], saved)
+
+
+def _columns(epochs: list[int], pieces: list[bytes]) -> bytes:
+    """A lane's history from epoch 0, column after column (as `Trainer.history_bytes(0)` gives it), from its
+    checkpoints' pieces: each holds the epochs since the one before, column after column."""
+    if len(pieces) == 1:
+        return pieces[0]
+    spans = [epoch - before for before, epoch in zip([0, *epochs], epochs)]
+    widths = {len(piece) // (8 * span) for piece, span in zip(pieces, spans) if span > 0}
+    if len(widths) != 1 or any(len(piece) != 8 * span * min(widths) for piece, span in zip(pieces, spans)):
+        raise ValueError("checkpoints of different widths")
+    width = widths.pop()
+    return b"".join(
+        piece[8 * span * k : 8 * span * (k + 1)] for k in range(width) for piece, span in zip(pieces, spans)
+    )
 
 
 def _last(chain: list[tuple[int, str, str]] | None) -> int:
