@@ -216,3 +216,18 @@ def test_explain_follows_adam_s_betas():
         opt.zero_grad()
     assert [p.before for p in step.params] == before and [p.after for p in step.params] == params.tolist()
     assert [p.state["exp_avg"] for p in step.params] == opt.state[params]["exp_avg"].tolist()
+
+
+def test_the_pane_shows_each_setting_for_its_optimizers_only():
+    from gdtui.tui.widgets.hyperparams import EngineCheck, shown, visible
+
+    adam = resolve("fastai-quadratic", optimizer="adam", lr=0.1, betas=(0.8, 0.9))
+    assert visible("betas", adam) and visible("weight_decay", adam) and not visible("alpha", adam)
+    assert not any(visible(f, resolve("fastai-quadratic")) for f in ("betas", "eps", "weight_decay", "dampening"))
+    assert shown("betas", adam) == "0.8,0.9" and shown("eps", adam) == ""  # empty: torch's default
+    assert not EngineCheck("betas").validate("0.9,1").is_valid and EngineCheck("centered").validate("yes").is_valid
+
+
+def test_the_theory_says_why_not_with_weight_decay(capsys):
+    assert main(["theory", "--optimizer", "sgd", "--weight-decay", "0.1"]) == 0
+    assert "weight decay is not the theory's step" in capsys.readouterr().out

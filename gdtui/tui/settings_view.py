@@ -14,7 +14,7 @@ from asyncio import Task
 from typing import cast
 
 from gdtui.engine import protocol as p
-from gdtui.engine.config import LIVE_FIELDS, ConfigError, check_combination
+from gdtui.engine.config import LIVE_FIELDS, ConfigError, check_combination, unset_for
 from gdtui.engine.presets import resolve
 from gdtui.engine.record import Record
 from gdtui.engine.served import Served
@@ -49,7 +49,10 @@ class SettingsControl:
             else:
                 if field == "data" and self.served is not None:  # a file of the served folder, by its real path
                     value = self.served.check_data(str(value))
-                config = check_combination(shell.config.replace(**{**shell.asked.live, field: value}))
+                changes = {**shell.asked.live, field: value}
+                if field == "optimizer":  # the settings the new optimizer has not are dropped, as a switch drops them
+                    changes |= unset_for(cast(str, value), shell.config.replace(**changes))
+                config = check_combination(shell.config.replace(**changes))
             if self.served is not None:
                 self.served.check_params(config, field)
         except ConfigError as error:  # a combination the engine refuses

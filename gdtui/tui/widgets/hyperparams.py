@@ -24,6 +24,7 @@ from gdtui.engine.config import (
     DTYPES,
     LOSSES,
     MODELS,
+    OPTIMIZER_SETTINGS,
     OPTIMIZERS,
     SYNTHETIC,
     X_RANGE,
@@ -49,7 +50,7 @@ SELECTS: dict[str, tuple[tuple[str, object], ...]] = {
 }
 INPUTS = ("lr", "momentum", "epochs", "seed", "device", "data", "points", "noise", "degree", "test_fraction")
 # Inputs whose empty value is valid and means None: the preset's draw, the default range, no stop rule.
-OPTIONAL = ("x_range", "init", "target_rmse", "patience", "batch_size")
+OPTIONAL = ("x_range", "init", "target_rmse", "patience", "batch_size", *OPTIMIZER_SETTINGS)
 REQUIRED = ("hidden",)  # further inputs that always hold a value
 # The rows top to bottom (the order tab moves in).
 ORDER = (
@@ -61,6 +62,7 @@ ORDER = (
     "loss",
     "lr",
     "momentum",
+    *OPTIMIZER_SETTINGS,  # each shown only for the optimizers that have it
     "epochs",
     "seed",
     "device",
@@ -85,6 +87,8 @@ LABELS = {
     "target_rmse": "target",
     "batch_size": "batch",
     "standardize": "scaled x",
+    "weight_decay": "wt decay",
+    "initial_accumulator": "init accum",
 }
 TOOLTIPS = {
     "standardize": "--standardize: train on the design's non-constant columns (x, x², ...) standardised to mean 0 "
@@ -96,6 +100,7 @@ PLACEHOLDERS = {
     "target_rmse": "none (RMSE to stop)",
     "patience": "none (epochs)",
     "batch_size": "all (full batch)",
+    **{f: "torch's" for f in OPTIMIZER_SETTINGS},
 }
 BIAS_MODELS = ("linear", "nn-linear", "poly")
 
@@ -164,6 +169,8 @@ def visible(field: str, config: RunConfig) -> bool:
         return config.batch_size is not None
     if field == "standardize":
         return config.model != "mlp"
+    if field in OPTIMIZER_SETTINGS:
+        return config.optimizer in OPTIMIZER_SETTINGS[field]
     return True
 
 
