@@ -96,6 +96,15 @@ def run_options(command: CommandT) -> CommandT:
         ),
         click.option("--loss", type=click.Choice(LOSSES), help="mse, sse (sum of squares), l1 or huber."),
         click.option("--lr", type=Checked("lr", "lr"), help="Learning rate, > 0."),
+        click.option(
+            "--schedule",
+            type=Checked("schedule", "schedule"),
+            metavar="SPEC",
+            help="An lr schedule, torch.optim.lr_scheduler's: step:step_size=30,gamma=0.1, multistep:milestones=30/80, "
+            "exponential:gamma=0.99, cosine[:T_max=N,eta_min=0], cosine-restarts:T_0=10,T_mult=2, "
+            "linear-warmup:start_factor=0.1,total_iters=5, onecycle:max_lr=0.1, plateau:factor=0.5,patience=10; "
+            "A+B chains them (SequentialLR).",
+        ),
         click.option("--epochs", type=Checked("epochs", "epochs"), help="Epochs to run."),
         click.option("--seed", type=Checked("seed", "seed"), help="torch.manual_seed for data and parameters."),
         click.option("--device", type=Checked("device", "device"), help="auto, cpu, cuda, cuda:N or mps."),
@@ -379,9 +388,12 @@ def _fmt(value: float | None) -> str:
     return "-" if value is None else repr(value)
 
 
-def epoch_line(result: EpochResult) -> str:
-    """An epoch as `gdtui run` prints it, in the seeds' style, every value at full precision."""
+def epoch_line(result: EpochResult, lr: bool = False) -> str:
+    """An epoch as `gdtui run` prints it, in the seeds' style, every value at full precision; with `lr` (a
+    scheduled run), the epoch's lr last."""
     parts = [f"epoch {result.epoch}", f"RMSE: {_fmt(result.rmse)}", f"loss: {_fmt(result.loss)}"]
     if result.test_loss is not None:
         parts.append(f"test loss: {_fmt(result.test_loss)}")
+    if lr:
+        parts.append(f"lr: {result.lr!r}")
     return "  ".join(parts)

@@ -142,6 +142,7 @@ def _race(
 ) -> tuple[str, str] | None:
     """Run the race to its end, printing its lines and writing each lane's --out file as it goes: None, or the
     file that failed and why (the race stops there)."""
+    scheduled = any(lane.trainer.config.schedule is not None for lane in race.lanes)  # the log's lr column
     while any(lane.active for lane in race.lanes):
         chunks = race.run_chunk(max_epochs=1000)
         for lane in race.lanes:
@@ -160,7 +161,7 @@ def _race(
         if as_json:
             lines = [json.dumps({"event": "epoch", "lane": tags[i], **r.record()}) for _, _, i, r in rows]
         else:
-            lines = [f"lane {n} ({labels[i]})  {epoch_line(r)}" for _, n, i, r in rows]
+            lines = [f"lane {n} ({labels[i]})  {epoch_line(r, scheduled)}" for _, n, i, r in rows]
         click.echo("\n".join(lines))
     for lane in race.lanes:
         file = files[lane.id]

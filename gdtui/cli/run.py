@@ -124,6 +124,7 @@ def run(
     for warning in trainer.data.warnings:
         click.echo(f"gdtui: warning: {warning}", err=True)
     echo = click.echo
+    scheduled = config.schedule is not None  # the log's lr column
     history = open_out(out, trainer.history) if out else None  # fails here, before the run, on a full disk
     failed = None
     try:
@@ -137,7 +138,10 @@ def run(
             done = trainer.epoch if trainer.done else None
             results = [r for r in chunk.results() if r.epoch % every == 0 or r.epoch == done]
             if results:
-                lines = (json.dumps({"event": "epoch", **r.record()}) if as_json else epoch_line(r) for r in results)
+                lines = (
+                    json.dumps({"event": "epoch", **r.record()}) if as_json else epoch_line(r, scheduled)
+                    for r in results
+                )
                 echo("\n".join(lines))
         if history is not None and failed is None:
             failed = write_out(history, trainer.history, commit=True)

@@ -88,6 +88,8 @@ class RunConfig:
     # the model trains on its design's non-constant columns standardised (mean 0, population std 1 over the
     # training points); its parameters are the standardised model's, its predictions in the data's units
     standardize: bool = False
+    # an lr schedule (gdtui.engine.schedules): torch.optim.lr_scheduler's, as (name, ((arg, value), ...)) parts
+    schedule: tuple[tuple[str, tuple[tuple[str, Any], ...]], ...] | None = None
 
     def replace(self, **changes: Any) -> RunConfig:
         return replace(self, **changes)
@@ -377,6 +379,7 @@ CHECKS: dict[str, Callable[[object], Any]] = {
     "batch_size": check_batch_size,
     "hidden": check_hidden,
     "activation": _choice("activation", ACTIVATIONS),
+    "schedule": lambda value: _schedules().check_schedule(value),
     "betas": check_betas,
     "eps": _at_least_0("eps", 1.0),
     "alpha": _fraction("alpha"),
@@ -414,8 +417,15 @@ def check_lanes(count: int, field: str, what: str = "") -> None:
         raise ConfigError(field, f"{count:,} lanes{what}: a race holds at most {MAX_LANES}")
 
 
+def _schedules() -> Any:
+    from gdtui.engine import schedules  # it imports this module's checks
+
+    return schedules
+
+
 def check_combination(config: RunConfig) -> RunConfig:
     """Checks that need several fields at once; returns the config unchanged or raises ConfigError."""
+    _schedules().check_with(config.schedule, config.optimizer)
     if config.optimizer == "nesterov" and config.effective_momentum <= 0:
         raise ConfigError("momentum", "nesterov needs a momentum > 0")
     check_settings(config)

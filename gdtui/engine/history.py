@@ -85,6 +85,7 @@ class Chunk:
     preds: tuple[float, ...] | None = None
     norm: Sequence[float] | None = None
     count: int = 0
+    lrs: Sequence[float] | None = None  # each epoch's lr where a schedule moves it (`lr` is then the last one's)
 
     def __len__(self) -> int:
         return len(self.loss)
@@ -103,7 +104,7 @@ class Chunk:
             None if self.test_loss is None else self.test_loss[i],
             tuple((name, column[i]) for name, column in zip(self.names, self.params)),
             self.grad_norm[i],
-            self.lr,
+            self.lr if self.lrs is None else self.lrs[i],
             self.status if last else "ok",
             self.preds if last else None,
             None if self.norm is None else (self.count, self.norm[i]),
@@ -164,6 +165,7 @@ class History:
             preds=preds,
             norm=self.norm[start:] if self.count is not None else None,
             count=self.count or 0,
+            lrs=self.lr[start:],
         )
 
     def head(self, n: int) -> History:
@@ -183,7 +185,7 @@ class History:
         self.has_test = chunk.test_loss is not None
         self.test_loss += _doubles(chunk.test_loss) if chunk.test_loss is not None else array("d", [math.nan]) * n
         self.grad_norm += _doubles(chunk.grad_norm)
-        self.lr += array("d", [chunk.lr]) * n
+        self.lr += array("d", [chunk.lr]) * n if chunk.lrs is None else _doubles(chunk.lrs)
         for name, column in zip(self.names, chunk.params):
             self.params[name] += _doubles(column)
         if chunk.norm is not None:

@@ -93,6 +93,8 @@ def stack_key(trainer: Trainer) -> tuple[object, ...] | None:
         return None
     if trainer.config.batch_size is not None:  # mini-batches train alone
         return None
+    if trainer.scheduler is not None:  # a schedule steps with its own run's epochs: it trains alone
+        return None
     if data.n_train > MAX_STACK_POINTS or len(data.x) - data.n_train > MAX_STACK_POINTS:
         return None
     if not agrees(trainer):

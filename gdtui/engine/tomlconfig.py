@@ -71,6 +71,11 @@ def _value(path: str, key: str, value: Any) -> Any:
         if not isinstance(value, str):
             raise ConfigFileError(f"{where}: {_shown(value)} is not a preset name")
         return value
+    if key == "schedule":  # a table ({name = "step", step_size = 30}), an array of them (a chain), or a spec
+        try:
+            return CHECKS[key](value)
+        except ConfigError as error:
+            raise ConfigFileError(f"{where}: {error.message}") from None
     if key in OPTIONAL and value == "none":
         return None
     if isinstance(value, list):
@@ -196,6 +201,16 @@ def _string(text: str) -> str:
     return '"' + text.translate(ESCAPES) + '"'
 
 
+def _setting(key: str, value: Any) -> str:
+    """A setting's TOML value: a schedule as a table (a chain: an array of tables), others as `_toml` writes them."""
+    if key == "schedule" and isinstance(value, tuple):
+        from gdtui.engine.schedules import tables
+
+        parts = ["{" + ", ".join(f"{k} = {_toml(v)}" for k, v in t.items()) + "}" for t in tables(value)]
+        return parts[0] if len(parts) == 1 else "[" + ", ".join(parts) + "]"
+    return _toml(value)
+
+
 def _toml(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
@@ -223,7 +238,7 @@ def dump_record(record: Record) -> str:
     for key in KEYS:
         value = getattr(first.start, key)
         if value is not None:
-            lines.append(f"{key.replace('_', '-')} = {_toml(value)}")
+            lines.append(f"{key.replace('_', '-')} = {_setting(key, value)}")
     lines += _record_lines(first, numbers)
     for lane in others:
         lines += ["", "[[lane]]"]
@@ -232,7 +247,7 @@ def dump_record(record: Record) -> str:
                 continue
             value, base = getattr(lane.start, key), getattr(first.start, key)
             if value != base:
-                lines.append(f"{key.replace('_', '-')} = {_toml(value if value is not None else 'none')}")
+                lines.append(f"{key.replace('_', '-')} = {_setting(key, value if value is not None else 'none')}")
         lines += _record_lines(lane, numbers)
     return "\n".join(lines) + "\n"
 

@@ -94,6 +94,7 @@ class Checkpoint:
     grads: list[torch.Tensor | None] | None
     shuffle: torch.Tensor | None = None  # the batches' generator state (mini-batches only)
     flat: torch.Tensor | None = None  # the parameters, where the history keeps only their norm (a large model)
+    schedule: dict[str, Any] | None = None  # the lr scheduler's state and the lrs it set (a scheduled run)
 
     @property
     def size(self) -> int:
@@ -247,6 +248,7 @@ class Trainer:
         for p in self.model.parameters():
             p.grad = None
         self.optimizer = build_optimizer(self.config, self.model.parameters())
+        self._build_schedule(self.config)
         self.history.clear()
         self._shuffle = torch.Generator().manual_seed(self.config.seed)  # the batches' order, epoch by epoch
         self._rules_from_history()
@@ -274,7 +276,7 @@ class Trainer:
             grads = [None if p.grad is None else p.grad.clone() for p in self.model.parameters()]
         shuffle = self._shuffle.get_state() if self._batched() else None
         flat = self.model.flat() if self.summarized else None
-        point = Checkpoint(epoch, self.config, len(self.changes), state, grads, shuffle, flat)
+        point = Checkpoint(epoch, self.config, len(self.changes), state, grads, shuffle, flat, self._schedule_state())
         self._checkpoints.append(point)
         self._kept += point.size
         while self._kept > self.CHECKPOINT_BYTES and len(self._checkpoints) > 1:
@@ -303,6 +305,8 @@ class Trainer:
             "status": self.history.status,
             "has_test": self.history.has_test,
         }
+        if self.scheduler is not None:
+            kept["schedule"] = self._schedule_state()
         out = io.BytesIO()
         torch.save(kept, out)
         return out.getvalue()
@@ -351,6 +355,8 @@ class Trainer:
                 p.grad = None if g is None else g.to(p.device)
         if kept["shuffle"] is not None:
             self._shuffle.set_state(kept["shuffle"])
+        if kept.get("schedule") is not None:
+            self._load_schedule(kept["schedule"])
         self._rules_from_history()
         self.schedule(changes[taken:])
 
@@ -422,6 +428,8 @@ class Trainer:
                     p.grad = None if g is None else g.clone()
             if point.shuffle is not None:
                 trainer._shuffle.set_state(point.shuffle)
+            if point.schedule is not None:
+                trainer._load_schedule(point.schedule)
             trainer.changes = list(self.changes[: point.changes])
             trainer._checkpoints = [c for c in self._checkpoints if c.epoch <= point.epoch]
             trainer._spacing = self._spacing
@@ -484,12 +492,19 @@ class Trainer:
         if checked.get("optimizer", self.config.optimizer) != self.config.optimizer:  # its settings the new lacks
             checked = {**unset_for(checked["optimizer"], self.config.replace(**checked)), **checked}
         config = check_combination(self.config.replace(**checked))  # the checks a new run passes
+        if self.scheduler is not None:
+            self._check_schedule_change(config)
         if config.optimizer != self.config.optimizer:
             self.optimizer = build_optimizer(config, self.model.parameters())
+            if self.scheduler is not None:
+                self._carry_schedule(config)
         else:
             set_settings(self.optimizer, {f: checked[f] for f in OPTIMIZER_SETTINGS if f in checked})
             momentum = checked.get("momentum") if config.uses_momentum else None
-            set_hyperparameters(self.optimizer, lr=checked.get("lr"), momentum=momentum)
+            lr = checked.get("lr") if self.scheduler is None else None  # scheduled: the schedule's base lr, below
+            set_hyperparameters(self.optimizer, lr=lr, momentum=momentum)
+        if self.scheduler is not None and config.lr != self.config.lr:  # the schedule's base lr
+            self._scale_schedule(config.lr / self.config.lr)
         self.config = config
         self._loss_fn = LOSSES[config.loss]
         self._metric_is_loss = config.loss == "mse"
@@ -541,6 +556,7 @@ class Trainer:
         if self.status == "diverged" or max_epochs < 1:
             return None
         lr = self.optimizer.param_groups[0]["lr"]
+        self._epoch_lrs = [lr]  # the lr of each epoch, the next one's appended as a schedule's step sets it
         deadline = time.perf_counter() + budget if budget is not None else None
         if self._batched():
             epochs = self._epochs_batched
@@ -549,12 +565,114 @@ class Trainer:
         else:
             epochs = self._epochs_read_once
         scalars, flat, grad, failure = epochs(max_epochs, deadline, should_stop)
-        chunk = self.record(scalars, flat, grad, lr) if len(scalars) else None
+        lrs = self._epoch_lrs if self.scheduler is not None else None  # each epoch's, as the schedule set it
+        chunk = self.record(scalars, flat, grad, lr, lrs) if len(scalars) else None
         if failure is not None:
             self.restore()
             raise TrainingError(failure, chunk)
         self.take_due()
         return chunk
+
+    def _build_schedule(self, config: RunConfig) -> None:
+        """The run's lr scheduler (None without a schedule), torch's own, over the optimizer; for plain gd over a
+        stand-in torch optimizer that only holds the lr, which the hand-written step reads each epoch."""
+        self.scheduler: Any = None
+        self._lr_holder: Any = self.optimizer
+        if config.schedule is None:
+            return
+        from gdtui.engine.schedules import build
+
+        if isinstance(self.optimizer, PlainGD):
+            self._lr_holder = torch.optim.SGD([torch.zeros(1)], lr=config.lr)
+        self._lr_holder._opt_called = True  # stepped through `stepper` (unwrapped): torch would warn otherwise
+        batches = -(-self.data.n_train // config.batch_size) if self._batched() else 1  # type: ignore[operator]
+        self.scheduler = build(
+            config.schedule, self._lr_holder, config.epochs, batches, config.optimizer, config.effective_momentum
+        )
+        self._sync_lr()
+
+    def _sync_lr(self) -> None:
+        """Plain gd's lr from its stand-in (the scheduler's)."""
+        if isinstance(self.optimizer, PlainGD) and self._lr_holder is not self.optimizer:
+            self.optimizer.param_groups[0]["lr"] = self._lr_holder.param_groups[0]["lr"]
+
+    def _schedule_steps(self, batched: bool) -> tuple[Callable[[float], None] | None, Callable[[], None] | None]:
+        """The scheduler's step after each epoch (given the epoch's loss: plateau's) and after each batch
+        (onecycle with mini-batches): (None, None) without a schedule."""
+        scheduler = self.scheduler
+        if scheduler is None:
+            return None, None
+        from torch.optim.lr_scheduler import OneCycleLR, ReduceLROnPlateau
+
+        def per_batch() -> None:
+            scheduler.step()
+            self._sync_lr()
+
+        by_batch = batched and isinstance(scheduler, OneCycleLR)
+        plateau = isinstance(scheduler, ReduceLROnPlateau)
+        lrs, group = self._epoch_lrs, self.optimizer.param_groups[0]
+
+        def tick(loss: float) -> None:
+            if plateau:
+                scheduler.step(loss)
+            elif not by_batch:
+                scheduler.step()
+            self._sync_lr()
+            lrs.append(group["lr"])  # the next epoch's
+
+        return tick, per_batch if by_batch else None
+
+    def _check_schedule_change(self, config: RunConfig) -> None:
+        """What a scheduled run refuses: onecycle's epochs past its total steps, or another optimizer."""
+        from torch.optim.lr_scheduler import OneCycleLR
+
+        if isinstance(self.scheduler, OneCycleLR):
+            batches = -(-self.data.n_train // config.batch_size) if self._batched() else 1  # type: ignore[operator]
+            most = self.scheduler.total_steps // batches
+            if config.epochs > most:
+                raise ConfigError("epochs", f"onecycle's steps end at epoch {most}: the epochs cannot go past it")
+            if config.optimizer != self.config.optimizer:
+                raise ConfigError("optimizer", "onecycle cycles this optimizer's momentum: it cannot change")
+
+    def _carry_schedule(self, config: RunConfig) -> None:
+        """The schedule goes on over a new optimizer: its scheduler's state and the lr it had reached."""
+        old, holder = self.scheduler, self._lr_holder
+        self._build_schedule(config)
+        self.scheduler.load_state_dict(old.state_dict())
+        for group, was in zip(self._lr_holder.param_groups, holder.param_groups):
+            for key in ("lr", "initial_lr"):
+                if key in was:
+                    group[key] = was[key]
+        self._sync_lr()
+
+    def _schedule_state(self) -> dict[str, Any] | None:
+        """The scheduler's state and the lr settings it keeps in the optimizer's groups (a copy)."""
+        if self.scheduler is None:
+            return None
+        groups = [{k: v for k, v in g.items() if k != "params"} for g in self._lr_holder.param_groups]
+        return copy.deepcopy({"scheduler": self.scheduler.state_dict(), "groups": groups})
+
+    def _load_schedule(self, state: Mapping[str, Any]) -> None:
+        if self.scheduler is None:
+            return
+        self.scheduler.load_state_dict(copy.deepcopy(state["scheduler"]))
+        for group, kept in zip(self._lr_holder.param_groups, state["groups"]):
+            group.update(copy.deepcopy(kept))
+        self._sync_lr()
+
+    def _scale_schedule(self, factor: float) -> None:
+        """A new base lr in a scheduled run: the schedule's base lrs and the lr it has reached scale by
+        new/old, and it goes on from there (onecycle's initial, max and min lr alike)."""
+        for group in self._lr_holder.param_groups:
+            for key in ("lr", "initial_lr", "max_lr", "min_lr"):
+                if key in group:
+                    group[key] = group[key] * factor
+        for scheduler in (self.scheduler, *getattr(self.scheduler, "_schedulers", ())):
+            if hasattr(scheduler, "base_lrs"):
+                scheduler.base_lrs = [lr * factor for lr in scheduler.base_lrs]
+            if hasattr(scheduler, "_last_lr"):
+                scheduler._last_lr = [group["lr"] for group in self._lr_holder.param_groups]
+        self._sync_lr()
 
     def restore(self) -> None:
         """Back to exactly where the history ends, after an epoch failed part way (its gradient may have
@@ -564,6 +682,7 @@ class Trainer:
         except Exception:  # the run stays as the failure left it
             return
         self.model, self.optimizer, self._flat_last = twin.model, twin.optimizer, twin._flat_last
+        self.scheduler, self._lr_holder = twin.scheduler, twin._lr_holder
 
     def _batched(self) -> bool:
         size = self.config.batch_size
@@ -598,6 +717,7 @@ class Trainer:
         test = data.has_test
         every = self.CHECKPOINT_EVERY
         step = stepper(optimizer)
+        tick, per_batch = self._schedule_steps(batched=True)
         rule = self._stop_rule()
         summarize = self.summarized
         rows: list[list[float]] = []
@@ -619,6 +739,8 @@ class Trainer:
                     step()
                     if zero:
                         optimizer.zero_grad()
+                    if per_batch is not None:
+                        per_batch()
                 value = sum(losses) / len(losses)
                 square = value if metric_is_loss else sum(squares) / len(squares)
                 held = value
@@ -630,6 +752,8 @@ class Trainer:
                     rows.append([value, square, held, _norm(self._flat_last), *grad])
                 else:
                     rows.append([value, square, held, *model.flat().tolist(), *grad])
+                if tick is not None:
+                    tick(value)
                 if epoch % every == 0:
                     self.checkpoint(epoch)
                 if not isfinite(value) or (summarize and not _finite(rows[-1][1:4])):
@@ -664,6 +788,7 @@ class Trainer:
         single = len(params) == 1 and p0.dim() == 1
         every = self.CHECKPOINT_EVERY
         step = stepper(optimizer)
+        tick = self._schedule_steps(batched=False)[0]
         rule = self._stop_rule()
         summarize = self.summarized  # norms only: a float each for the parameters and the gradient
         losses: list[float] = []
@@ -697,6 +822,8 @@ class Trainer:
                 if test:
                     with torch.inference_mode():
                         tests.append(loss_fn(model(data.x_test), data.y_test).item())
+                if tick is not None:
+                    tick(value)
                 if epoch % every == 0:
                     self.checkpoint(epoch)
                 if not isfinite(value):
@@ -739,6 +866,7 @@ class Trainer:
         snapshot_free = single and isinstance(optimizer, PlainGD)
         every = self.CHECKPOINT_EVERY
         step = stepper(optimizer)
+        tick = self._schedule_steps(batched=False)[0]
         grad_fresh = single and zero
         rule = self._stop_rule()  # with rules, each epoch's loss is read (one synchronisation an epoch)
         losses: list[torch.Tensor] = []
@@ -764,6 +892,8 @@ class Trainer:
                 if test:
                     with torch.inference_mode():
                         tests.append(loss_fn(model(data.x_test), data.y_test))
+                if tick is not None:
+                    tick(float(losses[-1]))
                 if epoch % every == 0:
                     self.checkpoint(epoch)
                 if rule is not None:
@@ -793,7 +923,9 @@ class Trainer:
         k = flat.shape[1]
         return table[:, :3], table[:, 3 : 3 + k], table[:, 3 + k :], failure
 
-    def record(self, scalars: torch.Tensor, flat: torch.Tensor, grad: torch.Tensor, lr: float) -> Chunk:
+    def record(
+        self, scalars: torch.Tensor, flat: torch.Tensor, grad: torch.Tensor, lr: float, lrs: list[float] | None = None
+    ) -> Chunk:
         """Turn a chunk's values (float64 CPU tensors: loss, metric and test loss by epoch; parameters after
         each epoch; gradients) into a Chunk, cut at the first divergent epoch, and extend the history."""
         # the loss, the RMSE's mean square, the test loss and every parameter: any of them overflowing diverges
@@ -820,12 +952,13 @@ class Trainer:
             test_loss=test if self.data.has_test else None,
             params=params,
             grad_norm=grad_norm,
-            lr=lr,
+            lr=lr if lrs is None else lrs[n - 1],
             names=self.history.names,
             status=status,
             preds=preds,
             norm=norm,
             count=len(self.names) if self.summarized else 0,
+            lrs=None if lrs is None else _doubles(lrs[:n]),
         )
         self.history.extend(chunk)
         while self._checkpoints and self._checkpoints[-1].epoch > self.epoch:  # epochs cut after a divergence

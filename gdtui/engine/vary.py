@@ -20,6 +20,7 @@ from gdtui.engine.config import CHECKS, OPTIMIZER_SETTINGS, ConfigError, RunConf
 LANE_FIELDS = (
     "optimizer",
     "lr",
+    "schedule",
     "momentum",
     "loss",
     "epochs",
@@ -63,6 +64,8 @@ def _split(spec: str) -> tuple[str, list[str]]:
         shown = ", ".join(f.replace("_", "-") for f in VARY_FIELDS)
         raise ConfigError("vary", f"{spec!r}: {name.strip()} is not a lane setting; vary one of {shown}")
     split = ";" if field in ("init", "betas") or (field in LIST_FIELDS and ";" in values) else ","
+    if field == "schedule":  # a schedule holds commas: `|` separates schedules
+        split = "|"
     texts = values.split(split)
     if not values.strip() or any(not text.strip() for text in texts):
         raise ConfigError("vary", f"{spec!r}: a value is missing")
@@ -120,6 +123,10 @@ def lane_label(field: str, value: Any) -> str:
         return "centered" if value else "not centered"
     if value is None:
         return f"no {name}"
+    if field == "schedule":
+        from gdtui.engine.schedules import spec
+
+        return f"schedule {spec(value)}"
     if field in ("optimizer", "loss", "model", "activation"):
         return str(value)
     if field == "accumulate_grad":
