@@ -4,6 +4,9 @@ their refusals, --vary, TOML, branches and replays, the exported script and the 
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 import torch
 from click.testing import CliRunner
@@ -247,3 +250,31 @@ def test_a_live_lr_change_scales_the_schedule_and_replays():
     twin = run.replay(6)
     twin.run(10)
     assert list(twin.history.loss) == list(run.history.loss) and list(twin.history.lr) == list(run.history.lr)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--schedule", "step:step_size=3,gamma=0.5"],
+        [
+            "--schedule",
+            "linear-warmup:start_factor=0.2,total_iters=3+cosine",
+            "--optimizer",
+            "sgd",
+            "--momentum",
+            "0.5",
+        ],
+        ["--schedule", "plateau:factor=0.5,patience=1", "--optimizer", "adam", "--lr", "0.5"],
+        ["--schedule", "onecycle:max_lr=1e-5", "--batch-size", "6", "--optimizer", "sgd", "--momentum", "0.9"],
+    ],
+)
+def test_the_exported_script_prints_gdtuis_log(args, tmp_path):
+    runner = CliRunner()
+    log = runner.invoke(cli, ["run", "--epochs", "9", *args]).output
+    path = tmp_path / "run.py"
+    result = runner.invoke(cli, ["export-script", "--epochs", "9", *args, "-o", str(path)])
+    assert result.exit_code == 0, result.output
+    done = subprocess.run([sys.executable, "-I", str(path)], capture_output=True, text=True, timeout=120, cwd="/")
+    assert done.returncode == 0 and "Warning" not in done.stderr, done.stderr
+    expected = [line for line in log.splitlines() if line.startswith("epoch")]
+    assert done.stdout.splitlines() == expected

@@ -199,6 +199,8 @@ class _Writer:
             imports.append("from torch import nn")
         if self.batched:
             imports.append("from torch.utils.data import DataLoader, TensorDataset")
+        if c.schedule is not None:
+            imports.append("from torch.optim import lr_scheduler")
         self.emit(*imports, "")
         device = c.device
         if device == "auto":
@@ -458,9 +460,49 @@ class _Writer:
                 f"    TensorDataset({xt}, {yt}), batch_size={b}, shuffle={c.shuffle}, generator={gen}",
                 ")",
             )
+        if self.start.schedule is not None:
+            self.schedule_code()
         if self.start.patience is not None:
             self.emit("best, since_best = math.inf, 0  # --patience: epochs since the loss last improved")
         self.emit("")
+
+    @property
+    def holder(self) -> str:
+        """What holds the scheduled lr: the optimizer, or plain gd's stand-in."""
+        return "lr_holder" if self.start.optimizer == "gd" else "optimizer"
+
+    def schedule_code(self) -> None:
+        from gdtui.engine.schedules import code, spec
+
+        c, n = self.start, self.n
+        assert c.schedule is not None
+        self.emit("", f"# --schedule {spec(c.schedule)}: torch's own scheduler, stepped after each epoch")
+        if c.optimizer == "gd":
+            self.emit(
+                "# plain gradient descent reads its lr from a stand-in torch optimizer the scheduler drives",
+                f"lr_holder = torch.optim.SGD([torch.zeros(1)], lr={n.lr})",
+            )
+        batches = "len(loader)" if self.batched else "1"
+        self.emit(f"scheduler = {code(c.schedule, self.holder, 'epochs', batches, c.optimizer, c.effective_momentum)}")
+        if c.optimizer == "gd":
+            self.emit(
+                "lr_holder.step()  # it holds no gradient (nothing moves): torch expects a step before the scheduler's",
+                f'{n.lr} = lr_holder.param_groups[0]["lr"]',
+            )
+
+    def schedule_step(self, loss: str) -> list[str]:
+        """The scheduler's step (plateau's on the loss) and, for plain gd, its lr read back."""
+        c = self.start
+        assert c.schedule is not None
+        lines = [f"scheduler.step({loss})" if c.schedule[0][0] == "plateau" else "scheduler.step()"]
+        if c.optimizer == "gd":
+            lines.append(f'{self.n.lr} = lr_holder.param_groups[0]["lr"]')
+        return lines
+
+    @property
+    def by_batch(self) -> bool:
+        """onecycle with mini-batches: its scheduler steps after each batch."""
+        return self.batched and self.start.schedule is not None and self.start.schedule[0][0] == "onecycle"
 
     def _momentum_change(self, i: int) -> bool:
         after, before = self.later[i][1], self.configs[i]
@@ -538,6 +580,8 @@ class _Writer:
         if self.batched:
             body += ["losses = []" if self.rmse_is_loss else "losses, squares = [], []", "for xb, yb in loader:"]
             body += [f"    {s}" for s in self.step_lines("xb", "yb", batch=True)]
+            if self.by_batch:
+                body += [f"    {s}" for s in self.schedule_step("")]
             body.append("value = sum(losses) / len(losses)")
             if not self.rmse_is_loss:
                 body.append("square = sum(squares) / len(squares)")
@@ -550,6 +594,8 @@ class _Writer:
             body = [f"{returned} = {n.step}(params)"]
         self.emit("for epoch in range(1, epochs + 1):")
         self.changes()
+        if c.schedule is not None:
+            self.emit(f'{pad}epoch_lr = {self.holder}.param_groups[0]["lr"]  # the lr the schedule set for this epoch')
         self.emit(*(f"{pad}{s}" for s in body))
         parts = ['f"epoch {epoch}  RMSE: {rmse!r}  loss: {value!r}']
         square = "value" if self.rmse_is_loss else "square"
@@ -563,7 +609,11 @@ class _Writer:
             )
             parts.append("  test loss: {test_loss!r}")
             finite.append("math.isfinite(test_loss)")
+        if c.schedule is not None:
+            parts.append("  lr: {epoch_lr!r}")
         self.emit(f"{pad}rmse = {square}**0.5", f'{pad}print({"".join(parts)}")')
+        if c.schedule is not None and not self.by_batch:
+            self.emit(*(f"{pad}{s}" for s in self.schedule_step("value")))
         self.emit(f"{pad}finite = all(bool(torch.isfinite(p).all()) for p in parameters)")
         finite.append("finite")
         self.emit(
