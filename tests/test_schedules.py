@@ -278,3 +278,13 @@ def test_the_exported_script_prints_gdtuis_log(args, tmp_path):
     assert done.returncode == 0 and "Warning" not in done.stderr, done.stderr
     expected = [line for line in log.splitlines() if line.startswith("epoch")]
     assert done.stdout.splitlines() == expected
+
+
+def test_the_status_line_shows_a_scheduled_runs_last_lr():
+    from gdtui.tui.widgets.status import StatusLine
+
+    status = StatusLine()
+    status.lr = 1e-5  # the config's: the schedule's base lr
+    assert status._lr(False) == "lr 1e-05"
+    status.scheduled_lr = 5e-06  # the last epoch's, from the focused lane's report
+    assert status._lr(False) == "lr 5e-06"

@@ -208,6 +208,8 @@ class RaceView:
         self.lanes.set_lanes(reply.lanes, reply.focus)
         focused = self.lanes.get(self.lanes.focus)
         self.status.stopped = focused.stopped if focused is not None else ""  # "done" says why
+        if focused is None or focused.config.schedule is None:
+            self.status.scheduled_lr = None
         self._changed()
 
     def on_results(self, reply: p.Results) -> None:
@@ -216,6 +218,7 @@ class RaceView:
         if reply.lane == self.lanes.focus:
             self.log.add_chunk(reply.chunk)
             self.plot.set_preds(reply.chunk.preds)
+            self._scheduled_lr(reply.lane, reply.chunk.lr)
         self._changed()
 
     def on_history(self, reply: p.History) -> None:
@@ -225,7 +228,13 @@ class RaceView:
             self.log.add_chunk(tail)
             self.plot.set_preds(tail.preds)
             self.status.epoch = tail.last
+            self._scheduled_lr(reply.lane, tail.lr)
         self._changed()
+
+    def _scheduled_lr(self, lane_id: int, lr: float) -> None:
+        """The status line's lr: a scheduled lane's last epoch's (the config's lr is the schedule's base)."""
+        lane = self.lanes.get(lane_id)
+        self.status.scheduled_lr = lr if lane is not None and lane.config.schedule is not None else None
 
     def on_applied(self, reply: p.Applied) -> None:
         """A live change a lane took."""

@@ -29,6 +29,9 @@ class StatusLine(Static):
     # Set from the app's config whenever it may have changed (app._show_status): always a redraw, so the limit,
     # which depends on the optimizer and momentum read from that config, follows a live change of either.
     lr = reactive(0.0, always_update=True)
+    # a scheduled run's lr: its last epoch's, as the schedule set it (the race view sets it from each report of the
+    # focused lane); None: the config's lr is the run's
+    scheduled_lr: reactive[float | None] = reactive(None)
     # plain gradient descent's 2/λmax for the focused lane (its curvature, from the session); the limit shown is
     # the focused optimizer's, a multiple of it
     limit: reactive[float | None] = reactive(None)
@@ -91,7 +94,8 @@ class StatusLine(Static):
         2/λmax for gd and plain sgd, (2+2β)/λmax with heavy-ball momentum, 2(1+β)/((1+2β)λmax) with Nesterov's,
         none for an adaptive optimizer; "(local)" for an mlp, "(full batch)" with mini-batches. Without the app's
         config (a status line on its own), plain gradient descent's."""
-        lr = f"lr {self.lr:g}"
+        now = self.lr if self.scheduled_lr is None else self.scheduled_lr
+        lr = f"lr {now:g}"
         config = self._config()
         found = (1.0, PLAIN) if config is None else relative_limit(config)
         if found is None:
@@ -103,7 +107,7 @@ class StatusLine(Static):
         if self.limit is None:
             return lr
         limit = factor * self.limit
-        compare = ">" if self.lr > limit else "<"
+        compare = ">" if now > limit else "<"
         lr += f"{compare}{label} {limit:.3g}" if short else f" {compare} {label} {limit:.3g}"
         said = notes(config) if config is not None else ()
         return lr + (f" ({', '.join(said)})" if said else "")
