@@ -117,7 +117,9 @@ def test_the_epochs_to_a_target_are_those_of_a_literal_loop():
     assert counted == first
     gd_literal = literal_losses(trainer, 3e-5, 0.0, 3_000)
     reached = gd_literal[-1] * (1 + 1e-12)  # the loss the loop prints at epoch 3,000 (it falls every epoch)
-    assert epochs_to(p, start, 3e-5, 0.0, reached) == next(k + 1 for k, loss in enumerate(gd_literal) if loss <= reached)
+    assert epochs_to(p, start, 3e-5, 0.0, reached) == next(
+        k + 1 for k, loss in enumerate(gd_literal) if loss <= reached
+    )
     assert epochs_to(p, start, lr, beta, p.loss_min * 0.99) is None  # below the least squares: unreachable
     assert epochs_to(p, start, 4e-5, 0.0, reached) is None  # above 2/λmax: it diverges
     assert rate(p, 4e-5, 0.0) > 1
@@ -173,3 +175,68 @@ def test_the_rate_map_is_each_directions_2x2_iteration_written_out():
     assert KINDS[int(kinds(np.array(1.0), 1e-4, 0.9))] == "monotone"
     assert KINDS[int(kinds(np.array(1.0), 0.5, 0.9))] == "ripples"
     assert KINDS[int(slow[0, 0])] == "monotone" and KINDS[int(fast[0, 3])] == "divergence"
+
+
+def test_weight_decay_and_dampening_are_predicted_against_torchs_sgd_in_a_literal_loop(capsys):
+    for decay, dampening, beta in ((0.5, 0.0, 0.0), (0.5, 0.3, 0.9), (0.0, 0.6, 0.9)):
+        cfg = resolve(
+            "fastai-quadratic",
+            optimizer="sgd",
+            momentum=beta or None,
+            weight_decay=decay or None,
+            dampening=dampening or None,
+            epochs=1000,
+            dtype="float64",
+        )
+        trainer = Trainer(cfg)
+        t, y = trainer.data.x_train.double(), trainer.data.y_train.double()
+        params = trainer.initial.double().clone().requires_grad_()
+        optimizer = torch.optim.SGD([params], lr=cfg.lr, momentum=beta, dampening=dampening, weight_decay=decay)
+        literal = []
+        for _ in range(1000):
+            a, b, c = params
+            loss = ((a * t**2 + b * t + c - y) ** 2).mean()  # the loss the log prints (no decay term in it)
+            literal.append(loss.item())
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+        found = of_trainer(trainer)
+        start = State.at(found.problem, trainer.initial.double().numpy())
+        predicted = losses_at(found.problem, start, cfg.lr, beta, [1, 2, 10, 100, 1000], dampening)[0]
+        for epoch, loss in zip((1, 2, 10, 100, 1000), predicted):
+            assert math.isclose(loss, literal[epoch - 1], rel_tol=1e-9), (decay, dampening, epoch)
+        if decay:  # every eigenvalue raised by the decay
+            plain = problem(trainer)
+            np.testing.assert_allclose(found.problem.eigenvalues, plain.eigenvalues + decay, rtol=1e-12)
+        args = ["theory", "--preset", "fastai-quadratic", "--optimizer", "sgd", "--json", "--epochs-at", "100"]
+        args += ["--weight-decay", str(decay)] if decay else []
+        args += ["--dampening", str(dampening), "--momentum", str(beta)] if dampening else []
+        assert main(args) == 0
+        printed = json.loads(capsys.readouterr().out)
+        assert printed["applies"] and math.isclose(printed["predicted"][0]["loss"], literal[99], rel_tol=1e-6)
+
+
+def test_the_status_lines_limit_takes_weight_decay_and_dampening_as_torchs_sgd_does():
+    from gdtui.engine.limits import lr_limit
+
+    lam = np.array([0.5, 4.0])
+    for decay, dampening, beta in ((0.5, 0.0, 0.0), (0.5, 0.4, 0.9), (0.0, 0.4, 0.5)):
+        cfg = resolve(
+            "fastai-quadratic",
+            optimizer="sgd",
+            momentum=beta or None,
+            weight_decay=decay or None,
+            dampening=dampening or None,
+        )
+        found = lr_limit(cfg, float(lam[-1]))
+        assert found is not None
+        for factor, bounded in ((0.98, True), (1.02, False)):
+            params = torch.tensor([1.0, 1.0], dtype=torch.float64, requires_grad=True)
+            optimizer = torch.optim.SGD(
+                [params], lr=factor * found[0], momentum=beta, dampening=dampening, weight_decay=decay
+            )
+            for _ in range(3000):
+                optimizer.zero_grad()
+                (0.5 * (torch.tensor(lam) * params**2).sum()).backward()
+                optimizer.step()
+            assert (params.abs().max().item() < 1.0) == bounded, (decay, dampening, beta, factor)

@@ -42,7 +42,7 @@ def theory(epochs_at: str | None, lane: int, as_json: bool, **options: Any) -> N
     from gdtui.engine.device import DeviceError
     from gdtui.engine.dynamics import applies
     from gdtui.engine.lanes import Race
-    from gdtui.engine.theory import losses_at, of_trainer, problem
+    from gdtui.engine.theory import State, losses_at, of_trainer
 
     wanted = _epochs(epochs_at)
     record = record_from(options)
@@ -61,11 +61,10 @@ def theory(epochs_at: str | None, lane: int, as_json: bool, **options: Any) -> N
         raise click.BadParameter(str(error), param_hint="'--data'") from None
     trainer = race.lanes[lane - 1].trainer
     found = of_trainer(trainer)
-    from gdtui.engine.theory import State
-
-    p = problem(trainer)
+    p = found.problem
     start = State.at(p, trainer.initial.cpu().double().numpy())
-    losses = losses_at(p, start, found.lr, found.momentum, wanted)[0].tolist() if wanted else []
+    damp = found.dampening
+    losses = losses_at(p, start, found.lr, found.momentum, wanted, damp)[0].tolist() if wanted else []
     predicted = [{"epoch": e, "loss": float(loss), "rmse": p.rmse(float(loss))} for e, loss in zip(wanted, losses)]
     if as_json:
         click.echo(json.dumps({"applies": True, **found.record(), "predicted": predicted}))

@@ -66,7 +66,4 @@ def applies(config: RunConfig, model_linear: bool = True) -> str | None:
         return "accumulated gradients: each step adds every gradient since the start (zero_grad is not called)"
     if config.optimizer not in ("gd", "sgd"):
         return f"{config.optimizer} is not gradient descent with heavy-ball momentum (gd, sgd)"
-    if config.weight_decay or config.dampening:  # another step: θ's own pull, a damped buffer
-        setting = "weight decay" if config.weight_decay else "dampening"
-        return f"sgd with a {setting} is not the theory's step (θ ← θ - lr·v, v ← βv + ∇L)"
     return None

@@ -77,7 +77,10 @@ def lr_limit(config: RunConfig, lambda_max: float) -> tuple[float, str] | None:
     if found is None or not (math.isfinite(lambda_max) and lambda_max > 0):
         return None
     factor, form = found
-    return factor * 2.0 / lambda_max, form
+    # sgd's weight decay raises every eigenvalue by it; dampening scales what the momentum buffer takes in
+    decay = config.weight_decay or 0.0
+    damped = (config.dampening or 0.0) if config.effective_momentum > 0 else 0.0
+    return factor * 2.0 / ((lambda_max + decay) * (1.0 - damped)), form
 
 
 def notes(config: RunConfig) -> tuple[str, ...]:

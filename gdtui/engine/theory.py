@@ -43,6 +43,21 @@ class Problem:
     minimum: Floats
     loss_min: float
     per_point: float  # 1 for MSE, n for SSE
+    weights: Floats | None = None  # with weight decay: the loss's own eigenvalues (`eigenvalues` are A + wd·I's)
+    offset: Floats | None = None  # with weight decay: where the step's minimum lies from the loss's, by direction
+
+    @property
+    def loss_weights(self) -> Floats:
+        return self.eigenvalues if self.weights is None else self.weights
+
+    @property
+    def loss_offset(self) -> Floats:
+        return np.zeros_like(self.eigenvalues) if self.offset is None else self.offset
+
+    @property
+    def floor(self) -> float:
+        """The least loss the step reaches: L*, or with weight decay the loss at its own minimum."""
+        return self.loss_min + 0.5 * float(self.loss_offset**2 @ self.loss_weights)
 
     @property
     def positive(self) -> Floats:
@@ -94,23 +109,44 @@ def problem(trainer: Trainer) -> Problem:
     return Problem(trainer.names, eigenvalues, vectors, minimum, loss_min, 1.0 if trainer.config.loss == "mse" else n)
 
 
-def _matrices(p: Problem, lr: float, beta: float) -> Floats:
+def decayed(p: Problem, decay: float) -> Problem:
+    """The problem sgd's weight decay makes of `p`: its step follows A + decay·I (every eigenvalue raised by it)
+    toward that matrix's own minimum, while the loss the log prints stays `p`'s."""
+    if not decay:
+        return p
+    lam, q = p.eigenvalues, p.vectors
+    mu = lam + decay
+    shrink = q @ np.diag(lam / mu) @ q.T @ p.minimum  # the minimum of L + decay/2·|θ|²
+    offset = q.T @ (shrink - p.minimum)
+    return Problem(p.names, mu, q, shrink, p.loss_min, p.per_point, lam, offset)
+
+
+def for_config(p: Problem, config: RunConfig) -> Problem:
+    return decayed(p, config.weight_decay or 0.0)
+
+
+def _damped(beta: float, dampening: float) -> float:
+    """The dampening that acts: torch's buffer takes (1 - dampening)·gradient, and there is no buffer at β = 0."""
+    return dampening if beta > 0 else 0.0
+
+
+def _matrices(p: Problem, lr: float, beta: float, dampening: float = 0.0) -> Floats:
     """Each direction's step (z, v) ← M(z, v), stacked: (n, 2, 2)."""
-    lam = p.eigenvalues
+    lam = p.eigenvalues * (1 - _damped(beta, dampening))
     m = np.empty((len(lam), 2, 2))
     m[:, 0, 0], m[:, 0, 1], m[:, 1, 0], m[:, 1, 1] = 1 - lr * lam, -lr * beta, lam, beta
     return m
 
 
-def rates(p: Problem, lr: float, beta: float) -> Floats:
+def rates(p: Problem, lr: float, beta: float, dampening: float = 0.0) -> Floats:
     """Each direction's rate: the largest modulus of its step's eigenvalues (gd: |1 - lr·λ|)."""
-    return dynamics.rates(p.eigenvalues, lr, beta)
+    return dynamics.rates(p.eigenvalues, lr * (1 - _damped(beta, dampening)), beta)
 
 
-def rate(p: Problem, lr: float, beta: float) -> float:
+def rate(p: Problem, lr: float, beta: float, dampening: float = 0.0) -> float:
     """The run's rate: its slowest direction's (directions of eigenvalue 0 left out)."""
     shaped = p.eigenvalues > max(float(p.eigenvalues[-1]), 0.0) * 1e-12
-    return float(rates(p, lr, beta)[shaped].max()) if shaped.any() else 0.0
+    return float(rates(p, lr, beta, dampening)[shaped].max()) if shaped.any() else 0.0
 
 
 @dataclass
@@ -119,54 +155,78 @@ class State:
 
     z: Floats
     v: Floats
+    fresh: bool = False  # no momentum buffer yet: torch's first step puts the gradient in it, undamped
 
     @classmethod
     def at(cls, p: Problem, params: Any, buffer: Any = None) -> State:
         z = p.vectors.T @ (np.asarray(params, np.float64) - p.minimum)
         v = np.zeros_like(z) if buffer is None else p.vectors.T @ np.asarray(buffer, np.float64)
-        return cls(z, v)
+        return cls(z, v, buffer is None)
+
+
+def _first(p: Problem, state: State, lr: float, beta: float, dampening: float) -> State | None:
+    """The first step by hand where the matrix would be wrong: a fresh buffer that dampening would damp."""
+    if not (state.fresh and _damped(beta, dampening)):
+        return None
+    v = p.eigenvalues * state.z
+    return State(state.z - lr * v, v)
 
 
 def _loss(p: Problem, z: Floats) -> Floats:
     """The loss at errors z (..., n)."""
-    return p.loss_min + 0.5 * (z * z) @ p.eigenvalues
+    shifted = z + p.loss_offset
+    return p.loss_min + 0.5 * (shifted * shifted) @ p.loss_weights
 
 
 def _advance(m: Floats, state: State, steps: int) -> State:
+    if steps == 0:
+        return state
     power = np.linalg.matrix_power(m, steps) if steps else np.broadcast_to(np.eye(2), m.shape)
     zv = np.einsum("nij,nj->ni", power, np.stack([state.z, state.v], axis=1))
     return State(zv[:, 0], zv[:, 1])
 
 
-def losses_at(p: Problem, state: State, lr: float, beta: float, epochs: Any) -> tuple[Floats, Floats]:
+def losses_at(
+    p: Problem, state: State, lr: float, beta: float, epochs: Any, dampening: float = 0.0
+) -> tuple[Floats, Floats]:
     """The log's loss at each of `epochs` (ascending, ≥ 1: the loss before that epoch's step, from `state` as
     it stands before epoch 1), and each direction's share of it above L* (½λz²): (len,), (len, n)."""
-    m = _matrices(p, lr, beta)
+    m = _matrices(p, lr, beta, dampening)
     wanted = np.asarray(epochs, np.int64)
     out = np.empty(len(wanted))
     parts = np.empty((len(wanted), len(p.eigenvalues)))
     done, now = 0, state
     with np.errstate(over="ignore", invalid="ignore"):
         for k, epoch in enumerate(wanted.tolist()):
+            if done == 0 and epoch > 1 and (first := _first(p, now, lr, beta, dampening)) is not None:
+                now, done = first, 1
             now = _advance(m, now, epoch - 1 - done)
             done = epoch - 1
-            parts[k] = 0.5 * p.eigenvalues * now.z * now.z
+            shifted = now.z + p.loss_offset
+            parts[k] = 0.5 * p.loss_weights * shifted * shifted
             out[k] = p.loss_min + parts[k].sum()
     return out, parts
 
 
-def epochs_to(p: Problem, state: State, lr: float, beta: float, target_loss: float) -> int | None:
-    """The first epoch whose log loss is at or below `target_loss` (None: never: the target is below L*, or
-    the run does not converge); past SCAN_LIMIT epochs of a momentum run, estimated from its rate."""
-    if target_loss <= p.loss_min:
+def epochs_to(
+    p: Problem, state: State, lr: float, beta: float, target_loss: float, dampening: float = 0.0
+) -> int | None:
+    """The first epoch whose log loss is at or below `target_loss` (None: never: the target is below the least
+    loss the step reaches, or the run does not converge); past SCAN_LIMIT epochs of a momentum run, estimated
+    from its rate."""
+    if target_loss <= p.floor:
         return None
     if _loss(p, state.z) <= target_loss:
         return 1
-    r = rate(p, lr, beta)
+    r = rate(p, lr, beta, dampening)
     if r >= 1:
         return None
-    m = _matrices(p, lr, beta)
-    if beta == 0:  # every direction shrinks monotonically: bisect on the closed form
+    first = _first(p, state, lr, beta, dampening)
+    if first is not None:  # torch's first step, by hand; the matrix from the second on
+        after = epochs_to(p, first, lr, beta, target_loss, dampening)
+        return None if after is None else after + 1
+    m = _matrices(p, lr, beta, dampening)
+    if beta == 0 and p.offset is None:  # every direction shrinks monotonically: bisect on the closed form
         lo, hi = 1, 2
         while losses_at(p, state, lr, beta, [hi])[0][0] > target_loss:
             lo, hi = hi, hi * 2
@@ -190,7 +250,7 @@ def epochs_to(p: Problem, state: State, lr: float, beta: float, target_loss: flo
             if len(below):
                 return start + int(below[0]) + 1
             zv = np.einsum("nij,nj->ni", jump, zv)
-    gap = (_loss(p, zv[:, 0]) - p.loss_min) / (target_loss - p.loss_min)
+    gap = (_loss(p, zv[:, 0]) - p.floor) / (target_loss - p.floor)
     return SCAN_LIMIT + math.ceil(math.log(max(float(gap), 1.0)) / (-2 * math.log(r)))
 
 
@@ -207,7 +267,7 @@ def best_pair(p: Problem) -> tuple[float, float]:
     return (2.0 / (s1 + sn)) ** 2, ((sn - s1) / (sn + s1)) ** 2
 
 
-def toward_stability(p: Problem, lr: float, beta: float) -> tuple[float, float]:
+def toward_stability(p: Problem, lr: float, beta: float, dampening: float = 0.0) -> tuple[float, float]:
     """`lr` rounded down and `beta` up to the fewest digits (SHOWN or more) whose pair still converges: the
     optima sit within parts per million of the stability edge, and a pair rounded to nearest may cross it."""
     for digits in range(SHOWN, 17):
@@ -215,7 +275,7 @@ def toward_stability(p: Problem, lr: float, beta: float) -> tuple[float, float]:
         shown_lr = math.floor(lr / 10**exponent) * 10**exponent
         shown_lr = float(f"{shown_lr:.{digits}g}")
         shown_beta = beta if beta == 0 else min(math.ceil(beta * 10**digits) / 10**digits, float(np.nextafter(1, 0)))
-        if rate(p, shown_lr, shown_beta) < 1:
+        if rate(p, shown_lr, shown_beta, dampening) < 1:
             return shown_lr, shown_beta
     return lr, beta
 
@@ -239,6 +299,7 @@ class Theory:
     best_pair_rate: float
     best_pair_epochs: int | None
     lr_limit: float  # the stability edge at the run's momentum, (2 + 2β)/λmax
+    dampening: float = 0.0
     notes: tuple[str, ...] = field(default_factory=tuple)
 
     @property
@@ -246,7 +307,7 @@ class Theory:
         """The index of the run's slowest direction."""
         lam = self.problem.eigenvalues
         shaped = lam > max(float(lam[-1]), 0.0) * 1e-12
-        r = np.where(shaped, rates(self.problem, self.lr, self.momentum), -1.0)
+        r = np.where(shaped, rates(self.problem, self.lr, self.momentum, self.dampening), -1.0)
         return int(np.argmax(r))
 
     def line(self) -> str:
@@ -301,37 +362,42 @@ def _count(epochs: int | None) -> str:
     return f"{epochs:,}"
 
 
-def theory(p: Problem, config: RunConfig, state: State) -> Theory:
-    """The theory of `config`'s settings on problem `p`, from `state`."""
-    lr, beta = config.lr, config.effective_momentum
+def theory(loss: Problem, config: RunConfig, params: Any, buffer: Any = None) -> Theory:
+    """The theory of `config`'s settings on the loss `loss`, from `params` (and the momentum buffer, if any):
+    with weight decay, of the step's own problem (gdtui.engine.theory.decayed); with dampening, its buffer
+    takes (1 - dampening)·gradient, so the best pair's lr is raised by 1/(1 - dampening)."""
+    p = for_config(loss, config)
+    state = State.at(p, params, buffer)
+    lr, beta, damp = config.lr, config.effective_momentum, config.dampening or 0.0
     target = config.target_rmse if config.target_rmse is not None else p.rmse(p.loss_min) * 1.01
     target_loss = p.loss_of_rmse(target)
     blr = best_lr(p)
-    pair = best_pair(p)
+    pair_lr, pair_beta = best_pair(p)
+    pair = (pair_lr / (1 - damp), pair_beta)
     start = State.at(p, p.minimum + p.vectors @ state.z)  # the same errors, its buffer empty (a fresh start)
     return Theory(
         problem=p,
         lr=lr,
         momentum=beta,
-        rate=rate(p, lr, beta),
+        rate=rate(p, lr, beta, damp),
         target_rmse=target,
-        epochs=epochs_to(p, state, lr, beta, target_loss),
+        epochs=epochs_to(p, state, lr, beta, target_loss, damp),
         best_lr=blr,
         best_lr_shown=toward_stability(p, blr, 0.0)[0],
         best_lr_rate=rate(p, blr, 0.0),
         best_lr_epochs=epochs_to(p, start, blr, 0.0, target_loss),
         best_pair=pair,
-        best_pair_shown=toward_stability(p, *pair),
-        best_pair_rate=rate(p, *pair),
-        best_pair_epochs=epochs_to(p, start, *pair, target_loss),
-        lr_limit=(2 + 2 * beta) / float(p.eigenvalues[-1]),
+        best_pair_shown=toward_stability(p, *pair, damp),
+        best_pair_rate=rate(p, *pair, damp),
+        best_pair_epochs=epochs_to(p, start, *pair, target_loss, damp),
+        lr_limit=(2 + 2 * beta) / ((1 - _damped(beta, damp)) * float(p.eigenvalues[-1])),
+        dampening=damp,
     )
 
 
 def of_trainer(trainer: Trainer) -> Theory:
     """The theory of `trainer`'s run from its initial parameters (gdtui theory)."""
-    p = problem(trainer)
-    return theory(p, trainer.start_config, State.at(p, trainer.initial.cpu().double().numpy()))
+    return theory(problem(trainer), trainer.start_config, trainer.initial.cpu().double().numpy())
 
 
 def segments(trainer: Trainer) -> list[tuple[int, RunConfig]]:
@@ -350,15 +416,16 @@ def predicted_run(trainer: Trainer, epochs: Any) -> tuple[Floats, Floats]:
     the last one on to the epoch budget. Returns the losses and each direction's share above L*."""
     from gdtui.engine.landscape import params_at
 
-    p = problem(trainer)
+    loss = problem(trainer)
     wanted = np.asarray(epochs, np.int64)
-    out, parts = np.empty(len(wanted)), np.empty((len(wanted), len(p.names)))
+    out, parts = np.empty(len(wanted)), np.empty((len(wanted), len(loss.names)))
     cuts = segments(trainer)
     for k, (begin, config) in enumerate(cuts):
         end = cuts[k + 1][0] if k + 1 < len(cuts) else None
         mine = (wanted > begin) & (wanted <= end if end is not None else True)
         if not mine.any():
             continue
+        p = for_config(loss, config)
         if begin == 0:
             state = State.at(p, trainer.initial.cpu().double().numpy())
         else:
@@ -366,7 +433,8 @@ def predicted_run(trainer: Trainer, epochs: Any) -> tuple[Floats, Floats]:
             lr_step = trainer.history.lr[begin - 1]
             beta = cuts[k - 1][1].effective_momentum
             state = State.at(p, after, (before - after) / lr_step if beta > 0 and lr_step > 0 else None)
-        losses, shares = losses_at(p, state, config.lr, config.effective_momentum, wanted[mine] - begin)
+        damp = config.dampening or 0.0
+        losses, shares = losses_at(p, state, config.lr, config.effective_momentum, wanted[mine] - begin, damp)
         out[mine], parts[mine] = losses, shares
     return out, parts
 
@@ -381,12 +449,13 @@ def report(trainer: Trainer) -> Generator[None, None, dict[str, Any]]:
         why = "a segment of the run is outside the theory (its optimizer or loss changed)"
     if why is not None:
         return {"why": why}
-    p = problem(trainer)
+    loss = problem(trainer)
     yield
     config = trainer.config
     from gdtui.engine.landscape import params_at
 
-    found = theory(p, config, State.at(p, params_at(trainer)))
+    found = theory(loss, config, params_at(trainer))
+    p = found.problem
     yield
     budget = max(config.epochs, trainer.epoch, 1)
     epochs = np.unique(np.concatenate([np.linspace(1, budget, 300), np.geomspace(1, budget, 100)]).astype(np.int64))
@@ -398,7 +467,15 @@ def report(trainer: Trainer) -> Generator[None, None, dict[str, Any]]:
         f" · least squares RMSE {p.rmse(p.loss_min):.6g}",
         *(
             f"λ {p.eigenvalues[i]:<10.3g} {p.direction(i):<28} × {r:.7g} an epoch{' (slowest)' if i == k else ''}"
-            for i, r in enumerate(rates(p, found.lr, beta).tolist())
+            for i, r in enumerate(rates(p, found.lr, beta, found.dampening).tolist())
+        ),
+        *(
+            [
+                f"weight decay {config.weight_decay:g}: every eigenvalue raised by it; the step's minimum is not the "
+                f"least squares': its RMSE {p.rmse(p.floor):.6g}"
+            ]
+            if config.weight_decay
+            else []
         ),
         f"at lr {found.lr:g}, momentum {beta:g}: rate {found.rate:.7g}; stable below lr (2+2β)/λmax "
         f"{found.lr_limit:.6g}; RMSE {found.target_rmse:.4g} in {_count(found.epochs)} epochs",
