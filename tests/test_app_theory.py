@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import math
 
-from gdtui.engine.trainer import Trainer
 from gdtui.engine.theory import best_lr, best_pair, problem
+from gdtui.engine.trainer import Trainer
 from gdtui.tui.app import GdtuiApp
 from tests.test_audit_app import caught_up
 from tests.tui_helpers import config, drawn, ready, wait_for

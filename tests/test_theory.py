@@ -84,7 +84,7 @@ def test_the_rates_the_best_lr_and_the_best_pair_rounded_toward_stability():
     l1, ln = lam[0], lam[-1]
     kappa = ln / l1
     assert math.isclose(found.rate, max(abs(1 - 1e-5 * v) for v in lam), rel_tol=1e-12)
-    assert math.isclose(1 - found.rate, 2.6e-6, rel_tol=0.01)  # "1 − 2.6e-6 an epoch at lr 1e-5"
+    assert math.isclose(1 - found.rate, 2.6e-6, rel_tol=0.01)  # "1 - 2.6e-6 an epoch at lr 1e-5"
     assert math.isclose(found.best_lr, 2 / (l1 + ln), rel_tol=1e-10)
     assert math.isclose(found.best_lr_rate, (kappa - 1) / (kappa + 1), rel_tol=1e-9)
     lr, beta = found.best_pair
