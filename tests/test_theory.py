@@ -12,6 +12,7 @@ import torch
 
 from gdtui.cli import main
 from gdtui.engine import resolve
+from gdtui.engine.schedules import check_schedule
 from gdtui.engine.theory import State, epochs_to, losses_at, of_trainer, predicted_run, problem, rate
 from gdtui.engine.trainer import Trainer
 
@@ -240,3 +241,46 @@ def test_the_status_lines_limit_takes_weight_decay_and_dampening_as_torchs_sgd_d
                 (0.5 * (torch.tensor(lam) * params**2).sum()).backward()
                 optimizer.step()
             assert (params.abs().max().item() < 1.0) == bounded, (decay, dampening, beta, factor)
+
+
+def test_a_scheduled_run_is_predicted_with_torchs_scheduler_and_its_path_against_the_edge():
+    from gdtui.engine.theory import report, schedule_path, scheduled_losses
+
+    for optimizer, beta, spec in (("gd", 0.0, "step:step_size=30,gamma=0.5"), ("sgd", 0.9, "cosine")):
+        cfg = resolve(
+            "fastai-quadratic", optimizer=optimizer, momentum=beta or None, epochs=120, dtype="float64", lr=3e-5
+        ).replace(schedule=check_schedule(spec))
+        trainer = Trainer(cfg)
+        t, y = trainer.data.x_train.double(), trainer.data.y_train.double()
+        params = trainer.initial.double().clone().requires_grad_()
+        optimizer_ = torch.optim.SGD([params], lr=cfg.lr, momentum=beta)
+        scheduler = (
+            torch.optim.lr_scheduler.StepLR(optimizer_, step_size=30, gamma=0.5)
+            if spec.startswith("step")
+            else torch.optim.lr_scheduler.CosineAnnealingLR(optimizer_, T_max=120)
+        )
+        literal = []
+        for _ in range(120):
+            a, b, c = params
+            loss = ((a * t**2 + b * t + c - y) ** 2).mean()
+            literal.append(loss.item())
+            optimizer_.zero_grad()
+            loss.backward()
+            optimizer_.step()
+            scheduler.step()
+        path = schedule_path(cfg, 120)
+        assert path is not None
+        found = of_trainer(trainer)
+        start = State.at(found.problem, trainer.initial.double().numpy())
+        predicted = scheduled_losses(found.problem, start, *path, [1, 31, 60, 120])[0]
+        for epoch, loss in zip((1, 31, 60, 120), predicted):
+            assert math.isclose(loss, literal[epoch - 1], rel_tol=1e-9), (spec, epoch)
+        trainer.run(120)
+        assert list(path[0]) == list(trainer.history.lr)  # the lrs the run took
+        generator = report(trainer)
+        try:
+            while True:
+                next(generator)
+        except StopIteration as done:
+            shown = done.value
+        assert shown["why"] is None and shown["sweep"] and "stability edge" in shown["lines"][-1]

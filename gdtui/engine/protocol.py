@@ -420,6 +420,7 @@ class TheoryKnown:
     best_lr: float | None = None
     best_pair: tuple[float, float] | None = None
     eigenvalues: tuple[float, ...] = ()  # those that shape the loss (above 0), ascending: the rate map's
+    sweep: tuple[tuple[float, float], ...] = ()  # a schedule's (lr, momentum) at the sample epochs
 
 
 Reply = (

@@ -439,6 +439,57 @@ def predicted_run(trainer: Trainer, epochs: Any) -> tuple[Floats, Floats]:
     return out, parts
 
 
+SCHEDULED_UP_TO = 50_000  # epochs a scheduled run is predicted epoch by epoch (its lr changes every epoch)
+
+
+def schedule_path(config: RunConfig, epochs: int) -> tuple[Floats, Floats] | None:
+    """The lr and momentum of each epoch 1..`epochs` of a full-batch run under `config`'s schedule, as torch's
+    scheduler sets them (gdtui.engine.schedules.build over a stand-in optimizer); None without a schedule, or
+    with one that follows the loss (plateau)."""
+    if config.schedule is None or any(name == "plateau" for name, _ in config.schedule):
+        return None
+    import torch
+
+    from gdtui.engine.schedules import build
+
+    beta = config.effective_momentum
+    holder = torch.optim.SGD([torch.zeros(1)], lr=config.lr, momentum=beta)
+    holder._opt_called = True  # type: ignore[attr-defined]  # stepped by hand: torch would warn otherwise
+    scheduler = build(config.schedule, holder, config.epochs, 1, config.optimizer, beta)
+    lrs, betas = np.empty(epochs), np.empty(epochs)
+    for k in range(epochs):
+        group = holder.param_groups[0]
+        lrs[k], betas[k] = group["lr"], group.get("momentum", beta)
+        if k + 1 < min(epochs, config.epochs):
+            scheduler.step()
+    return lrs, betas
+
+
+def scheduled_losses(
+    p: Problem, state: State, lrs: Floats, betas: Floats, epochs: Any, dampening: float = 0.0
+) -> tuple[Floats, Floats]:
+    """As `losses_at`, the lr and momentum of each epoch given (`lrs[k]`, `betas[k]`: epoch k + 1's step)."""
+    wanted = set(np.asarray(epochs, np.int64).tolist())
+    last = max(wanted)
+    out, parts = [], []
+    z, v, fresh = state.z.copy(), state.v.copy(), state.fresh
+    with np.errstate(over="ignore", invalid="ignore"):
+        for epoch in range(1, last + 1):
+            if epoch in wanted:
+                shifted = z + p.loss_offset
+                share = 0.5 * p.loss_weights * shifted * shifted
+                parts.append(share)
+                out.append(p.loss_min + share.sum())
+            if epoch == last:
+                break
+            lr, beta = float(lrs[epoch - 1]), float(betas[epoch - 1])
+            g = p.eigenvalues * z
+            v = g if fresh or beta == 0 else beta * v + (1 - _damped(beta, dampening)) * g
+            fresh = beta == 0  # a buffer from the first momentum step on
+            z = z - lr * v
+    return np.array(out), np.array(parts)
+
+
 def report(trainer: Trainer) -> Generator[None, None, dict[str, Any]]:
     """What the TUI's Theory view shows of the focused lane, a stage at a time (the session reads its pipe
     between): `why` it does not apply, or its lines, the predicted RMSE at sample epochs up to the epoch budget
@@ -459,7 +510,27 @@ def report(trainer: Trainer) -> Generator[None, None, dict[str, Any]]:
     yield
     budget = max(config.epochs, trainer.epoch, 1)
     epochs = np.unique(np.concatenate([np.linspace(1, budget, 300), np.geomspace(1, budget, 100)]).astype(np.int64))
-    losses, shares = predicted_run(trainer, epochs)
+    path = schedule_path(config, budget) if config.schedule is not None and budget <= SCHEDULED_UP_TO else None
+    sweep: tuple[tuple[float, float], ...] = ()
+    schedule_line: list[str] = []
+    if config.schedule is not None:
+        if path is None or trainer.changes:
+            why_not = "a live change" if path is not None else "its lr follows the loss, or it is too long"
+            return {"why": f"a scheduled run the theory does not predict ({why_not}): the loss curve shows the run"}
+        lrs, betas = path
+        losses, shares = scheduled_losses(
+            p, State.at(p, trainer.initial.cpu().double().numpy()), lrs, betas, epochs, found.dampening
+        )
+        edge = (2 + 2 * betas) / ((1 - _damped(float(betas.max()), found.dampening)) * float(p.eigenvalues[-1]))
+        above = np.nonzero(lrs > edge)[0]
+        crossing = f"above it at epochs {above[0] + 1:,} to {above[-1] + 1:,}" if len(above) else "never above it"
+        schedule_line = [
+            f"the schedule's lr goes from {lrs.min():.4g} to {lrs.max():.4g} against the stability edge "
+            f"{edge.min():.4g}: {crossing} (its path is the line on the rate map)"
+        ]
+        sweep = tuple((float(lr), float(b)) for lr, b in zip(lrs[epochs - 1], betas[epochs - 1]))
+    else:
+        losses, shares = predicted_run(trainer, epochs)
     k = found.slowest
     beta = found.momentum
     lines = [
@@ -483,6 +554,7 @@ def report(trainer: Trainer) -> Generator[None, None, dict[str, Any]]:
         f"best momentum lr {found.best_pair_shown[0]!r}, β {found.best_pair_shown[1]!r}: rate "
         f"{found.best_pair_rate:.7g}, {_count(found.best_pair_epochs)} epochs (M)",
         found.line(),
+        *schedule_line,
     ]
     return {
         "why": None,
@@ -494,4 +566,5 @@ def report(trainer: Trainer) -> Generator[None, None, dict[str, Any]]:
         "best_lr": found.best_lr,
         "best_pair": found.best_pair,
         "eigenvalues": tuple(p.positive.tolist()),
+        "sweep": sweep,
     }

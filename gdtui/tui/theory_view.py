@@ -104,6 +104,7 @@ class TheoryControl:
             self.plot.shares = [list(share) for share in reply.shares]
             self.curve.predicted = [(float(e), r) for e, r in zip(reply.epochs, reply.rmse)]
         self.rate_map.eigenvalues = reply.eigenvalues if reply.why is None else ()
+        self.rate_map.sweep = reply.sweep
         self.check()
         self.shell.redraw()
 

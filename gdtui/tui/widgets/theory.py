@@ -55,6 +55,7 @@ class MilestonesPlot(SafePlot):
         return render(width, height, header(width, titles, items), canvas)
 
 
+SWEEP = (230, 159, 0)  # a schedule's path on the rate map
 KIND_MARKS = ("·", "~", "±", "✕")  # monotone, ripples, oscillation, divergence (gdtui.engine.dynamics.KINDS)
 
 
@@ -69,6 +70,7 @@ class RateMap(Widget):
         super().__init__(**kwargs)
         self.eigenvalues: tuple[float, ...] = ()
         self.lanes: list[tuple[float, float, tuple[int, int, int], bool]] = []  # lr, β, colour, focused
+        self.sweep: tuple[tuple[float, float], ...] = ()  # a schedule's (lr, β) over the epochs: its path
 
     def axes(self, cols: int, rows: int) -> tuple[Any, Any]:
         """The lr of each column (log-spaced about the stability edges) and the β of each row (top: 0.999)."""
@@ -96,6 +98,10 @@ class RateMap(Widget):
         lam = np.asarray(self.eigenvalues, np.float64)
         rate, _, fast = rate_map(lam, lrs, betas)
         dots: dict[tuple[int, int], tuple[str, tuple[int, int, int]]] = {}
+        for lr, beta in self.sweep:  # under the lanes' dots: the path the schedule takes over the epochs
+            if lr > 0:
+                col = int(np.argmin(np.abs(np.log(lrs) - math.log(lr))))
+                dots[(int(np.argmin(np.abs(betas - beta))), col)] = ("━", SWEEP)
         for lane_lr, lane_beta, color, is_focused in self.lanes:
             if lane_lr <= 0:
                 continue
