@@ -6,6 +6,7 @@ a million. Textual's Integer validator checks the number as it is typed.
 
 from __future__ import annotations
 
+from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
@@ -41,6 +42,17 @@ class EpochScreen(ModalScreen[int | None]):
     def on_mount(self) -> None:
         self.query_one("#epoch-box").border_title = "Go to epoch"
         self.query_one(Input).focus()
+
+    def on_key(self, event: events.Key) -> None:
+        """Keys typed right after `g`, dispatched before the field had the focus (a terminal sends `g100⏎` at
+        once): the field never saw them, so they reach the screen; they go to the field all the same."""
+        field = self.query_one(Input)
+        if event.character is not None and event.character.isdigit():
+            field.insert_text_at_cursor(event.character)
+            event.stop()
+        elif event.key == "enter":
+            event.stop()
+            self.on_input_submitted(Input.Submitted(field, field.value, field.validate(field.value)))
 
     def on_input_changed(self, event: Input.Changed) -> None:
         result = event.validation_result

@@ -110,8 +110,8 @@ class RateMap(Widget):
             if (row, col) not in dots or is_focused:
                 dots[(row, col)] = ("●" if is_focused else "•", color)
         text = Text(no_wrap=True, overflow="crop")
-        text.append("β \\ lr (log) · ", style="bold")
-        text.append("shade: epochs per e-fold · ✕ diverges · mark: the fastest direction ~ ripples ± oscillates\n")
+        text.append("rate map β╲lr", style="bold")
+        text.append(" · bright: fast · dark: slow · ✕ diverges · ~ ripples · ± oscillates\n")
         for r in range(rows):
             beta = betas[r]
             text.append(f"{beta:<{label}.3g}"[:label] + "│")
