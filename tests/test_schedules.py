@@ -288,3 +288,32 @@ def test_the_status_line_shows_a_scheduled_runs_last_lr():
     assert status._lr(False) == "lr 1e-05"
     status.scheduled_lr = 5e-06  # the last epoch's, from the focused lane's report
     assert status._lr(False) == "lr 5e-06"
+
+
+@pytest.mark.parametrize("optimizer", ["gd", "sgd"])
+def test_the_exported_script_of_a_scheduled_run_changed_live_prints_its_log(optimizer, tmp_path):
+    """A new base lr mid-run scales the schedule, in the script as in gdtui (its record's change at epoch 4)."""
+    record = tmp_path / "r.toml"
+    record.write_text(
+        f'preset = "fastai-quadratic"\noptimizer = "{optimizer}"\nepochs = 12\n'
+        'schedule = {name = "step", step_size = 3, gamma = 0.5}\nchanges = [{epoch = 4, lr = 2e-5}]\n'
+    )
+    runner = CliRunner()
+    log = runner.invoke(cli, ["run", "--config", str(record)]).output
+    path = tmp_path / "run.py"
+    result = runner.invoke(cli, ["export-script", "--config", str(record), "-o", str(path)])
+    assert result.exit_code == 0, result.output
+    done = subprocess.run([sys.executable, "-I", str(path)], capture_output=True, text=True, timeout=120, cwd="/")
+    assert done.returncode == 0 and "Warning" not in done.stderr, done.stderr
+    expected = [line for line in log.splitlines() if line.startswith("epoch")]
+    assert done.stdout.splitlines() == expected and len(expected) == 12
+
+
+def test_the_script_of_a_scheduled_run_whose_optimizer_changed_is_refused_not_wrong(tmp_path):
+    record = tmp_path / "r.toml"
+    record.write_text(
+        'preset = "fastai-quadratic"\nepochs = 12\nschedule = {name = "step", step_size = 3, gamma = 0.5}\n'
+        'changes = [{epoch = 4, optimizer = "sgd"}]\n'
+    )
+    result = CliRunner().invoke(cli, ["export-script", "--config", str(record)])
+    assert result.exit_code == 2 and "not written as a script yet" in result.output

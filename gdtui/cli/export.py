@@ -44,7 +44,10 @@ def export_script(output: str | None, **options: Any) -> None:
     if len(configs) > 1:
         command = None  # `gdtui run --config FILE` would race the file's lanes
     changes = [(c.epoch, dict(c.settings)) for c in record.lanes[0].changes]  # a record's, at their epochs
-    text = script(config, changes, trainer.data.n_train, _strip_output(command))
+    try:
+        text = script(config, changes, trainer.data.n_train, _strip_output(command))
+    except ValueError as error:  # what the script cannot write yet: said, no file
+        raise click.BadParameter(str(error), param_hint="'--config'") from None
     if output is None:
         click.echo(text, nl=False)
         return

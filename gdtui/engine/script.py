@@ -490,6 +490,25 @@ class _Writer:
                 f'{n.lr} = lr_holder.param_groups[0]["lr"]',
             )
 
+    def scale_schedule(self, lr: float, was: float) -> list[str]:
+        """A new base lr in a scheduled run, as gdtui takes it (Trainer._scale_schedule): the schedule's base lrs
+        and the lr it has reached scale by new/old, and it goes on from there."""
+        lines = [
+            f"factor = {_num(lr)} / {_num(was)}  # a new base lr: the schedule scales by new/old",
+            f"for group in {self.holder}.param_groups:",
+            '    for key in ("lr", "initial_lr", "max_lr", "min_lr"):',
+            "        if key in group:",
+            "            group[key] = group[key] * factor",
+            'for part in (scheduler, *getattr(scheduler, "_schedulers", ())):',
+            '    if hasattr(part, "base_lrs"):',
+            "        part.base_lrs = [base * factor for base in part.base_lrs]",
+            '    if hasattr(part, "_last_lr"):',
+            f'        part._last_lr = [group["lr"] for group in {self.holder}.param_groups]',
+        ]
+        if self.start.optimizer == "gd":
+            lines.append(f'{self.n.lr} = lr_holder.param_groups[0]["lr"]')
+        return lines
+
     def schedule_step(self, loss: str) -> list[str]:
         """The scheduler's step (plateau's on the loss) and, for plain gd, its lr read back."""
         c = self.start
@@ -515,13 +534,19 @@ class _Writer:
         for i, (at, after) in enumerate(self.later):
             before = self.configs[i]
             body: list[str] = []
+            if after.optimizer != before.optimizer and self.start.schedule is not None:
+                raise ValueError(
+                    f"a scheduled run whose optimizer changed (after epoch {at}) is not written as a script yet"
+                )
             if after.optimizer != before.optimizer:
                 if after.lr != before.lr:
                     body.append(f"{n.lr} = {_num(after.lr)}")
                 fresh = "plain gradient descent" if after.optimizer == "gd" else "a new optimizer starts afresh"
                 body.append(f"optimizer = {self.optimizer_code(after)}  # {fresh}")
             else:
-                if after.lr != before.lr:
+                if after.lr != before.lr and self.start.schedule is not None:
+                    body += self.scale_schedule(after.lr, before.lr)
+                elif after.lr != before.lr:
                     body.append(f"{n.lr} = {_num(after.lr)}")
                     if after.optimizer != "gd":
                         body += ["for group in optimizer.param_groups:", f'    group["lr"] = {n.lr}']
