@@ -1,8 +1,8 @@
 """Regenerate screenshots/*.svg: the app as a user sees it, driven from the keyboard with Pilot.
 
 Run: python scripts/screenshots.py [NAME...]   (writes screenshots/main, done, linear-module, loss-curve,
-diverged, small, small-no-pane, help, race, race-curve, landscape, lr-find, mlp, batches, code, travel, step and theory .svg; only the
-NAMEs given, if any)
+diverged, small, small-no-pane, help, race, race-curve, landscape, lr-find, mlp, batches, code, travel, step and
+theory .svg; only the NAMEs given, if any)
 """
 
 from __future__ import annotations
