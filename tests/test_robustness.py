@@ -40,10 +40,18 @@ BAD_TYPED = {
     "batch_size": ["0", "-2", "x", "1.5"],
 }
 SHOWN_LATER = {"x_range", "hidden"}  # rows of synthetic data and of the mlp: typed into in test_app_options
+# The optimizers' own settings: rows shown for the optimizer that has them, each typed into below.
+BAD_SETTINGS = {
+    "adam": {"betas": ["0.9", "1,0.9", "x,y", "0.9,1"], "eps": ["-1", "x", "nan"], "weight_decay": ["-1", "x"]},
+    "rmsprop": {"alpha": ["-0.1", "x"], "centered": ["maybe"]},
+    "sgd": {"dampening": ["-0.1", "2", "x"]},
+    "adagrad": {"lr_decay": ["-1", "x"], "initial_accumulator": ["-1", "x"]},
+}
 
 
 def test_every_input_field_is_covered():
-    assert set(BAD_TYPED) | SHOWN_LATER == set(INPUTS) | set(OPTIONAL) | set(REQUIRED)
+    settings = {field for fields in BAD_SETTINGS.values() for field in fields}
+    assert set(BAD_TYPED) | SHOWN_LATER | settings == set(INPUTS) | set(OPTIONAL) | set(REQUIRED)
 
 
 async def type_into(pilot, field: str, text: str) -> None:
@@ -84,6 +92,22 @@ async def test_bad_values_in_every_field_are_refused_and_the_run_keeps_its_confi
         assert not any(n.title in ("not applied", "reset") for n in app._notifications)
         await pilot.press("s")
         await wait_for(pilot, lambda: app.query_one(RmseLog).rows == 1, what="a step with the old config")
+
+
+async def test_bad_optimizer_settings_are_refused_and_the_run_keeps_its_config():
+    for optimizer, fields in BAD_SETTINGS.items():
+        app = GdtuiApp(config(optimizer=optimizer, momentum=0.9 if optimizer == "sgd" else None))
+        async with app.run_test(size=SIZE) as pilot:
+            await ready(pilot)
+            before = app.config
+            for field, values in fields.items():
+                for text in values:
+                    await type_into(pilot, field, text)
+                    assert app.query_one(f"#f-{field}").has_class("-invalid"), (optimizer, field, text)
+                    assert app.config == before, (optimizer, field, text)
+                await pilot.press("escape")
+            await wait_for_lr_doubled(pilot)  # nothing sent before ] was applied
+            assert app.config == before.replace(lr=2 * before.lr)
 
 
 async def test_unavailable_device_and_broken_csv_are_noticed_and_not_applied(tmp_path):
