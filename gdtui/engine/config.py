@@ -14,6 +14,17 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
+# the checks' bounds and error live in gdtui.engine.bounds (the schedules check against them): named here too
+from gdtui.engine.bounds import FLOAT32_MAX as FLOAT32_MAX
+from gdtui.engine.bounds import MAX_DEGREE as MAX_DEGREE
+from gdtui.engine.bounds import MAX_EPOCHS as MAX_EPOCHS
+from gdtui.engine.bounds import MAX_LANES as MAX_LANES
+from gdtui.engine.bounds import MAX_LR as MAX_LR
+from gdtui.engine.bounds import MAX_NOISE as MAX_NOISE
+from gdtui.engine.bounds import MAX_POINTS as MAX_POINTS
+from gdtui.engine.bounds import MAX_SEED as MAX_SEED
+from gdtui.engine.bounds import ConfigError as ConfigError
+
 MODELS = ("quadratic", "linear", "nn-linear", "poly", "mlp")
 ACTIVATIONS = ("tanh", "relu", "sigmoid")
 MAX_HIDDEN = 1024  # units in a hidden layer
@@ -25,25 +36,7 @@ DTYPES = ("float32", "float64")
 X_RANGE = (-3.0, 3.0)  # synthetic data's x, unless --x-range says otherwise
 DATA_ARTICLE = "article"
 
-MAX_EPOCHS = 1_000_000_000
-MAX_POINTS = 10_000_000
-MAX_DEGREE = 9
-MAX_SEED = 2**63 - 1
-MAX_LR = 1e6
-MAX_NOISE = 1e12
-MAX_LANES = 8  # lanes in a race: the TUI's, `gdtui run --vary`'s and a TOML file's
-FLOAT32_MAX = 3.4028234663852886e38  # the largest finite float32
-
 _DEVICE_RE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
-
-
-class ConfigError(ValueError):
-    """A value a user gave is not acceptable; `field` names the option at fault."""
-
-    def __init__(self, field: str, message: str):
-        super().__init__(message)
-        self.field = field
-        self.message = message
 
 
 @dataclass(frozen=True)

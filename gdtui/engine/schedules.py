@@ -13,7 +13,7 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-from gdtui.engine.config import MAX_EPOCHS, MAX_LR, ConfigError
+from gdtui.engine.bounds import MAX_EPOCHS, MAX_LR, ConfigError
 
 Part = tuple[str, tuple[tuple[str, Any], ...]]
 Schedule = tuple[Part, ...]
