@@ -193,3 +193,26 @@ async def test_e_at_the_start_says_there_is_no_step_yet():
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("e")
         await wait_for(pilot, lambda: any("No step yet" in n.message for n in app._notifications), what="notice")
+
+
+def test_a_large_models_replay_on_one_thread_is_checked_against_the_record_and_falls_back(monkeypatch):
+    import torch
+
+    from gdtui.engine import revisit as revisit_module
+
+    cfg = config(preset="linear-manual", model="mlp", hidden=(40, 40), epochs=200)
+    trainer = Trainer(cfg)
+    trainer.run(200)
+    threads = torch.get_num_threads()
+    solo = Trainer(cfg)
+    solo.run(150)
+    seen = []
+    checked = revisit_module._as_recorded
+
+    def refused_once(replayed, run):  # as if one thread had changed a number: replayed again, as the run trained
+        seen.append(checked(replayed, run))
+        return len(seen) > 1
+
+    monkeypatch.setattr(revisit_module, "_as_recorded", refused_once)
+    assert drain(revisiting(trainer, 150))[1] == tuple(solo.predict().tolist())
+    assert seen == [True] and torch.get_num_threads() == threads  # the first replay was the record's, bit for bit

@@ -4,7 +4,9 @@ Why: a learner who saw something happen at epoch 40 goes back to it while the ru
 model of up to RECORDED_UP_TO parameters keeps every epoch's values in its history, so an epoch is read, not
 recomputed: any epoch of a million-epoch run in well under a millisecond. A larger model keeps its values at
 checkpoints; the epochs after the one before are replayed bit for bit, a slice at a time, so the session reads
-its pipe between slices.
+its pipe between slices, and on one torch thread (two threads of a busy machine replay an mlp's epochs many
+times slower). The replay is checked against the run's record of those epochs (loss and parameters' norm);
+where one thread changed a number, it is replayed again as the run trained.
 """
 
 from __future__ import annotations
@@ -30,6 +32,31 @@ def revisiting(trainer: Trainer, epoch: int) -> Generator[None, None, Revisited]
         return tuple(params), trainer.predictions_of(torch.tensor(params, dtype=torch.float64))
     flat = dict(trainer.kept_flats()).get(epoch)
     if flat is None:
-        replayed = yield from trainer.replaying(epoch)
+        replayed = yield from _one_thread_each(trainer.replaying(epoch))
+        if not _as_recorded(replayed, trainer):  # one thread changed a number: replayed again as the run trained
+            replayed = yield from trainer.replaying(epoch)
         flat = replayed.model.flat()
     return (), trainer.predictions_of(flat)
+
+
+def _one_thread_each(slices: Generator[None, None, Trainer]) -> Generator[None, None, Trainer]:
+    """`slices` with torch on one thread during each slice (and as it was between them, when the session may
+    train): a large model's epochs replay several times faster than on two threads of a busy machine."""
+    from gdtui.engine.landscape import one_thread
+
+    while True:
+        with one_thread():
+            try:
+                next(slices)
+            except StopIteration as done:
+                replayed: Trainer = done.value
+                return replayed
+        yield
+
+
+def _as_recorded(replayed: Trainer, trainer: Trainer) -> bool:
+    """Whether the epochs replayed are the run's own, bit for bit: their loss and their parameters' norm, as
+    the run's history recorded them (the replay starts from a checkpoint of that run)."""
+    ours, theirs = replayed.history, trainer.history
+    n = len(ours)
+    return ours.loss[:n] == theirs.loss[:n] and ours.norm[:n] == theirs.norm[:n]
