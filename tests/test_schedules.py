@@ -16,6 +16,7 @@ from gdtui.cli.root import cli
 from gdtui.engine import resolve
 from gdtui.engine.schedules import check_schedule
 from gdtui.engine.trainer import Trainer
+from tests.test_knob_scripts import script_prints_the_log
 
 EPOCHS = 24
 
@@ -269,15 +270,7 @@ def test_a_live_lr_change_scales_the_schedule_and_replays():
     ],
 )
 def test_the_exported_script_prints_gdtuis_log(args, tmp_path):
-    runner = CliRunner()
-    log = runner.invoke(cli, ["run", "--epochs", "9", *args]).output
-    path = tmp_path / "run.py"
-    result = runner.invoke(cli, ["export-script", "--epochs", "9", *args, "-o", str(path)])
-    assert result.exit_code == 0, result.output
-    done = subprocess.run([sys.executable, "-I", str(path)], capture_output=True, text=True, timeout=120, cwd="/")
-    assert done.returncode == 0 and "Warning" not in done.stderr, done.stderr
-    expected = [line for line in log.splitlines() if line.startswith("epoch")]
-    assert done.stdout.splitlines() == expected
+    script_prints_the_log(args, tmp_path, 9)
 
 
 def test_the_status_line_shows_a_scheduled_runs_last_lr():

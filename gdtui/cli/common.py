@@ -36,6 +36,7 @@ from gdtui.engine.tomlconfig import Extras, assemble
 from gdtui.engine.vary import lane_configs
 
 if TYPE_CHECKING:
+    from gdtui.engine.lanes import Race
     from gdtui.engine.trainer import Trainer  # imports torch: only the commands that train load it, in build_trainer
 
 CommandT = TypeVar("CommandT", bound=Callable[..., Any])
@@ -182,6 +183,26 @@ def configs_from(options: dict[str, Any]) -> list[RunConfig]:
     """The run's config and its file's lanes (`--config FILE`: the file's settings, each overridden by the
     command line's); a bad setting is a usage error naming the option, or the file and the key."""
     return [lane.start for lane in record_from(options).lanes]
+
+
+def lane_of(record: Record, lane: int) -> LaneRecord:
+    """Lane `lane` (1-based) of `record`, or exit 2 naming --lane."""
+    if lane > len(record.lanes):
+        raise click.BadParameter(f"the race has {len(record.lanes)} lane(s), not {lane}", param_hint="'--lane'")
+    return record.lanes[lane - 1]
+
+
+def race_of(record: Record) -> Race:
+    """`record`'s race, built as it started (its data read once), or exit 2 naming --device or --data."""
+    from gdtui.engine.device import DeviceError
+    from gdtui.engine.lanes import Race
+
+    try:
+        return Race.of_record(record, csv=check_data(record.lanes[0].start))
+    except DeviceError as error:
+        raise click.BadParameter(str(error), param_hint="'--device'") from None
+    except DataError as error:
+        raise click.BadParameter(str(error), param_hint="'--data'") from None
 
 
 def record_from(options: dict[str, Any]) -> Record:

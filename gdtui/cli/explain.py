@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from gdtui.cli.common import check_data, record_from, run_options
+from gdtui.cli.common import lane_of, race_of, record_from, run_options
 from gdtui.engine.steps import step_lines
 
 
@@ -32,25 +32,14 @@ def explain(epoch: int, batch: int | None, lane: int, as_json: bool, check: bool
     """Explain one step (with mini-batches, one batch of the epoch: the last unless --batch says): every
     parameter's value before it, its gradient, the optimizer's state, the update and its value after; the loss
     before and after (on the step's data), beside the change the gradient promised (gradient · update)."""
-    from gdtui.engine.csvfile import DataError
-    from gdtui.engine.device import DeviceError
     from gdtui.engine.explain import ExplainError, check_batch
     from gdtui.engine.explain import explain as explained
-    from gdtui.engine.lanes import Race
 
     record = record_from(options)
-    if lane > len(record.lanes):
-        raise click.BadParameter(f"the race has {len(record.lanes)} lane(s), not {lane}", param_hint="'--lane'")
-    kept = record.lanes[lane - 1]
+    kept = lane_of(record, lane)
     if epoch > kept.start.epochs:
         raise click.BadParameter(f"the run has {kept.start.epochs} epochs, not {epoch}", param_hint="'--epoch'")
-    try:
-        race = Race.of_record(record, csv=check_data(record.lanes[0].start))
-    except DeviceError as error:
-        raise click.BadParameter(str(error), param_hint="'--device'") from None
-    except DataError as error:
-        raise click.BadParameter(str(error), param_hint="'--data'") from None
-    trainer = race.lanes[lane - 1].trainer
+    trainer = race_of(record).lanes[lane - 1].trainer
     try:
         check_batch(trainer, batch)  # before the run is trained
         while trainer.epoch < epoch and trainer.status == "ok" and trainer.run_chunk(epoch - trainer.epoch):

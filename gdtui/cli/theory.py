@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from gdtui.cli.common import check_data, record_from, run_options
+from gdtui.cli.common import lane_of, race_of, record_from, run_options
 
 
 def _epochs(text: str | None) -> list[int]:
@@ -38,28 +38,16 @@ def theory(epochs_at: str | None, lane: int, as_json: bool, **options: Any) -> N
     lr and momentum, the best lr and momentum pair with their rates, the epochs to its target RMSE, and the loss
     the log will print at --epochs-at (its loss before that epoch's step). For models linear in their
     parameters, MSE or SSE, full batch, gd or sgd (heavy-ball momentum); otherwise it says why not."""
-    from gdtui.engine.csvfile import DataError
-    from gdtui.engine.device import DeviceError
     from gdtui.engine.dynamics import applies
-    from gdtui.engine.lanes import Race
     from gdtui.engine.theory import State, losses_at, of_trainer
 
     wanted = _epochs(epochs_at)
     record = record_from(options)
-    if lane > len(record.lanes):
-        raise click.BadParameter(f"the race has {len(record.lanes)} lane(s), not {lane}", param_hint="'--lane'")
-    config = record.lanes[lane - 1].start
-    why = applies(config)
+    why = applies(lane_of(record, lane).start)
     if why is not None:
         click.echo(json.dumps({"applies": False, "why": why}) if as_json else f"the theory does not apply: {why}")
         return
-    try:
-        race = Race.of_record(record, csv=check_data(record.lanes[0].start))
-    except DeviceError as error:
-        raise click.BadParameter(str(error), param_hint="'--device'") from None
-    except DataError as error:
-        raise click.BadParameter(str(error), param_hint="'--data'") from None
-    trainer = race.lanes[lane - 1].trainer
+    trainer = race_of(record).lanes[lane - 1].trainer
     found = of_trainer(trainer)
     p = found.problem
     start = State.at(p, trainer.initial.cpu().double().numpy())
