@@ -302,11 +302,95 @@ def test_the_exported_script_of_a_scheduled_run_changed_live_prints_its_log(opti
     assert done.stdout.splitlines() == expected and len(expected) == 12
 
 
-def test_the_script_of_a_scheduled_run_whose_optimizer_changed_is_refused_not_wrong(tmp_path):
+@pytest.mark.parametrize(
+    ("start", "changes"),
+    [
+        ('optimizer = "gd"', '{epoch = 4, optimizer = "sgd", momentum = 0.5}'),
+        ('optimizer = "sgd"', '{epoch = 4, optimizer = "gd"}, {epoch = 8, optimizer = "adam", lr = 0.5}'),
+        ('optimizer = "adam"\nlr = 0.5', '{epoch = 3, optimizer = "rmsprop", lr = 0.01}'),
+    ],
+    ids=["gd-sgd", "sgd-gd-adam", "adam-rmsprop"],
+)
+def test_the_script_of_a_scheduled_run_whose_optimizer_changed_prints_its_log(start, changes, tmp_path):
+    """A new optimizer mid-run takes the schedule on where it was (its state and lr), in the script as in gdtui;
+    a chained schedule, so the carried state is SequentialLR's."""
     record = tmp_path / "r.toml"
     record.write_text(
-        'preset = "fastai-quadratic"\nepochs = 12\nschedule = {name = "step", step_size = 3, gamma = 0.5}\n'
-        'changes = [{epoch = 4, optimizer = "sgd"}]\n'
+        f'preset = "fastai-quadratic"\n{start}\nepochs = 12\n'
+        'schedule = [{name = "linear-warmup", start_factor = 0.5, total_iters = 2}, {name = "step", step_size = 3, '
+        f"gamma = 0.5}}]\nchanges = [{changes}]\n"
     )
-    result = CliRunner().invoke(cli, ["export-script", "--config", str(record)])
-    assert result.exit_code == 2 and "not written as a script yet" in result.output
+    runner = CliRunner()
+    log = runner.invoke(cli, ["run", "--config", str(record)])
+    assert log.exit_code == 0, log.output
+    path = tmp_path / "run.py"
+    result = runner.invoke(cli, ["export-script", "--config", str(record), "-o", str(path)])
+    assert result.exit_code == 0, result.output
+    done = subprocess.run([sys.executable, "-I", str(path)], capture_output=True, text=True, timeout=120, cwd="/")
+    assert done.returncode == 0 and "Warning" not in done.stderr, done.stderr
+    expected = [line for line in log.output.splitlines() if line.startswith("epoch")]
+    assert done.stdout.splitlines() == expected and len(expected) == 12
+    lrs = [float(line.rsplit("lr: ", 1)[1]) for line in expected]
+    assert lrs[4] != lrs[3] or lrs[8] != lrs[7]  # the schedule went on across the change
+
+
+def test_onecycle_keeps_cycling_beta1_when_a_live_betas_change_sets_beta2():
+    """onecycle owns adam's β1 (its momentum, cycled step by step, as torch's OneCycleLR sets it); a live --betas
+    change takes its β2 from the next step on and leaves the β1 the cycle reached. Against a plain loop."""
+    time, speed, params = article()
+    optimizer = torch.optim.Adam([params], lr=0.05)
+    scheduler = lr_scheduler.OneCycleLR(optimizer, max_lr=0.5, total_steps=10 * 4)
+    losses = []
+    for epoch in range(10):
+        if epoch == 4:  # changed after epoch 4: β2 only
+            for group in optimizer.param_groups:
+                group["betas"] = (group["betas"][0], 0.99)
+        epoch_losses = []
+        for i in range(0, 20, 5):
+            a, b, c = params
+            loss = ((a * (time[i : i + 5] ** 2) + (b * time[i : i + 5]) + c - speed[i : i + 5]) ** 2).mean()
+            loss.backward()
+            epoch_losses.append(loss.item())
+            optimizer.step()
+            optimizer.zero_grad()
+            scheduler.step()
+        losses.append(sum(epoch_losses) / len(epoch_losses))
+    trainer = gdtui_run("adam", 0.05, "onecycle:max_lr=0.5", epochs=10, batch_size=5, shuffle=False)
+    trainer.reset()
+    trainer.run(4)
+    trainer.update(betas="0.9,0.99")
+    trainer.run(6)
+    assert list(trainer.history.loss) == losses
+    assert trainer.optimizer.param_groups[0]["betas"][1] == 0.99
+
+
+@pytest.mark.parametrize(
+    ("optimizer", "change", "field"),
+    [("adam", {"betas": "0.8,0.999"}, "betas"), ("sgdm", {"momentum": "0.5"}, "momentum")],
+)
+def test_onecycle_refuses_a_live_change_of_the_momentum_it_cycles(optimizer, change, field):
+    from gdtui.engine.config import ConfigError
+
+    trainer = gdtui_run(optimizer, 0.05, "onecycle:max_lr=0.5", epochs=6, batch_size=5)
+    with pytest.raises(ConfigError) as refused:
+        trainer.update(**change)
+    assert refused.value.field == field and "onecycle cycles" in refused.value.message
+
+
+def test_the_script_of_onecycle_with_a_new_beta2_prints_its_log(tmp_path):
+    record = tmp_path / "r.toml"
+    record.write_text(
+        'preset = "fastai-quadratic"\noptimizer = "adam"\nlr = 0.05\nepochs = 10\nbatch_size = 5\nshuffle = false\n'
+        'schedule = {name = "onecycle", max_lr = 0.5}\nchanges = [{epoch = 4, betas = [0.9, 0.99]}]\n'
+    )
+    runner = CliRunner()
+    log = runner.invoke(cli, ["run", "--config", str(record)])
+    assert log.exit_code == 0, log.output
+    path = tmp_path / "run.py"
+    result = runner.invoke(cli, ["export-script", "--config", str(record), "-o", str(path)])
+    assert result.exit_code == 0, result.output
+    assert 'group["betas"] = (group["betas"][0], 0.99)' in path.read_text()
+    done = subprocess.run([sys.executable, "-I", str(path)], capture_output=True, text=True, timeout=120, cwd="/")
+    assert done.returncode == 0 and "Warning" not in done.stderr, done.stderr
+    expected = [line for line in log.output.splitlines() if line.startswith("epoch")]
+    assert done.stdout.splitlines() == expected and len(expected) == 10

@@ -136,6 +136,7 @@ class _Writer:
         optimizers = {c.optimizer for c in self.configs}
         self.gd_only = optimizers == {"gd"}
         self.torch_only = "gd" not in optimizers
+        self.any_gd = not self.torch_only
         losses = {c.loss for c in self.configs}
         self.loss_fixed = self.start.loss if len(losses) == 1 else None
         self.rmse_is_loss = losses == {"mse"}
@@ -468,8 +469,9 @@ class _Writer:
 
     @property
     def holder(self) -> str:
-        """What holds the scheduled lr: the optimizer, or plain gd's stand-in."""
-        return "lr_holder" if self.start.optimizer == "gd" else "optimizer"
+        """What holds the scheduled lr: the optimizer, or plain gd's stand-in (`lr_holder` names whichever holds
+        it when the run has plain gd in any of its phases)."""
+        return "lr_holder" if self.any_gd else "optimizer"
 
     def schedule_code(self) -> None:
         from gdtui.engine.schedules import code, spec
@@ -482,6 +484,8 @@ class _Writer:
                 "# plain gradient descent reads its lr from a stand-in torch optimizer the scheduler drives",
                 f"lr_holder = torch.optim.SGD([torch.zeros(1)], lr={n.lr})",
             )
+        elif self.any_gd:
+            self.emit("lr_holder = optimizer  # what holds the scheduled lr (a stand-in while gd steps)")
         batches = "len(loader)" if self.batched else "1"
         self.emit(f"scheduler = {code(c.schedule, self.holder, 'epochs', batches, c.optimizer, c.effective_momentum)}")
         if c.optimizer == "gd":
@@ -505,8 +509,38 @@ class _Writer:
             '    if hasattr(part, "_last_lr"):',
             f'        part._last_lr = [group["lr"] for group in {self.holder}.param_groups]',
         ]
-        if self.start.optimizer == "gd":
+        if self.any_gd:
             lines.append(f'{self.n.lr} = lr_holder.param_groups[0]["lr"]')
+        return lines
+
+    def carry_schedule(self, after: RunConfig) -> list[str]:
+        """A new optimizer in a scheduled run, as gdtui takes it (Trainer._carry_schedule): the scheduler is built
+        again over it (or over plain gd's new stand-in), then goes on from the old one's state and lr."""
+        from gdtui.engine.schedules import code
+
+        assert after.schedule is not None
+        holder, lr = self.holder, self.n.lr
+        fresh = "plain gradient descent" if after.optimizer == "gd" else "a new optimizer starts afresh"
+        lines = [
+            f"state, groups = scheduler.state_dict(), [dict(group) for group in {holder}.param_groups]",
+            f"optimizer = {self.optimizer_code(after)}  # {fresh}",
+        ]
+        if after.optimizer == "gd":
+            lines.append(f"lr_holder = torch.optim.SGD([torch.zeros(1)], lr={_num(after.lr)})  # gd's stand-in")
+        elif holder == "lr_holder":
+            lines.append("lr_holder = optimizer")
+        batches = "len(loader)" if self.batched else "1"
+        built = code(after.schedule, holder, "epochs", batches, after.optimizer, after.effective_momentum)
+        lines += [f"scheduler = {built}".splitlines()[0], *built.splitlines()[1:]]
+        lines += [
+            "scheduler.load_state_dict(state)  # the schedule goes on where it was",
+            f"for group, was in zip({holder}.param_groups, groups):",
+            '    for key in ("lr", "initial_lr"):',
+            "        if key in was:",
+            "            group[key] = was[key]",
+        ]
+        if self.any_gd:
+            lines.append(f'{lr} = lr_holder.param_groups[0]["lr"]')
         return lines
 
     def schedule_step(self, loss: str) -> list[str]:
@@ -514,7 +548,7 @@ class _Writer:
         c = self.start
         assert c.schedule is not None
         lines = [f"scheduler.step({loss})" if c.schedule[0][0] == "plateau" else "scheduler.step()"]
-        if c.optimizer == "gd":
+        if self.any_gd:
             lines.append(f'{self.n.lr} = lr_holder.param_groups[0]["lr"]')
         return lines
 
@@ -522,6 +556,16 @@ class _Writer:
     def by_batch(self) -> bool:
         """onecycle with mini-batches: its scheduler steps after each batch."""
         return self.batched and self.start.schedule is not None and self.start.schedule[0][0] == "onecycle"
+
+    def _setting_line(self, key: str, value: Any) -> str:
+        """A setting's new value; onecycle cycling adam's β1 keeps the β1 it has reached (a new β2 only)."""
+        from gdtui.engine.schedules import cycles_momentum
+
+        c = self.start
+        cycled = c.schedule is not None and c.schedule[0][0] == "onecycle" and c.optimizer in ("adam", "adamw")
+        if key == "betas" and cycled and cycles_momentum(c.optimizer, c.effective_momentum):
+            return f'(group["betas"][0], {_num(value[1])})  # onecycle cycles β1'
+        return _setting(value)
 
     def _momentum_change(self, i: int) -> bool:
         after, before = self.later[i][1], self.configs[i]
@@ -535,10 +579,10 @@ class _Writer:
             before = self.configs[i]
             body: list[str] = []
             if after.optimizer != before.optimizer and self.start.schedule is not None:
-                raise ValueError(
-                    f"a scheduled run whose optimizer changed (after epoch {at}) is not written as a script yet"
-                )
-            if after.optimizer != before.optimizer:
+                body += self.carry_schedule(after)
+                if after.lr != before.lr:
+                    body += self.scale_schedule(after.lr, before.lr)
+            elif after.optimizer != before.optimizer:
                 if after.lr != before.lr:
                     body.append(f"{n.lr} = {_num(after.lr)}")
                 fresh = "plain gradient descent" if after.optimizer == "gd" else "a new optimizer starts afresh"
@@ -555,7 +599,7 @@ class _Writer:
                 changed = {k: v for k, v in _settings(after).items() if _settings(before).get(k) != v}
                 if changed:  # the optimizer's own settings, from the next step on (its state kept)
                     body.append("for group in optimizer.param_groups:")
-                    body += [f'    group["{k}"] = {_setting(v)}' for k, v in changed.items()]
+                    body += [f'    group["{k}"] = {self._setting_line(k, v)}' for k, v in changed.items()]
             if after.loss != before.loss:
                 body.append(f"loss_fn = {after.loss}")
             if after.accumulate_grad != before.accumulate_grad:

@@ -108,6 +108,11 @@ class Checkpoint:
 Epochs = tuple[torch.Tensor, torch.Tensor, torch.Tensor, Exception | None]
 
 
+def _beta1(config: RunConfig) -> float:
+    """The β1 adam and adamw step with (torch's 0.9 unless --betas sets it)."""
+    return config.betas[0] if config.betas is not None else 0.9
+
+
 class TrainingError(RuntimeError):
     """An epoch failed inside torch (say, an optimizer whose state a change left inconsistent). The epochs
     completed before it are recorded; `chunk` holds them (None if there were none), `error` is torch's."""
@@ -319,17 +324,26 @@ class Trainer:
         columns += [h.params[name] for name in h.names] if h.count is None else [h.norm]
         return b"".join(column[start:].tobytes() for column in columns)
 
-    def resume_from(self, snapshot: bytes, history: bytes, changes: list[tuple[int, dict[str, Any]]]) -> None:
+    def resume_from(
+        self,
+        snapshot: bytes,
+        history: bytes,
+        changes: list[tuple[int, dict[str, Any]]],
+        earlier: Iterable[bytes] = (),
+    ) -> None:
         """Stand where a journaled run stood at its snapshot (this trainer fresh, built from the run's start):
         its history (`history`, every epoch's `history_bytes` from 0), the changes it had taken, its parameters,
         optimizer state, gradients and batches' generator, bit for bit. `changes`: all the run's, in order; those
-        not yet taken are scheduled."""
+        not yet taken are scheduled. The snapshot and the run's `earlier` ones (its journal's, in epoch order)
+        become its checkpoints, so an epoch before it replays from the nearest (`adopt`), not from epoch 0."""
         import io
 
         kept = torch.load(io.BytesIO(snapshot), weights_only=True)
         epoch, taken = int(kept["epoch"]), int(kept["changes"])
+        configs = [self.config]  # the settings after each change taken: a journaled checkpoint's config
         for _, change in changes[:taken]:  # the settings (and the optimizer) the run had then
             self.switch(**change)
+            configs.append(self.config)
         self.changes = [(at, dict(change)) for at, change in changes[:taken]]
         h = self.history
         width = 5 + (len(h.names) if h.count is None else 1)
@@ -358,7 +372,53 @@ class Trainer:
         if kept.get("schedule") is not None:
             self._load_schedule(kept["schedule"])
         self._rules_from_history()
+
+        def point(kept: dict[str, Any]) -> Checkpoint | None:
+            """A snapshot as `checkpoint` keeps that epoch (copies: the run's own state goes on from the last)."""
+            at, count = int(kept["epoch"]), int(kept["changes"])
+            if not 0 < at <= epoch or count > taken:
+                return None
+            state = None if kept["state"] is None else self._pack(kept["state"])
+            grads = kept["grads"]
+            if grads is not None:
+                grads = [None if g is None else g.to(self.device, copy=True) for g in grads]
+            flat = kept["flat"].to(self.initial.dtype).to(self.device, copy=True) if self.summarized else None
+            return Checkpoint(at, configs[count], count, state, grads, kept["shuffle"], flat, kept.get("schedule"))
+
+        for before in earlier:  # one at a time: within the checkpoints' budget as they come
+            self.adopt([point(torch.load(io.BytesIO(before), weights_only=True))])
+        self.adopt([point(kept)])
         self.schedule(changes[taken:])
+
+    def adopt(self, points: Iterable[Checkpoint | None]) -> None:
+        """Checkpoints of this run made elsewhere, kept beside its own: its journal's snapshots (`resume_from`)
+        and those a replay of it took on its way (a revisit). The caller vouches they are this run's, bit for
+        bit. Each is kept at an epoch the run has reached and holds none at, in epoch order; one at a multiple of
+        CHECKPOINT_EVERY only where `checkpoint` keeps them (a multiple of the spacing), a journal's (any epoch)
+        as the budget allows. Past CHECKPOINT_BYTES the spacing doubles and, of the checkpoints within each span
+        of it, the first stays (those at its multiples, where the run took them; a journal's between)."""
+        from bisect import bisect_left
+
+        epochs = [c.epoch for c in self._checkpoints]
+        for point in points:
+            if point is None or not 0 < point.epoch <= self.epoch:
+                continue
+            at = point.epoch
+            if at % self.CHECKPOINT_EVERY == 0 and at % self._spacing:
+                continue
+            i = bisect_left(epochs, at)
+            if i < len(epochs) and epochs[i] == at:
+                continue
+            epochs.insert(i, at)
+            self._checkpoints.insert(i, point)
+            self._kept += point.size
+        while self._kept > self.CHECKPOINT_BYTES and len(self._checkpoints) > 1:
+            self._spacing *= 2
+            spans: dict[int, Checkpoint] = {}
+            for c in self._checkpoints:
+                spans.setdefault(c.epoch // self._spacing, c)
+            self._checkpoints = list(spans.values())
+            self._kept = sum(c.size for c in self._checkpoints)
 
     def kept_flats(self) -> list[tuple[int, torch.Tensor]]:
         """A large model's parameters where its run keeps them (its history keeps their norm only): at epoch 0,
@@ -499,7 +559,10 @@ class Trainer:
             if self.scheduler is not None:
                 self._carry_schedule(config)
         else:
+            cycled = [g["betas"][0] for g in self.optimizer.param_groups] if self._cycles_betas() else None
             set_settings(self.optimizer, {f: checked[f] for f in OPTIMIZER_SETTINGS if f in checked})
+            for group, beta1 in zip(self.optimizer.param_groups, cycled or ()):  # onecycle's β1 stands
+                group["betas"] = (beta1, *group["betas"][1:])
             momentum = checked.get("momentum") if config.uses_momentum else None
             lr = checked.get("lr") if self.scheduler is None else None  # scheduled: the schedule's base lr, below
             set_hyperparameters(self.optimizer, lr=lr, momentum=momentum)
@@ -633,6 +696,18 @@ class Trainer:
                 raise ConfigError("epochs", f"onecycle's steps end at epoch {most}: the epochs cannot go past it")
             if config.optimizer != self.config.optimizer:
                 raise ConfigError("optimizer", "onecycle cycles this optimizer's momentum: it cannot change")
+            if self.scheduler.cycle_momentum:  # its momentum (adam's β1) is the schedule's, step by step
+                if config.uses_momentum and config.momentum != self.config.momentum:
+                    raise ConfigError("momentum", "onecycle cycles the momentum: change the schedule's instead")
+                if _beta1(config) != _beta1(self.config):
+                    raise ConfigError("betas", "onecycle cycles β1 (its base and max momentum): only β2 can change")
+
+    def _cycles_betas(self) -> bool:
+        """Whether onecycle cycles β1 (adam's, adamw's): a new β2 then leaves the β1 it has reached."""
+        from torch.optim.lr_scheduler import OneCycleLR
+
+        scheduler = self.scheduler
+        return isinstance(scheduler, OneCycleLR) and scheduler.cycle_momentum and scheduler.use_beta1
 
     def _carry_schedule(self, config: RunConfig) -> None:
         """The schedule goes on over a new optimizer: its scheduler's state and the lr it had reached."""
