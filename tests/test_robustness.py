@@ -38,6 +38,7 @@ BAD_TYPED = {
     "target_rmse": ["-1", "x", "inf"],
     "patience": ["0", "1.5", "x"],
     "batch_size": ["0", "-2", "x", "1.5"],
+    "schedule": ["step", "warmup", "step:step_size=0", "step:gama=0.5", "cosine+step:step_size=2", "onecycle"],
 }
 SHOWN_LATER = {"x_range", "hidden"}  # rows of synthetic data and of the mlp: typed into in test_app_options
 # The optimizers' own settings: rows shown for the optimizer that has them, each typed into below.

@@ -232,7 +232,8 @@ def _length(name: str, args: dict[str, Any]) -> int | None:
 
 
 def spec(schedule: Schedule | None) -> str:
-    """The schedule as `--schedule` takes it ("none" for none)."""
+    """The schedule as `--schedule` takes it ("none" for none), read back to the same schedule: a number as short
+    as it reads back exactly (gamma=0.5, gamma=0.123456789)."""
     if not schedule:
         return "none"
     return "+".join(
@@ -245,7 +246,10 @@ def _text(value: Any) -> str:
         return "/".join(str(v) for v in value)
     if isinstance(value, bool):
         return "true" if value else "false"
-    return f"{value:g}" if isinstance(value, float) else str(value)
+    if isinstance(value, float):
+        text = f"{value:g}"
+        return text if float(text) == value else repr(value)
+    return str(value)
 
 
 def tables(schedule: Schedule) -> list[dict[str, Any]]:

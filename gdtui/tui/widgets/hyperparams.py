@@ -4,8 +4,8 @@ Why: a user must be able to change lr while training runs and see at once whethe
 Inputs use Textual validators built on the engine's own checks (the CLI refuses the same values); a value
 is applied on Enter or when focus leaves the field, and only if valid and typed: a field shows its value
 rounded (lr 1.23285e-05), so tabbing through the pane must not apply what it shows. Enter gives the keys back
-to the run. The optional settings (init, x range, the stop rules target and patience) may be left empty: None,
-the preset's own choice.
+to the run. The optional settings (init, x range, the stop rules target and patience, the lr schedule) may be
+left empty: None, the preset's own choice. The schedule reads as `--schedule` takes it (its SPEC text).
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ from gdtui.engine.config import (
     param_names,
 )
 from gdtui.engine.presets import PRESETS, starts_at_zero
+from gdtui.engine.schedules import spec
 from gdtui.tui.messages import FieldChanged, FieldLeft
 
 BIAS_CHOICES = (("yes", True), ("no", False))
@@ -49,8 +50,8 @@ SELECTS: dict[str, tuple[tuple[str, object], ...]] = {
     "activation": tuple((a, a) for a in ACTIVATIONS),
 }
 INPUTS = ("lr", "momentum", "epochs", "seed", "device", "data", "points", "noise", "degree", "test_fraction")
-# Inputs whose empty value is valid and means None: the preset's draw, the default range, no stop rule.
-OPTIONAL = ("x_range", "init", "target_rmse", "patience", "batch_size", *OPTIMIZER_SETTINGS)
+# Inputs whose empty value is valid and means None: the preset's draw, the default range, no stop rule, no schedule.
+OPTIONAL = ("x_range", "init", "target_rmse", "patience", "batch_size", *OPTIMIZER_SETTINGS, "schedule")
 REQUIRED = ("hidden",)  # further inputs that always hold a value
 # The rows top to bottom (the order tab moves in).
 ORDER = (
@@ -63,6 +64,7 @@ ORDER = (
     "lr",
     "momentum",
     *OPTIMIZER_SETTINGS,  # each shown only for the optimizers that have it
+    "schedule",
     "epochs",
     "seed",
     "device",
@@ -94,12 +96,17 @@ TOOLTIPS = {
     "standardize": "--standardize: train on the design's non-constant columns (x, x², ...) standardised to mean 0 "
     "and std 1 over the training points. The parameters, init and the landscape's axes are then the scaled "
     "model's; the predictions, the loss and the RMSE stay in the data's units. Changing it starts a new run.",
+    "schedule": "--schedule: an lr schedule, torch.optim.lr_scheduler's (step:step_size=30,gamma=0.1, "
+    "multistep:milestones=30/80, exponential:gamma=0.99, cosine, cosine-restarts:T_0=10, "
+    "linear-warmup:start_factor=0.1,total_iters=5, onecycle:max_lr=0.1, plateau:factor=0.5,patience=10; "
+    "A+B chains them). Empty: a constant lr. Changing it starts a new run; ] and [ scale its base lr.",
 }
 PLACEHOLDERS = {
     "x_range": f"{X_RANGE[0]:g},{X_RANGE[1]:g}",
     "target_rmse": "none (RMSE to stop)",
     "patience": "none (epochs)",
     "batch_size": "all (full batch)",
+    "schedule": "none (constant lr)",
     **{f: "torch's" for f in OPTIMIZER_SETTINGS},
 }
 BIAS_MODELS = ("linear", "nn-linear", "poly")
@@ -132,6 +139,8 @@ def shown(field: str, config: RunConfig) -> str:
         value = config.effective_momentum
     if value is None:
         return ""
+    if field == "schedule":  # as --schedule takes it: step:step_size=30,gamma=0.1
+        return spec(value)
     if isinstance(value, bool):
         return next(label for label, choice in BIAS_CHOICES if choice == value)
     if isinstance(value, tuple):  # init, x_range: V1,V2,...
@@ -283,7 +292,7 @@ class HyperParams(VerticalScroll, can_focus=False):
     def _value(self, field: str, text: str) -> object:
         """The value `text` gives `field`, as RunConfig holds it (ConfigError if it is not one)."""
         if field in OPTIONAL and not text.strip():
-            return None  # empty: drawn, the default range, no stop rule
+            return None  # empty: drawn, the default range, no stop rule, no schedule
         value = CHECKS[field](text)
         if field == "init" and value and isinstance(value[0], tuple):  # NAME=V,...: in the model's order
             try:
