@@ -23,6 +23,7 @@ from gdtui.engine.config import (
     LOSSES,
     MODELS,
     OPTIMIZERS,
+    RNGS,
     SYNTHETIC,
     ConfigError,
     RunConfig,
@@ -108,6 +109,12 @@ def run_options(command: CommandT) -> CommandT:
         ),
         click.option("--epochs", type=Checked("epochs", "epochs"), help="Epochs to run."),
         click.option("--seed", type=Checked("seed", "seed"), help="torch.manual_seed for data and parameters."),
+        click.option(
+            "--rng",
+            type=click.Choice(RNGS),
+            help="split (default): the data, the model and the batches' order each seeded, as the articles do; "
+            "single: torch.manual_seed once, then all of them from torch's one stream in a tutorial's order.",
+        ),
         click.option("--device", type=Checked("device", "device"), help="auto, cpu, cuda, cuda:N or mps."),
         click.option(
             "--data",

@@ -33,6 +33,7 @@ LOSSES = ("mse", "sse", "l1", "huber")
 OPTIMIZERS = ("gd", "sgd", "nesterov", "adam", "adamw", "rmsprop", "adagrad")
 SYNTHETIC = ("linear", "quadratic", "cubic", "sine")
 DTYPES = ("float32", "float64")
+RNGS = ("split", "single")
 X_RANGE = (-3.0, 3.0)  # synthetic data's x, unless --x-range says otherwise
 DATA_ARTICLE = "article"
 
@@ -83,6 +84,9 @@ class RunConfig:
     standardize: bool = False
     # an lr schedule (gdtui.engine.schedules): torch.optim.lr_scheduler's, as (name, ((arg, value), ...)) parts
     schedule: tuple[tuple[str, tuple[tuple[str, Any], ...]], ...] | None = None
+    # the random draws: "split" seeds the data, the model and the batches' order each from the seed, as the
+    # articles do; "single" seeds torch once and draws all of them from one stream in a tutorial's order
+    rng: str = "split"
 
     def replace(self, **changes: Any) -> RunConfig:
         return replace(self, **changes)
@@ -115,7 +119,9 @@ LIVE_FIELDS = frozenset({"lr", "momentum", "epochs", *(set(OPTIMIZER_SETTINGS) -
 # Fields a run (a branch) can switch between epochs, keeping its parameters.
 SWITCH_FIELDS = frozenset({"optimizer", "loss", "accumulate_grad"})
 # Fields that define the data (and the device it lives on): every lane of a race shares them.
-DATA_FIELDS = ("preset", "data", "points", "noise", "seed", "device", "test_fraction", "x_range", "dtype")
+DATA_FIELDS = ("preset", "data", "points", "noise", "seed", "device", "test_fraction", "x_range", "dtype", "rng")
+# What every lane of a --rng single race shares besides: one loader serves them all, its order drawn once.
+SINGLE_STREAM_FIELDS = ("batch_size", "shuffle")
 
 
 def _stripped(field: str, text: object) -> object:
@@ -373,6 +379,7 @@ CHECKS: dict[str, Callable[[object], Any]] = {
     "hidden": check_hidden,
     "activation": _choice("activation", ACTIVATIONS),
     "schedule": lambda value: _schedules().check_schedule(value),
+    "rng": _choice("rng", RNGS),
     "betas": check_betas,
     "eps": _at_least_0("eps", 1.0),
     "alpha": _fraction("alpha"),

@@ -7,10 +7,11 @@ article sets it).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import torch
+import torch.utils.data
 
 from gdtui.engine.config import DATA_ARTICLE, X_RANGE, RunConfig
 from gdtui.engine.csvfile import CsvData, DataError, read_xy
@@ -138,6 +139,24 @@ def build_data(config: RunConfig, csv: CsvData | None = None) -> Dataset:
     if config.test_fraction > 0 and len(x) < 2:
         raise DataError(f"{label}: a train/test split needs at least 2 points")
     return Dataset(x, y, split_point(len(x), config.test_fraction), label, warnings)
+
+
+class StreamSampler(torch.utils.data.Sampler[int]):
+    """RandomSampler without a generator of its own, as `DataLoader(shuffle=True)` builds it, drawing from
+    `stream` where torch's would draw from its global generator (--rng single): each pass takes one int64 seed
+    from the stream and permutes the points with a generator seeded by it."""
+
+    def __init__(self, n: int, stream: torch.Generator) -> None:
+        self.n, self.stream = n, stream
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __iter__(self) -> Iterator[int]:
+        seed = int(torch.empty((), dtype=torch.int64).random_(generator=self.stream).item())
+        order = torch.Generator()
+        order.manual_seed(seed)
+        yield from torch.randperm(self.n, generator=order).tolist()
 
 
 def plot_sample(x: torch.Tensor, y: torch.Tensor, limit: int = PLOT_SAMPLE) -> torch.Tensor:

@@ -229,17 +229,21 @@ def build_model(config: RunConfig, device: torch.device | str = "cpu") -> Model:
 
     Call it right after the data was drawn: fastai-quadratic's notebook displayed one torch.randn(3) it threw
     away before drawing its parameters; linear-manual starts from zeros; linear-module seeds torch again right
-    before building its nn.Linear; every other combination draws torch.randn(k).
+    before building its nn.Linear (the mlp likewise); every other combination draws torch.randn(k). With
+    `--rng single` nothing is seeded again: the modules draw from the stream the data left.
     """
     dtype = {"float32": torch.float32, "float64": torch.float64}[config.dtype]
+    again = config.rng != "single"  # seeded once: one stream
     if config.model == "mlp":
-        torch.default_generator.manual_seed(config.seed)  # torch.manual_seed(seed), then the model: CPU only
+        if again:
+            torch.default_generator.manual_seed(config.seed)  # torch.manual_seed(seed), then the model: CPU only
         mlp: Model = MLP(mlp_module(config).to(device=device, dtype=dtype), param_names(config))
         if config.init is not None:
             mlp.load_flat(torch.tensor(config.init, dtype=dtype, device=device))
         return mlp
     if config.model == "nn-linear":
-        torch.default_generator.manual_seed(config.seed)  # the article's manual_seed, CPU generator only
+        if again:
+            torch.default_generator.manual_seed(config.seed)  # the article's manual_seed, CPU generator only
         model: Model = NNLinear(LinearRegressionModel(config.bias).to(device=device, dtype=dtype))
         if config.init is not None:
             model.load_flat(torch.tensor(config.init, dtype=dtype, device=device))

@@ -211,7 +211,8 @@ class _Writer:
             )
         else:
             self.emit(f'device = "{device}"')
-        self.emit(f"dtype = {DTYPE[c.dtype]}", f"torch.manual_seed({c.seed})", "")
+        once = "  # --rng single: seeded once; the data, the model, the batches' order from here" * (c.rng == "single")
+        self.emit(f"dtype = {DTYPE[c.dtype]}", f"torch.manual_seed({c.seed}){once}", "")
 
     def data(self) -> None:
         c, n = self.start, self.n
@@ -284,7 +285,10 @@ class _Writer:
         names = param_names(c)
         init = None if c.init is None else f"torch.tensor([{', '.join(_num(v) for v in c.init)}], dtype=dtype)"
         if self.nn:
-            self.emit(f"torch.manual_seed({c.seed})  # again, right before the model is built")
+            if c.rng == "single":
+                self.emit("# --rng single: the model draws from the stream the data left (torch was seeded once)")
+            else:
+                self.emit(f"torch.manual_seed({c.seed})  # again, right before the model is built")
             if c.model == "nn-linear":
                 bias = "" if c.bias else ", bias=False"
                 self.emit(
@@ -452,10 +456,12 @@ class _Writer:
         if self.batched:
             xt, yt = self.x_train
             b = self.start.batch_size
-            gen = f"torch.Generator().manual_seed({c.seed})" if c.shuffle else "None"
+            gen = f"torch.Generator().manual_seed({c.seed})" if c.shuffle and c.rng == "split" else "None"
+            if c.rng == "single" and c.shuffle:
+                self.emit("", "# a DataLoader without a generator: each epoch's order from torch's global one")
             self.emit(
                 "",
-                f"# mini-batches of {b}: an update per batch; an epoch's loss is the mean of its batch losses,",
+                f"# mini-batches of {b}: an update per batch; an epoch's loss is the mean of its batch losses,"
                 "# each taken before its own update, and its RMSE the root of the mean of their mean squared errors",
                 "loader = DataLoader(",
                 f"    TensorDataset({xt}, {yt}), batch_size={b}, shuffle={c.shuffle}, generator={gen}",

@@ -27,6 +27,7 @@ from gdtui.engine.config import (
     DATA_FIELDS,
     LIVE_FIELDS,
     OPTIMIZER_SETTINGS,
+    SINGLE_STREAM_FIELDS,
     SWITCH_FIELDS,
     ConfigError,
     RunConfig,
@@ -34,7 +35,7 @@ from gdtui.engine.config import (
     unset_for,
 )
 from gdtui.engine.csvfile import CsvData
-from gdtui.engine.data import Dataset, build_data, plot_sample
+from gdtui.engine.data import Dataset, StreamSampler, build_data, plot_sample
 from gdtui.engine.device import resolve_device
 from gdtui.engine.history import RECORDED_UP_TO, Chunk, EpochResult, History
 from gdtui.engine.losses import LOSSES, mse
@@ -148,6 +149,7 @@ class Trainer:
             data = build_data(config, csv)
             self._rng_after_data = torch.get_rng_state()
             model = build_model(config, self.device)
+            self._stream = torch.get_rng_state()  # --rng single: where the batches' order goes on drawing
         self._setup(config, data, data.to(self.device), model)
 
     def sibling(self, config: RunConfig) -> Trainer:
@@ -157,8 +159,15 @@ class Trainer:
         differing = [f for f in DATA_FIELDS if getattr(config, f) != getattr(self.config, f)]
         if differing:
             raise ConfigError(differing[0], f"a lane shares its data: {differing[0]} must stay as it is")
+        if config.rng == "single":
+            differing = [f for f in SINGLE_STREAM_FIELDS if getattr(config, f) != getattr(self.config, f)]
+            if differing:
+                name = differing[0].replace("_", "-")
+                why = f"with --rng single one loader serves every lane, its order drawn once: {name} must stay"
+                raise ConfigError(differing[0], f"{why} as it is")
         twin = Trainer.__new__(Trainer)
         twin.device, twin.readback, twin._rng_after_data = self.device, self.readback, self._rng_after_data
+        twin._stream = self._stream  # --rng single: the batches' order of the race's first lane, shared
         with _BUILD_LOCK, torch.random.fork_rng(devices=[]):
             torch.set_rng_state(self._rng_after_data)  # where its solo run draws its parameters
             model = build_model(config, self.device)
@@ -255,7 +264,11 @@ class Trainer:
         self.optimizer = build_optimizer(self.config, self.model.parameters())
         self._build_schedule(self.config)
         self.history.clear()
-        self._shuffle = torch.Generator().manual_seed(self.config.seed)  # the batches' order, epoch by epoch
+        self._shuffle = torch.Generator()  # the batches' order, epoch by epoch: from the seed, or the one stream
+        if self.config.rng == "single":
+            self._shuffle.set_state(self._stream)
+        else:
+            self._shuffle.manual_seed(self.config.seed)
         self._rules_from_history()
         self._flat_last = self.initial  # the parameters after the history's last epoch
         self.start_config = self.config  # the run as it started: with `changes`, all it takes to replay it
@@ -770,8 +783,12 @@ class Trainer:
         from torch.utils.data import DataLoader, TensorDataset
 
         config, data = self.config, self.data
+        dataset = TensorDataset(data.x_train, data.y_train)
+        if config.rng == "single":  # a DataLoader without a generator, its draws from the one stream
+            sampler = StreamSampler(len(dataset), self._shuffle) if config.shuffle else None
+            return DataLoader(dataset, batch_size=config.batch_size, sampler=sampler, generator=self._shuffle)
         return DataLoader(
-            TensorDataset(data.x_train, data.y_train),
+            dataset,
             batch_size=config.batch_size,
             shuffle=config.shuffle,
             generator=self._shuffle if config.shuffle else None,
