@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from gdtui.engine.formula import MAX_FORMULA_CHARS, MAX_PARAMETERS, FormulaError, FormulaModel, parse
-from gdtui.engine.models import Model
+from gdtui.engine.formula import MAX_FORMULA_CHARS, MAX_PARAMETERS, FormulaError, parse
+from gdtui.engine.models import FormulaModel, Model
 
 # each formula with the function a tutorial would write by hand, parameters unpacked as `a, b, c = params`
 HAND: dict[str, Callable[..., torch.Tensor]] = {

@@ -21,7 +21,6 @@ from gdtui.engine.config import (
     DATA_ARTICLE,
     DTYPES,
     LOSSES,
-    MODELS,
     OPTIMIZERS,
     RNGS,
     SYNTHETIC,
@@ -72,7 +71,13 @@ def run_options(command: CommandT) -> CommandT:
             type=click.Choice(list(PRESETS)),
             help="Seed recipe to start from (default: fastai-quadratic).",
         ),
-        click.option("--model", type=click.Choice(MODELS), help="quadratic, linear, nn-linear, poly or mlp."),
+        click.option(
+            "--model",
+            type=Checked("model", "model"),
+            metavar="NAME|FORMULA",
+            help="quadratic, linear, nn-linear, poly, mlp, or a formula in x and its parameters, "
+            '"a*sin(b*x) + c" (+ - * / **, sin cos tan exp log sqrt abs tanh sigmoid relu, pi, e).',
+        ),
         click.option(
             "--hidden", type=Checked("hidden", "hidden"), metavar="N[,N...]", help="mlp: units of each hidden layer."
         ),

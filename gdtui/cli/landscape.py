@@ -179,7 +179,7 @@ def _kappa_text(kappa: dict[str, float | None], standardized: bool) -> str:
     marks = ("", " (the run's)") if standardized else (" (the run's)", "")
     text = f"condition number κ = λmax/λmin of XᵀX: raw design {raw!r}{marks[0]}"
     if scaled is None:
-        return text + "  standardized: none (without a bias the design is not standardized)"
+        return text + "  standardized: none (--standardize takes quadratic, linear, nn-linear, poly with a bias)"
     return text + f"  standardized design {scaled!r}{marks[1]}"
 
 

@@ -330,8 +330,59 @@ def check_centered(text: object) -> bool:
     return found
 
 
+def check_model(text: object) -> str:
+    """One of MODELS, or a formula in x and its parameters (gdtui.engine.formula), normalised: "a * sin(b * x)"."""
+    value = str(text).strip()
+    if value.lower() in MODELS:
+        return value.lower()
+    from gdtui.engine.formula import FormulaError, parse
+
+    try:
+        formula = parse(value)
+    except FormulaError as error:
+        raise ConfigError("model", f"{text!r} is not one of {', '.join(MODELS)} nor a formula: {error}") from None
+    if "x" not in _names_in(formula.text):
+        raise ConfigError("model", f"{text!r} is not one of {', '.join(MODELS)} nor a formula of x (no x in it)")
+    return formula.text
+
+
+def _names_in(text: str) -> set[str]:
+    return set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", text))
+
+
+def formula_of(config: RunConfig) -> Any:
+    """The config's model as a parsed Formula, or None for one of MODELS."""
+    if config.model in MODELS:
+        return None
+    from gdtui.engine.formula import parse
+
+    return _parsed(config.model, parse)
+
+
+_FORMULAS: dict[str, Any] = {}
+
+
+def _parsed(text: str, parse: Callable[[str], Any]) -> Any:
+    if text not in _FORMULAS:
+        if len(_FORMULAS) > 64:
+            _FORMULAS.clear()
+        _FORMULAS[text] = parse(text)
+    return _FORMULAS[text]
+
+
+def linear_in_params(config: RunConfig) -> bool:
+    """Whether the model is linear in its parameters (every model but the mlp and a formula that is not): its
+    loss is then a quadratic of them, with a least-squares minimum, an exact Hessian and the theory's rates."""
+    formula = formula_of(config)
+    return config.model != "mlp" and (formula is None or bool(formula.linear))
+
+
 def param_names(config: RunConfig) -> tuple[str, ...]:
     """The model's parameter names, in the order of `flat()` (torch-free: the CLI checks --init before torch)."""
+    formula = formula_of(config)
+    if formula is not None:
+        names: tuple[str, ...] = formula.names
+        return names
     if config.model == "quadratic":
         return ("a", "b", "c")
     if config.model == "linear":
@@ -340,10 +391,10 @@ def param_names(config: RunConfig) -> tuple[str, ...]:
         return ("weight", "bias") if config.bias else ("weight",)
     if config.model == "mlp":  # layer k's weights wk.i (row by row) and biases bk.i, as nn.Sequential holds them
         sizes = (1, *config.hidden, 1)
-        names: list[str] = []
+        weights: list[str] = []
         for k, (n_in, n_out) in enumerate(itertools.pairwise(sizes), start=1):
-            names += [f"w{k}.{i}" for i in range(n_in * n_out)] + [f"b{k}.{i}" for i in range(n_out)]
-        return tuple(names)
+            weights += [f"w{k}.{i}" for i in range(n_in * n_out)] + [f"b{k}.{i}" for i in range(n_out)]
+        return tuple(weights)
     return tuple(f"c{i}" for i in range(0 if config.bias else 1, config.degree + 1))
 
 
@@ -367,7 +418,6 @@ CHECKS: dict[str, Callable[[object], Any]] = {
     "test_fraction": check_test_fraction,
     "device": check_device,
     "data": check_data,
-    "model": _choice("model", MODELS),
     "loss": _choice("loss", LOSSES),
     "optimizer": _choice("optimizer", OPTIMIZERS),
     "dtype": _choice("dtype", DTYPES),
@@ -380,6 +430,7 @@ CHECKS: dict[str, Callable[[object], Any]] = {
     "activation": _choice("activation", ACTIVATIONS),
     "schedule": lambda value: _schedules().check_schedule(value),
     "rng": _choice("rng", RNGS),
+    "model": check_model,
     "betas": check_betas,
     "eps": _at_least_0("eps", 1.0),
     "alpha": _fraction("alpha"),
@@ -429,6 +480,11 @@ def check_combination(config: RunConfig) -> RunConfig:
     if config.optimizer == "nesterov" and config.effective_momentum <= 0:
         raise ConfigError("momentum", "nesterov needs a momentum > 0")
     check_settings(config)
+    if config.model not in MODELS:
+        if not config.bias:
+            raise ConfigError("bias", "a formula writes its own terms: --no-bias is for linear, nn-linear, poly")
+        if config.standardize:
+            raise ConfigError("standardize", "standardize takes quadratic, linear, nn-linear, poly, not a formula")
     if not config.bias and config.model in ("quadratic", "mlp"):
         raise ConfigError(
             "bias", f"the {config.model} model keeps its constant terms (--no-bias: linear, nn-linear, poly)"

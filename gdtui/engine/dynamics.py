@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from gdtui.engine.config import RunConfig
+from gdtui.engine.config import RunConfig, linear_in_params
 
 Floats = npt.NDArray[np.float64]
 KINDS = ("monotone", "ripples", "oscillation", "divergence")
@@ -56,8 +56,9 @@ def rate_map(lam: Floats, lrs: Floats, betas: Floats) -> tuple[Floats, npt.NDArr
 
 def applies(config: RunConfig, model_linear: bool = True) -> str | None:
     """Why the theory does not apply to `config` (None: it does)."""
-    if not model_linear or config.model == "mlp":
-        return "the mlp is not linear in its parameters: its loss is no quadratic, its curvature changes as it moves"
+    if not model_linear or not linear_in_params(config):
+        what = "the mlp" if config.model == "mlp" else config.model
+        return f"{what} is not linear in its parameters: its loss is no quadratic, its curvature changes as it moves"
     if config.loss not in ("mse", "sse"):
         return f"the {config.loss} loss is not quadratic in the parameters"
     if config.batch_size is not None:

@@ -25,28 +25,18 @@ import operator
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
-
-from gdtui.engine.models import Model
+if TYPE_CHECKING:
+    import torch
 
 MAX_FORMULA_CHARS = 200
 MAX_PARAMETERS = 16
 MAX_DEPTH = 32  # nested operations and calls; a parenthesis alone adds none
 
-FUNCTIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
-    "sin": torch.sin,
-    "cos": torch.cos,
-    "tan": torch.tan,
-    "exp": torch.exp,
-    "log": torch.log,
-    "sqrt": torch.sqrt,
-    "abs": torch.abs,
-    "tanh": torch.tanh,
-    "sigmoid": torch.sigmoid,
-    "relu": torch.relu,
-}
+# torch's elementwise functions a formula may call, by their torch names (torch.sin, ...): looked up when a
+# formula first runs, so that checking one (the TUI's field, the CLI's option) never imports torch
+FUNCTIONS = ("sin", "cos", "tan", "exp", "log", "sqrt", "abs", "tanh", "sigmoid", "relu")
 CONSTANTS = {"pi": math.pi, "e": math.e}
 # names a parameter may not take: the input, the constants, the functions, and what the exported script needs
 # (torch, math, Python's builtins, which a parameter bound to its name would hide)
@@ -97,8 +87,11 @@ _OPERATOR_SIGNS: dict[type[ast.AST], str] = {
 }
 
 Number = int | float
-Value = torch.Tensor | int | float
-_Run = Callable[[torch.Tensor, Sequence[torch.Tensor]], Value]
+if TYPE_CHECKING:
+    from typing import TypeAlias
+
+    Value: TypeAlias = torch.Tensor | int | float
+    _Run: TypeAlias = Callable[[torch.Tensor, Sequence[torch.Tensor]], Value]
 
 
 class FormulaError(ValueError):
@@ -293,10 +286,15 @@ class _Checker:
         arg = self.check(node.args[0], depth + 1)
         if arg.const is not None:
             raise self.refuse(node, f"{func.id} of a number alone is not allowed: write its value")
-        fn, a = FUNCTIONS[func.id], arg.run
+        name, a = func.id, arg.run
+        found: list[Callable[[torch.Tensor], torch.Tensor]] = []
 
         def run(x: torch.Tensor, p: Sequence[torch.Tensor]) -> Value:
-            return fn(a(x, p))  # type: ignore[arg-type]  # a part with x or a parameter: a tensor
+            if not found:
+                import torch
+
+                found.append(getattr(torch, name))
+            return found[0](a(x, p))  # type: ignore[arg-type]  # a part with x or a parameter: a tensor
 
         return _Part(run, uses=arg.uses)
 
@@ -327,6 +325,8 @@ class Formula:
         """The formula at x with the parameters' values in the order of `names` (0-d tensors: `a, b, c = t`)."""
         if len(params) != len(self.names):
             raise ValueError(f"{self.text} has {len(self.names)} parameters, not {len(params)}")
+        import torch
+
         y = self._run(x, params)
         if not isinstance(y, torch.Tensor):  # a formula holds a parameter: never a number
             raise TypeError(f"{self.text} gave {y!r}")
@@ -349,6 +349,8 @@ class Formula:
         the formula is sum(p_i * column_i) up to rounding; None when the formula is not linear."""
         if self._design is None:
             return None
+        import torch
+
         columns = []
         for part in self._design:
             column = part.run(x, ())
@@ -389,27 +391,3 @@ def parse(text: str) -> Formula:
     if top.terms is not None:
         design = tuple(top.terms[i] for i in range(len(checker.names)))
     return Formula(ast.unparse(tree), tuple(checker.names), tree, top.run, design)
-
-
-class FormulaModel(Model):
-    """A Model computing a formula, with params = tensor([one value per name]) unpacked as `a, b, c = params`.
-    No --standardize: its `scale` stays None."""
-
-    def __init__(self, formula: Formula, params: torch.Tensor):
-        if params.shape != (len(formula.names),):
-            raise ValueError(f"{formula.text} has {len(formula.names)} parameters, not a tensor of {params.shape}")
-        self.formula = formula
-        self.names = formula.names
-        self.params = params.requires_grad_()
-
-    def parameters(self) -> list[torch.Tensor]:
-        return [self.params]
-
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        return self.formula(x, tuple(self.params))  # Tensor.__iter__: unbind(0), as `a, b, c = self.params`
-
-    def columns(self, x: torch.Tensor) -> list[torch.Tensor]:
-        columns = self.formula.columns(x)
-        if columns is None:
-            raise ValueError(f"{self.formula.text} is not linear in its parameters: it has no design")
-        return columns

@@ -22,7 +22,7 @@ import numpy.typing as npt
 import torch
 
 from gdtui.engine.config import MAX_LR
-from gdtui.engine.models import MLP, Linear, NNLinear, Polynomial, Quadratic, Slope, standardized
+from gdtui.engine.models import MLP, FormulaModel, Linear, NNLinear, Polynomial, Quadratic, Slope, standardized
 from gdtui.engine.paths import CAP, Path
 from gdtui.engine.stack import ROW_LOSSES
 from gdtui.engine.surface import Curvature, Landscape, LrFind
@@ -89,6 +89,8 @@ def raw_features(trainer: Trainer, x: torch.Tensor) -> torch.Tensor:
         return x.unsqueeze(-1)
     if isinstance(model, Polynomial):
         return x.unsqueeze(-1) ** torch.arange(model.first, model.first + len(model.names), dtype=torch.float64)
+    if isinstance(model, FormulaModel) and model.formula.linear:  # its design, as its terms compute it
+        return torch.stack(model.columns(x), dim=1)
     raise ValueError(f"no landscape for the {trainer.config.model} model")
 
 
@@ -99,15 +101,27 @@ def predictor(trainer: Trainer, x: torch.Tensor) -> tuple[Predict, int]:
     """The model's predictions on x for a block of flat parameter vectors, in float64, and how many grid points
     a block should hold. Linear in its parameters: one matrix product with its features; an mlp: its own
     nn.Sequential called with each vector's values (torch.func.functional_call, vmapped over the block)."""
-    if not isinstance(trainer.model, MLP):
+    if not curved(trainer):
         design = features(trainer, x)
         return (lambda flats: flats @ design.T), max(1, BLOCK_ELEMENTS // max(len(x), 1))
     from torch.func import vmap
+
+    model = trainer.model
+    if isinstance(model, FormulaModel):  # its own closures on each vector's values, vmapped
+        formula = model.formula
+        return vmap(lambda flat: formula(x, flat.unbind(0))), max(1, BLOCK_ELEMENTS // max(len(x), 1))
 
     widest = max(trainer.config.hidden)
     # a block's parameter vectors count too: a large mlp's are a million values each
     block = min(BLOCK_ELEMENTS // max(len(x) * widest, 1), BLOCK_ELEMENTS // len(trainer.names))
     return vmap(_mlp_one(trainer, x)), max(1, block)
+
+
+def curved(trainer: Trainer) -> bool:
+    """Not linear in its parameters (the mlp, a formula such as a*sin(b*x)): no design, no least squares, a
+    curvature that changes as it moves."""
+    model = trainer.model
+    return isinstance(model, MLP) or (isinstance(model, FormulaModel) and not model.formula.linear)
 
 
 def _training_data(trainer: Trainer) -> tuple[torch.Tensor, torch.Tensor, bool]:
@@ -189,7 +203,7 @@ def minimum(trainer: Trainer) -> list[float] | None:
     """The parameters of least MSE (and SSE), by least squares (None for another loss: see `Landscape.lowest`).
     Solved by QR, which gives the same bits every call (MKL's lstsq was seen to differ in the last bit from call
     to call); a design of deficient rank falls back to lstsq."""
-    if trainer.config.loss not in SQUARED or isinstance(trainer.model, MLP):
+    if trainer.config.loss not in SQUARED or curved(trainer):
         return None
     x, y, _ = _training_data(trainer)
     design = features(trainer, x)
@@ -207,12 +221,12 @@ def conditioning(trainer: Trainer) -> tuple[float, float | None] | None:
     one (each non-constant column to mean 0 and std 1 over the training points, as --standardize trains it),
     whichever the run trains on: how far feature scaling rounds the loss's valleys (fastai-quadratic: 218,451 to
     57). inf where λmin is not positive (a design of deficient rank); the standardised one None without a bias
-    (not standardised then); None for an mlp."""
-    if isinstance(trainer.model, MLP):
+    (not standardised then) and for a formula (never standardised); None for an mlp."""
+    if curved(trainer):
         return None
     x, _, _ = _training_data(trainer)
     raw = raw_features(trainer, x)
-    if not trainer.config.bias:
+    if not trainer.config.bias or isinstance(trainer.model, FormulaModel):
         return _kappa(raw), None
     scale = trainer.model.scale or standardized(trainer.model, trainer.data.x_train.cpu())
     return _kappa(raw), _kappa((raw - scale.mean.cpu().double()) / scale.std.cpu().double())
@@ -294,7 +308,7 @@ def curvature_job(
     slice. It stops when both extreme Ritz values'
     residuals are within TOLERANCE of the largest |λ|; once `budget` seconds (the time spent in its slices, not
     between them) pass first, the Curvature says it was not computed."""
-    constant = trainer.config.loss in SQUARED and not isinstance(trainer.model, MLP)
+    constant = trainer.config.loss in SQUARED and not curved(trainer)
     # the current parameters as the model holds them: the history's last, without a list of a million floats
     at = trainer.model.flat().cpu().double() if flat is None else torch.tensor(flat, dtype=torch.float64)
     if not isinstance(trainer.model, MLP) or len(at) <= FULL_HESSIAN_MAX:

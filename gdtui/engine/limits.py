@@ -40,7 +40,7 @@ from __future__ import annotations
 
 import math
 
-from gdtui.engine.config import RunConfig
+from gdtui.engine.config import RunConfig, linear_in_params
 
 PLAIN = "2/λmax"
 HEAVY_BALL = "(2+2β)/λmax"
@@ -87,7 +87,7 @@ def notes(config: RunConfig) -> tuple[str, ...]:
     """What qualifies `config`'s limit: "local" (an mlp, or a loss that is no quadratic: the Hessian changes with
     the point) and "full batch" (mini-batches: λmax is the whole training set's)."""
     found: list[str] = []
-    if config.model == "mlp" or config.loss not in QUADRATIC_LOSSES:
+    if not linear_in_params(config) or config.loss not in QUADRATIC_LOSSES:
         found.append(LOCAL)
     if config.batch_size is not None:
         found.append(FULL_BATCH)

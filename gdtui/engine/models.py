@@ -12,7 +12,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from gdtui.engine.config import RunConfig, param_names
+from gdtui.engine.config import RunConfig, formula_of, param_names
+from gdtui.engine.formula import Formula
 from gdtui.engine.presets import starts_at_zero
 
 
@@ -206,6 +207,30 @@ class MLP(Model):
         return y.squeeze(-1)
 
 
+class FormulaModel(Model):
+    """A Model computing a formula, with params = tensor([one value per name]) unpacked as `a, b, c = params`.
+    No --standardize: its `scale` stays None."""
+
+    def __init__(self, formula: Formula, params: torch.Tensor):
+        if params.shape != (len(formula.names),):
+            raise ValueError(f"{formula.text} has {len(formula.names)} parameters, not a tensor of {params.shape}")
+        self.formula = formula
+        self.names = formula.names
+        self.params = params.requires_grad_()
+
+    def parameters(self) -> list[torch.Tensor]:
+        return [self.params]
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        return self.formula(x, tuple(self.params))  # Tensor.__iter__: unbind(0), as `a, b, c = self.params`
+
+    def columns(self, x: torch.Tensor) -> list[torch.Tensor]:
+        columns = self.formula.columns(x)
+        if columns is None:
+            raise ValueError(f"{self.formula.text} is not linear in its parameters: it has no design")
+        return columns
+
+
 ACTIVATION_MODULES = {"tanh": nn.Tanh, "relu": nn.ReLU, "sigmoid": nn.Sigmoid}
 
 
@@ -249,6 +274,7 @@ def build_model(config: RunConfig, device: torch.device | str = "cpu") -> Model:
             model.load_flat(torch.tensor(config.init, dtype=dtype, device=device))
         return model
     k = n_params(config)
+    formula = formula_of(config)
     if config.init is not None:  # the tutorial's own values
         init = torch.tensor(config.init, dtype=dtype)
     elif starts_at_zero(config):
@@ -258,6 +284,8 @@ def build_model(config: RunConfig, device: torch.device | str = "cpu") -> Model:
             torch.randn(3)
         init = torch.randn(k, dtype=dtype)
     init = init.to(device)
+    if formula is not None:  # its parameters drawn as the quadratic's are: torch.randn(k) after the data
+        return FormulaModel(formula, init)
     if config.model == "quadratic":
         return Quadratic(init)
     if config.model == "linear":

@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from gdtui import __version__
-from gdtui.engine.config import DATA_ARTICLE, OPTIMIZER_SETTINGS, X_RANGE, RunConfig, param_names
+from gdtui.engine.config import DATA_ARTICLE, OPTIMIZER_SETTINGS, X_RANGE, RunConfig, formula_of, param_names
 
 Change = tuple[int, Mapping[str, Any]]
 
@@ -350,6 +350,12 @@ class _Writer:
                 self.call = "w * {x}"
             return
         self.emit(f"params = {init}.to(device).requires_grad_()", "parameters = [params]", "", "")
+        formula = formula_of(c)
+        if formula is not None:  # --model FORMULA: its parameters unpacked from one tensor, as gdtui's are
+            unpack = ", ".join(formula.names) + ("," if len(formula.names) == 1 else "")
+            self.emit(f"def {n.fn}(x, params):", f"    {unpack} = params", f"    return {formula.source()}", "", "")
+            self.call = f"{n.fn}({{x}}, params)"
+            return
         first = 0 if c.bias else 1
         if c.standardize:
             if c.model == "quadratic":

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from gdtui.engine import protocol as p
-from gdtui.engine.config import DATA_FIELDS, ConfigError, RunConfig, check_combination
+from gdtui.engine.config import DATA_FIELDS, ConfigError, RunConfig, check_combination, linear_in_params
 from gdtui.engine.csvfile import CsvData
 from gdtui.engine.protocol import LaneInfo, SessionInfo
 from gdtui.engine.record import Record
@@ -558,7 +558,7 @@ class Session:
         self.report(chunks)
         t = self.trainer
         now = time.perf_counter()
-        if t is not None and t.config.model == "mlp" and now - self.curved_at > LOCAL_LIMIT_SECONDS:
+        if t is not None and not linear_in_params(t.config) and now - self.curved_at > LOCAL_LIMIT_SECONDS:
             self.curved_at = now  # its local limit moves with it: computed again every few seconds it trains
             if "curvature" not in self.jobs:
                 self.start_curvature(t)
