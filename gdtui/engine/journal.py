@@ -18,8 +18,9 @@ process killed while writing) loads up to its last complete line. Torch-free.
 LANE is {"id": 0, "start": {SETTINGS}, "changes": [{"epoch": E, SETTINGS}], "origin": [SOURCE, EPOCH] or null}
 with SETTINGS under the command line's names, as a TOML snapshot holds them. A checkpoint (every few seconds
 of training, and at the end) holds a lane's history since its last one (`Trainer.history_bytes`) and its state
-then (`Trainer.snapshot`), so a resume replays seconds of epochs, not the run; a lane's chain of checkpoints
-starts anew with each `lane` event for it.
+then (`Trainer.snapshot`), so a resume replays seconds of epochs, not the run, and keeps every snapshot of the
+chain as a checkpoint (a revisit of its past replays from the nearest); a lane's chain of checkpoints starts
+anew with each `lane` event for it.
 """
 
 from __future__ import annotations
@@ -41,10 +42,14 @@ MAX_LINE = 1 << 28  # an event is a few hundred bytes, a checkpoint a few MB: lo
 
 def settings_of(config: RunConfig) -> dict[str, Any]:
     """A config's settings as a journal holds them (None left out)."""
-    out = {}
+    out: dict[str, Any] = {}
     for f in fields(RunConfig):
         value = getattr(config, f.name)
-        if value is not None:
+        if f.name == "schedule" and value is not None:  # as a TOML snapshot holds it: a table a part
+            from gdtui.engine.schedules import tables
+
+            out["schedule"] = tables(value)
+        elif value is not None:
             out[f.name.replace("_", "-")] = list(value) if isinstance(value, tuple) else finite(value)
     return out
 
@@ -149,6 +154,9 @@ def _start(path: str, number: int, settings: Any) -> RunConfig:
 
     if not isinstance(settings, dict):
         raise RecordError(f"{path}:{number}: a lane's start is not a table of settings")
+    schedule = settings.get("schedule")
+    if isinstance(schedule, list) and schedule and all(isinstance(part, list) for part in schedule):
+        settings = {**settings, "schedule": _tupled(schedule)}  # as a journal held it before: [name, [[arg, v]]]
     try:
         checked = checked_settings(f"{path}:{number}", settings, KEYS)
         preset = checked.pop("preset", None)
@@ -158,6 +166,10 @@ def _start(path: str, number: int, settings: Any) -> RunConfig:
         raise RecordError(str(error)) from None
     except ConfigError as error:
         raise RecordError(f"{path}:{number}: {error.field.replace('_', '-')}: {error.message}") from None
+
+
+def _tupled(value: Any) -> Any:
+    return tuple(_tupled(v) for v in value) if isinstance(value, list) else value
 
 
 def _lane(path: str, number: int, value: Any) -> LaneRecord:
@@ -201,11 +213,16 @@ def _lines(path: str) -> Iterator[tuple[int, str, str | None]]:
 def load(path: str) -> Record:
     """The record a journal holds, events folded in order; a last line cut short (a kill mid-write) is left
     out. Each lane's last checkpoint at or before the epoch it reached rides along (Record.checkpoints: lane id
-    -> (snapshot, history bytes from epoch 0)). RecordError names the file and the line."""
+    -> (snapshot, history bytes from epoch 0)), and the snapshots of its checkpoints before that one
+    (Record.snapshots: lane id -> snapshots in epoch order), those a run resumed from this journal wrote
+    before its resume included (each of the same lane: its start and its changes up to then the lane's now); a
+    lane that run had not checkpointed yet (killed within seconds) stands at its last checkpoint before. RecordError
+    names the file and the line."""
     lanes: list[LaneRecord] = []
     focus = 0
     reached: dict[int, int] = {}
     chains: dict[int, list[tuple[int, str, str]]] = {}  # lane id -> (epoch, history b64, snapshot b64)
+    before: dict[int, list[tuple[LaneRecord, list[tuple[int, str, str]]]]] = {}  # lane id -> earlier races' chains
     for number, line, after in _lines(path):
         if len(line) > MAX_LINE:
             raise RecordError(f"{path}:{number}: a line longer than {MAX_LINE:,} characters: not a journal")
@@ -229,6 +246,9 @@ def load(path: str) -> Record:
             race = event["race"]
             if not isinstance(race, list) or not race:
                 raise RecordError(f"{path}:{number}: a race without lanes")
+            for lane in lanes:  # a race again (a resumed run's): its lanes' chains kept, as it had them
+                if chains.get(lane.id):
+                    before.setdefault(lane.id, []).append((lane, chains[lane.id]))
             lanes = [_lane(path, number, lane) for lane in race]
             focus = event.get("focus", lanes[0].id)
             reached, chains = {}, {}
@@ -254,6 +274,7 @@ def load(path: str) -> Record:
         elif "remove" in event:
             lanes = [lane for lane in lanes if lane.id != event["remove"]]
             chains.pop(event["remove"], None)
+            before.pop(event["remove"], None)
         elif "focus" in event:
             focus = event["focus"]
         elif "end" in event:
@@ -278,19 +299,41 @@ def load(path: str) -> Record:
             raise RecordError(f"{path}:{number}: an event gdtui does not know")
     if not lanes:
         raise RecordError(f"{path}: a journal without a race")
+    for lane in lanes:  # a lane the last race has not checkpointed yet: its last checkpoint before, if its own
+        if not chains.get(lane.id):
+            for old, chain in before.get(lane.id, []):  # within the epochs it reached (not a lane restarted since)
+                links = [link for link in chain if link[0] <= reached.get(lane.id, 0)]
+                if links and _agrees(old, lane, links[-1][0]):
+                    chains[lane.id] = links
     kept = tuple(replace(lane, reached=max(reached.get(lane.id, 0), _last(chains.get(lane.id)))) for lane in lanes)
     ids = [lane.id for lane in kept]
-    saved = {}
+    saved, snapshots = {}, {}
     for lane in kept:
         chain = [link for link in chains.get(lane.id, []) if link[0] <= lane.reached]
         if chain:
+            earlier = {
+                link[0]: link[2]
+                for old, older in before.get(lane.id, [])
+                for link in older
+                if link[0] < chain[0][0] and _agrees(old, lane, link[0])
+            }
+            earlier.update((link[0], link[2]) for link in chain[:-1])
             try:
                 pieces = [base64.b64decode(link[1], validate=True) for link in chain]
                 history = _columns([link[0] for link in chain], pieces)
                 saved[lane.id] = (base64.b64decode(chain[-1][2], validate=True), history)
+                snapshots[lane.id] = tuple(base64.b64decode(earlier[at], validate=True) for at in sorted(earlier))
             except ValueError:
                 raise RecordError(f"{path}: lane {lane.id}'s checkpoints are not base64, or not whole") from None
-    return Record(kept, focus if focus in ids else ids[0], saved)
+    return Record(kept, focus if focus in ids else ids[0], saved, snapshots)
+
+
+def _agrees(old: LaneRecord, lane: LaneRecord, epoch: int) -> bool:
+    """Whether `old` (a lane of an earlier race of the journal) ran as `lane` up to `epoch`: the same start and
+    the same changes up to then (a run is its start and its changes: its snapshot at `epoch` is the lane's)."""
+    return old.start == lane.start and [c for c in old.changes if c.epoch <= epoch] == [
+        c for c in lane.changes if c.epoch <= epoch
+    ]
 
 
 def _columns(epochs: list[int], pieces: list[bytes]) -> bytes:

@@ -56,6 +56,9 @@ class Record:
     lanes: tuple[LaneRecord, ...]
     focus: int = 0
     checkpoints: Mapping[int, Any] = field(default_factory=dict, compare=False)  # lane id -> its last (journal)
+    # lane id -> the snapshots of its journal's checkpoints before that last one, in epoch order (a resume keeps
+    # them as checkpoints, so its past replays from the nearest one: `Trainer.resume_from`'s `earlier`)
+    snapshots: Mapping[int, tuple[bytes, ...]] = field(default_factory=dict, compare=False)
 
     def lane(self, lane_id: int) -> LaneRecord:
         for lane in self.lanes:

@@ -6,7 +6,9 @@ recomputed: any epoch of a million-epoch run in well under a millisecond. A larg
 checkpoints; the epochs after the one before are replayed bit for bit, a slice at a time, so the session reads
 its pipe between slices, and on one torch thread (two threads of a busy machine replay an mlp's epochs many
 times slower). The replay is checked against the run's record of those epochs (loss and parameters' norm);
-where one thread changed a number, it is replayed again as the run trained.
+where one thread changed a number, it is replayed again as the run trained. The checkpoints the replay took on
+its way are given back to the run (`Trainer.adopt`), so a second visit near there replays at most a spacing of
+epochs: a run resumed from its journal keeps its journal's snapshots as checkpoints, seconds of epochs apart.
 """
 
 from __future__ import annotations
@@ -35,6 +37,8 @@ def revisiting(trainer: Trainer, epoch: int) -> Generator[None, None, Revisited]
         replayed = yield from _one_thread_each(trainer.replaying(epoch))
         if not _as_recorded(replayed, trainer):  # one thread changed a number: replayed again as the run trained
             replayed = yield from trainer.replaying(epoch)
+        if _same_run(replayed, trainer):  # its checkpoints on the way: the next visit near here replays from them
+            trainer.adopt(c for c in replayed._checkpoints if c.epoch < epoch)
         flat = replayed.model.flat()
     return (), trainer.predictions_of(flat)
 
@@ -52,6 +56,13 @@ def _one_thread_each(slices: Generator[None, None, Trainer]) -> Generator[None, 
                 replayed: Trainer = done.value
                 return replayed
         yield
+
+
+def _same_run(replayed: Trainer, trainer: Trainer) -> bool:
+    """Whether the run replayed is still the trainer's: not reset meanwhile to other settings (a reset to the
+    same ones trains the same epochs again, bit for bit), its changes the ones the replay took."""
+    taken = [(at, change) for at, change in trainer.changes if at <= replayed.epoch]
+    return replayed.start_config == trainer.start_config and replayed.changes == taken
 
 
 def _as_recorded(replayed: Trainer, trainer: Trainer) -> bool:
