@@ -94,10 +94,8 @@ def journaled(tmp_path, cfg, saved=SAVED, change: bool = True) -> tuple[str, Tra
 def resumed(record: Record) -> Trainer:
     """The lane resumed as the session resumes it (Race.of_record), with its journal's earlier snapshots."""
     (lane,) = record.lanes
-    trainer = Trainer(lane.start)
-    snapshot, history = record.checkpoints[lane.id]
-    changes = [(c.epoch, dict(c.settings)) for c in lane.changes]
-    trainer.resume_from(snapshot, history, changes, record.snapshots.get(lane.id, ()))
+    trainer = Race.of_record(record).lanes[0].trainer
+    assert trainer.start_config == lane.start
     return trainer
 
 

@@ -268,7 +268,7 @@ def _journal_record(path: str, options: dict[str, Any]) -> Record:
     from gdtui.engine.record import RecordError
 
     try:
-        record = replace(read(path), checkpoints={})  # --config: the race from its start, not where it stood
+        record = replace(read(path), checkpoints={}, snapshots={})  # --config: the race from its start
     except RecordError as error:
         raise click.BadParameter(str(error), param_hint="'--config'") from None
     given = {k: v for k, v in options.items() if v is not None}

@@ -49,5 +49,5 @@ def replay(file: str, speed: float | None) -> None:
     from gdtui.cli.tui import launch
 
     csv = check_data(record.lanes[0].start, read_up_to=TUI_READS_UP_TO)
-    bare = replace(record, checkpoints={})  # from the start: not from where its checkpoints stood
+    bare = replace(record, checkpoints={}, snapshots={})  # from the start: not from where its checkpoints stood
     launch(bare, csv, start=True, resume=True, speed=speed)

@@ -70,7 +70,7 @@ class Race:
             if saved is None:
                 built.trainer.schedule(changes)
             else:
-                built.trainer.resume_from(saved[0], saved[1], changes)
+                built.trainer.resume_from(saved[0], saved[1], changes, record.snapshots.get(kept.id, ()))
         return race
 
     def record(self, focus: int) -> Record:

@@ -297,9 +297,17 @@ class Trainer:
         point = Checkpoint(epoch, self.config, len(self.changes), state, grads, shuffle, flat, self._schedule_state())
         self._checkpoints.append(point)
         self._kept += point.size
+        self._thin()
+
+    def _thin(self) -> None:
+        """Within CHECKPOINT_BYTES: past it the spacing doubles and, of the checkpoints within each span of it,
+        the first stays (the run's own at its multiples; one adopted from a journal between them)."""
         while self._kept > self.CHECKPOINT_BYTES and len(self._checkpoints) > 1:
             self._spacing *= 2
-            self._checkpoints = [c for c in self._checkpoints if c.epoch % self._spacing == 0]
+            spans: dict[int, Checkpoint] = {}
+            for c in self._checkpoints:
+                spans.setdefault(c.epoch // self._spacing, c)
+            self._checkpoints = list(spans.values())
             self._kept = sum(c.size for c in self._checkpoints)
 
     def snapshot(self) -> bytes:
@@ -425,13 +433,7 @@ class Trainer:
             epochs.insert(i, at)
             self._checkpoints.insert(i, point)
             self._kept += point.size
-        while self._kept > self.CHECKPOINT_BYTES and len(self._checkpoints) > 1:
-            self._spacing *= 2
-            spans: dict[int, Checkpoint] = {}
-            for c in self._checkpoints:
-                spans.setdefault(c.epoch // self._spacing, c)
-            self._checkpoints = list(spans.values())
-            self._kept = sum(c.size for c in self._checkpoints)
+        self._thin()
 
     def kept_flats(self) -> list[tuple[int, torch.Tensor]]:
         """A large model's parameters where its run keeps them (its history keeps their norm only): at epoch 0,
