@@ -40,7 +40,9 @@ BAD_TYPED = {
     "batch_size": ["0", "-2", "x", "1.5"],
     "schedule": ["step", "warmup", "step:step_size=0", "step:gama=0.5", "cosine+step:step_size=2", "onecycle"],
 }
-SHOWN_LATER = {"x_range", "hidden"}  # rows of synthetic data and of the mlp: typed into in test_app_options
+# rows of synthetic data and of the mlp: typed into in test_app_options; the formula row (a formula model, or
+# "formula…" chosen): typed into in test_app_formula
+SHOWN_LATER = {"x_range", "hidden", "formula"}
 # The optimizers' own settings: rows shown for the optimizer that has them, each typed into below.
 BAD_SETTINGS = {
     "adam": {"betas": ["0.9", "1,0.9", "x,y", "0.9,1"], "eps": ["-1", "x", "nan"], "weight_decay": ["-1", "x"]},

@@ -6,6 +6,8 @@ is applied on Enter or when focus leaves the field, and only if valid and typed:
 rounded (lr 1.23285e-05), so tabbing through the pane must not apply what it shows. Enter gives the keys back
 to the run. The optional settings (init, x range, the stop rules target and patience, the lr schedule) may be
 left empty: None, the preset's own choice. The schedule reads as `--schedule` takes it (its SPEC text).
+The model list ends with "formula…": it opens the formula row (gdtui.tui.widgets.formula_field), where a
+formula typed (`--model FORMULA`) is checked as typed, its offending part marked, and applied as the model.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from gdtui.engine.config import (
     MODELS,
     OPTIMIZER_SETTINGS,
     OPTIMIZERS,
+    RNGS,
     SYNTHETIC,
     X_RANGE,
     ConfigError,
@@ -36,11 +39,19 @@ from gdtui.engine.config import (
 from gdtui.engine.presets import PRESETS, starts_at_zero
 from gdtui.engine.schedules import spec
 from gdtui.tui.messages import FieldChanged, FieldLeft
+from gdtui.tui.widgets.formula_field import (
+    FORMULA_CHOICE,
+    FORMULA_PLACEHOLDER,
+    FormulaCheck,
+    FormulaInput,
+    FormulaMark,
+    formula_problem,
+)
 
 BIAS_CHOICES = (("yes", True), ("no", False))
 SELECTS: dict[str, tuple[tuple[str, object], ...]] = {
     "preset": tuple((p, p) for p in PRESETS),
-    "model": tuple((m, m) for m in MODELS),
+    "model": (*((m, m) for m in MODELS), (FORMULA_CHOICE, FORMULA_CHOICE)),
     "bias": BIAS_CHOICES,
     "standardize": BIAS_CHOICES,
     "optimizer": tuple((o, o) for o in OPTIMIZERS),
@@ -48,15 +59,18 @@ SELECTS: dict[str, tuple[tuple[str, object], ...]] = {
     "dtype": tuple((d, d) for d in DTYPES),
     "shuffle": BIAS_CHOICES,
     "activation": tuple((a, a) for a in ACTIVATIONS),
+    "rng": tuple((r, r) for r in RNGS),
 }
 INPUTS = ("lr", "momentum", "epochs", "seed", "device", "data", "points", "noise", "degree", "test_fraction")
-# Inputs whose empty value is valid and means None: the preset's draw, the default range, no stop rule, no schedule.
-OPTIONAL = ("x_range", "init", "target_rmse", "patience", "batch_size", *OPTIMIZER_SETTINGS, "schedule")
+# Inputs whose empty value is valid and means None: the preset's draw, the default range, no stop rule, no schedule;
+# the formula row empty: no formula typed, nothing to apply.
+OPTIONAL = ("x_range", "init", "target_rmse", "patience", "batch_size", *OPTIMIZER_SETTINGS, "schedule", "formula")
 REQUIRED = ("hidden",)  # further inputs that always hold a value
 # The rows top to bottom (the order tab moves in).
 ORDER = (
     "preset",
     "model",
+    "formula",  # shown for a formula model, or once "formula…" is chosen
     "bias",
     "standardize",
     "optimizer",
@@ -67,6 +81,7 @@ ORDER = (
     "schedule",
     "epochs",
     "seed",
+    "rng",
     "device",
     "dtype",
     "data",
@@ -96,6 +111,13 @@ TOOLTIPS = {
     "standardize": "--standardize: train on the design's non-constant columns (x, x², ...) standardised to mean 0 "
     "and std 1 over the training points. The parameters, init and the landscape's axes are then the scaled "
     "model's; the predictions, the loss and the RMSE stay in the data's units. Changing it starts a new run.",
+    "formula": "--model FORMULA: the model as a formula in x and its parameters (any other names), as "
+    "a*sin(b*x) + c: numbers, pi, e, + - * / **, and torch's sin cos tan exp log sqrt abs tanh sigmoid relu. "
+    "Checked as typed (the part refused is marked); enter applies it, a new run. Its parameters are drawn as the "
+    "quadratic's, or set by init in their order of appearance.",
+    "rng": "split: the data, the model and the batches' order each seeded (the articles' way); single: "
+    "torch.manual_seed once, then all of them from torch's one stream in a tutorial's order. "
+    "Every lane shares it; changing it starts a new run.",
     "schedule": "--schedule: an lr schedule, torch.optim.lr_scheduler's (step:step_size=30,gamma=0.1, "
     "multistep:milestones=30/80, exponential:gamma=0.99, cosine, cosine-restarts:T_0=10, "
     "linear-warmup:start_factor=0.1,total_iters=5, onecycle:max_lr=0.1, plateau:factor=0.5,patience=10; "
@@ -107,6 +129,7 @@ PLACEHOLDERS = {
     "patience": "none (epochs)",
     "batch_size": "all (full batch)",
     "schedule": "none (constant lr)",
+    "formula": FORMULA_PLACEHOLDER,
     **{f: "torch's" for f in OPTIMIZER_SETTINGS},
 }
 BIAS_MODELS = ("linear", "nn-linear", "poly")
@@ -133,7 +156,23 @@ def _exact(value: float) -> str:
     return text if float(text) == value else repr(value)
 
 
+def is_formula(config: RunConfig) -> bool:
+    """Whether the config's model is a formula (`--model FORMULA`), not one of the named models."""
+    return config.model not in MODELS
+
+
+def chosen(field: str, config: RunConfig) -> object:
+    """What a list shows for `field`: the model list shows "formula…" for a formula."""
+    if field == "model" and is_formula(config):
+        return FORMULA_CHOICE
+    return getattr(config, field)
+
+
 def shown(field: str, config: RunConfig) -> str:
+    if field == "formula":  # the formula in effect, as the engine normalised it; empty for a named model
+        return config.model if is_formula(config) else ""
+    if field == "model" and is_formula(config):
+        return FORMULA_CHOICE
     value = getattr(config, field)
     if field == "momentum":
         value = config.effective_momentum
@@ -166,6 +205,8 @@ def visible(field: str, config: RunConfig) -> bool:
     """Whether a field's row is shown: the settings the run does not use are hidden."""
     if field == "momentum":
         return config.uses_momentum
+    if field == "formula":
+        return is_formula(config)
     if field == "degree":
         return config.model == "poly"
     if field == "bias":
@@ -176,8 +217,8 @@ def visible(field: str, config: RunConfig) -> bool:
         return config.model == "mlp"
     if field == "shuffle":
         return config.batch_size is not None
-    if field == "standardize":
-        return config.model != "mlp"
+    if field == "standardize":  # a formula writes its own terms: no --standardize, no --no-bias
+        return config.model != "mlp" and not is_formula(config)
     if field in OPTIMIZER_SETTINGS:
         return config.optimizer in OPTIMIZER_SETTINGS[field]
     return True
@@ -204,6 +245,7 @@ class HyperParams(VerticalScroll, can_focus=False):
         self.config = config
         self.ready = False
         self.shown: dict[str, str] = {}  # what each input showed when last set: leaving it untouched applies nothing
+        self.composing = False  # "formula…" chosen while the model is a named one: the formula row is open
 
     def compose(self) -> ComposeResult:
         # The first frame shows the values as text; the form (some 60 widgets, a third of the cost of the
@@ -226,18 +268,18 @@ class HyperParams(VerticalScroll, can_focus=False):
             if field in SELECTS:
                 box = Select(
                     list(SELECTS[field]),
-                    value=getattr(self.config, field),
+                    value=chosen(field, self.config),
                     allow_blank=False,
                     compact=True,
                     id=f"f-{field}",
                 )
             else:
-                box = Input(
+                box = (FormulaInput if field == "formula" else Input)(
                     shown(field, self.config),
                     placeholder=placeholder(field, self.config),
                     id=f"f-{field}",
                     compact=True,
-                    validators=[EngineCheck(field)],
+                    validators=[FormulaCheck() if field == "formula" else EngineCheck(field)],
                     validate_on=["changed", "submitted", "blur"],
                     valid_empty=field in OPTIONAL,
                 )
@@ -248,6 +290,9 @@ class HyperParams(VerticalScroll, can_focus=False):
             )
             if field == "standardize":
                 rows.append(Static(scaled_note(self.config), id="scaled-note", markup=False))
+            if isinstance(box, FormulaInput):
+                box.mark = FormulaMark(id="formula-mark")
+                rows.append(box.mark)
         rows.append(Static("", id="field-error"))
         return rows
 
@@ -269,14 +314,21 @@ class HyperParams(VerticalScroll, can_focus=False):
         if not self.ready:
             self.query_one("#preview", Static).update(self._preview())
             return
+        if is_formula(config):
+            self.composing = False  # the formula row stays open for the formula in effect
         with self.prevent(Input.Changed, Select.Changed):
             for field in SELECTS:
                 select = self.query_one(f"#f-{field}", Select)
-                if select.value != getattr(config, field):
-                    select.value = getattr(config, field)
+                value = FORMULA_CHOICE if field == "model" and self.composing else chosen(field, config)
+                if select.value != value:
+                    select.value = value
             for field in (*INPUTS, *OPTIONAL, *REQUIRED):
                 box = self.query_one(f"#f-{field}", Input)
-                if not box.has_focus or field in ("lr", revert):
+                if field == "formula" and self.composing:  # a formula being written keeps its text
+                    if revert == "model":  # refused by the engine (a notice says why): enter may try it again
+                        self.shown[field] = ""
+                    continue
+                if not box.has_focus or field in ("lr", revert) or (field == "formula" and revert == "model"):
                     box.value = self.shown[field] = shown(field, config)
             self.query_one("#f-init", Input).placeholder = placeholder("init", config)
         self.query_one("#field-error", Static).update("")
@@ -284,13 +336,37 @@ class HyperParams(VerticalScroll, can_focus=False):
 
     def _sync_visibility(self) -> None:
         for field in ORDER:
-            self.query_one(f"#row-{field}").display = visible(field, self.config)
+            self.query_one(f"#row-{field}").display = visible(field, self.config) or (
+                field == "formula" and self.composing
+            )
+        self._mark_formula()
         note = self.query_one("#scaled-note", Static)
         note.update(scaled_note(self.config))
         note.display = bool(scaled_note(self.config))
 
+    def _mark_formula(self, note: str = "") -> None:
+        """The formula row's mark: its text checked as it stands, once the row has its place on screen."""
+        box = self.query_one("#f-formula", FormulaInput)
+        mark = self.query_one("#formula-mark", FormulaMark)
+        mark.note = note
+        if not self.query_one("#row-formula").display or formula_problem(box.value) is None:
+            mark.update("")
+            mark.display = False
+            return
+        mark.follow(box)
+        self.call_after_refresh(mark.follow, box)  # where the field starts and how far it scrolled, laid out
+
+    def _say(self, field: str, text: str) -> None:
+        """Why a value is refused: under the formula row for a formula, at the pane's foot for any other field."""
+        if field == "formula":
+            self._mark_formula(" — not applied" if text.endswith(" — not applied") else "")
+        else:
+            self.query_one("#field-error", Static).update(text)
+
     def _value(self, field: str, text: str) -> object:
         """The value `text` gives `field`, as RunConfig holds it (ConfigError if it is not one)."""
+        if field == "formula":  # a model: a formula, normalised (or a named model's name); None: nothing typed
+            return CHECKS["model"](text) if text.strip() else None
         if field in OPTIONAL and not text.strip():
             return None  # empty: drawn, the default range, no stop rule, no schedule
         value = CHECKS[field](text)
@@ -305,16 +381,25 @@ class HyperParams(VerticalScroll, can_focus=False):
         """Apply `text` if the user typed it and it is valid; False if it is refused."""
         if text == self.shown.get(field):
             return True  # untouched: what it shows may be rounded, and the run keeps its exact value
-        error = self.query_one("#field-error", Static)
         try:
             value = self._value(field, text)
         except ConfigError as problem:
-            error.update(f"{field}: {problem.message} — not applied")
+            if field == "formula" and leaving:  # the field shows the formula in effect again, the mark why
+                why = formula_problem(text) or problem.message
+                with self.prevent(Input.Changed):
+                    self.query_one("#f-formula", Input).value = self.shown[field] = shown(field, self.config)
+                self.query_one("#formula-mark", FormulaMark).refused(why)
+                return False
+            self._say(field, f"{field}: {problem.message} — not applied")
             if leaving:  # the field shows again the value in effect; the message says why
                 with self.prevent(Input.Changed):
                     self.query_one(f"#f-{field}", Input).value = self.shown[field] = shown(field, self.config)
             return False
-        error.update("")
+        self._say(field, "")
+        if field == "formula":  # applied as the model: a new run on it
+            if value is not None and value != self.config.model:
+                self.post_message(FieldChanged("model", value))
+            return True
         current = self.config.effective_momentum if field == "momentum" else getattr(self.config, field)
         if value != current:
             self.post_message(FieldChanged(field, value))
@@ -323,9 +408,8 @@ class HyperParams(VerticalScroll, can_focus=False):
     def on_input_changed(self, event: Input.Changed) -> None:
         field = field_of(event.input)
         result = event.validation_result
-        self.query_one("#field-error", Static).update(
-            "" if result is None or result.is_valid else f"{field}: {'; '.join(result.failure_descriptions)}"
-        )
+        failures = [] if result is None else result.failure_descriptions
+        self._say(field, f"{field}: {'; '.join(failures)}" if failures else "")
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         """Enter applies the field and gives the keys back to the run (leaving the field applies nothing more)."""
@@ -341,5 +425,26 @@ class HyperParams(VerticalScroll, can_focus=False):
     def on_select_changed(self, event: Select.Changed) -> None:
         event.stop()
         field = field_of(event.select)
+        if field == "model":
+            self._choose_model(str(event.value))
+            return
+        if field == "preset":  # a preset's own model: a formula being written is dropped
+            self.composing = False
         if event.value != getattr(self.config, field):
             self.post_message(FieldChanged(field, event.value))
+
+    def _choose_model(self, value: str) -> None:
+        """A named model applied (a new run on it); "formula…" opens the formula row and gives it the keys."""
+        if value == FORMULA_CHOICE:
+            if not is_formula(self.config):
+                self.composing = True
+                self._sync_visibility()
+                self.call_after_refresh(self.query_one("#f-formula", Input).focus)
+            return
+        self.composing = False
+        box = self.query_one("#f-formula", Input)
+        with self.prevent(Input.Changed):
+            box.value = self.shown["formula"] = shown("formula", self.config)
+        self._sync_visibility()
+        if value != self.config.model:
+            self.post_message(FieldChanged("model", value))
