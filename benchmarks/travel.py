@@ -1,10 +1,10 @@
 #!/usr/bin/env python
 """Figure 12's measurements, time travel: how long the session takes to show a lane as it stood at an epoch.
 
-Usage:  python benchmarks/travel.py            12a (10^6 epochs) and 12b (an mlp, 10,000 epochs): 9-20 min
-                                               on this 2-core machine while other work ran
-        python benchmarks/travel.py --quick    a smoke run (10^5 and 2,000 epochs, 10 visits)
-        python benchmarks/travel.py --only 12b one of the two
+Usage:  python benchmarks/travel.py            12a (10^6 epochs), 12b (an mlp, 10,000 epochs) and 12c (an mlp
+                                               resumed from its journal): 10-25 min on this 2-core machine
+        python benchmarks/travel.py --quick    a smoke run (10^5, 2,000 and 5,000 epochs, 10 visits)
+        python benchmarks/travel.py --only 12c one of the three
 
 Why: issue 28 asks for any epoch of a 10^6-epoch run within 100 ms, "the record's checkpoints plus replay". The
 app sends Revisit(epoch) to its session and shows the lane when Revisited comes back; this times that round
@@ -196,6 +196,58 @@ def large(hidden: tuple[int, ...], epochs: int, visits: int) -> dict:
     }
 
 
+def resumed(hidden: tuple[int, ...], epochs: int, visits: int, every: float) -> dict:
+    """12c: an mlp of `hidden` journaled as a session journals it (a snapshot each `every` seconds of training:
+    CHECKPOINT_SECONDS), resumed from its journal (Race.of_record, as `gdtui resume` and the app do), then epochs
+    before the resume revisited in this process: one in each of `visits` gaps between two snapshots (replayed from
+    the snapshot before, up to `every` seconds of training), then an epoch 3 before it (replayed from a checkpoint
+    the first visit's replay gave back to the run)."""
+    import tempfile
+
+    _import_gdtui()
+    from gdtui.engine import resolve
+    from gdtui.engine.journal import Journal, load
+    from gdtui.engine.lanes import Race
+
+    config = resolve("linear-manual", model="mlp", hidden=hidden, data="sine", epochs=epochs)
+    race = Race(config)
+    run = race.lanes[0].trainer
+    with tempfile.TemporaryDirectory() as folder:
+        path = os.path.join(folder, "journal.jsonl")
+        journal = Journal(path)
+        journal.write(race.record(0))
+        snapshots: list[int] = []
+        start = last = time.perf_counter()
+        while run.epoch < epochs:
+            run.run(min(32, epochs - run.epoch))
+            now = time.perf_counter()
+            if now - last >= every or run.epoch >= epochs:
+                journal.checkpoint(0, run.epoch, run.history_bytes(journal.saved.get(0, 0)), run.snapshot())
+                snapshots.append(run.epoch)
+                last = now
+        journal.reached(race.record(0))
+        journal.close()
+        train_s = time.perf_counter() - start
+        trainer = Race.of_record(load(path)).lanes[0].trainer
+    gaps = list(zip([0, *snapshots], snapshots))
+    pick = random.Random(SEED)
+    chosen = pick.sample(gaps, min(visits, len(gaps)))
+    wanted = [pick.randrange(lo + 8, hi) for lo, hi in chosen if hi - lo > 8]
+    first, results = in_process(trainer, wanted)
+    second, _ = in_process(trainer, [e - 3 for e in wanted])
+    _, expected = in_process(run, wanted)
+    return {
+        "params": len(trainer.names),
+        "epochs": epochs,
+        "train_s": train_s,
+        "snapshots": len(snapshots),
+        "gap": statistics.median(hi - lo for lo, hi in gaps),
+        "first": spread(first),
+        "second": spread(second),
+        "same": [r[1] for r in results] == [r[1] for r in expected],
+    }
+
+
 def ms(figure: dict) -> str:
     return f"{figure['median']:.1f} / {figure['p95']:.1f} / {figure['max']:.1f} ms"
 
@@ -207,7 +259,7 @@ def verdict(figure: dict) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="a smoke run: fewer epochs and visits")
-    parser.add_argument("--only", choices=("12a", "12b"), help="one of the two figures")
+    parser.add_argument("--only", choices=("12a", "12b", "12c"), help="one of the figures")
     parser.add_argument("--visits", type=int, help="random epochs revisited in each figure (default 50)")
     parser.add_argument("--hidden", default="64,64", help="12b's mlp (default 64,64)")
     parser.add_argument("--epochs", type=int, help="12b's epochs (default 10,000)")
@@ -249,6 +301,20 @@ def main() -> int:
             f"{replayed[0]:.0f} epochs at the median, {replayed[1]} at most; the session and this process trained "
             f"it side by side in {b['train_s']:.0f} s, a session of 1 thread alone in {b['single_train_s']:.0f} s; "
             f"the session's predictions {'match' if b['same'] else 'DIFFER FROM'} the engine's in-process"
+        )
+    if args.only in (None, "12c"):
+        every = 1.0 if args.quick else 5.0  # the session's CHECKPOINT_SECONDS
+        c = resumed(hidden, 5_000 if args.quick else 40_000, visits, every)
+        print(f"  12c: {c['epochs']:,} epochs trained and journaled in {c['train_s']:.0f} s", flush=True)
+        name = f"mlp {','.join(map(str, hidden))} ({c['params']:,} params) resumed, first visit into a gap"
+        rows += [
+            ("12c", name, ms(c["first"]), f"info (≤ {every:g} s of training)"),
+            ("12c", "  a second visit near it", ms(c["second"]), verdict(c["second"])),
+        ]
+        notes.append(
+            f"12c: {c['snapshots']} journal snapshots, one every {every:g} s of training ({c['gap']:.0f} epochs at the "
+            f"median); {c['first']['n']} gaps visited once, then 3 epochs before; the resumed run's predictions "
+            f"{'match' if c['same'] else 'DIFFER FROM'} the uninterrupted run's"
         )
     widths = [max(len(row[k]) for row in rows) for k in range(4)]
     print()

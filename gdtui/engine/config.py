@@ -338,7 +338,7 @@ def check_model(text: object) -> str:
     from gdtui.engine.formula import FormulaError, parse
 
     try:
-        formula = parse(value)
+        formula = parse(str(text).rstrip())  # its columns as typed: leading spaces counted
     except FormulaError as error:
         raise ConfigError("model", f"{text!r} is not one of {', '.join(MODELS)} nor a formula: {error}") from None
     if "x" not in _names_in(formula.text):
