@@ -3,11 +3,9 @@ written script, run by a separate Python, prints the log the TUI showed."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 from gdtui.tui.app import GdtuiApp
 from gdtui.tui.widgets.code import CodeScreen
+from tests.script_runner import run_script
 from tests.tui_helpers import config, log_texts, press_and_wait, ready, wait_for
 
 SIZE = (120, 36)
@@ -47,7 +45,7 @@ async def test_the_code_view_follows_the_run_and_writes_a_script_that_prints_its
         await pilot.press("c")
         await wait_for(pilot, lambda: code_screen(app) is None, what="c to close it")
     (path,) = tmp_path.glob("gdtui-fastai-quadratic-*.py")
-    done = subprocess.run([sys.executable, "-I", str(path)], capture_output=True, text=True, timeout=120)
+    done = run_script(str(path))
     assert done.returncode == 0, done.stderr
     printed = [line.split()[3] for line in done.stdout.splitlines() if line.startswith("epoch ")]
     assert len(logged) == 16 and printed == logged

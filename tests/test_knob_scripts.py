@@ -4,13 +4,11 @@ examples), as `gdtui run` prints it, line for line.
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import pytest
 from click.testing import CliRunner
 
 from gdtui.cli.root import cli
+from tests.script_runner import run_script
 
 KNOBS = [
     ["--optimizer", "adam", "--betas", "0.9,0.99", "--eps", "1e-6"],
@@ -46,7 +44,7 @@ def script_prints_the_log(args: list[str], tmp_path, epochs: int) -> None:
     path = tmp_path / "run.py"
     result = runner.invoke(cli, ["export-script", "--epochs", str(epochs), *args, "-o", str(path)])
     assert result.exit_code == 0, result.output
-    done = subprocess.run([sys.executable, "-I", str(path)], capture_output=True, text=True, timeout=120, cwd="/")
+    done = run_script(str(path))
     assert done.returncode == 0 and "Warning" not in done.stderr, done.stderr
     expected = [line for line in log.splitlines() if line.startswith("epoch")]
     assert done.stdout.splitlines() == expected and len(expected) == epochs

@@ -4,9 +4,6 @@ their refusals, --vary, TOML, branches and replays, the exported script and the 
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import pytest
 import torch
 from click.testing import CliRunner
@@ -16,6 +13,7 @@ from gdtui.cli.root import cli
 from gdtui.engine import resolve
 from gdtui.engine.schedules import check_schedule
 from gdtui.engine.trainer import Trainer
+from tests.script_runner import run_script
 from tests.test_knob_scripts import script_prints_the_log
 
 EPOCHS = 24
@@ -296,7 +294,7 @@ def test_the_exported_script_of_a_scheduled_run_changed_live_prints_its_log(opti
     path = tmp_path / "run.py"
     result = runner.invoke(cli, ["export-script", "--config", str(record), "-o", str(path)])
     assert result.exit_code == 0, result.output
-    done = subprocess.run([sys.executable, "-I", str(path)], capture_output=True, text=True, timeout=120, cwd="/")
+    done = run_script(str(path))
     assert done.returncode == 0 and "Warning" not in done.stderr, done.stderr
     expected = [line for line in log.splitlines() if line.startswith("epoch")]
     assert done.stdout.splitlines() == expected and len(expected) == 12
@@ -326,7 +324,7 @@ def test_the_script_of_a_scheduled_run_whose_optimizer_changed_prints_its_log(st
     path = tmp_path / "run.py"
     result = runner.invoke(cli, ["export-script", "--config", str(record), "-o", str(path)])
     assert result.exit_code == 0, result.output
-    done = subprocess.run([sys.executable, "-I", str(path)], capture_output=True, text=True, timeout=120, cwd="/")
+    done = run_script(str(path))
     assert done.returncode == 0 and "Warning" not in done.stderr, done.stderr
     expected = [line for line in log.output.splitlines() if line.startswith("epoch")]
     assert done.stdout.splitlines() == expected and len(expected) == 12
@@ -390,7 +388,7 @@ def test_the_script_of_onecycle_with_a_new_beta2_prints_its_log(tmp_path):
     result = runner.invoke(cli, ["export-script", "--config", str(record), "-o", str(path)])
     assert result.exit_code == 0, result.output
     assert 'group["betas"] = (group["betas"][0], 0.99)' in path.read_text()
-    done = subprocess.run([sys.executable, "-I", str(path)], capture_output=True, text=True, timeout=120, cwd="/")
+    done = run_script(str(path))
     assert done.returncode == 0 and "Warning" not in done.stderr, done.stderr
     expected = [line for line in log.output.splitlines() if line.startswith("epoch")]
     assert done.stdout.splitlines() == expected and len(expected) == 10

@@ -24,6 +24,7 @@ from gdtui.engine import resolve
 from gdtui.engine.lanes import Race
 from gdtui.engine.script import phases, script
 from gdtui.engine.trainer import Trainer
+from tests.script_runner import run_script
 
 PRESET_CASES = [
     ["--preset", "fastai-quadratic"],
@@ -140,7 +141,7 @@ def test_every_preset_as_python_file(tmp_path):
         path = export(str(tmp_path / f"preset{i}.py"), *args)
         text = open(path).read()
         assert imports(text) <= {"torch", "math"}, text
-        done = subprocess.run([sys.executable, "-I", path], capture_output=True, text=True, timeout=120, cwd="/")
+        done = run_script(path)
         assert done.returncode == 0, done.stderr
         lines = [line for line in done.stdout.splitlines() if line.startswith("epoch ")]
         assert lines == run_lines(*args), args
@@ -360,3 +361,20 @@ def test_a_nan_test_loss_stays_a_value_in_the_history():
     alone = History(("w",))
     alone.extend(chunk(1, None))
     assert alone.result(1).test_loss is None and alone.tail(2).test_loss is None
+
+
+def test_the_script_runner_reports_what_a_process_would(tmp_path):
+    """tests.script_runner stands in for `python -I script.py`: its output, every warning (each time), a failure's
+    traceback and exit status."""
+    ok = tmp_path / "ok.py"
+    ok.write_text("import warnings\nprint('epoch 1')\nwarnings.warn('twice')\n")
+    for _ in range(2):
+        done = run_script(str(ok))
+        assert done.returncode == 0 and done.stdout == "epoch 1\n" and "UserWarning: twice" in done.stderr
+    broken = tmp_path / "broken.py"
+    broken.write_text("import no_such_module\n")
+    done = run_script(str(broken))
+    assert done.returncode == 1 and "ModuleNotFoundError" in done.stderr
+    exits = tmp_path / "exits.py"
+    exits.write_text("import sys\nsys.exit(3)\n")
+    assert run_script(str(exits)).returncode == 3

@@ -300,14 +300,19 @@ class Trainer:
         self._thin()
 
     def _thin(self) -> None:
-        """Within CHECKPOINT_BYTES: past it the spacing doubles and, of the checkpoints within each span of it,
-        the first stays (the run's own at its multiples; one adopted from a journal between them)."""
+        """Within CHECKPOINT_BYTES: past it the spacing doubles; the run's own checkpoints stay at its multiples,
+        and one adopted from a journal (between the run's own) stays in a span of it that holds none of them."""
+        every = self.CHECKPOINT_EVERY
         while self._kept > self.CHECKPOINT_BYTES and len(self._checkpoints) > 1:
             self._spacing *= 2
-            spans: dict[int, Checkpoint] = {}
+            spans: dict[int, list[Checkpoint]] = {}
             for c in self._checkpoints:
-                spans.setdefault(c.epoch // self._spacing, c)
-            self._checkpoints = list(spans.values())
+                spans.setdefault(c.epoch // self._spacing, []).append(c)
+            kept = []
+            for span in spans.values():
+                on = [c for c in span if c.epoch % self._spacing == 0]
+                kept += on or [c for c in span if c.epoch % every][:1]
+            self._checkpoints = kept
             self._kept = sum(c.size for c in self._checkpoints)
 
     def snapshot(self) -> bytes:
