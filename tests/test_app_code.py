@@ -61,3 +61,33 @@ async def test_the_code_view_shows_the_focused_lane():
         await pilot.press("1")
         await wait_for(pilot, lambda: "lane 1" in app.screen.label, what="lane 1's script")
         assert "torch.manual_seed(2021)" in app.screen.text
+
+
+async def test_the_code_view_writes_a_formula_and_one_random_stream_as_the_script_that_prints_its_log(
+    tmp_path, monkeypatch
+):
+    """--model FORMULA and --rng single in the Code view: the formula's function and torch seeded once, and the
+    script written with w prints the log the TUI showed."""
+    from gdtui.engine.config import check_model
+
+    monkeypatch.chdir(tmp_path)
+    model = check_model("a*sin(b*x) + c")
+    app = GdtuiApp(config(model=model, data="sine", init=(2.0, 1.0, 0.0), rng="single", batch_size=6, epochs=4))
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        await pilot.press("c")
+        await wait_for(pilot, lambda: code_screen(app) is not None and "def predict" in app.screen.text)
+        text = code_screen(app).text
+        assert "return a * torch.sin(b * x) + c" in text and "a, b, c = params" in text
+        assert "torch.manual_seed(2021)  # --rng single" in text and "shuffle=True, generator=None" in text
+        await pilot.press("w")
+        await wait_for(pilot, lambda: list(tmp_path.glob("gdtui-*.py")), what="the script file")
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: code_screen(app) is None, what="the view to close")
+        await press_and_wait(pilot, "space", lambda: app.state == "done", "done")
+        logged = [text.split()[1] for text in log_texts(app)]
+    (path,) = tmp_path.glob("gdtui-*.py")
+    done = run_script(str(path))
+    assert done.returncode == 0, done.stderr
+    printed = [line.split()[3] for line in done.stdout.splitlines() if line.startswith("epoch ")]
+    assert len(logged) == 4 and printed == logged
