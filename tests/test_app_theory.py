@@ -50,6 +50,9 @@ async def test_the_theory_view_follows_the_focused_lane_and_applies_the_best_set
         await wait_for(pilot, lambda: app.theory.known is not None and app.theory.known.why is not None, what="why")
         assert "adam" in str(app.query_one("#theory-text").render())
         assert app.curve.predicted == []
+        await pilot.pause()
+        # nothing is waited for: the milestones and the rate map stay empty, not "waiting for the theory"
+        assert "waiting" not in app.theory.plot.draw(60, 12) and "waiting" not in str(app.theory.rate_map.render())
 
 
 async def test_the_prediction_on_the_loss_curve_is_the_runs_own_within_float64s_tolerance():

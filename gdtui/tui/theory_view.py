@@ -89,6 +89,7 @@ class TheoryControl:
         self.status.theory_off = None
         self.curve.predicted = []
         self.rate_map.eigenvalues = ()
+        self.plot.off = self.rate_map.off = False
         self.text.update("the theory: computing…" if self.shown else "")
 
     def on_theory(self, reply: p.TheoryKnown) -> None:
@@ -104,6 +105,7 @@ class TheoryControl:
             self.plot.shares = [list(share) for share in reply.shares]
             self.curve.predicted = [(float(e), r) for e, r in zip(reply.epochs, reply.rmse)]
         self.rate_map.eigenvalues = reply.eigenvalues if reply.why is None else ()
+        self.plot.off = self.rate_map.off = reply.why is not None
         self.rate_map.sweep = reply.sweep
         self.check()
         self.shell.redraw()

@@ -29,11 +29,12 @@ class MilestonesPlot(SafePlot):
         self.shares: list[list[float]] = []  # one list a direction
         self.directions: list[str] = []
         self.now = 0  # the epoch the run has reached
+        self.off = False  # the theory does not apply to the lane: nothing to wait for
 
     def draw(self, width: int, height: int) -> str:
         positive = [v for share in self.shares for v in share if v > 0 and math.isfinite(v)]
         if not self.epochs or not positive:
-            return "the loss by eigen-direction: waiting for the theory"
+            return "" if self.off else "the loss by eigen-direction: waiting for the theory"
         hi = math.log10(max(positive))
         lo = max(math.log10(min(positive)), hi - DECADES)  # a direction that is done falls off the bottom
         if not hi > lo:
@@ -71,6 +72,7 @@ class RateMap(Widget):
         self.eigenvalues: tuple[float, ...] = ()
         self.lanes: list[tuple[float, float, tuple[int, int, int], bool]] = []  # lr, β, colour, focused
         self.sweep: tuple[tuple[float, float], ...] = ()  # a schedule's (lr, β) over the epochs: its path
+        self.off = False  # the theory does not apply to the lane: nothing to wait for
 
     def axes(self, cols: int, rows: int) -> tuple[Any, Any]:
         """The lr of each column (log-spaced about the stability edges) and the β of each row (top: 0.999)."""
@@ -91,7 +93,7 @@ class RateMap(Widget):
 
         width, height = self.size
         if len(self.eigenvalues) == 0 or width < 20 or height < 4:
-            return Text("the rate map: waiting for the theory")
+            return Text("" if self.off else "the rate map: waiting for the theory")
         label = 7
         cols, rows = width - label - 1, height - 2
         lrs, betas = self.axes(cols, rows)
