@@ -46,7 +46,9 @@ def formula_problem(text: str) -> str | None:
         CHECKS["model"](text)
     except ConfigError as refusal:
         error = located(text)
-        return error.message if error is not None else refusal.message
+        if error is None:
+            return refusal.message
+        return error.message.split(" (allowed:")[0]  # the row's tooltip lists what is allowed: 2 lines, not 8
     return None
 
 
