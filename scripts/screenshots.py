@@ -1,8 +1,8 @@
 """Regenerate screenshots/*.svg: the app as a user sees it, driven from the keyboard with Pilot.
 
 Run: python scripts/screenshots.py [NAME...]   (writes screenshots/main, done, linear-module, loss-curve,
-diverged, small, small-no-pane, help, race, race-curve, landscape, lr-find, mlp, batches, code, travel, step and
-theory .svg; only the NAMEs given, if any)
+diverged, small, small-no-pane, help, race, race-curve, landscape, lr-find, mlp, formula, batches, code, travel,
+step and theory .svg; only the NAMEs given, if any)
 """
 
 from __future__ import annotations
@@ -110,6 +110,18 @@ async def main() -> None:
         "fastai-quadratic", data="sine", points=60, noise=0.3, model="mlp", hidden=(16,), optimizer="adam", lr=0.02
     )
     await shoot("mlp", sine.replace(epochs=600), (120, 36), "space", lambda a: a.state == "done")
+    wave = resolve(
+        "fastai-quadratic",
+        data="sine",
+        points=60,
+        noise=0.5,
+        model="a * sin(b * x) + c",
+        init=(1.0, 0.6, 0.0),
+        optimizer="adam",
+        lr=0.05,
+        epochs=300,
+    )
+    await shoot("formula", wave, (120, 36), "space", lambda a: a.state == "done")
     await shoot(
         "batches",
         resolve("qiita-quadratic", batch_size=4, epochs=80, lr=1e-4),
