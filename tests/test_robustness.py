@@ -198,7 +198,9 @@ async def test_key_storm(tmp_path, monkeypatch):
         await pilot.press("space")
         driver = app._driver
         last_epoch, falls = 0, 0
-        for _ in range(2000):
+        for n in range(2000):
+            if n % 250 == 249:  # the backlog bounded: on a loaded machine 2,000 keys unhandled outlast Pilot's 30 s
+                await pilot.pause()
             if rng.random() < 0.15 and app.screen is app.screen_stack[0]:
                 field = rng.choice(INPUTS)
                 app.query_one(f"#f-{field}").focus()
