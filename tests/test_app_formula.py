@@ -164,6 +164,13 @@ async def test_a_formula_typed_in_the_pane_runs_as_the_loop_written_for_it():
         await wait_for(pilot, lambda: app.config == named and app.state == "ready", what="the quadratic again")
         assert not app.query_one("#row-formula").display and app.query_one("#f-model").value == "quadratic"
         assert app.query_one("#row-standardize").display
+        # a model of another number of parameters: the init that does not fit is dropped, and the notice says so
+        await choose(pilot, "model", "linear")
+        line = named.replace(model="linear", init=None)
+        await wait_for(pilot, lambda: app.config == line and app.state == "ready", what="the line, drawn")
+        assert any(
+            n.message.startswith("init dropped: the linear model has 2 parameters (w, b)") for n in app._notifications
+        )
 
 
 async def test_hostile_formulas_are_marked_where_they_go_wrong_and_nothing_is_applied():

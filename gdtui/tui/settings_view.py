@@ -14,7 +14,7 @@ from asyncio import Task
 from typing import cast
 
 from gdtui.engine import protocol as p
-from gdtui.engine.config import LIVE_FIELDS, ConfigError, check_combination, unset_for
+from gdtui.engine.config import LIVE_FIELDS, ConfigError, RunConfig, check_combination, param_names, unset_for
 from gdtui.engine.presets import resolve
 from gdtui.engine.record import Record
 from gdtui.engine.served import Served
@@ -43,6 +43,7 @@ class SettingsControl:
             shell.asked.live[field] = value
             shell.send(p.Update({field: value}))
             return
+        dropped = ""
         try:
             if field == "preset":  # a preset's value is its name
                 config = resolve(cast(str, value), device=shell.config.device)
@@ -52,6 +53,9 @@ class SettingsControl:
                 changes = {**shell.asked.live, field: value}
                 if field == "optimizer":  # the settings the new optimizer has not are dropped, as a switch drops them
                     changes |= unset_for(cast(str, value), shell.config.replace(**changes))
+                dropped = "" if field == "init" else _misfit_init(shell.config.replace(**changes))
+                if dropped:  # another model's parameters: it starts from its own draw, and says so
+                    changes["init"] = None
                 config = check_combination(shell.config.replace(**changes))
             if self.served is not None:
                 self.served.check_params(config, field)
@@ -59,6 +63,8 @@ class SettingsControl:
             shell.notify(f"{error.field}: {error.message}", title="not applied", severity="error")
             self.params.set_config(shell.config, revert=field)
             return
+        if dropped:
+            shell.notify(f"init dropped: {dropped}", title="init")
         if ended:  # the change is what a new process starts from (say, device cpu after CUDA ran out of memory)
             shell.restart(config)
             return
@@ -180,3 +186,15 @@ class SettingsControl:
             text = f"{changed} not changed: the new run could not start ({text})"
         self.shell.notify(text, title="not applied", severity="error", timeout=timeout)
         self.params.set_config(self.shell.config, revert=changed or reply.field)
+
+
+def _misfit_init(config: RunConfig) -> str:
+    """Why `config`'s init cannot start its model (a model of another number of parameters: the model, its
+    degree, its layers or its bias changed), or "" when it fits or is unset."""
+    if config.init is None or (config.init and isinstance(config.init[0], tuple)):  # named: the engine checks it
+        return ""
+    names = param_names(config)
+    if len(names) == len(config.init):
+        return ""
+    shown = ", ".join(names) if len(names) <= 6 else f"{len(names):,} of them"
+    return f"the {config.model} model has {len(names)} parameters ({shown}), the init {len(config.init)}"
