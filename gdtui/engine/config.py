@@ -7,6 +7,7 @@ must pass lives here, once, torch-free, so the CLI's click types and the TUI's i
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 import re
@@ -24,6 +25,7 @@ from gdtui.engine.bounds import MAX_NOISE as MAX_NOISE
 from gdtui.engine.bounds import MAX_POINTS as MAX_POINTS
 from gdtui.engine.bounds import MAX_SEED as MAX_SEED
 from gdtui.engine.bounds import ConfigError as ConfigError
+from gdtui.engine.formula import Formula, FormulaError, parse
 
 MODELS = ("quadratic", "linear", "nn-linear", "poly", "mlp")
 ACTIVATIONS = ("tanh", "relu", "sigmoid")
@@ -335,8 +337,6 @@ def check_model(text: object) -> str:
     value = str(text).strip()
     if value.lower() in MODELS:
         return value.lower()
-    from gdtui.engine.formula import FormulaError, parse
-
     try:
         formula = parse(str(text).rstrip())  # its columns as typed: leading spaces counted
     except FormulaError as error:
@@ -350,39 +350,28 @@ def _names_in(text: str) -> set[str]:
     return set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", text))
 
 
-def formula_of(config: RunConfig) -> Any:
+def formula_of(config: RunConfig) -> Formula | None:
     """The config's model as a parsed Formula, or None for one of MODELS."""
-    if config.model in MODELS:
-        return None
-    from gdtui.engine.formula import parse
-
-    return _parsed(config.model, parse)
+    return None if config.model in MODELS else _parsed(config.model)
 
 
-_FORMULAS: dict[str, Any] = {}
-
-
-def _parsed(text: str, parse: Callable[[str], Any]) -> Any:
-    if text not in _FORMULAS:
-        if len(_FORMULAS) > 64:
-            _FORMULAS.clear()
-        _FORMULAS[text] = parse(text)
-    return _FORMULAS[text]
+@functools.lru_cache(maxsize=64)
+def _parsed(text: str) -> Formula:
+    return parse(text)
 
 
 def linear_in_params(config: RunConfig) -> bool:
     """Whether the model is linear in its parameters (every model but the mlp and a formula that is not): its
     loss is then a quadratic of them, with a least-squares minimum, an exact Hessian and the theory's rates."""
     formula = formula_of(config)
-    return config.model != "mlp" and (formula is None or bool(formula.linear))
+    return config.model != "mlp" and (formula is None or formula.linear)
 
 
 def param_names(config: RunConfig) -> tuple[str, ...]:
     """The model's parameter names, in the order of `flat()` (torch-free: the CLI checks --init before torch)."""
     formula = formula_of(config)
     if formula is not None:
-        names: tuple[str, ...] = formula.names
-        return names
+        return formula.names
     if config.model == "quadratic":
         return ("a", "b", "c")
     if config.model == "linear":
