@@ -249,6 +249,17 @@ async def test_rng_single_from_the_pane_starts_a_new_run_drawn_from_one_stream()
         assert app.query_one(RmseLog).rows == 0 and rng.value == "single"
         await step_to(pilot, 3)
         assert logged(app) == solo(single)
+        # a lane of its own batch size would need a loader of its own: refused, naming why
+        await pilot.press("a")
+        await wait_for(pilot, lambda: len(app.race.lanes) == 2, what="a second lane")
+        await field(pilot, "batch_size")
+        await pilot.press("4", "enter")
+        await wait_for(
+            pilot,
+            lambda: any("one loader serves every lane" in n.message for n in app._notifications),
+            what="the refusal",
+        )
+        assert app.config.batch_size is None
 
 
 async def test_a_formula_the_run_refuses_keeps_its_row_open_until_the_cause_is_fixed():
