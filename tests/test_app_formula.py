@@ -256,7 +256,7 @@ async def test_rng_single_from_the_pane_starts_a_new_run_drawn_from_one_stream()
         await pilot.press("4", "enter")
         await wait_for(
             pilot,
-            lambda: any("one loader serves every lane" in n.message for n in app._notifications),
+            lambda: any("one loader serves them all" in n.message for n in app._notifications),
             what="the refusal",
         )
         assert app.config.batch_size is None

@@ -94,12 +94,30 @@ def test_every_lane_shares_the_loaders_order_and_starts_from_the_one_model():
     assert list(race.lanes[1].trainer.history.loss) == tutorial(5, 4, lr=0.1)
 
 
-@pytest.mark.parametrize(("field", "value"), [("batch_size", 5), ("shuffle", False)])
+@pytest.mark.parametrize(
+    ("field", "value"), [("batch_size", 5), ("shuffle", False), ("hidden", (4,)), ("init", (0.0,) * 25)]
+)
 def test_a_lane_with_another_loader_is_refused_naming_why(field, value):
     trainer = gdtui(1, 4)
     with pytest.raises(ConfigError) as refused:
         trainer.sibling(trainer.config.replace(**{field: value}))
-    assert refused.value.field == field and "one loader serves every lane" in refused.value.message
+    assert refused.value.field == field and "one loader serves them all" in refused.value.message
+
+
+def test_one_batch_of_the_whole_set_is_still_permuted_as_a_tutorials_loader_permutes_it():
+    trainer = gdtui(4, 16)
+    assert list(trainer.history.loss) == tutorial(4, 16)
+
+
+def test_a_race_of_lanes_that_would_need_their_own_stream_exits_2_naming_why():
+    from click.testing import CliRunner
+
+    from gdtui.cli.root import cli
+
+    common = ["run", "--rng", "single", "--data", "linear", "--points", "16", "--model", "mlp", "--batch-size", "4"]
+    for vary, option in (("hidden=4,8", "'--hidden'"), ("batch-size=4,8", "'--batch-size'")):
+        result = CliRunner().invoke(cli, [*common, "--vary", vary, "--epochs", "2"])
+        assert result.exit_code == 2 and option in result.output and "one loader serves them all" in result.output
 
 
 def test_gdtuis_own_draws_never_touch_the_stream():

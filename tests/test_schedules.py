@@ -392,3 +392,54 @@ def test_the_script_of_onecycle_with_a_new_beta2_prints_its_log(tmp_path):
     assert done.returncode == 0 and "Warning" not in done.stderr, done.stderr
     expected = [line for line in log.output.splitlines() if line.startswith("epoch")]
     assert done.stdout.splitlines() == expected and len(expected) == 10
+
+
+def _record_prints_its_log(tmp_path, text: str) -> None:
+    """`gdtui export-script --config R` of the record `text` writes a script whose epoch lines, with no warning,
+    are `gdtui run --config R`'s."""
+    record = tmp_path / "r.toml"
+    record.write_text(text)
+    runner = CliRunner()
+    log = runner.invoke(cli, ["run", "--config", str(record)])
+    assert log.exit_code == 0, log.output
+    path = tmp_path / "run.py"
+    result = runner.invoke(cli, ["export-script", "--config", str(record), "-o", str(path)])
+    assert result.exit_code == 0, result.output
+    done = run_script(str(path))
+    assert done.returncode == 0 and "Warning" not in done.stderr, done.stderr
+    expected = [line for line in log.output.splitlines() if line.startswith("epoch")]
+    assert done.stdout.splitlines() == expected and expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # a new epoch budget leaves the schedule as it was built (cosine's T_max, onecycle's steps)
+        'optimizer = "sgd"\nepochs = 12\nschedule = {name = "cosine"}\nchanges = [{epoch = 4, epochs = 14}]\n',
+        'optimizer = "sgd"\nmomentum = 0.9\nepochs = 12\nschedule = {name = "onecycle", max_lr = 1e-4}\n'
+        "changes = [{epoch = 4, epochs = 10}]\n",
+        'optimizer = "sgd"\nepochs = 12\nschedule = {name = "cosine"}\nchanges = [{epoch = 0, epochs = 14}]\n',
+        # the hand-written gd's per-batch lr in the article's own step function
+        'epochs = 3\nbatch_size = 5\nschedule = {name = "onecycle", max_lr = 1e-4}\n',
+        # a switch drops the settings the new optimizer has not, as gdtui's does
+        'optimizer = "adam"\nlr = 0.1\nbetas = [0.8, 0.99]\nepochs = 8\n'
+        'changes = [{epoch = 5, optimizer = "sgd", lr = 1e-5}]\n',
+        # a switch to gd in a chained schedule with mini-batches: its stand-in stepped, no warning
+        'optimizer = "adam"\nlr = 0.1\nepochs = 6\nbatch_size = 6\nshuffle = false\nschedule = [{name = '
+        '"linear-warmup", total_iters = 2}, {name = "cosine"}]\nchanges = [{epoch = 1, optimizer = "gd", lr = 1e-5}]\n',
+    ],
+    ids=["cosine-longer", "onecycle-shorter", "cosine-at-0", "gd-onecycle-batches", "betas-then-sgd", "chain-to-gd"],
+)
+def test_the_script_of_a_record_takes_its_changes_as_gdtui_does(text, tmp_path):
+    _record_prints_its_log(tmp_path, 'preset = "fastai-quadratic"\n' + text)
+
+
+def test_a_records_change_refused_at_its_epoch_exits_2_naming_it(tmp_path):
+    record = tmp_path / "r.toml"
+    record.write_text(
+        'preset = "fastai-quadratic"\noptimizer = "sgd"\nmomentum = 0.9\nepochs = 12\n'
+        'schedule = {name = "onecycle", max_lr = 1e-4}\nchanges = [{epoch = 0, epochs = 14}]\n'
+    )
+    from gdtui.cli.root import main
+
+    assert main(["run", "--config", str(record)]) == 2

@@ -14,7 +14,7 @@ from typing import Any
 import click
 
 from gdtui.cli.common import EXIT_DIVERGED, epoch_line, open_out, write_out
-from gdtui.engine.config import RunConfig
+from gdtui.engine.config import ConfigError, RunConfig
 from gdtui.engine.csvfile import CsvData
 from gdtui.engine.history import HistoryFile
 from gdtui.engine.record import Record
@@ -59,12 +59,14 @@ def run_race(
 
     try:
         race = Race(lanes[0][1], csv=csv) if record is None else Race.of_record(record, csv=csv)
+        for _, config in lanes[1:] if record is None else []:
+            race.add(config)
     except DeviceError as error:
         raise click.BadParameter(str(error), param_hint="'--device'") from None
     except DataError as error:
         raise click.BadParameter(str(error), param_hint="'--data'") from None
-    for _, config in lanes[1:] if record is None else []:
-        race.add(config)
+    except ConfigError as error:  # a lane the race cannot hold (--rng single: one model, one loader)
+        raise click.BadParameter(error.message, param_hint=f"'--{error.field.replace('_', '-')}'") from None
     for warning in race.lanes[0].trainer.data.warnings:
         click.echo(f"gdtui: warning: {warning}", err=True)
     numbers = {lane.id: n for n, lane in enumerate(race.lanes, start=1)}

@@ -17,6 +17,7 @@ import click
 
 from gdtui import __version__
 from gdtui.cli.common import ENDING_SIGNALS, EXIT_OK, EXIT_USAGE, SPEED, run_options, served, tui_record
+from gdtui.engine.config import ConfigError
 
 COMMANDS = {  # name: "module:attribute" of its click command
     "explain": "gdtui.cli.explain:explain",
@@ -117,6 +118,9 @@ def main(argv: list[str] | None = None) -> int:
         return 128 + ended.signum
     except click.ClickException as error:
         click.echo(f"gdtui: error: {error.format_message()}", err=True)
+        return EXIT_USAGE
+    except ConfigError as error:  # a setting refused where it is taken: a record's change at its epoch, say
+        click.echo(f"gdtui: error: {error.field.replace('_', '-')}: {error.message}", err=True)
         return EXIT_USAGE
     except click.exceptions.Abort:
         return 130

@@ -122,8 +122,9 @@ LIVE_FIELDS = frozenset({"lr", "momentum", "epochs", *(set(OPTIMIZER_SETTINGS) -
 SWITCH_FIELDS = frozenset({"optimizer", "loss", "accumulate_grad"})
 # Fields that define the data (and the device it lives on): every lane of a race shares them.
 DATA_FIELDS = ("preset", "data", "points", "noise", "seed", "device", "test_fraction", "x_range", "dtype", "rng")
-# What every lane of a --rng single race shares besides: one loader serves them all, its order drawn once.
-SINGLE_STREAM_FIELDS = ("batch_size", "shuffle")
+# What every lane of a --rng single race shares besides: one model drawn (every lane starts from it) and one
+# loader serving them all, its order drawn once from the stream the model left.
+SINGLE_STREAM_FIELDS = ("batch_size", "shuffle", "model", "degree", "hidden", "activation", "bias", "init")
 
 
 def _stripped(field: str, text: object) -> object:
@@ -358,6 +359,15 @@ def formula_of(config: RunConfig) -> Formula | None:
 @functools.lru_cache(maxsize=64)
 def _parsed(text: str) -> Formula:
     return parse(text)
+
+
+def batched(config: RunConfig, n_train: int) -> bool:
+    """Whether epochs go by mini-batches through a DataLoader: a batch size below the training points, or with
+    --rng single any shuffled batch size (a tutorial's loader permutes even one batch of the whole set)."""
+    size = config.batch_size
+    if size is None:
+        return False
+    return size < n_train or (config.rng == "single" and config.shuffle)
 
 
 def linear_in_params(config: RunConfig) -> bool:

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 from gdtui import __version__
-from gdtui.engine.config import DATA_ARTICLE, RunConfig
+from gdtui.engine.config import DATA_ARTICLE, RunConfig, batched, unset_for
 from gdtui.engine.script_base import STYLES, Change, Names, _num
 from gdtui.engine.script_data import SYNTHETIC, DataPart
 from gdtui.engine.script_model import ModelPart
@@ -61,7 +61,10 @@ def phases(config: RunConfig, changes: Sequence[Change]) -> tuple[RunConfig, lis
     budget_at = 0
     current = config
     for at, change in changes:
-        current = current.replace(**dict(change))
+        change = dict(change)
+        if change.get("optimizer", current.optimizer) != current.optimizer:  # the settings it has not are dropped
+            change = {**unset_for(change["optimizer"], current.replace(**change)), **change}
+        current = current.replace(**change)
         if "epochs" in change:
             budget_at = at
         if at == 0:
@@ -85,6 +88,7 @@ class _Writer(DataPart, ModelPart, OptimizerPart):
 
     def __init__(self, config: RunConfig, changes: Sequence[Change], n_train: int, command: str | None):
         self.start, self.later, self.total = phases(config, changes)
+        self.scheduled_epochs = config.epochs  # a schedule's length: the run's epochs as it was built with them
         self.configs = [self.start, *(c for _, c in self.later)]
         self.command = command
         self.n = STYLES.get(config.preset, Names()) if config.data == DATA_ARTICLE else Names()
@@ -100,8 +104,7 @@ class _Writer(DataPart, ModelPart, OptimizerPart):
         self.zero_fixed: bool | None = not self.start.accumulate_grad if len(accumulate) == 1 else None
         self.nn = self.start.model in ("nn-linear", "mlp")
         self.test = self.start.test_fraction > 0
-        size = self.start.batch_size
-        self.batched = size is not None and size < n_train  # Trainer._batched
+        self.batched = batched(self.start, n_train)  # as the Trainer batches it
         if self.n.step is not None and self.start.model not in ("quadratic", "poly"):
             self.n = replace(self.n, step=None)  # the articles' step functions take `params`
 
@@ -229,6 +232,8 @@ class _Writer(DataPart, ModelPart, OptimizerPart):
             body.append("value = loss.item()")
         returned = "value" if self.rmse_is_loss else "value, square"
         if n.step is not None:  # the article's own step function, its loss (and RMSE's square) returned
+            if self.by_batch and self.any_gd:  # each batch's scheduled lr, read back into the global the step uses
+                body.insert(0, f"global {n.lr}")
             self.emit("", f"def {n.step}(params):", *(f"{pad}{s}" for s in body), f"{pad}return {returned}", "", "")
             body = [f"{returned} = {n.step}(params)"]
         self.emit("for epoch in range(1, epochs + 1):")

@@ -67,6 +67,7 @@ class WriterBase:
     start: RunConfig  # the settings at the first epoch
     later: list[tuple[int, RunConfig]]  # (epoch it was made after, the settings from then on) of each change
     total: int  # the epochs the run takes in all
+    scheduled_epochs: int  # the epochs its schedule was built for (a later change of epochs leaves it)
     configs: list[RunConfig]  # the settings of each phase: the start's, then each change's
     n: Names  # what the preset's article calls things
     gd_only: bool  # plain gd in every phase

@@ -70,7 +70,7 @@ class OptimizerPart(WriterBase):
                 self.emit("", "# a DataLoader without a generator: each epoch's order from torch's global one")
             self.emit(
                 "",
-                f"# mini-batches of {b}: an update per batch; an epoch's loss is the mean of its batch losses,"
+                f"# mini-batches of {b}: an update per batch; an epoch's loss is the mean of its batch losses,",
                 "# each taken before its own update, and its RMSE the root of the mean of their mean squared errors",
                 "loader = DataLoader(",
                 f"    TensorDataset({xt}, {yt}), batch_size={b}, shuffle={c.shuffle}, generator={gen}",
@@ -102,7 +102,8 @@ class OptimizerPart(WriterBase):
         elif self.any_gd:
             self.emit("lr_holder = optimizer  # what holds the scheduled lr (a stand-in while gd steps)")
         batches = "len(loader)" if self.batched else "1"
-        self.emit(f"scheduler = {code(c.schedule, self.holder, 'epochs', batches, c.optimizer, c.effective_momentum)}")
+        length = "epochs" if self.scheduled_epochs == self.total else str(self.scheduled_epochs)  # before a change
+        self.emit(f"scheduler = {code(c.schedule, self.holder, length, batches, c.optimizer, c.effective_momentum)}")
         if c.optimizer == "gd":
             self.emit(
                 "lr_holder.step()  # it holds no gradient (nothing moves): torch expects a step before the scheduler's",
@@ -147,6 +148,8 @@ class OptimizerPart(WriterBase):
         batches = "len(loader)" if self.batched else "1"
         built = code(after.schedule, holder, "epochs", batches, after.optimizer, after.effective_momentum)
         lines += [f"scheduler = {built}".splitlines()[0], *built.splitlines()[1:]]
+        if after.optimizer == "gd":
+            lines.append("lr_holder.step()  # it holds no gradient: torch expects a step before the scheduler's")
         lines += [
             "scheduler.load_state_dict(state)  # the schedule goes on where it was",
             f"for group, was in zip({holder}.param_groups, groups):",

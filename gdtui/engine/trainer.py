@@ -28,6 +28,7 @@ from gdtui.engine.config import (
     SWITCH_FIELDS,
     ConfigError,
     RunConfig,
+    batched,
     check_combination,
     unset_for,
 )
@@ -92,8 +93,8 @@ class Trainer(Checkpoints, Scheduled, EpochLoops):
             differing = [f for f in SINGLE_STREAM_FIELDS if getattr(config, f) != getattr(self.config, f)]
             if differing:
                 name = differing[0].replace("_", "-")
-                why = f"with --rng single one loader serves every lane, its order drawn once: {name} must stay"
-                raise ConfigError(differing[0], f"{why} as it is")
+                why = "with --rng single every lane starts from one model and one loader serves them all"
+                raise ConfigError(differing[0], f"{why}: {name} must stay as it is")
         twin = Trainer.__new__(Trainer)
         twin.device, twin.readback, twin._rng_after_data = self.device, self.readback, self._rng_after_data
         twin._stream = self._stream  # --rng single: the batches' order of the race's first lane, shared
@@ -347,8 +348,7 @@ class Trainer(Checkpoints, Scheduled, EpochLoops):
         self.scheduler, self._lr_holder = twin.scheduler, twin._lr_holder
 
     def _batched(self) -> bool:
-        size = self.config.batch_size
-        return size is not None and size < self.data.n_train
+        return batched(self.config, self.data.n_train)
 
     def record(
         self, scalars: torch.Tensor, flat: torch.Tensor, grad: torch.Tensor, lr: float, lrs: list[float] | None = None
