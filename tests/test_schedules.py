@@ -281,23 +281,33 @@ def test_the_status_line_shows_a_scheduled_runs_last_lr():
     assert status._lr(False) == "lr 5e-06"
 
 
-@pytest.mark.parametrize("optimizer", ["gd", "sgd"])
-def test_the_exported_script_of_a_scheduled_run_changed_live_prints_its_log(optimizer, tmp_path):
-    """A new base lr mid-run scales the schedule, in the script as in gdtui (its record's change at epoch 4)."""
+def record_prints_its_log(tmp_path, text: str) -> tuple[list[str], str]:
+    """`gdtui export-script --config R` of the record `text` writes a script whose epoch lines, with no warning,
+    are `gdtui run --config R`'s; returns those lines and the script."""
     record = tmp_path / "r.toml"
-    record.write_text(
-        f'preset = "fastai-quadratic"\noptimizer = "{optimizer}"\nepochs = 12\n'
-        'schedule = {name = "step", step_size = 3, gamma = 0.5}\nchanges = [{epoch = 4, lr = 2e-5}]\n'
-    )
+    record.write_text(text)
     runner = CliRunner()
-    log = runner.invoke(cli, ["run", "--config", str(record)]).output
+    log = runner.invoke(cli, ["run", "--config", str(record)])
+    assert log.exit_code == 0, log.output
     path = tmp_path / "run.py"
     result = runner.invoke(cli, ["export-script", "--config", str(record), "-o", str(path)])
     assert result.exit_code == 0, result.output
     done = run_script(str(path))
     assert done.returncode == 0 and "Warning" not in done.stderr, done.stderr
-    expected = [line for line in log.splitlines() if line.startswith("epoch")]
-    assert done.stdout.splitlines() == expected and len(expected) == 12
+    expected = [line for line in log.output.splitlines() if line.startswith("epoch")]
+    assert done.stdout.splitlines() == expected and expected
+    return expected, path.read_text()
+
+
+@pytest.mark.parametrize("optimizer", ["gd", "sgd"])
+def test_the_exported_script_of_a_scheduled_run_changed_live_prints_its_log(optimizer, tmp_path):
+    """A new base lr mid-run scales the schedule, in the script as in gdtui (its record's change at epoch 4)."""
+    expected, _ = record_prints_its_log(
+        tmp_path,
+        f'preset = "fastai-quadratic"\noptimizer = "{optimizer}"\nepochs = 12\n'
+        'schedule = {name = "step", step_size = 3, gamma = 0.5}\nchanges = [{epoch = 4, lr = 2e-5}]\n',
+    )
+    assert len(expected) == 12
 
 
 @pytest.mark.parametrize(
@@ -312,22 +322,13 @@ def test_the_exported_script_of_a_scheduled_run_changed_live_prints_its_log(opti
 def test_the_script_of_a_scheduled_run_whose_optimizer_changed_prints_its_log(start, changes, tmp_path):
     """A new optimizer mid-run takes the schedule on where it was (its state and lr), in the script as in gdtui;
     a chained schedule, so the carried state is SequentialLR's."""
-    record = tmp_path / "r.toml"
-    record.write_text(
+    expected, _ = record_prints_its_log(
+        tmp_path,
         f'preset = "fastai-quadratic"\n{start}\nepochs = 12\n'
         'schedule = [{name = "linear-warmup", start_factor = 0.5, total_iters = 2}, {name = "step", step_size = 3, '
-        f"gamma = 0.5}}]\nchanges = [{changes}]\n"
+        f"gamma = 0.5}}]\nchanges = [{changes}]\n",
     )
-    runner = CliRunner()
-    log = runner.invoke(cli, ["run", "--config", str(record)])
-    assert log.exit_code == 0, log.output
-    path = tmp_path / "run.py"
-    result = runner.invoke(cli, ["export-script", "--config", str(record), "-o", str(path)])
-    assert result.exit_code == 0, result.output
-    done = run_script(str(path))
-    assert done.returncode == 0 and "Warning" not in done.stderr, done.stderr
-    expected = [line for line in log.output.splitlines() if line.startswith("epoch")]
-    assert done.stdout.splitlines() == expected and len(expected) == 12
+    assert len(expected) == 12
     lrs = [float(line.rsplit("lr: ", 1)[1]) for line in expected]
     assert lrs[4] != lrs[3] or lrs[8] != lrs[7]  # the schedule went on across the change
 
@@ -376,39 +377,12 @@ def test_onecycle_refuses_a_live_change_of_the_momentum_it_cycles(optimizer, cha
 
 
 def test_the_script_of_onecycle_with_a_new_beta2_prints_its_log(tmp_path):
-    record = tmp_path / "r.toml"
-    record.write_text(
+    expected, text = record_prints_its_log(
+        tmp_path,
         'preset = "fastai-quadratic"\noptimizer = "adam"\nlr = 0.05\nepochs = 10\nbatch_size = 5\nshuffle = false\n'
-        'schedule = {name = "onecycle", max_lr = 0.5}\nchanges = [{epoch = 4, betas = [0.9, 0.99]}]\n'
+        'schedule = {name = "onecycle", max_lr = 0.5}\nchanges = [{epoch = 4, betas = [0.9, 0.99]}]\n',
     )
-    runner = CliRunner()
-    log = runner.invoke(cli, ["run", "--config", str(record)])
-    assert log.exit_code == 0, log.output
-    path = tmp_path / "run.py"
-    result = runner.invoke(cli, ["export-script", "--config", str(record), "-o", str(path)])
-    assert result.exit_code == 0, result.output
-    assert 'group["betas"] = (group["betas"][0], 0.99)' in path.read_text()
-    done = run_script(str(path))
-    assert done.returncode == 0 and "Warning" not in done.stderr, done.stderr
-    expected = [line for line in log.output.splitlines() if line.startswith("epoch")]
-    assert done.stdout.splitlines() == expected and len(expected) == 10
-
-
-def _record_prints_its_log(tmp_path, text: str) -> None:
-    """`gdtui export-script --config R` of the record `text` writes a script whose epoch lines, with no warning,
-    are `gdtui run --config R`'s."""
-    record = tmp_path / "r.toml"
-    record.write_text(text)
-    runner = CliRunner()
-    log = runner.invoke(cli, ["run", "--config", str(record)])
-    assert log.exit_code == 0, log.output
-    path = tmp_path / "run.py"
-    result = runner.invoke(cli, ["export-script", "--config", str(record), "-o", str(path)])
-    assert result.exit_code == 0, result.output
-    done = run_script(str(path))
-    assert done.returncode == 0 and "Warning" not in done.stderr, done.stderr
-    expected = [line for line in log.output.splitlines() if line.startswith("epoch")]
-    assert done.stdout.splitlines() == expected and expected
+    assert 'group["betas"] = (group["betas"][0], 0.99)' in text and len(expected) == 10
 
 
 @pytest.mark.parametrize(
@@ -431,7 +405,7 @@ def _record_prints_its_log(tmp_path, text: str) -> None:
     ids=["cosine-longer", "onecycle-shorter", "cosine-at-0", "gd-onecycle-batches", "betas-then-sgd", "chain-to-gd"],
 )
 def test_the_script_of_a_record_takes_its_changes_as_gdtui_does(text, tmp_path):
-    _record_prints_its_log(tmp_path, 'preset = "fastai-quadratic"\n' + text)
+    record_prints_its_log(tmp_path, 'preset = "fastai-quadratic"\n' + text)
 
 
 def test_a_records_change_refused_at_its_epoch_exits_2_naming_it(tmp_path):
